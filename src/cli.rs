@@ -1,0 +1,156 @@
+//! The command line as typed: flags and arguments (clap), and their conversion into validated commands.
+//!
+//! Owns parsing and `--help` text only. Nothing here touches the store or runs anything; `commands`
+//! carries out what this module decided was asked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::period::{Month, Period};
+use crate::sample::{Gap, SampleOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "boardpack",
+    version,
+    about = "Batch ETL and reporting for NHS integrated care boards: YAML pipelines of SQL over Parquet, typeset to PDF.",
+    long_about = "Batch ETL and reporting for NHS integrated care boards.\n\n\
+A pipeline (pipelines/NAME.yaml) declares its parameters, its inputs (Parquet on the object store, \
+partitioned by month) and its steps: `sql` steps run a file from sql/ with DataFusion and keep the result \
+as a table; `check` steps assert rules over those tables; `report` steps render a template from reports/ \
+to PDF with Typst. A run writes its outputs and a run record (JSON) to the store; outputs are published \
+only when the whole run succeeds.",
+    after_help = "Start here:\n  boardpack demo                          sample data, every pipeline, PDFs\n  \
+boardpack validate                      check every pipeline without reading data\n  \
+boardpack plan board-pack               the step order and what runs in parallel\n  \
+boardpack run board-pack --period 2022-04\n\n\
+Periods: a month `2022-04`, a financial-year quarter `2022-23-Q1` (April–June 2022), a financial year `2022-23`."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: CommandArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The project folder (holding pipelines/, sql/, reports/, config/).
+    #[arg(long, global = true, env = "BOARDPACK_PROJECT", default_value = ".")]
+    pub project: PathBuf,
+    /// The store: a folder, or an s3://, gs://, az:// URL. Overrides config/boardpack.yaml and BOARDPACK_STORE.
+    #[arg(long, global = true)]
+    pub store: Option<String>,
+    /// Print only warnings and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// How log lines are written to standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommandArgs {
+    /// Check every pipeline (or the ones named) without reading any data; list every error with its place.
+    Validate {
+        /// Pipeline names (files under pipelines/); all when omitted.
+        pipelines: Vec<String>,
+    },
+    /// Show a pipeline's steps in order, grouped into waves that run in parallel.
+    Plan {
+        pipeline: String,
+    },
+    /// Run a pipeline for a period and publish its outputs.
+    Run(RunArgs),
+    /// List the pipelines of the project.
+    List,
+    /// Write the synthetic sample data set to the store.
+    Sample(SampleArgs),
+    /// Create the sample data if missing, run every pipeline for its default period, print where the PDFs are.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub pipeline: String,
+    /// The period to build: `2022-04`, `2022-23-Q1` or `2022-23` (the pipeline's default when omitted).
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Another parameter, as NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// First month to generate.
+    #[arg(long, default_value = "2019-04")]
+    pub from: String,
+    /// Last month to generate.
+    #[arg(long, default_value = "2023-03")]
+    pub to: String,
+    /// Population multiplier: N ICB-sized areas (for benchmarks).
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// Random seed: the same seed always writes the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Leave a provider's month out of an input, as INPUT:PROVIDER:YYYY-MM (repeatable).
+    #[arg(long = "gap", value_name = "INPUT:PROVIDER:MONTH")]
+    pub gaps: Vec<String>,
+}
+
+/// A command, validated.
+#[derive(Debug)]
+pub enum Command {
+    Validate { pipelines: Vec<String> },
+    Plan { pipeline: String },
+    Run { pipeline: String, params: BTreeMap<String, String> },
+    List,
+    Sample(SampleOptions),
+    Demo,
+}
+
+impl CommandArgs {
+    /// Checks what can be checked without the project: period and parameter syntax, sample ranges.
+    pub fn validate(self) -> Result<Command, String> {
+        Ok(match self {
+            CommandArgs::Validate { pipelines } => Command::Validate { pipelines },
+            CommandArgs::Plan { pipeline } => Command::Plan { pipeline },
+            CommandArgs::List => Command::List,
+            CommandArgs::Demo => Command::Demo,
+            CommandArgs::Run(args) => {
+                let mut params = BTreeMap::new();
+                for p in &args.params {
+                    let (k, v) = p.split_once('=').ok_or_else(|| format!("--param `{p}`: write NAME=VALUE"))?;
+                    params.insert(k.trim().to_string(), v.trim().to_string());
+                }
+                if let Some(period) = args.period {
+                    period.parse::<Period>().map_err(|e| e.to_string())?;
+                    params.insert("period".to_string(), period);
+                }
+                Command::Run { pipeline: args.pipeline, params }
+            }
+            CommandArgs::Sample(args) => {
+                let from: Month = args.from.parse().map_err(|e: crate::period::PeriodError| format!("--from: {e}"))?;
+                let to: Month = args.to.parse().map_err(|e: crate::period::PeriodError| format!("--to: {e}"))?;
+                if to < from {
+                    return Err(format!("--to {to} is before --from {from}"));
+                }
+                if args.scale == 0 || args.scale > 1000 {
+                    return Err("--scale must be between 1 and 1000".into());
+                }
+                let gaps = args.gaps.iter().map(|g| g.parse::<Gap>()).collect::<Result<Vec<_>, _>>()?;
+                Command::Sample(SampleOptions { from, to, scale: args.scale, seed: args.seed, gaps })
+            }
+        })
+    }
+}

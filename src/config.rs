@@ -1,0 +1,167 @@
+//! Tool configuration: `config/boardpack.yaml`, overridable by environment variables and flags.
+//!
+//! Owns the settings that say *where* and *how* pipelines run — the store URL and its non-secret options,
+//! the engine's memory limit and parallelism — never *what* they compute (that is in `pipelines/`, `sql/`
+//! and `reports/`). Credentials are never read from here: the store takes them from the environment.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "config/boardpack.yaml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub engine: EngineConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// A folder (relative to the project) or an `s3://`, `gs://`, `az://` URL.
+    pub url: String,
+    /// Non-secret builder options, e.g. `endpoint` and `allow_http` for an S3-compatible server.
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// The engine's memory pool, e.g. `2GiB`; sorts, joins and aggregations spill to disk beyond it.
+    pub memory_limit: String,
+    /// Where spill files go; the system temporary folder when absent.
+    pub spill_dir: Option<String>,
+    /// Partitions each query is split into; the number of cores when 0.
+    pub target_partitions: usize,
+    /// How many independent steps run at once.
+    pub max_parallel_steps: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: "lake".into(), options: BTreeMap::new() }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { memory_limit: "2GiB".into(), spill_dir: None, target_partitions: 0, max_parallel_steps: 2 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { store: StoreConfig::default(), engine: EngineConfig::default() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: &'static str, message: String },
+}
+
+impl Config {
+    /// Reads `config/boardpack.yaml` under `project` (defaults when absent), then applies the environment:
+    /// `BOARDPACK_STORE`, `BOARDPACK_MEMORY_LIMIT`, `BOARDPACK_MAX_PARALLEL_STEPS`.
+    pub fn load(project: &Path) -> Result<Config, ConfigError> {
+        let file = project.join(CONFIG_FILE);
+        let mut config = match std::fs::read_to_string(&file) {
+            Ok(text) => serde_yaml::from_str::<Config>(&text).map_err(|e| ConfigError::Invalid {
+                file: match e.location() {
+                    Some(l) => format!("{}:{}:{}", CONFIG_FILE, l.line(), l.column()),
+                    None => CONFIG_FILE.to_string(),
+                },
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => return Err(ConfigError::Invalid { file: CONFIG_FILE.into(), message: e.to_string() }),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("BOARDPACK_STORE") {
+            self.store.url = v;
+        }
+        if let Some(v) = var("BOARDPACK_MEMORY_LIMIT") {
+            self.engine.memory_limit = v;
+        }
+        if let Some(v) = var("BOARDPACK_MAX_PARALLEL_STEPS") {
+            self.engine.max_parallel_steps = v.parse().map_err(|_| ConfigError::Env {
+                var: "BOARDPACK_MAX_PARALLEL_STEPS",
+                message: format!("`{v}` is not a whole number"),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        parse_size(&self.engine.memory_limit).map_err(|message| ConfigError::Invalid {
+            file: CONFIG_FILE.into(),
+            message: format!("engine.memory_limit: {message}"),
+        })?;
+        if self.engine.max_parallel_steps == 0 {
+            return Err(ConfigError::Invalid {
+                file: CONFIG_FILE.into(),
+                message: "engine.max_parallel_steps must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn memory_limit_bytes(&self) -> usize {
+        parse_size(&self.engine.memory_limit).unwrap_or(2 << 30)
+    }
+}
+
+/// Parses a size such as `512MiB`, `2GiB`, `1.5GB` or `1048576`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("`{text}` is not a size like `2GiB`"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("`{text}`: unknown unit (use KiB, MiB or GiB)")),
+    };
+    let bytes = value * scale;
+    if bytes < 16.0 * 1024.0 * 1024.0 {
+        return Err(format!("`{text}` is below the 16MiB the engine needs"));
+    }
+    Ok(bytes as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1KiB").is_err());
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "BOARDPACK_STORE").then(|| "s3://bucket/prefix".to_string())).unwrap();
+        assert_eq!(c.store.url, "s3://bucket/prefix");
+        assert!(c.apply_env(|k| (k == "BOARDPACK_MAX_PARALLEL_STEPS").then(|| "x".into())).is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! Diagnostics: an error or warning about a file the user wrote, with the place it points at.
+//!
+//! Owns only the shape and display of a diagnostic (`pipelines/x.yaml:12:5: unknown step `y``), so that
+//! spec parsing, plan validation and SQL analysis all report problems the same way, all at once.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A place in a project file: 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem found in a project file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    /// Where the problem is; `None` when it concerns a whole file that could not be read.
+    pub location: Option<Location>,
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn at(location: Location, message: impl Into<String>) -> Self {
+        Self { file: location.file.clone(), location: Some(location), message: message.into() }
+    }
+
+    pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self { file: file.into(), location: None, message: message.into() }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(loc) => write!(f, "{loc}: {}", self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Every problem found in one pass; reported together so that a user fixes them in one go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+    /// `Ok(value)` when nothing was found, otherwise every diagnostic, sorted by place.
+    pub fn into_result<T>(mut self, value: T) -> Result<T, Diagnostics> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            self.0.sort_by(|a, b| {
+                let key = |d: &Diagnostic| {
+                    (d.file.clone(), d.location.as_ref().map(|l| (l.line, l.column)).unwrap_or((0, 0)))
+                };
+                key(a).cmp(&key(b))
+            });
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! Executing a plan: registers the inputs a period needs, runs steps as their dependencies allow (up to
+//! the configured number at once), stages every output under the run's own prefix, and publishes by
+//! writing the run record last.
+//!
+//! Owns the order of work and the run record. It uses `engine` for SQL and `render` for PDFs and reports
+//! progress through `Events`; it never prints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use datafusion::scalar::ScalarValue;
+use serde_json::{Value as Json, json};
+use tokio::task::JoinSet;
+
+use crate::engine::Engine;
+use crate::period::Month;
+use crate::plan::{Plan, Severity, Step, StepKind};
+use crate::params::RunParams;
+use crate::record::{
+    InputRecord, LatestPointer, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord, StepStatus, ToolInfo,
+    latest_pointer,
+};
+use crate::render::{self, ReportInput};
+use crate::world::World;
+
+/// What a run reports as it goes. The CLI shows it as a progress bar or log lines; tests ignore it.
+pub trait Events: Send + Sync {
+    fn run_started(&self, _plan: &Plan, _run_id: &str) {}
+    fn step_started(&self, _step: &Step) {}
+    fn step_finished(&self, _step: &Step, _record: &StepRecord) {}
+    fn warning(&self, _message: &str) {}
+}
+
+/// Events that go nowhere.
+pub struct Silent;
+impl Events for Silent {}
+
+/// A finished, published run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub record: RunRecord,
+    pub record_path: String,
+}
+
+impl RunOutcome {
+    /// Store paths of the PDFs the run published.
+    pub fn reports(&self) -> Vec<String> {
+        self.record.outputs.iter().filter(|o| o.path.ends_with(".pdf")).map(|o| o.path.clone()).collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RunFailure {
+    pub message: String,
+    /// The failed run's record, when it could be written.
+    pub record_path: Option<String>,
+}
+
+/// Runs a plan for the given parameters.
+pub async fn run(world: &World, plan: &Plan, params: &RunParams, events: Arc<dyn Events>) -> Result<RunOutcome, RunFailure> {
+    let started_at = world.clock.now();
+    let clock_start = Instant::now();
+    let period = params.period();
+    let run_id = new_run_id(started_at);
+    let layout = RunLayout::new(&plan.name, &period.to_string(), &run_id);
+    events.run_started(plan, &run_id);
+
+    let mut state = RunState {
+        record: RunRecord {
+            format: crate::record::FORMAT,
+            run_id: run_id.clone(),
+            pipeline: plan.name.clone(),
+            pipeline_file: plan.file.display().to_string(),
+            period: period.to_string(),
+            parameters: params.to_json(),
+            status: RunStatus::Failed,
+            published: false,
+            started_at,
+            finished_at: started_at,
+            duration_ms: 0,
+            tool: ToolInfo::current(),
+            store: world.store.root().to_string(),
+            inputs: Vec::new(),
+            steps: Vec::new(),
+            outputs: Vec::new(),
+            files: BTreeMap::new(),
+            warnings: Vec::new(),
+            error: None,
+        },
+    };
+
+    let result = execute(world, plan, params, &layout, &mut state, events.clone()).await;
+    state.record.files = world.project.files_read();
+    state.record.finished_at = world.clock.now();
+    state.record.duration_ms = clock_start.elapsed().as_millis() as u64;
+    match result {
+        Ok(()) => {
+            state.record.status = RunStatus::Succeeded;
+            state.record.published = true;
+            let record_path = layout.record();
+            let body = serde_json::to_vec_pretty(&state.record).map_err(|e| RunFailure { message: e.to_string(), record_path: None })?;
+            // The record is written last and only once: its presence with `succeeded` is the publication.
+            if let Err(e) = world.store.put_new(&record_path, Bytes::from(body)).await {
+                cleanup(world, &state.record).await;
+                return Err(RunFailure { message: format!("publishing the run record: {e}"), record_path: None });
+            }
+            let pointer = LatestPointer {
+                run_id: run_id.clone(),
+                record: record_path.clone(),
+                published_at: state.record.finished_at,
+                outputs: state.record.outputs.iter().map(|o| o.path.clone()).collect(),
+            };
+            if let Ok(body) = serde_json::to_vec_pretty(&pointer) {
+                if let Err(e) = world.store.put(&latest_pointer(&plan.name, &period.to_string()), Bytes::from(body)).await {
+                    events.warning(&format!("the run is published, but the `published/` index was not updated: {e}"));
+                }
+            }
+            Ok(RunOutcome { record: state.record, record_path })
+        }
+        Err(message) => {
+            // Nothing of a failed run may look published: remove what it staged, then record the failure.
+            cleanup(world, &state.record).await;
+            state.record.error = Some(message.clone());
+            state.record.outputs.clear();
+            let record_path = layout.record();
+            let written = match serde_json::to_vec_pretty(&state.record) {
+                Ok(body) => world.store.put_new(&record_path, Bytes::from(body)).await.is_ok(),
+                Err(_) => false,
+            };
+            Err(RunFailure { message, record_path: written.then_some(record_path) })
+        }
+    }
+}
+
+struct RunState {
+    record: RunRecord,
+}
+
+async fn cleanup(world: &World, record: &RunRecord) {
+    for o in record.outputs.iter().chain(record.steps.iter().flat_map(|s| s.outputs.iter())) {
+        let _ = world.store.delete(&o.path).await;
+    }
+}
+
+fn new_run_id(started_at: DateTime<Utc>) -> String {
+    // Time first, so that run ids sort by start; a random suffix keeps two runs in one second apart.
+    format!("{}-{:06x}", started_at.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>() & 0xFF_FFFF)
+}
+
+/// The months an input must supply for a period: the period's own and its declared history.
+pub fn input_months(first: Month, last: Month, history_months: u32) -> Vec<Month> {
+    first.add(-(history_months as i32)).through(last)
+}
+
+async fn execute(
+    world: &World,
+    plan: &Plan,
+    params: &RunParams,
+    layout: &RunLayout,
+    state: &mut RunState,
+    events: Arc<dyn Events>,
+) -> Result<(), String> {
+    let period = params.period();
+    let engine = Engine::new(&world.config, &world.store).map_err(|e| format!("starting the engine: {e}"))?;
+    let sql_params = Arc::new(params.sql_values());
+
+    // Register only the inputs some step reads.
+    let read: BTreeSet<&str> = plan.steps.iter().flat_map(|s| s.inputs.iter().map(String::as_str)).collect();
+    for input in plan.inputs.iter().filter(|i| read.contains(i.name.as_str())) {
+        let months = if input.partitioned_by_month {
+            input_months(period.first_month(), period.last_month(), input.history_months)
+        } else {
+            Vec::new()
+        };
+        let objects = engine.register_input(input, &months).await.map_err(|e| e.to_string())?;
+        let mut recorded = Vec::with_capacity(objects.len());
+        for o in objects {
+            let sha256 = world.store.sha256(&o.path).await.map_err(|e| e.to_string())?;
+            recorded.push(ObjectRecord { path: o.path, size: o.size, sha256 });
+        }
+        state.record.inputs.push(InputRecord {
+            name: input.name.clone(),
+            location: input.location.clone(),
+            months: months.iter().map(|m| m.to_string()).collect(),
+            objects: recorded,
+        });
+    }
+
+    let context_base = json!({
+        "pipeline": plan.name,
+        "description": plan.description,
+        "period": period.to_string(),
+        "period_label": period.label(),
+        "period_start": period.start().to_string(),
+        "period_end": period.end().to_string(),
+        "months": period.months().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        "params": params.to_json(),
+        "run": { "id": state.record.run_id, "started_at": state.record.started_at.to_rfc3339() },
+        "tool": { "version": env!("CARGO_PKG_VERSION") },
+    });
+
+    let limit = world.config.engine.max_parallel_steps.max(1);
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut pending: Vec<&Step> = plan.steps.iter().collect();
+    let mut running: JoinSet<(String, StepRecord, Vec<String>)> = JoinSet::new();
+    let mut failure: Option<String> = None;
+    let by_id: BTreeMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+
+    loop {
+        // Start every ready step, up to the limit, unless the run has already failed.
+        while failure.is_none() && running.len() < limit {
+            let Some(pos) = pending.iter().position(|s| s.depends_on.iter().all(|d| done.contains(d))) else { break };
+            let step = pending.remove(pos).clone();
+            events.step_started(&step);
+            let ctx = StepContext {
+                world: world.clone(),
+                engine: engine.clone(),
+                params: sql_params.clone(),
+                layout: layout.clone(),
+                context_base: context_base.clone(),
+                date: state.record.started_at,
+                ident: format!("{}/{}/{}", plan.name, period, step.id),
+            };
+            running.spawn(async move {
+                let started = Instant::now();
+                let (status, rows, outputs, message, warnings) = match run_step(&ctx, &step).await {
+                    Ok(StepResult { rows, outputs, warnings }) => {
+                        let status = if warnings.is_empty() { StepStatus::Succeeded } else { StepStatus::Warned };
+                        (status, rows, outputs, None, warnings)
+                    }
+                    Err(message) => (StepStatus::Failed, None, Vec::new(), Some(message), Vec::new()),
+                };
+                let record = StepRecord {
+                    id: step.id.clone(),
+                    kind: step.kind.label().to_string(),
+                    status,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    rows,
+                    outputs,
+                    message,
+                };
+                (step.id.clone(), record, warnings)
+            });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let (id, record, warnings) = joined.map_err(|e| format!("a step task stopped unexpectedly: {e}"))?;
+        if let Some(step) = by_id.get(id.as_str()) {
+            events.step_finished(step, &record);
+        }
+        for w in warnings {
+            events.warning(&w);
+            state.record.warnings.push(w);
+        }
+        if record.status == StepStatus::Failed && failure.is_none() {
+            let step = by_id.get(id.as_str());
+            let source = match step.map(|s| &s.kind) {
+                Some(StepKind::Sql { file, .. }) => format!(" ({file})"),
+                Some(StepKind::Report { template, .. }) => format!(" ({template})"),
+                _ => String::new(),
+            };
+            failure = Some(format!("step `{id}`{source} failed: {}", record.message.clone().unwrap_or_default()));
+        }
+        state.record.outputs.extend(record.outputs.iter().cloned());
+        done.insert(id);
+        state.record.steps.push(record);
+    }
+    for step in pending {
+        state.record.steps.push(StepRecord {
+            id: step.id.clone(),
+            kind: step.kind.label().to_string(),
+            status: StepStatus::Skipped,
+            duration_ms: 0,
+            rows: None,
+            outputs: Vec::new(),
+            message: None,
+        });
+    }
+    match failure {
+        Some(f) => Err(f),
+        None => Ok(()),
+    }
+}
+
+#[derive(Clone)]
+struct StepContext {
+    world: World,
+    engine: Engine,
+    params: Arc<Vec<(String, ScalarValue)>>,
+    layout: RunLayout,
+    context_base: Json,
+    date: DateTime<Utc>,
+    ident: String,
+}
+
+struct StepResult {
+    rows: Option<u64>,
+    outputs: Vec<ObjectRecord>,
+    warnings: Vec<String>,
+}
+
+async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> {
+    match &step.kind {
+        StepKind::Sql { sql, .. } => {
+            let path = ctx.layout.table(&step.id);
+            let m = ctx.engine.materialise(sql, &ctx.params, &path).await.map_err(|e| e.to_string())?;
+            ctx.engine.register_result(&step.id, &path).await.map_err(|e| e.to_string())?;
+            Ok(StepResult {
+                rows: Some(m.rows),
+                outputs: vec![ObjectRecord { path: m.path, size: m.bytes, sha256: m.sha256 }],
+                warnings: Vec::new(),
+            })
+        }
+        StepKind::Check { assertions } => {
+            let mut warnings = Vec::new();
+            let mut errors = Vec::new();
+            let mut offending = 0u64;
+            for a in assertions {
+                let rows = ctx.engine.query_json(&a.sql, &ctx.params).await.map_err(|e| format!("assertion `{}`: {e}", a.name))?;
+                if rows.is_empty() {
+                    continue;
+                }
+                offending += rows.len() as u64;
+                let examples: Vec<String> = rows.iter().take(3).map(|r| Json::Object(r.clone()).to_string()).collect();
+                let text = format!(
+                    "assertion `{}` found {} offending row(s), e.g. {}",
+                    a.name,
+                    rows.len(),
+                    examples.join(", ")
+                );
+                match a.severity {
+                    Severity::Error => errors.push(text),
+                    Severity::Warn => warnings.push(format!("step `{}`: {text}", step.id)),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors.join("; "));
+            }
+            Ok(StepResult { rows: Some(offending), outputs: Vec::new(), warnings })
+        }
+        StepKind::Report { template, title, uses } => {
+            let mut tables = serde_json::Map::new();
+            for name in uses {
+                let rows = ctx.engine.table_json(name).await.map_err(|e| format!("reading `{name}`: {e}"))?;
+                tables.insert(name.clone(), Json::Array(rows.into_iter().map(Json::Object).collect()));
+            }
+            let mut context = ctx.context_base.clone();
+            context["title"] = json!(title);
+            context["tables"] = Json::Object(tables);
+            let project = ctx.world.project.clone();
+            let fonts = ctx.world.fonts.clone();
+            let template = template.clone();
+            let (date, ident) = (ctx.date, ctx.ident.clone());
+            // Typesetting is CPU-bound: keep it off the async workers.
+            let pdf = tokio::task::spawn_blocking(move || {
+                render::render_pdf(project, &fonts, ReportInput { template: &template, context, date, ident })
+            })
+            .await
+            .map_err(|e| format!("typesetting stopped unexpectedly: {e}"))?
+            .map_err(|e| e.to_string())?;
+            let path = ctx.layout.report(&step.id);
+            let size = pdf.len() as u64;
+            let sha256 = crate::store::sha256_hex(&pdf);
+            ctx.world.store.put(&path, Bytes::from(pdf)).await.map_err(|e| e.to_string())?;
+            Ok(StepResult { rows: None, outputs: vec![ObjectRecord { path, size, sha256 }], warnings: Vec::new() })
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The `boardpack` command: parse the command line, set up logging, dispatch, and turn the outcome into
+//! an exit code with a one-line reason.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use boardpack::cli::{Cli, LogFormat};
+use boardpack::commands::{self, Output, Reported};
+use boardpack::world::World;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.quiet, cli.global.log_format);
+    let command = match cli.command.validate() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let out = Output { quiet: cli.global.quiet, plain_logs: cli.global.log_format == LogFormat::Json };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let world = World::open(&cli.global.project, cli.global.store.as_deref())?;
+        commands::dispatch(command, world, out).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Diagnostics were printed one per line already; the last line is the reason.
+            let line = match e.downcast_ref::<Reported>() {
+                Some(r) => r.0.clone(),
+                None => format!("{e:#}"),
+            };
+            eprintln!("error: {line}");
+            ExitCode::from(if e.downcast_ref::<Reported>().is_some() { 2 } else { 1 })
+        }
+    }
+}
+
+fn init_logging(quiet: bool, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_env("BOARDPACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.compact().init(),
+    }
+}

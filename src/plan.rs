@@ -1,0 +1,549 @@
+//! The validated plan of a pipeline: what a `RawPipeline` says, checked against the project and put in
+//! an order that can run.
+//!
+//! Owns every check that needs more than the YAML itself: names are identifiers and unique, referenced
+//! steps and tables exist, SQL and template files exist and the SQL parses, the step graph has no cycle.
+//! Step order is inferred from the tables each SQL statement reads; `depends_on` adds edges. All problems
+//! are reported together, each with its place. It reads project files but never data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use marked_yaml::Spanned;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::engine;
+use crate::period::Granularity;
+use crate::spec::{self, RawPipeline, RawSchedule, location};
+use crate::world::Project;
+
+/// A pipeline ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    /// The pipeline file, relative to the project.
+    pub file: PathBuf,
+    pub parameters: Vec<Parameter>,
+    pub inputs: Vec<Input>,
+    /// In an order where every step comes after the steps it depends on.
+    pub steps: Vec<Step>,
+    pub schedule: Option<RawSchedule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameter {
+    pub name: String,
+    pub kind: ParamKind,
+    pub description: String,
+    pub default: Option<String>,
+    /// For a period: the granularities accepted (all when empty).
+    pub granularities: Vec<Granularity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamKind {
+    Period,
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Date,
+}
+
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub description: String,
+    /// Prefix on the store, relative to its root, without a trailing `/`.
+    pub location: String,
+    pub partitioned_by_month: bool,
+    pub history_months: u32,
+    pub required: bool,
+    pub columns: Vec<Column>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Column {
+    pub name: String,
+    pub kind: ColumnType,
+    pub nullable: bool,
+    pub key: bool,
+}
+
+/// The column types a contract can declare, as Arrow types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    String,
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    Timestamp,
+}
+
+impl ColumnType {
+    const NAMES: &'static str = "string, integer, float, boolean, date, timestamp";
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "string" | "utf8" | "text" => ColumnType::String,
+            "integer" | "int" | "int64" | "bigint" => ColumnType::Integer,
+            "float" | "double" | "float64" => ColumnType::Float,
+            "boolean" | "bool" => ColumnType::Boolean,
+            "date" => ColumnType::Date,
+            "timestamp" => ColumnType::Timestamp,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub description: String,
+    pub kind: StepKind,
+    /// Step ids this step must wait for (inferred from SQL, plus `depends_on` and `uses`).
+    pub depends_on: BTreeSet<String>,
+    /// Inputs this step's SQL reads.
+    pub inputs: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    /// Runs `sql` (from `file`, relative to the project) and materialises its result as table `id`.
+    Sql { file: String, sql: String },
+    Check { assertions: Vec<Assertion> },
+    /// Renders `template` (relative to the project) to `<id>.pdf` from the step results in `uses`.
+    Report { template: String, title: String, uses: Vec<String> },
+}
+
+impl StepKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            StepKind::Sql { .. } => "sql",
+            StepKind::Check { .. } => "check",
+            StepKind::Report { .. } => "report",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Assertion {
+    pub name: String,
+    pub sql: String,
+    pub severity: Severity,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warn,
+}
+
+/// Reads, parses and validates one pipeline file (`pipelines/x.yaml`).
+pub fn load(project: &Project, file: &str) -> Result<Plan, Diagnostics> {
+    let text = project
+        .read_to_string(file)
+        .map_err(|e| Diagnostics(vec![Diagnostic::in_file(file, format!("cannot read the pipeline: {e}"))]))?;
+    let raw = spec::parse(&PathBuf::from(file), &text)?;
+    validate(project, raw)
+}
+
+/// Finds and loads the pipeline called `name` (its file is `pipelines/<name>.yaml`).
+pub fn load_named(project: &Project, name: &str) -> Result<Plan, Diagnostics> {
+    let file = project
+        .pipeline_files()
+        .into_iter()
+        .find(|f| {
+            let stem = f.trim_start_matches("pipelines/").trim_end_matches(".yaml").trim_end_matches(".yml");
+            stem == name
+        })
+        .ok_or_else(|| {
+            let known: Vec<String> = project
+                .pipeline_files()
+                .iter()
+                .map(|f| f.trim_start_matches("pipelines/").trim_end_matches(".yaml").to_string())
+                .collect();
+            Diagnostics(vec![Diagnostic::in_file(
+                format!("pipelines/{name}.yaml"),
+                format!("no pipeline called `{name}` (known: {})", known.join(", ")),
+            )])
+        })?;
+    load(project, &file)
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+struct Validator<'a> {
+    project: &'a Project,
+    file: PathBuf,
+    errors: Diagnostics,
+}
+
+impl Validator<'_> {
+    fn loc<T>(&self, s: &Spanned<T>) -> Location {
+        location(&self.file, s.span())
+    }
+    fn error(&mut self, loc: Location, message: impl Into<String>) {
+        self.errors.push(Diagnostic::at(loc, message));
+    }
+    fn identifier(&mut self, what: &str, name: &Spanned<String>) {
+        if !is_identifier(name.as_str()) {
+            self.error(
+                self.loc(name),
+                format!("{what} `{}` must be a lowercase identifier (a–z, 0–9, `_`, starting with a letter)", name.as_str()),
+            );
+        }
+    }
+}
+
+fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
+    let mut v = Validator { project, file: raw.file.clone(), errors: Diagnostics::default() };
+    let expected_name = raw
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if raw.name.as_str() != expected_name {
+        v.error(
+            v.loc(&raw.name),
+            format!("the pipeline is called `{}` but its file is `{}`: they must match", raw.name.as_str(), raw.file.display()),
+        );
+    }
+
+    let parameters = validate_parameters(&mut v, &raw);
+    let inputs = validate_inputs(&mut v, &raw);
+    let input_names: BTreeSet<String> = inputs.iter().map(|i| i.name.clone()).collect();
+
+    // Step ids first, so that references can be checked whatever the order of declaration.
+    let mut ids: BTreeMap<String, Location> = BTreeMap::new();
+    let mut sql_steps: BTreeSet<String> = BTreeSet::new();
+    for (_, step) in &raw.steps {
+        v.identifier("step id", &step.id);
+        let id = step.id.as_str().to_string();
+        if let Some(first) = ids.get(&id) {
+            v.error(v.loc(&step.id), format!("duplicate step id `{id}` (first declared at line {})", first.line));
+        } else {
+            ids.insert(id.clone(), v.loc(&step.id));
+        }
+        if input_names.contains(&id) {
+            v.error(v.loc(&step.id), format!("step id `{id}` is also the name of an input"));
+        }
+        if step.sql.is_some() {
+            sql_steps.insert(id);
+        }
+    }
+
+    let mut steps = Vec::new();
+    for (span, step) in &raw.steps {
+        let step_loc = location(&v.file, span);
+        let id = step.id.as_str().to_string();
+        let mut depends_on = BTreeSet::new();
+        let mut reads_inputs = BTreeSet::new();
+        let kinds = [step.sql.is_some(), step.check.is_some(), step.report.is_some()].iter().filter(|k| **k).count();
+        if kinds != 1 {
+            v.error(step_loc.clone(), format!("step `{id}` must have exactly one of `sql`, `check` or `report`"));
+            continue;
+        }
+        // Table references in a statement resolve to inputs or to earlier SQL steps' results.
+        let mut resolve_tables = |v: &mut Validator, sql: &str, loc: Location, what: &str| {
+            match engine::table_references(sql) {
+                Ok(tables) => {
+                    for t in tables {
+                        if input_names.contains(&t) {
+                            reads_inputs.insert(t);
+                        } else if sql_steps.contains(&t) {
+                            if t == id {
+                                v.error(loc.clone(), format!("{what} reads its own result `{t}`"));
+                            }
+                            depends_on.insert(t);
+                        } else {
+                            v.error(
+                                loc.clone(),
+                                format!("{what} reads table `{t}`, which is neither an input nor a sql step"),
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    let loc = engine::sql_error_location(&e).map(|(line, column)| Location { line, column, ..loc.clone() }).unwrap_or(loc);
+                    v.error(loc, format!("{what}: SQL does not parse: {e}"));
+                }
+            }
+        };
+        let kind = if let Some(file) = &step.sql {
+            let rel = format!("sql/{}", file.as_str());
+            match v.project.read_to_string(&rel) {
+                Ok(sql) => {
+                    let sql_loc = Location { file: PathBuf::from(&rel), line: 1, column: 1 };
+                    resolve_tables(&mut v, &sql, sql_loc, &format!("step `{id}` ({rel})"));
+                    StepKind::Sql { file: rel, sql }
+                }
+                Err(e) => {
+                    v.error(v.loc(file), format!("step `{id}`: SQL file `{rel}` cannot be read: {e}"));
+                    continue;
+                }
+            }
+        } else if let Some(assertions) = &step.check {
+            if assertions.is_empty() {
+                v.error(step_loc.clone(), format!("check step `{id}` has no assertions"));
+            }
+            let mut out = Vec::new();
+            for a in assertions {
+                let severity = match a.severity.as_ref().map(|s| s.as_str()) {
+                    None | Some("error") => Severity::Error,
+                    Some("warn") | Some("warning") => Severity::Warn,
+                    Some(other) => {
+                        let loc = v.loc(a.severity.as_ref().expect("matched Some"));
+                        v.error(loc, format!("severity `{other}` is not `error` or `warn`"));
+                        Severity::Error
+                    }
+                };
+                let loc = v.loc(&a.sql);
+                resolve_tables(&mut v, a.sql.as_str(), loc, &format!("assertion `{}` of step `{id}`", a.name.as_str()));
+                out.push(Assertion {
+                    name: a.name.as_str().to_string(),
+                    sql: a.sql.as_str().to_string(),
+                    severity,
+                    description: a.description.clone().unwrap_or_default(),
+                });
+            }
+            StepKind::Check { assertions: out }
+        } else {
+            let template = step.report.as_ref().expect("exactly one kind is set");
+            let rel = format!("reports/{}", template.as_str());
+            if !v.project.exists(&rel) {
+                v.error(v.loc(template), format!("step `{id}`: template `{rel}` does not exist"));
+            }
+            let mut uses = Vec::new();
+            for u in step.uses.iter().flatten() {
+                if sql_steps.contains(u.as_str()) {
+                    depends_on.insert(u.as_str().to_string());
+                    uses.push(u.as_str().to_string());
+                } else {
+                    v.error(v.loc(u), format!("report `{id}` uses `{}`, which is not a sql step", u.as_str()));
+                }
+            }
+            StepKind::Report {
+                template: rel,
+                title: step.title.clone().unwrap_or_else(|| raw.description.clone().unwrap_or_else(|| id.clone())),
+                uses,
+            }
+        };
+        if step.uses.is_some() && !matches!(kind, StepKind::Report { .. }) {
+            v.error(step_loc.clone(), format!("step `{id}`: `uses` applies only to report steps"));
+        }
+        for d in step.depends_on.iter().flatten() {
+            if !ids.contains_key(d.as_str()) {
+                v.error(v.loc(d), format!("step `{id}` depends on unknown step `{}`", d.as_str()));
+            } else if d.as_str() == id {
+                v.error(v.loc(d), format!("step `{id}` depends on itself"));
+            } else {
+                depends_on.insert(d.as_str().to_string());
+            }
+        }
+        steps.push((
+            step_loc,
+            Step {
+                id,
+                description: step.description.clone().unwrap_or_default(),
+                kind,
+                depends_on,
+                inputs: reads_inputs,
+            },
+        ));
+    }
+
+    let ordered = order_steps(&mut v, steps);
+    let plan = Plan {
+        name: raw.name.as_str().to_string(),
+        description: raw.description.clone().unwrap_or_default(),
+        file: raw.file.clone(),
+        parameters,
+        inputs,
+        steps: ordered,
+        schedule: raw.schedule.map(|(_, s)| s),
+    };
+    v.errors.into_result(plan)
+}
+
+fn validate_parameters(v: &mut Validator, raw: &RawPipeline) -> Vec<Parameter> {
+    let mut out = Vec::new();
+    for (name, p) in &raw.parameters {
+        v.identifier("parameter", name);
+        let kind = match p.kind.as_str() {
+            "period" => ParamKind::Period,
+            "string" => ParamKind::String,
+            "integer" => ParamKind::Integer,
+            "number" => ParamKind::Number,
+            "boolean" => ParamKind::Boolean,
+            "date" => ParamKind::Date,
+            other => {
+                v.error(
+                    v.loc(&p.kind),
+                    format!("parameter `{}` has unknown type `{other}` (period, string, integer, number, boolean, date)", name.as_str()),
+                );
+                continue;
+            }
+        };
+        let mut granularities = Vec::new();
+        for g in p.granularities.iter().flatten() {
+            match g.as_str() {
+                "month" => granularities.push(Granularity::Month),
+                "quarter" => granularities.push(Granularity::Quarter),
+                "year" => granularities.push(Granularity::Year),
+                other => v.error(v.loc(g), format!("unknown granularity `{other}` (month, quarter, year)")),
+            }
+        }
+        if !granularities.is_empty() && kind != ParamKind::Period {
+            v.error(v.loc(name), format!("parameter `{}`: `granularities` applies only to periods", name.as_str()));
+        }
+        if let Some(default) = &p.default {
+            if let Err(e) = crate::params::parse_value(kind, default.as_str()) {
+                v.error(v.loc(default), format!("default of parameter `{}`: {e}", name.as_str()));
+            }
+        }
+        out.push(Parameter {
+            name: name.as_str().to_string(),
+            kind,
+            description: p.description.clone().unwrap_or_default(),
+            default: p.default.as_ref().map(|d| d.as_str().to_string()),
+            granularities,
+        });
+    }
+    if !out.iter().any(|p| p.kind == ParamKind::Period) {
+        v.error(
+            location(&v.file, raw.name.span()),
+            "every pipeline needs a parameter of `type: period` (the month, quarter or year it builds)",
+        );
+    }
+    out
+}
+
+fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
+    let mut out = Vec::new();
+    for (name, input) in &raw.inputs {
+        v.identifier("input", name);
+        if let Err(e) = crate::store::check_relative(input.location.as_str()) {
+            v.error(v.loc(&input.location), e.to_string());
+        }
+        let partitioned_by_month = match input.partitioned_by.as_ref().map(|p| p.as_str()) {
+            None => false,
+            Some("month") => true,
+            Some(other) => {
+                let loc = v.loc(input.partitioned_by.as_ref().expect("matched Some"));
+                v.error(loc, format!("unknown partitioning `{other}`: only `month` (`month=YYYY-MM/`) is supported"));
+                false
+            }
+        };
+        if input.history_months.is_some() && !partitioned_by_month {
+            let loc = v.loc(input.history_months.as_ref().expect("checked"));
+            v.error(loc, format!("input `{}`: `history_months` needs `partitioned_by: month`", name.as_str()));
+        }
+        if input.columns.is_empty() {
+            v.error(v.loc(name), format!("input `{}` declares no columns", name.as_str()));
+        }
+        let mut seen = BTreeSet::new();
+        let mut columns = Vec::new();
+        for c in &input.columns {
+            if !seen.insert(c.name.as_str().to_string()) {
+                v.error(v.loc(&c.name), format!("duplicate column `{}` in input `{}`", c.name.as_str(), name.as_str()));
+            }
+            let Some(kind) = ColumnType::parse(c.kind.as_str()) else {
+                v.error(
+                    v.loc(&c.kind),
+                    format!("column `{}` has unknown type `{}` ({})", c.name.as_str(), c.kind.as_str(), ColumnType::NAMES),
+                );
+                continue;
+            };
+            columns.push(Column {
+                name: c.name.as_str().to_string(),
+                kind,
+                nullable: c.nullable.unwrap_or(true),
+                key: c.key.unwrap_or(false),
+            });
+        }
+        out.push(Input {
+            name: name.as_str().to_string(),
+            description: input.description.clone().unwrap_or_default(),
+            location: input.location.as_str().trim_end_matches('/').to_string(),
+            partitioned_by_month,
+            history_months: input.history_months.as_ref().map(|h| **h).unwrap_or(0),
+            required: input.required.unwrap_or(true),
+            columns,
+        });
+    }
+    out
+}
+
+/// Orders steps so that each follows its dependencies (declaration order among equals), reporting cycles.
+fn order_steps(v: &mut Validator, steps: Vec<(Location, Step)>) -> Vec<Step> {
+    let mut remaining: Vec<(Location, Step)> = steps;
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    let known: BTreeSet<String> = remaining.iter().map(|(_, s)| s.id.clone()).collect();
+    loop {
+        let before = remaining.len();
+        let mut i = 0;
+        while i < remaining.len() {
+            let ready = remaining[i].1.depends_on.iter().all(|d| done.contains(d) || !known.contains(d));
+            if ready {
+                let (_, step) = remaining.remove(i);
+                done.insert(step.id.clone());
+                out.push(step);
+            } else {
+                i += 1;
+            }
+        }
+        if remaining.is_empty() {
+            return out;
+        }
+        if remaining.len() == before {
+            // What is left contains at least one cycle: report each step still waiting, with what it waits on.
+            for (loc, step) in &remaining {
+                let waiting: Vec<&str> =
+                    step.depends_on.iter().filter(|d| !done.contains(*d)).map(|s| s.as_str()).collect();
+                v.error(
+                    loc.clone(),
+                    format!("step `{}` is part of a dependency cycle (waits on {})", step.id, waiting.join(", ")),
+                );
+            }
+            return out;
+        }
+    }
+}
+
+impl Plan {
+    /// Steps grouped into waves: every step of a wave depends only on steps of earlier waves, so the steps
+    /// of one wave can run at the same time.
+    pub fn waves(&self) -> Vec<Vec<&Step>> {
+        let mut level: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut waves: Vec<Vec<&Step>> = Vec::new();
+        for step in &self.steps {
+            let l = step.depends_on.iter().filter_map(|d| level.get(d.as_str())).map(|l| l + 1).max().unwrap_or(0);
+            level.insert(&step.id, l);
+            if waves.len() <= l {
+                waves.resize_with(l + 1, Vec::new);
+            }
+            waves[l].push(step);
+        }
+        waves
+    }
+
+    pub fn period_parameter(&self) -> Option<&Parameter> {
+        self.parameters.iter().find(|p| p.kind == ParamKind::Period)
+    }
+
+    pub fn input(&self, name: &str) -> Option<&Input> {
+        self.inputs.iter().find(|i| i.name == name)
+    }
+}

@@ -1,0 +1,140 @@
+//! Run records: the JSON document every run leaves on the store, saying what ran, on what, with what
+//! result. A run's outputs count as published only when its record says `succeeded`; the record is
+//! written last, after every output, so a run that dies leaves nothing that looks published.
+//!
+//! Owns the record's shape and where records live on the store; `execute` fills it in.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// Bumped when the record's shape changes incompatibly.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub format: u32,
+    pub run_id: String,
+    pub pipeline: String,
+    pub pipeline_file: String,
+    pub period: String,
+    pub parameters: Json,
+    pub status: RunStatus,
+    pub published: bool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub tool: ToolInfo,
+    /// The store root the run used (never with credentials: those come from the environment).
+    pub store: String,
+    pub inputs: Vec<InputRecord>,
+    pub steps: Vec<StepRecord>,
+    /// Every output, published together when the run succeeded.
+    pub outputs: Vec<ObjectRecord>,
+    /// Every project file the run read (pipeline, SQL, templates), with its SHA-256.
+    pub files: BTreeMap<String, String>,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    /// The git commit the binary was built from, when built from a checkout.
+    pub git_commit: Option<String>,
+}
+
+impl ToolInfo {
+    pub fn current() -> Self {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: option_env!("BOARDPACK_GIT_COMMIT").filter(|s| !s.is_empty()).map(str::to_string),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// Relative to the store root.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputRecord {
+    pub name: String,
+    pub location: String,
+    /// The months read (empty for an unpartitioned input).
+    pub months: Vec<String>,
+    pub objects: Vec<ObjectRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Succeeded,
+    /// Succeeded with warnings from `warn` assertions.
+    Warned,
+    Failed,
+    /// Not run because the run failed first.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub kind: String,
+    pub status: StepStatus,
+    pub duration_ms: u64,
+    /// Rows materialised (sql steps) or offending rows found (check steps).
+    pub rows: Option<u64>,
+    pub outputs: Vec<ObjectRecord>,
+    pub message: Option<String>,
+}
+
+/// Where the pieces of one run live on the store.
+#[derive(Debug, Clone)]
+pub struct RunLayout {
+    pub prefix: String,
+}
+
+impl RunLayout {
+    pub fn new(pipeline: &str, period: &str, run_id: &str) -> Self {
+        RunLayout { prefix: format!("runs/{pipeline}/{period}/{run_id}") }
+    }
+    pub fn table(&self, step: &str) -> String {
+        format!("{}/tables/{step}.parquet", self.prefix)
+    }
+    pub fn report(&self, step: &str) -> String {
+        format!("{}/reports/{step}.pdf", self.prefix)
+    }
+    pub fn record(&self) -> String {
+        format!("{}/run.json", self.prefix)
+    }
+}
+
+/// The pointer to the latest published run of a pipeline and period, written after the run's record.
+/// The records are the authority; this is an index for people and tools.
+pub fn latest_pointer(pipeline: &str, period: &str) -> String {
+    format!("published/{pipeline}/{period}.json")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatestPointer {
+    pub run_id: String,
+    pub record: String,
+    pub published_at: DateTime<Utc>,
+    pub outputs: Vec<String>,
+}

@@ -1,0 +1,255 @@
+//! Charts drawn from data as SVG (with `plotters`), embedded in reports in memory and written by the
+//! `spc` command: line, bar and SPC (XmR) charts in the NHS Making Data Count palette.
+//!
+//! Owns drawing only. The numbers come in already computed; SPC judgements come from `crate::spc`.
+
+use plotters::prelude::*;
+use plotters::series::DashedLineSeries;
+
+use crate::spc::{Analysis, PointType};
+
+/// The body font of the reports; Typst resolves it from the fonts the world provides.
+const FONT: &str = "Liberation Sans";
+pub const GREY: RGBColor = RGBColor(0x7B, 0x7D, 0x7D);
+pub const ORANGE: RGBColor = RGBColor(0xED, 0x8B, 0x00);
+pub const BLUE: RGBColor = RGBColor(0x28, 0x9D, 0xE0);
+pub const PURPLE: RGBColor = RGBColor(0x36, 0x14, 0x75);
+pub const NHS_BLUE: RGBColor = RGBColor(0x00, 0x5E, 0xB8);
+pub const RED: RGBColor = RGBColor(0xDA, 0x29, 0x1C);
+const SERIES_COLOURS: [RGBColor; 5] = [NHS_BLUE, ORANGE, RGBColor(0x00, 0x96, 0x39), PURPLE, GREY];
+
+#[derive(Debug, Clone)]
+pub struct ChartOptions {
+    pub title: String,
+    pub y_label: String,
+    pub width: u32,
+    pub height: u32,
+    /// Values are ratios: label the axis in percent.
+    pub percent: bool,
+}
+
+impl Default for ChartOptions {
+    fn default() -> Self {
+        Self { title: String::new(), y_label: String::new(), width: 720, height: 300, percent: false }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("drawing the chart `{title}` failed: {message}")]
+pub struct ChartError {
+    title: String,
+    message: String,
+}
+
+fn chart_err(opts: &ChartOptions) -> impl Fn(String) -> ChartError + '_ {
+    move |message| ChartError { title: opts.title.clone(), message }
+}
+
+fn y_formatter(percent: bool) -> impl Fn(&f64) -> String {
+    move |v: &f64| if percent { format!("{:.0}%", v * 100.0) } else { super::format::thousands(*v, if v.abs() < 10.0 { 1 } else { 0 }) }
+}
+
+fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.02).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+/// Keeps roughly `max` evenly spaced x labels so that they never overlap.
+fn label_every(n: usize, max: usize) -> usize {
+    n.div_ceil(max.max(1)).max(1)
+}
+
+/// Line chart of one or more named series over shared x labels. Missing values (`None`) break the line.
+pub fn line_chart(x_labels: &[String], series: &[(String, Vec<Option<f64>>)], opts: &ChartOptions) -> Result<String, ChartError> {
+    let err = chart_err(opts);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let (lo, hi) = y_range(series.iter().flat_map(|(_, v)| v.iter().flatten().copied()));
+        let n = x_labels.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&opts.title, (FONT, 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
+            .map_err(|e| err(e.to_string()))?;
+        let every = label_every(n, 13);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(RGBColor(0xE8, 0xED, 0xEE))
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round() as usize;
+                if (x - x.round()).abs() < 1e-6 && i < x_labels.len() && i % every == 0 { x_labels[i].clone() } else { String::new() }
+            })
+            .y_label_formatter(&y_formatter(opts.percent))
+            .y_desc(&opts.y_label)
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (k, (name, values)) in series.iter().enumerate() {
+            let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
+            let mut run: Vec<(f64, f64)> = Vec::new();
+            let mut runs = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                match v {
+                    Some(y) if y.is_finite() => run.push((i as f64, *y)),
+                    _ => runs.push(std::mem::take(&mut run)),
+                }
+            }
+            runs.push(run);
+            let mut first = true;
+            for r in runs.into_iter().filter(|r| !r.is_empty()) {
+                let s = chart
+                    .draw_series(LineSeries::new(r.clone(), colour.stroke_width(2)))
+                    .map_err(|e| err(e.to_string()))?;
+                if first && series.len() > 1 {
+                    s.label(name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+                }
+                first = false;
+                chart.draw_series(r.into_iter().map(|p| Circle::new(p, 3, colour.filled()))).map_err(|e| err(e.to_string()))?;
+            }
+        }
+        if series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.9))
+                .border_style(GREY)
+                .label_font((FONT, 11))
+                .draw()
+                .map_err(|e| err(e.to_string()))?;
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+/// Horizontal reference bars: one bar per category (e.g. ICB, Midlands, England).
+pub fn bar_chart(categories: &[(String, f64)], opts: &ChartOptions) -> Result<String, ChartError> {
+    let err = chart_err(opts);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let hi = categories.iter().map(|c| c.1).fold(0.0f64, f64::max) * 1.15;
+        let n = categories.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&opts.title, (FONT, 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..hi.max(1e-9))
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round() as usize;
+                if (x - x.round()).abs() < 1e-6 && i < categories.len() { categories[i].0.clone() } else { String::new() }
+            })
+            .y_label_formatter(&y_formatter(opts.percent))
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(categories.iter().enumerate().map(|(i, (_, v))| {
+                let colour = if i == 0 { NHS_BLUE } else { GREY };
+                Rectangle::new([(i as f64 - 0.35, 0.0), (i as f64 + 0.35, *v)], colour.filled())
+            }))
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+fn point_colour(t: PointType) -> RGBColor {
+    match t {
+        PointType::CommonCause => GREY,
+        PointType::Improvement => BLUE,
+        PointType::Concern => ORANGE,
+        PointType::NeutralHigh | PointType::NeutralLow => PURPLE,
+    }
+}
+
+/// An XmR chart: the series joined in grey, points coloured by their SPC judgement, the mean and process
+/// limits per segment, and the target as a red dashed line.
+pub fn spc_chart(x_labels: &[String], analysis: &Analysis, target: Option<f64>, opts: &ChartOptions) -> Result<String, ChartError> {
+    let err = chart_err(opts);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let pts = &analysis.points;
+        let all = pts
+            .iter()
+            .flat_map(|p| [Some(p.value), p.lower_limit, p.upper_limit])
+            .flatten()
+            .chain(target);
+        let (lo, hi) = y_range(all);
+        let n = pts.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&opts.title, (FONT, 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
+            .map_err(|e| err(e.to_string()))?;
+        let every = label_every(n, 13);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(RGBColor(0xE8, 0xED, 0xEE))
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round() as usize;
+                if (x - x.round()).abs() < 1e-6 && i < x_labels.len() && i % every == 0 { x_labels[i].clone() } else { String::new() }
+            })
+            .y_label_formatter(&y_formatter(opts.percent))
+            .y_desc(&opts.y_label)
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        // Mean and limits, segment by segment.
+        let mut start = 0;
+        while start < pts.len() {
+            let seg = pts[start].segment;
+            let end = pts[start..].iter().position(|p| p.segment != seg).map(|k| start + k).unwrap_or(pts.len());
+            let (x0, x1) = (start as f64 - 0.3, (end - 1) as f64 + 0.3);
+            let p = &pts[start];
+            chart
+                .draw_series(LineSeries::new(vec![(x0, p.mean), (x1, p.mean)], BLACK.stroke_width(1)))
+                .map_err(|e| err(e.to_string()))?;
+            for limit in [p.lower_limit, p.upper_limit].into_iter().flatten() {
+                chart
+                    .draw_series(DashedLineSeries::new(vec![(x0, limit), (x1, limit)], 6, 4, GREY.stroke_width(1)))
+                    .map_err(|e| err(e.to_string()))?;
+            }
+            start = end;
+        }
+        if let Some(t) = target {
+            chart
+                .draw_series(DashedLineSeries::new(vec![(-0.3, t), (n as f64 - 0.7, t)], 8, 4, RED.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        chart
+            .draw_series(LineSeries::new(pts.iter().enumerate().map(|(i, p)| (i as f64, p.value)), GREY.stroke_width(1)))
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(pts.iter().enumerate().map(|(i, p)| Circle::new((i as f64, p.value), 4, point_colour(p.point_type).filled())))
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}

@@ -1,0 +1,134 @@
+//! Number and text formats of the published packs (`shared/domain/reference.md`, "Number formats"), and
+//! the escaping that keeps text from data from ever being read as Typst markup.
+//!
+//! Pure functions, so that every format is tested once here and used the same way by every template.
+
+/// What every gap prints as: never 0.
+pub const NOT_AVAILABLE: &str = "N/A";
+
+/// `1234567.0` → `1,234,567` (rounded to `dp` decimal places, thousands separated).
+pub fn thousands(value: f64, dp: usize) -> String {
+    if !value.is_finite() {
+        return NOT_AVAILABLE.to_string();
+    }
+    let text = format!("{:.*}", dp, value.abs());
+    let (int, frac) = match text.split_once('.') {
+        Some((i, f)) => (i.to_string(), Some(f.to_string())),
+        None => (text.clone(), None),
+    };
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let negative = value < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0');
+    let sign = if negative { "-" } else { "" };
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// A ratio as a percentage: `0.7284` → `72.8%` (1 dp by default).
+pub fn percent(ratio: f64, dp: usize) -> String {
+    if !ratio.is_finite() {
+        return NOT_AVAILABLE.to_string();
+    }
+    format!("{:.*}%", dp, ratio * 100.0)
+}
+
+/// Money in £000s, negatives (overspends) in brackets: `-980` → `(980)`.
+pub fn money_thousands(value: f64) -> String {
+    if !value.is_finite() {
+        return NOT_AVAILABLE.to_string();
+    }
+    let rounded = value.round();
+    if rounded < 0.0 { format!("({})", thousands(-rounded, 0)) } else { thousands(rounded, 0) }
+}
+
+/// A count under disclosure control: 1 to 4 print as `<5`.
+pub fn suppressed_count(value: f64) -> String {
+    if !value.is_finite() {
+        return NOT_AVAILABLE.to_string();
+    }
+    let v = value.round();
+    if (1.0..=4.0).contains(&v) { "<5".to_string() } else { thousands(v, 0) }
+}
+
+/// A signed number: `+3.2`, `-1.0`, for variances.
+pub fn signed(value: f64, dp: usize) -> String {
+    if !value.is_finite() {
+        return NOT_AVAILABLE.to_string();
+    }
+    let text = thousands(value, dp);
+    if value > 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') { format!("+{text}") } else { text }
+}
+
+/// Escapes text for Typst markup: every ASCII punctuation character is backslash-escaped (Typst reads
+/// `\x` as the literal `x`), so nothing in the text can start markup, code, maths, a label, a reference
+/// or a comment. Line breaks become spaces; other control characters are dropped.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+            out.push(c);
+        } else if c == '\n' || c == '\r' || c == '\t' {
+            out.push(' ');
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Text as a Typst string literal (`"…"`), for template positions in code rather than markup.
+pub fn string_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_as_the_seed_papers() {
+        assert_eq!(thousands(392268.0, 0), "392,268");
+        assert_eq!(thousands(-1234.5, 1), "-1,234.5");
+        assert_eq!(thousands(-0.04, 1), "0.0");
+        assert_eq!(thousands(999.0, 0), "999");
+        assert_eq!(percent(0.7284, 1), "72.8%");
+        assert_eq!(percent(f64::NAN, 1), "N/A");
+        assert_eq!(money_thousands(-980.0), "(980)");
+        assert_eq!(money_thousands(12345.4), "12,345");
+        assert_eq!(suppressed_count(3.0), "<5");
+        assert_eq!(suppressed_count(0.0), "0");
+        assert_eq!(suppressed_count(5.0), "5");
+        assert_eq!(signed(3.24, 1), "+3.2");
+        assert_eq!(signed(-3.24, 1), "-3.2");
+    }
+
+    #[test]
+    fn escaping_leaves_no_markup() {
+        assert_eq!(escape_markup("*Smith* & #Jones $1"), "\\*Smith\\* \\& \\#Jones \\$1");
+        assert_eq!(escape_markup("a\\b"), "a\\\\b");
+        assert_eq!(escape_markup("= heading\n- item"), "\\= heading \\- item");
+        assert_eq!(string_literal("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");
+    }
+}

@@ -1,0 +1,117 @@
+//! Rendering: step results → minijinja template → Typst markup → PDF, in process.
+//!
+//! Owns templates (`reports/`), formats, charts and the Typst compiler's view of the world (fonts, files,
+//! the date). It receives the rows a report uses and returns PDF bytes; it never queries the engine and
+//! never writes to the store.
+
+pub mod chart;
+pub mod format;
+mod template;
+mod typst_world;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+use typst::foundations::Bytes;
+use typst::text::{Font, FontBook};
+use typst::utils::LazyHash;
+
+use crate::world::Project;
+
+pub use template::environment;
+
+/// The fonts reports are typeset with: Typst's bundled fonts plus Liberation Sans (SIL OFL 1.1, metric-
+/// compatible with Arial, the NHS's fallback for Frutiger) for body text. Embedded in the binary, so a
+/// report looks the same on every machine and no system font is ever consulted.
+pub struct Fonts {
+    book: LazyHash<FontBook>,
+    fonts: Vec<Font>,
+}
+
+const BODY_FONTS: [&[u8]; 4] = [
+    include_bytes!("../../reports/fonts/LiberationSans-Regular.ttf"),
+    include_bytes!("../../reports/fonts/LiberationSans-Bold.ttf"),
+    include_bytes!("../../reports/fonts/LiberationSans-Italic.ttf"),
+    include_bytes!("../../reports/fonts/LiberationSans-BoldItalic.ttf"),
+];
+
+impl Fonts {
+    pub fn embedded() -> Arc<Fonts> {
+        let fonts: Vec<Font> = BODY_FONTS
+            .into_iter()
+            .chain(typst_assets::fonts())
+            .flat_map(|data| Font::iter(Bytes::new(data)))
+            .collect();
+        let book = LazyHash::new(FontBook::from_fonts(&fonts));
+        Arc::new(Fonts { book, fonts })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template `{template}`: {message}")]
+    Template { template: String, message: String },
+    #[error("typesetting `{template}`: {message}")]
+    Typst { template: String, message: String },
+}
+
+/// Files a template generates while rendering (charts), served to Typst from memory.
+#[derive(Clone, Default)]
+pub struct Generated(Arc<Mutex<BTreeMap<String, Vec<u8>>>>);
+
+impl Generated {
+    /// Stores `bytes` and returns the absolute Typst path to embed them (`/_generated/chart-3.svg`).
+    pub fn add(&self, stem: &str, extension: &str, bytes: Vec<u8>) -> String {
+        let mut files = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let path = format!("/_generated/{stem}-{}.{extension}", files.len() + 1);
+        files.insert(path.clone(), bytes);
+        path
+    }
+
+    fn get(&self, path: &str) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(path).cloned()
+    }
+}
+
+/// What a report needs to be typeset.
+pub struct ReportInput<'a> {
+    /// The template, relative to the project (`reports/board-pack/pack.typ.j2`).
+    pub template: &'a str,
+    /// The template context: tables, parameters, run metadata.
+    pub context: Json,
+    /// The document date and PDF timestamp.
+    pub date: DateTime<Utc>,
+    /// A stable identifier for the PDF (same report of the same run → same identifier).
+    pub ident: String,
+}
+
+/// Renders a template to Typst markup and typesets it to PDF.
+pub fn render_pdf(project: Arc<Project>, fonts: &Fonts, input: ReportInput<'_>) -> Result<Vec<u8>, RenderError> {
+    let generated = Generated::default();
+    let markup = render_markup(project.clone(), &generated, input.template, &input.context)?;
+    typst_world::typeset(&project, fonts, &generated, input.template, markup, input.date, &input.ident)
+}
+
+/// Renders a template to Typst markup only (for inspection and tests).
+pub fn render_markup(project: Arc<Project>, generated: &Generated, template: &str, context: &Json) -> Result<String, RenderError> {
+    let name = template.strip_prefix("reports/").unwrap_or(template);
+    let env = environment(project, generated.clone());
+    let tmpl = env.get_template(name).map_err(|e| RenderError::Template { template: template.into(), message: describe(&e) })?;
+    tmpl.render(context).map_err(|e| RenderError::Template { template: template.into(), message: describe(&e) })
+}
+
+/// A minijinja error with its template line and the chain of causes.
+fn describe(e: &minijinja::Error) -> String {
+    let mut text = match (e.name(), e.line()) {
+        (Some(name), Some(line)) => format!("reports/{name}:{line}: {e}"),
+        _ => e.to_string(),
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}

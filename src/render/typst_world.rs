@@ -1,0 +1,133 @@
+//! Typst's view of a report: the generated markup as the main file, `reports/` for imports, generated
+//! charts from memory, the embedded fonts, and a date given by the run — never the wall clock.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
+use typst::foundations::{Bytes, Datetime, Duration, Smart};
+use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::text::{Font, FontBook};
+use typst::utils::LazyHash;
+use typst::{Library, LibraryExt, World, WorldExt};
+use typst_layout::PagedDocument;
+use typst_pdf::{PdfOptions, Timestamp};
+
+use super::{Fonts, Generated, RenderError};
+use crate::world::Project;
+
+const MAIN: &str = "/_main.typ";
+
+struct ReportWorld<'a> {
+    library: LazyHash<Library>,
+    fonts: &'a Fonts,
+    main: Source,
+    project: &'a Project,
+    generated: &'a Generated,
+    date: DateTime<Utc>,
+}
+
+fn file_id(path: &str) -> Option<FileId> {
+    Some(RootedPath::new(VirtualRoot::Project, VirtualPath::new(path).ok()?).intern())
+}
+
+impl World for ReportWorld<'_> {
+    fn library(&self) -> &LazyHash<Library> {
+        &self.library
+    }
+    fn book(&self) -> &LazyHash<FontBook> {
+        &self.fonts.book
+    }
+    fn main(&self) -> FileId {
+        self.main.id()
+    }
+    fn source(&self, id: FileId) -> FileResult<Source> {
+        if id == self.main.id() {
+            return Ok(self.main.clone());
+        }
+        let bytes = self.file(id)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| FileError::InvalidUtf8)?;
+        Ok(Source::new(id, text.to_string()))
+    }
+    fn file(&self, id: FileId) -> FileResult<Bytes> {
+        if !matches!(id.root(), VirtualRoot::Project) {
+            return Err(FileError::Other(Some("Typst packages are not available: reports must be self-contained".into())));
+        }
+        let path = id.vpath().get_with_slash();
+        if id == self.main.id() {
+            return Ok(Bytes::from_string(self.main.text().to_string()));
+        }
+        if let Some(bytes) = self.generated.get(path) {
+            return Ok(Bytes::new(bytes));
+        }
+        // Only files under reports/ are visible to templates.
+        let rel = path.trim_start_matches('/');
+        if !rel.starts_with("reports/") {
+            return Err(FileError::AccessDenied);
+        }
+        self.project.read(rel).map(Bytes::new).map_err(|_| FileError::NotFound(rel.into()))
+    }
+    fn font(&self, index: usize) -> Option<Font> {
+        self.fonts.fonts.get(index).cloned()
+    }
+    fn today(&self, offset: Option<Duration>) -> Option<Datetime> {
+        let hours = offset.map(|o| o.hours() as i64).unwrap_or(0);
+        let d = self.date + chrono::Duration::hours(hours);
+        Datetime::from_ymd(d.year(), d.month() as u8, d.day() as u8)
+    }
+}
+
+pub(super) fn typeset(
+    project: &Project,
+    fonts: &Fonts,
+    generated: &Generated,
+    template: &str,
+    markup: String,
+    date: DateTime<Utc>,
+    ident: &str,
+) -> Result<Vec<u8>, RenderError> {
+    let id = file_id(MAIN).expect("a constant valid path");
+    let world = ReportWorld {
+        library: LazyHash::new(Library::default()),
+        fonts,
+        main: Source::new(id, markup),
+        project,
+        generated,
+        date,
+    };
+    let err = |message: String| RenderError::Typst { template: template.to_string(), message };
+    let result = typst::compile::<PagedDocument>(&world);
+    let document = result.output.map_err(|diags| err(describe(&world, &diags)))?;
+    let datetime = Datetime::from_ymd_hms(
+        date.year(),
+        date.month() as u8,
+        date.day() as u8,
+        date.hour() as u8,
+        date.minute() as u8,
+        date.second() as u8,
+    );
+    let options = PdfOptions {
+        ident: Smart::Custom(ident.to_string()),
+        creator: Smart::Custom(Some(format!("boardpack {}", env!("CARGO_PKG_VERSION")))),
+        timestamp: datetime.map(Timestamp::new_utc),
+        ..PdfOptions::default()
+    };
+    typst_pdf::pdf(&document, &options).map_err(|diags| err(describe(&world, &diags)))
+}
+
+/// Typst diagnostics as `file:line:column: message` lines, with the offending line of generated markup.
+fn describe(world: &ReportWorld, diags: &[SourceDiagnostic]) -> String {
+    let mut out = Vec::new();
+    for d in diags.iter().filter(|d| d.severity == Severity::Error) {
+        let mut line = d.message.to_string();
+        if let Some(id) = d.span.id() {
+            if let (Ok(source), Some(range)) = (world.source(id), world.range(d.span)) {
+                if let Some((l, c)) = source.lines().byte_to_line_column(range.start) {
+                    let file = if id == world.main.id() { "generated markup".to_string() } else { id.vpath().get_without_slash().to_string() };
+                    let text = source.text().lines().nth(l).unwrap_or("").trim();
+                    line = format!("{file}:{}:{}: {} (in `{}`)", l + 1, c + 1, d.message, text.chars().take(120).collect::<String>());
+                }
+            }
+        }
+        out.push(line);
+    }
+    if out.is_empty() { "unknown Typst error".to_string() } else { out.join("; ") }
+}

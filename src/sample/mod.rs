@@ -1,0 +1,251 @@
+//! The sample data set: a deterministic, synthetic but realistic ICB — reference data and the inputs of
+//! every shipped pipeline — written to the store as Parquet, partitioned by month.
+//!
+//! Owns generation only. The same seed gives the same bytes, and each month is generated from its own
+//! seed, so any sub-range of months is identical to the same months of a longer run. Memory stays bounded
+//! at any `--scale`: one month of one table is built and written at a time.
+
+pub mod ae;
+pub mod reference;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::period::Month;
+use crate::store::Store;
+use reference::{PROVIDERS, Practice};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("generating sample data: {0}")]
+    Generator(String),
+    #[error("writing sample data: {0}")]
+    Write(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A provider's month left out of one input, as real returns sometimes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub input: String,
+    pub provider: String,
+    pub month: Month,
+}
+
+impl std::str::FromStr for Gap {
+    type Err = String;
+    /// `ae_attendances:RLT:2022-04`
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            [input, provider, month] => Ok(Gap {
+                input: input.to_string(),
+                provider: provider.to_string(),
+                month: month.parse().map_err(|e: crate::period::PeriodError| e.to_string())?,
+            }),
+            _ => Err(format!("`{s}` is not a gap: write INPUT:PROVIDER:YYYY-MM, e.g. ae_attendances:RLT:2022-04")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SampleOptions {
+    pub from: Month,
+    pub to: Month,
+    pub scale: u32,
+    pub seed: u64,
+    pub gaps: Vec<Gap>,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        SampleOptions {
+            from: Month { year: 2019, month: 4 },
+            to: Month { year: 2023, month: 3 },
+            scale: 1,
+            seed: 42,
+            gaps: Vec::new(),
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Default)]
+pub struct SampleSummary {
+    pub objects: usize,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// A random generator for one (table, month): independent of every other table and month.
+fn rng_for(seed: u64, table: &str, month: Option<Month>) -> ChaCha8Rng {
+    let mut key = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for b in table.bytes() {
+        key = key.rotate_left(7) ^ b as u64;
+        key = key.wrapping_mul(0x100_0000_01B3);
+    }
+    if let Some(m) = month {
+        key ^= (m.year as u64) << 8 | m.month as u64;
+    }
+    ChaCha8Rng::seed_from_u64(key)
+}
+
+/// Picks patients: which practice they are registered with (by list size) and who they are.
+pub struct Demography {
+    /// Cumulative list sizes per area, for weighted choice.
+    cumulative: Vec<Vec<(u64, usize)>>,
+}
+
+pub struct Person {
+    pub imd_decile: i64,
+    pub ethnic_group: &'static str,
+    pub age_band: &'static str,
+    pub sex: &'static str,
+}
+
+/// The standard NHS ethnic groupings, with shares like Coventry and Warwickshire's.
+const ETHNIC_GROUPS: [(&str, f64); 6] = [
+    ("White", 0.79),
+    ("Asian or Asian British", 0.11),
+    ("Black or Black British", 0.035),
+    ("Mixed", 0.025),
+    ("Other ethnic group", 0.015),
+    ("Not stated", 0.025),
+];
+const AGE_BANDS: [(&str, f64); 6] = [("0-4", 0.09), ("5-17", 0.12), ("18-39", 0.27), ("40-64", 0.27), ("65-79", 0.15), ("80+", 0.10)];
+
+impl Demography {
+    pub fn new(practices: &[Practice], scale: u32) -> Self {
+        let per_area = practices.len() / scale.max(1) as usize;
+        let per_area = per_area.max(1);
+        let cumulative = (0..practices.len().div_ceil(per_area))
+            .map(|area| {
+                let mut total = 0u64;
+                (area * per_area..((area + 1) * per_area).min(practices.len()))
+                    .map(|i| {
+                        total += practices[i].list_size as u64;
+                        (total, i)
+                    })
+                    .collect()
+            })
+            .collect();
+        Demography { cumulative }
+    }
+
+    pub fn pick_practice<'a>(&self, rng: &mut ChaCha8Rng, practices: &'a [Practice], area: u32) -> &'a Practice {
+        let table = &self.cumulative[(area as usize).min(self.cumulative.len() - 1)];
+        let total = table.last().map(|t| t.0).unwrap_or(1);
+        let x = rng.random_range(0..total);
+        let i = table.partition_point(|(c, _)| *c <= x).min(table.len() - 1);
+        &practices[table[i].1]
+    }
+
+    pub fn person(&self, rng: &mut ChaCha8Rng, practice: &Practice) -> Person {
+        let imd = (practice.imd_decile + rng.random_range(-2.0..2.0)).round().clamp(1.0, 10.0) as i64;
+        // More deprived areas of Coventry have larger minority ethnic populations.
+        let minority_boost = if imd <= 3 { 1.6 } else { 1.0 };
+        let ethnic_group = weighted(rng, &ETHNIC_GROUPS, |name| if name == "White" || name == "Not stated" { 1.0 } else { minority_boost });
+        let age_band = weighted(rng, &AGE_BANDS, |_| 1.0);
+        let sex = if rng.random::<bool>() { "F" } else { "M" };
+        Person { imd_decile: imd, ethnic_group, age_band, sex }
+    }
+}
+
+fn weighted(rng: &mut ChaCha8Rng, table: &[(&'static str, f64)], boost: impl Fn(&str) -> f64) -> &'static str {
+    let total: f64 = table.iter().map(|(n, w)| w * boost(n)).sum();
+    let mut x = rng.random::<f64>() * total;
+    for (n, w) in table {
+        x -= w * boost(n);
+        if x <= 0.0 {
+            return n;
+        }
+    }
+    table[table.len() - 1].0
+}
+
+/// Encodes a batch as Parquet (deterministic writer settings).
+pub fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>, SampleError> {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_created_by(format!("boardpack sample {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(|e| SampleError::Write(e.to_string()))?;
+    w.write(batch).map_err(|e| SampleError::Write(e.to_string()))?;
+    w.close().map_err(|e| SampleError::Write(e.to_string()))?;
+    Ok(buf)
+}
+
+async fn write(store: &Store, path: &str, batch: &RecordBatch, summary: &mut SampleSummary) -> Result<(), SampleError> {
+    let bytes = parquet_bytes(batch)?;
+    summary.objects += 1;
+    summary.rows += batch.num_rows() as u64;
+    summary.bytes += bytes.len() as u64;
+    store.put(path, Bytes::from(bytes)).await?;
+    Ok(())
+}
+
+fn strings(v: impl IntoIterator<Item = String>) -> ArrayRef {
+    Arc::new(StringArray::from(v.into_iter().collect::<Vec<_>>()))
+}
+
+/// Writes the whole sample data set. `progress` is told what is being written.
+pub async fn generate(store: &Store, opts: &SampleOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<SampleSummary, SampleError> {
+    let mut summary = SampleSummary::default();
+    let mut rng = rng_for(opts.seed, "practices", None);
+    let practices = reference::practices(&mut rng, opts.scale);
+    let demography = Demography::new(&practices, opts.scale);
+
+    progress("reference data");
+    let orgs = RecordBatch::try_from_iter(vec![
+        ("org_code", strings(PROVIDERS.iter().map(|p| p.code.to_string()))),
+        ("short_name", strings(PROVIDERS.iter().map(|p| p.short.to_string()))),
+        ("org_name", strings(PROVIDERS.iter().map(|p| p.name.to_string()))),
+        ("org_kind", strings(PROVIDERS.iter().map(|p| p.kind.to_string()))),
+        ("home_place", strings(PROVIDERS.iter().map(|p| p.home_place.to_string()))),
+    ])
+    .map_err(|e| SampleError::Generator(e.to_string()))?;
+    write(store, "reference/organisations/organisations.parquet", &orgs, &mut summary).await?;
+    let prac = RecordBatch::try_from_iter(vec![
+        ("practice_code", strings(practices.iter().map(|p| p.code.clone()))),
+        ("practice_name", strings(practices.iter().map(|p| p.name.clone()))),
+        ("pcn_code", strings(practices.iter().map(|p| p.pcn_code.clone()))),
+        ("pcn_name", strings(practices.iter().map(|p| p.pcn_name.clone()))),
+        ("place", strings(practices.iter().map(|p| p.place.to_string()))),
+        ("imd_decile", Arc::new(Float64Array::from(practices.iter().map(|p| (p.imd_decile * 10.0).round() / 10.0).collect::<Vec<_>>())) as ArrayRef),
+    ])
+    .map_err(|e| SampleError::Generator(e.to_string()))?;
+    write(store, "reference/practices/practices.parquet", &prac, &mut summary).await?;
+
+    for month in opts.from.through(opts.to) {
+        progress(&format!("registered_population {month}"));
+        // Lists grow about 0.6% a year.
+        let years = (month.year * 12 + month.month as i32 - (2019 * 12 + 4)) as f64 / 12.0;
+        let growth = 1.0 + 0.006 * years;
+        let pop = RecordBatch::try_from_iter(vec![
+            ("practice_code", strings(practices.iter().map(|p| p.code.clone()))),
+            ("patients", Arc::new(Int64Array::from(practices.iter().map(|p| (p.list_size as f64 * growth) as i64).collect::<Vec<_>>())) as ArrayRef),
+        ])
+        .map_err(|e| SampleError::Generator(e.to_string()))?;
+        write(store, &format!("inputs/registered_population/month={month}/part-0.parquet"), &pop, &mut summary).await?;
+
+        progress(&format!("ae_attendances {month}"));
+        let skip: Vec<String> = opts
+            .gaps
+            .iter()
+            .filter(|g| g.input == "ae_attendances" && g.month == month)
+            .map(|g| g.provider.clone())
+            .collect();
+        let mut rng = rng_for(opts.seed, "ae_attendances", Some(month));
+        let batch = ae::generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
+        write(store, &format!("inputs/ae_attendances/month={month}/part-0.parquet"), &batch, &mut summary).await?;
+    }
+    Ok(summary)
+}

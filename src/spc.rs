@@ -1,0 +1,433 @@
+//! Statistical process control, the Making Data Count way (`shared/domain/reference.md`): XmR limits
+//! with moving-range screening, the four special-cause rules, variation and assurance icons, fixed
+//! baselines and re-basing.
+//!
+//! Owns the arithmetic only: a series in, a judgement per point and per series out. Charts (`render`),
+//! the `spc` command and the board pack all use this one implementation.
+
+use serde::Serialize;
+
+/// Which way is better for a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Improvement {
+    /// Higher is better.
+    Increase,
+    /// Lower is better.
+    Decrease,
+    Neutral,
+}
+
+impl std::str::FromStr for Improvement {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "increase" | "up" | "higher" => Ok(Improvement::Increase),
+            "decrease" | "down" | "lower" => Ok(Improvement::Decrease),
+            "neutral" => Ok(Improvement::Neutral),
+            other => Err(format!("`{other}` is not an improvement direction (increase, decrease, neutral)")),
+        }
+    }
+}
+
+/// Why a point is special cause, in the order that decides its label when several rules match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    OutsideLimits,
+    Trend,
+    TwoInThree,
+    Run,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointType {
+    CommonCause,
+    Improvement,
+    Concern,
+    NeutralHigh,
+    NeutralLow,
+}
+
+/// The variation icon of a series, read from its latest point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variation {
+    CommonCause,
+    ImprovementHigh,
+    ImprovementLow,
+    ConcernHigh,
+    ConcernLow,
+    NeutralHigh,
+    NeutralLow,
+}
+
+/// The assurance icon: can the process be relied on to meet the target?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assurance {
+    ConsistentlyPasses,
+    ConsistentlyFails,
+    HitAndMiss,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub improvement: Option<Improvement>,
+    pub target: Option<f64>,
+    /// A fixed baseline of the first N points of each segment (N ≥ 12); all points when `None`.
+    pub baseline: Option<usize>,
+    /// Indices of points that start a new segment.
+    pub rebase_at: Vec<usize>,
+}
+
+/// One point's judgement.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Point {
+    pub value: f64,
+    pub mean: f64,
+    /// `None` for a series with no spread (every moving range zero).
+    pub lower_limit: Option<f64>,
+    pub upper_limit: Option<f64>,
+    pub lower_two_sigma: Option<f64>,
+    pub upper_two_sigma: Option<f64>,
+    pub point_type: PointType,
+    pub rule: Option<Rule>,
+    pub segment: usize,
+}
+
+/// A whole series' judgement.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Analysis {
+    pub points: Vec<Point>,
+    pub variation: Option<Variation>,
+    pub assurance: Option<Assurance>,
+    /// The latest segment has 12 points or fewer: drawn, but too short to judge with confidence.
+    pub too_short: bool,
+}
+
+const LIMIT_FACTOR: f64 = 2.66;
+const SCREEN_FACTOR: f64 = 3.267;
+const RUN_LENGTH: usize = 7;
+const TREND_LENGTH: usize = 7;
+
+struct Limits {
+    mean: f64,
+    /// 2.66 × mean moving range; zero when the series has no spread.
+    spread: f64,
+}
+
+fn limits(baseline: &[f64]) -> Limits {
+    let mean = baseline.iter().sum::<f64>() / baseline.len() as f64;
+    let ranges: Vec<f64> = baseline.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    if ranges.is_empty() {
+        return Limits { mean, spread: 0.0 };
+    }
+    let mean_mr = ranges.iter().sum::<f64>() / ranges.len() as f64;
+    // Screening, once: moving ranges at or above 3.267 × their mean are dropped.
+    let kept: Vec<f64> = ranges.iter().copied().filter(|r| *r < SCREEN_FACTOR * mean_mr).collect();
+    let screened = if kept.is_empty() { mean_mr } else { kept.iter().sum::<f64>() / kept.len() as f64 };
+    Limits { mean, spread: LIMIT_FACTOR * screened }
+}
+
+/// Analyses a series given in time order without gaps.
+pub fn analyse(values: &[f64], options: &Options) -> Analysis {
+    let mut starts: Vec<usize> = options.rebase_at.iter().copied().filter(|i| *i > 0 && *i < values.len()).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    starts.insert(0, 0);
+    let mut points = Vec::with_capacity(values.len());
+    let mut last_limits = None;
+    for (segment, (i, start)) in starts.iter().enumerate().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(values.len());
+        let seg = &values[*start..end];
+        if seg.is_empty() {
+            continue;
+        }
+        let n_base = options.baseline.map(|n| n.min(seg.len())).unwrap_or(seg.len());
+        let lim = limits(&seg[..n_base]);
+        points.extend(judge_segment(seg, &lim, options.improvement.unwrap_or(Improvement::Neutral), segment));
+        last_limits = Some((lim, seg.len()));
+    }
+    let variation = points.last().map(|p| variation_of(p, options.improvement.unwrap_or(Improvement::Neutral)));
+    let too_short = last_limits.as_ref().map(|(_, n)| *n <= 12).unwrap_or(true);
+    let assurance = match (options.target, options.improvement, &last_limits) {
+        (Some(target), Some(dir), Some((lim, _))) if dir != Improvement::Neutral => {
+            let (lo, hi) = (lim.mean - lim.spread, lim.mean + lim.spread);
+            let (good_beyond, bad_beyond) = match dir {
+                Improvement::Increase => (target < lo, target > hi),
+                _ => (target > hi, target < lo),
+            };
+            Some(if good_beyond {
+                Assurance::ConsistentlyPasses
+            } else if bad_beyond {
+                Assurance::ConsistentlyFails
+            } else {
+                Assurance::HitAndMiss
+            })
+        }
+        _ => None,
+    };
+    Analysis { points, variation, assurance, too_short }
+}
+
+fn judge_segment(seg: &[f64], lim: &Limits, dir: Improvement, segment: usize) -> Vec<Point> {
+    let n = seg.len();
+    let has_limits = lim.spread > 0.0;
+    let upl = lim.mean + lim.spread;
+    let lpl = lim.mean - lim.spread;
+    let up2 = lim.mean + lim.spread * 2.0 / 3.0;
+    let lo2 = lim.mean - lim.spread * 2.0 / 3.0;
+    let side = |x: f64| -> i8 {
+        if x > lim.mean {
+            1
+        } else if x < lim.mean {
+            -1
+        } else {
+            0
+        }
+    };
+    // For each point: the rule that flags it, and whether it counts as high (true) or low.
+    let mut flags: Vec<Option<(Rule, bool)>> = vec![None; n];
+    let mut set = |flags: &mut Vec<Option<(Rule, bool)>>, i: usize, rule: Rule, high: bool| {
+        let better = match flags[i] {
+            None => true,
+            Some((r, _)) => rank(rule) < rank(r),
+        };
+        if better {
+            flags[i] = Some((rule, high));
+        }
+    };
+    if has_limits {
+        // Rule 1: outside the process limits.
+        for (i, &x) in seg.iter().enumerate() {
+            if x > upl {
+                set(&mut flags, i, Rule::OutsideLimits, true);
+            } else if x < lpl {
+                set(&mut flags, i, Rule::OutsideLimits, false);
+            }
+        }
+        // Rule 2: runs of 7 or more on one side of the mean (a point on the mean breaks the run).
+        let mut i = 0;
+        while i < n {
+            let s = side(seg[i]);
+            let mut j = i;
+            while j < n && s != 0 && side(seg[j]) == s {
+                j += 1;
+            }
+            if s != 0 && j - i >= RUN_LENGTH {
+                for k in i..j {
+                    set(&mut flags, k, Rule::Run, s > 0);
+                }
+            }
+            i = if j > i { j } else { i + 1 };
+        }
+        // Rule 3: trends of 7 or more points each strictly above (or below) the one before.
+        for up in [true, false] {
+            let mut start = 0;
+            for i in 1..=n {
+                let continues = i < n && if up { seg[i] > seg[i - 1] } else { seg[i] < seg[i - 1] };
+                if !continues {
+                    if i - start >= TREND_LENGTH {
+                        for k in start..i {
+                            set(&mut flags, k, Rule::Trend, up);
+                        }
+                    }
+                    start = i;
+                }
+            }
+        }
+        // Rule 4: two of three consecutive points beyond a 2σ line (inside the limits), all three on the
+        // same side of the mean; only the close points are flagged.
+        for w in 0..n.saturating_sub(2) {
+            for high in [true, false] {
+                let same_side = (w..w + 3).all(|k| side(seg[k]) == if high { 1 } else { -1 });
+                if !same_side {
+                    continue;
+                }
+                let close: Vec<usize> = (w..w + 3)
+                    .filter(|&k| if high { seg[k] > up2 && seg[k] <= upl } else { seg[k] < lo2 && seg[k] >= lpl })
+                    .collect();
+                if close.len() >= 2 {
+                    for k in close {
+                        set(&mut flags, k, Rule::TwoInThree, high);
+                    }
+                }
+            }
+        }
+    }
+    seg.iter()
+        .zip(flags)
+        .map(|(&x, flag)| {
+            let (point_type, rule) = match flag {
+                None => (PointType::CommonCause, None),
+                Some((rule, high)) => (classify(dir, high), Some(rule)),
+            };
+            Point {
+                value: x,
+                mean: lim.mean,
+                lower_limit: has_limits.then_some(lpl),
+                upper_limit: has_limits.then_some(upl),
+                lower_two_sigma: has_limits.then_some(lo2),
+                upper_two_sigma: has_limits.then_some(up2),
+                point_type,
+                rule,
+                segment,
+            }
+        })
+        .collect()
+}
+
+fn rank(rule: Rule) -> u8 {
+    match rule {
+        Rule::OutsideLimits => 0,
+        Rule::Trend => 1,
+        Rule::TwoInThree => 2,
+        Rule::Run => 3,
+    }
+}
+
+fn classify(dir: Improvement, high: bool) -> PointType {
+    match (dir, high) {
+        (Improvement::Neutral, true) => PointType::NeutralHigh,
+        (Improvement::Neutral, false) => PointType::NeutralLow,
+        (Improvement::Increase, true) | (Improvement::Decrease, false) => PointType::Improvement,
+        _ => PointType::Concern,
+    }
+}
+
+/// The icon of the latest point. For improvement and concern, "high" or "low" follows from the direction:
+/// improvement on a higher-is-better metric is always high, whether by a point above the mean or a rising
+/// trend.
+fn variation_of(p: &Point, dir: Improvement) -> Variation {
+    let increase = dir == Improvement::Increase;
+    match p.point_type {
+        PointType::CommonCause => Variation::CommonCause,
+        PointType::NeutralHigh => Variation::NeutralHigh,
+        PointType::NeutralLow => Variation::NeutralLow,
+        PointType::Improvement if increase => Variation::ImprovementHigh,
+        PointType::Improvement => Variation::ImprovementLow,
+        PointType::Concern if increase => Variation::ConcernLow,
+        PointType::Concern => Variation::ConcernHigh,
+    }
+}
+
+impl Variation {
+    /// Plain words for a board member.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Variation::CommonCause => "common cause variation",
+            Variation::ImprovementHigh => "improvement (high)",
+            Variation::ImprovementLow => "improvement (low)",
+            Variation::ConcernHigh => "concern (high)",
+            Variation::ConcernLow => "concern (low)",
+            Variation::NeutralHigh => "special cause (high)",
+            Variation::NeutralLow => "special cause (low)",
+        }
+    }
+}
+
+impl Assurance {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Assurance::ConsistentlyPasses => "consistently passes the target",
+            Assurance::ConsistentlyFails => "consistently fails the target",
+            Assurance::HitAndMiss => "hit and miss against the target",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(dir: Improvement) -> Options {
+        Options { improvement: Some(dir), ..Default::default() }
+    }
+
+    #[test]
+    fn limits_by_hand_with_screening() {
+        // Moving ranges: 2,2,2,2,20 → mean 5.6; 20 ≥ 3.267×5.6 = 18.3 is screened → mean 2.
+        let a = analyse(&[10.0, 12.0, 10.0, 12.0, 10.0, 30.0], &opts(Improvement::Increase));
+        let p = &a.points[0];
+        assert!((p.mean - 14.0).abs() < 1e-9);
+        assert!((p.upper_limit.unwrap() - (14.0 + 2.66 * 2.0)).abs() < 1e-9);
+        assert_eq!(a.points[5].rule, Some(Rule::OutsideLimits));
+        assert_eq!(a.points[5].point_type, PointType::Improvement);
+        assert_eq!(a.variation, Some(Variation::ImprovementHigh));
+    }
+
+    #[test]
+    fn point_on_the_mean_breaks_a_run() {
+        // Mean is exactly 0: six above, one on the mean, six above → no run of 7.
+        let mut v = vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 0.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0];
+        let neg = vec![-1.5; 9];
+        v.extend(neg.iter());
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        assert!(mean.abs() < 1e-9, "constructed to have mean 0, got {mean}");
+        let a = analyse(&v, &opts(Improvement::Increase));
+        assert!(a.points[..13].iter().all(|p| p.rule != Some(Rule::Run)));
+        // The nine equal low points form a run of 9 below the mean.
+        assert!(a.points[13..].iter().all(|p| p.rule == Some(Rule::Run) && p.point_type == PointType::Concern));
+    }
+
+    #[test]
+    fn trend_of_seven_and_not_six() {
+        let six = analyse(&[5.0, 5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5.0, 5.0], &opts(Improvement::Decrease));
+        assert!(six.points.iter().all(|p| p.rule != Some(Rule::Trend)));
+        let seven = analyse(&[5.0, 5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 5.0, 5.0], &opts(Improvement::Decrease));
+        let flagged: Vec<usize> = seven.points.iter().enumerate().filter(|(_, p)| p.rule == Some(Rule::Trend)).map(|(i, _)| i).collect();
+        assert_eq!(flagged, vec![2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(seven.points[8].point_type, PointType::Concern, "an upward trend is concern when lower is better");
+    }
+
+    #[test]
+    fn rebase_splits_rules() {
+        // Six high points, re-base, six more high points: no run crosses the re-base.
+        let v = vec![1.0, 1.2, 0.9, 1.1, 1.0, 1.05, 5.0, 5.2, 4.9, 5.1, 5.0, 5.05];
+        let a = analyse(&v, &Options { improvement: Some(Improvement::Increase), rebase_at: vec![6], ..Default::default() });
+        assert_eq!(a.points[0].segment, 0);
+        assert_eq!(a.points[6].segment, 1);
+        assert!((a.points[6].mean - 5.05833).abs() < 1e-4);
+        assert!(a.points.iter().all(|p| p.rule.is_none()));
+        assert!(a.too_short);
+    }
+
+    #[test]
+    fn shorter_than_baseline_uses_every_point() {
+        let v = [3.0, 4.0, 3.0, 4.0];
+        let a = analyse(&v, &Options { baseline: Some(12), ..Default::default() });
+        assert!((a.points[0].mean - 3.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn target_exactly_on_a_limit_is_hit_and_miss() {
+        let v = [10.0, 12.0, 10.0, 12.0, 10.0, 12.0];
+        // mean 11, mean mR 2 → limits 11 ± 5.32.
+        let on_limit = Options { improvement: Some(Improvement::Increase), target: Some(11.0 - 5.32), ..Default::default() };
+        assert_eq!(analyse(&v, &on_limit).assurance, Some(Assurance::HitAndMiss));
+        let below = Options { target: Some(5.0), ..on_limit.clone() };
+        assert_eq!(analyse(&v, &below).assurance, Some(Assurance::ConsistentlyPasses));
+        let above = Options { target: Some(17.0), ..on_limit };
+        assert_eq!(analyse(&v, &above).assurance, Some(Assurance::ConsistentlyFails));
+    }
+
+    #[test]
+    fn constant_series_has_no_limits() {
+        let a = analyse(&[4.0; 15], &opts(Improvement::Increase));
+        assert!(a.points.iter().all(|p| p.upper_limit.is_none() && p.point_type == PointType::CommonCause));
+        assert_eq!(a.variation, Some(Variation::CommonCause));
+    }
+
+    #[test]
+    fn two_in_three_flags_only_close_points() {
+        // mean 10, mR mean 1 → limits 10 ± 2.66, 2σ at 10 ± 1.773.
+        let mut v = vec![10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0];
+        v.extend([12.0, 10.5, 12.0]);
+        let a = analyse(&v, &opts(Improvement::Increase));
+        let flagged: Vec<usize> =
+            a.points.iter().enumerate().filter(|(_, p)| p.rule == Some(Rule::TwoInThree)).map(|(i, _)| i).collect();
+        assert!(flagged.contains(&13) && flagged.contains(&15) && !flagged.contains(&14), "{flagged:?} {:?}", a.points[13]);
+    }
+}

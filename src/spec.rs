@@ -1,0 +1,298 @@
+//! Pipeline specifications as written: the raw YAML of `pipelines/*.yaml`, read with the place of every
+//! node, so that each mistake is reported with its file, line and column.
+//!
+//! Owns the file format only: keys, their types, and which keys exist. It does not check that names refer
+//! to anything, that files exist or that SQL parses — that is `plan`'s job, which turns a `RawPipeline` into
+//! a validated `Plan`. Every shape error in a file is collected, not just the first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use marked_yaml::{LoaderOptions, Node, Span, Spanned};
+use serde::Deserialize;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+
+/// Refuse pipeline files larger than this before parsing: a pipeline is a page of YAML, not a data set.
+pub const MAX_SPEC_BYTES: usize = 1024 * 1024;
+/// Refuse structures nested deeper than this (bounded work on hostile input).
+pub const MAX_DEPTH: usize = 32;
+
+/// A pipeline file as written.
+#[derive(Debug, Clone)]
+pub struct RawPipeline {
+    pub file: PathBuf,
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    pub parameters: Vec<(Spanned<String>, RawParameter)>,
+    pub inputs: Vec<(Spanned<String>, RawInput)>,
+    pub steps: Vec<(Span, RawStep)>,
+    pub schedule: Option<(Span, RawSchedule)>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParameter {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+    /// For `type: period`: which granularities the pipeline accepts (`month`, `quarter`, `year`).
+    #[serde(default)]
+    pub granularities: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    /// A prefix on the store, relative to its root: `inputs/ae_attendances`.
+    pub location: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `month` for hive-style `month=YYYY-MM/` partitions; absent for an unpartitioned table.
+    #[serde(default)]
+    pub partitioned_by: Option<Spanned<String>>,
+    /// Months before the period that steps also need (trend charts, same month last year).
+    #[serde(default)]
+    pub history_months: Option<Spanned<u32>>,
+    /// When true (the default) a run fails if no object at all is found for the months it needs.
+    #[serde(default)]
+    pub required: Option<bool>,
+    pub columns: Vec<RawColumn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawColumn {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub nullable: Option<bool>,
+    #[serde(default)]
+    pub key: Option<bool>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A `sql` step: a file under `sql/`.
+    #[serde(default)]
+    pub sql: Option<Spanned<String>>,
+    /// A `check` step: assertions, each a query returning the offending rows.
+    #[serde(default)]
+    pub check: Option<Vec<RawAssertion>>,
+    /// A `report` step: a template under `reports/`.
+    #[serde(default)]
+    pub report: Option<Spanned<String>>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// For a report: the step results its template reads.
+    #[serde(default)]
+    pub uses: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub depends_on: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssertion {
+    pub name: Spanned<String>,
+    /// A query returning the rows that break the rule: no rows means the assertion holds.
+    pub sql: Spanned<String>,
+    /// `error` (the default) fails the run; `warn` records and prints a warning.
+    #[serde(default)]
+    pub severity: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// When the scheduler builds this pipeline. Read and kept here; the scheduler gives it meaning.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub cron: String,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Which period a firing builds: `previous-month`, `previous-quarter`, `previous-year`.
+    #[serde(default)]
+    pub builds: Option<String>,
+}
+
+/// Turns a marked-yaml marker into a location in `file`.
+pub fn location(file: &Path, span: &Span) -> Location {
+    let (line, column) = span.start().map(|m| (m.line(), m.column())).unwrap_or((1, 1));
+    Location { file: file.to_path_buf(), line, column }
+}
+
+/// Parses a pipeline file. Returns every shape error found: unknown keys, wrong types, missing keys.
+pub fn parse(file: &Path, text: &str) -> Result<RawPipeline, Diagnostics> {
+    let mut errors = Diagnostics::default();
+    if text.len() > MAX_SPEC_BYTES {
+        errors.push(Diagnostic::in_file(
+            file,
+            format!("the file is {} bytes; a pipeline file may be at most {MAX_SPEC_BYTES}", text.len()),
+        ));
+        return Err(errors);
+    }
+    let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_mapping();
+    let root = match marked_yaml::parse_yaml_with_options(0, text, options) {
+        Ok(node) => node,
+        Err(e) => {
+            errors.push(load_error(file, e));
+            return Err(errors);
+        }
+    };
+    if depth(&root) > MAX_DEPTH {
+        errors.push(Diagnostic::at(
+            location(file, root.span()),
+            format!("the YAML is nested more than {MAX_DEPTH} levels deep"),
+        ));
+        return Err(errors);
+    }
+    let Some(map) = root.as_mapping() else {
+        errors.push(Diagnostic::at(location(file, root.span()), "a pipeline file must be a mapping"));
+        return Err(errors);
+    };
+
+    let mut name = None;
+    let mut description = None;
+    let mut parameters = Vec::new();
+    let mut inputs = Vec::new();
+    let mut steps = Vec::new();
+    let mut schedule = None;
+
+    for (key, value) in map.iter() {
+        match key.as_str() {
+            "name" => name = decode::<Spanned<String>>(file, value, &mut errors),
+            "description" => description = decode::<String>(file, value, &mut errors),
+            "parameters" => parameters = decode_entries(file, "parameters", value, &mut errors),
+            "inputs" => inputs = decode_entries(file, "inputs", value, &mut errors),
+            "steps" => match value.as_sequence() {
+                Some(seq) => {
+                    for item in seq.iter() {
+                        if let Some(step) = decode::<RawStep>(file, item, &mut errors) {
+                            steps.push((item.span().clone(), step));
+                        }
+                    }
+                }
+                None => errors.push(Diagnostic::at(
+                    location(file, value.span()),
+                    "`steps` must be a list of steps (`- id: ...`)",
+                )),
+            },
+            "schedule" => {
+                schedule = decode::<RawSchedule>(file, value, &mut errors).map(|s| (value.span().clone(), s))
+            }
+            other => errors.push(Diagnostic::at(
+                location(file, key.span()),
+                format!(
+                    "unknown key `{other}`: a pipeline has `name`, `description`, `parameters`, `inputs`, `steps` and `schedule`"
+                ),
+            )),
+        }
+    }
+    let root_loc = location(file, root.span());
+    if map.get_node("steps").is_none() {
+        errors.push(Diagnostic::at(root_loc.clone(), "missing key `steps`: a pipeline needs at least one step"));
+    }
+    let name = match name {
+        Some(n) => n,
+        None => {
+            if map.get_node("name").is_none() {
+                errors.push(Diagnostic::at(root_loc, "missing key `name`"));
+            }
+            return Err(errors);
+        }
+    };
+    errors.into_result(RawPipeline {
+        file: file.to_path_buf(),
+        name,
+        description,
+        parameters,
+        inputs,
+        steps,
+        schedule,
+    })
+}
+
+/// Decodes one node, recording an error (with the deepest location serde reached) on failure.
+fn decode<T: for<'de> Deserialize<'de>>(file: &Path, node: &Node, errors: &mut Diagnostics) -> Option<T> {
+    match marked_yaml::from_node::<T>(node) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let loc = match e.start_mark() {
+                Some(m) => Location { file: file.to_path_buf(), line: m.line(), column: m.column() },
+                None => location(file, node.span()),
+            };
+            errors.push(Diagnostic::at(loc, humanise(&e.to_string())));
+            None
+        }
+    }
+}
+
+/// Decodes a mapping of named entries (`inputs:`, `parameters:`), each on its own so that one bad entry
+/// does not hide the errors of the others.
+fn decode_entries<T: for<'de> Deserialize<'de>>(
+    file: &Path,
+    what: &str,
+    node: &Node,
+    errors: &mut Diagnostics,
+) -> Vec<(Spanned<String>, T)> {
+    let Some(map) = node.as_mapping() else {
+        errors.push(Diagnostic::at(
+            location(file, node.span()),
+            format!("`{what}` must be a mapping of names to definitions"),
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, value) in map.iter() {
+        if let Some(v) = decode::<T>(file, value, errors) {
+            out.push((Spanned::new(key.span().clone(), key.as_str().to_string()), v));
+        }
+    }
+    out
+}
+
+fn humanise(message: &str) -> String {
+    // serde's wording speaks of "fields"; in a YAML file they are keys.
+    message.replace("Unknown field", "unknown key").replace("missing field", "missing key").replace("field", "key")
+}
+
+fn load_error(file: &Path, e: marked_yaml::LoadError) -> Diagnostic {
+    use marked_yaml::LoadError::*;
+    let (marker, message) = match &e {
+        TopLevelMustBeMapping(m) => (*m, "a pipeline file must be a mapping of keys (`name:`, `steps:` …)".to_string()),
+        TopLevelMustBeSequence(m) => (*m, "expected a list at the top level".to_string()),
+        UnexpectedAnchor(m) => (*m, "YAML anchors and aliases are not allowed in pipeline files".to_string()),
+        MappingKeyMustBeScalar(m) => (*m, "mapping keys must be plain names".to_string()),
+        UnexpectedTag(m) => (*m, "YAML tags (`!name`) are not allowed in pipeline files".to_string()),
+        ScanError(m, err) => (*m, format!("YAML syntax error: {err}")),
+        DuplicateKey(inner) => (
+            *inner.key.span().start().unwrap_or(&marked_yaml::Marker::new(0, 0, 1, 1)),
+            format!("duplicate key `{}`", inner.key.as_str()),
+        ),
+    };
+    Diagnostic::at(Location { file: file.to_path_buf(), line: marker.line(), column: marker.column() }, message)
+}
+
+fn depth(node: &Node) -> usize {
+    match node {
+        Node::Scalar(_) => 1,
+        Node::Sequence(s) => 1 + s.iter().map(depth).max().unwrap_or(0),
+        Node::Mapping(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+    }
+}
+
+/// The named parameters of a raw pipeline, for lookups.
+pub fn parameter_map(raw: &RawPipeline) -> BTreeMap<&str, &RawParameter> {
+    raw.parameters.iter().map(|(k, v)| (k.as_str(), v)).collect()
+}

@@ -1,0 +1,11 @@
+//! Integration tests, in one binary (each file under tests/ would link DataFusion and Typst again).
+//! They exercise boardpack through its public interfaces: pipelines run on small generated Parquet, and
+//! the outputs, run records and PDF text are read back.
+
+mod cli;
+mod escaping;
+mod failures;
+mod pipeline;
+mod sample_pack;
+mod spec_errors;
+mod support;
