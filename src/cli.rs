@@ -65,9 +65,7 @@ pub enum CommandArgs {
         pipelines: Vec<String>,
     },
     /// Show a pipeline's steps in order, grouped into waves that run in parallel.
-    Plan {
-        pipeline: String,
-    },
+    Plan { pipeline: String },
     /// Run a pipeline for a period and publish its outputs.
     Run(RunArgs),
     /// List the pipelines of the project.
@@ -111,9 +109,16 @@ pub struct SampleArgs {
 /// A command, validated.
 #[derive(Debug)]
 pub enum Command {
-    Validate { pipelines: Vec<String> },
-    Plan { pipeline: String },
-    Run { pipeline: String, params: BTreeMap<String, String> },
+    Validate {
+        pipelines: Vec<String>,
+    },
+    Plan {
+        pipeline: String,
+    },
+    Run {
+        pipeline: String,
+        params: BTreeMap<String, String>,
+    },
     List,
     Sample(SampleOptions),
     Demo,
@@ -130,26 +135,47 @@ impl CommandArgs {
             CommandArgs::Run(args) => {
                 let mut params = BTreeMap::new();
                 for p in &args.params {
-                    let (k, v) = p.split_once('=').ok_or_else(|| format!("--param `{p}`: write NAME=VALUE"))?;
+                    let (k, v) = p
+                        .split_once('=')
+                        .ok_or_else(|| format!("--param `{p}`: write NAME=VALUE"))?;
                     params.insert(k.trim().to_string(), v.trim().to_string());
                 }
                 if let Some(period) = args.period {
                     period.parse::<Period>().map_err(|e| e.to_string())?;
                     params.insert("period".to_string(), period);
                 }
-                Command::Run { pipeline: args.pipeline, params }
+                Command::Run {
+                    pipeline: args.pipeline,
+                    params,
+                }
             }
             CommandArgs::Sample(args) => {
-                let from: Month = args.from.parse().map_err(|e: crate::period::PeriodError| format!("--from: {e}"))?;
-                let to: Month = args.to.parse().map_err(|e: crate::period::PeriodError| format!("--to: {e}"))?;
+                let from: Month = args
+                    .from
+                    .parse()
+                    .map_err(|e: crate::period::PeriodError| format!("--from: {e}"))?;
+                let to: Month = args
+                    .to
+                    .parse()
+                    .map_err(|e: crate::period::PeriodError| format!("--to: {e}"))?;
                 if to < from {
                     return Err(format!("--to {to} is before --from {from}"));
                 }
                 if args.scale == 0 || args.scale > 1000 {
                     return Err("--scale must be between 1 and 1000".into());
                 }
-                let gaps = args.gaps.iter().map(|g| g.parse::<Gap>()).collect::<Result<Vec<_>, _>>()?;
-                Command::Sample(SampleOptions { from, to, scale: args.scale, seed: args.seed, gaps })
+                let gaps = args
+                    .gaps
+                    .iter()
+                    .map(|g| g.parse::<Gap>())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Command::Sample(SampleOptions {
+                    from,
+                    to,
+                    scale: args.scale,
+                    seed: args.seed,
+                    gaps,
+                })
             }
         })
     }

@@ -61,39 +61,63 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
     let files: Vec<String> = if names.is_empty() {
         world.project.pipeline_files()
     } else {
-        names.iter().map(|n| format!("pipelines/{n}.yaml")).collect()
+        names
+            .iter()
+            .map(|n| format!("pipelines/{n}.yaml"))
+            .collect()
     };
     if files.is_empty() {
-        bail!("no pipelines found under {}", world.project.root().join("pipelines").display());
+        bail!(
+            "no pipelines found under {}",
+            world.project.root().join("pipelines").display()
+        );
     }
     let mut all = Diagnostics::default();
     for f in &files {
         match plan::load(&world.project, f) {
-            Ok(p) => println!("ok      {f} ({} inputs, {} steps)", p.inputs.len(), p.steps.len()),
+            Ok(p) => println!(
+                "ok      {f} ({} inputs, {} steps)",
+                p.inputs.len(),
+                p.steps.len()
+            ),
             Err(d) => {
                 println!("invalid {f} ({} errors)", d.len());
                 all.extend(d);
             }
         }
     }
-    if all.is_empty() { Ok(()) } else { Err(report_diagnostics(&all)) }
+    if all.is_empty() {
+        Ok(())
+    } else {
+        Err(report_diagnostics(&all))
+    }
 }
 
 fn show_plan(world: &World, name: &str) -> Result<()> {
     let p = load(world, name)?;
     println!("{}: {}", p.name, p.description);
     for (i, wave) in p.waves().iter().enumerate() {
-        let parallel = if wave.len() > 1 { "  (in parallel)" } else { "" };
+        let parallel = if wave.len() > 1 {
+            "  (in parallel)"
+        } else {
+            ""
+        };
         println!("wave {}{parallel}", i + 1);
         for s in wave {
             let what = match &s.kind {
                 StepKind::Sql { file, .. } => format!("sql     {file}"),
-                StepKind::Check { assertions } => format!("check   {} assertion(s)", assertions.len()),
+                StepKind::Check { assertions } => {
+                    format!("check   {} assertion(s)", assertions.len())
+                }
                 StepKind::Report { template, .. } => format!("report  {template}"),
             };
             let mut reads: Vec<String> = s.inputs.iter().map(|i| format!("input {i}")).collect();
             reads.extend(s.depends_on.iter().cloned());
-            let reads = if reads.is_empty() { String::new() } else { format!("  ← {}", reads.join(", ")) };
+            let reads = if reads.is_empty() {
+                String::new()
+            } else {
+                format!("  ← {}", reads.join(", "))
+            };
             println!("  {:<24} {what}{reads}", s.id);
         }
     }
@@ -107,20 +131,44 @@ fn list(world: &World) -> Result<()> {
                 let period = p
                     .period_parameter()
                     .map(|pp| {
-                        let g: Vec<String> = pp.granularities.iter().map(|g| format!("{g:?}").to_lowercase()).collect();
-                        format!("period: {}", if g.is_empty() { "any".into() } else { g.join("/") })
+                        let g: Vec<String> = pp
+                            .granularities
+                            .iter()
+                            .map(|g| format!("{g:?}").to_lowercase())
+                            .collect();
+                        format!(
+                            "period: {}",
+                            if g.is_empty() {
+                                "any".into()
+                            } else {
+                                g.join("/")
+                            }
+                        )
                     })
                     .unwrap_or_default();
-                let schedule = p.schedule.as_ref().map(|s| format!(", schedule `{}`", s.cron)).unwrap_or_default();
+                let schedule = p
+                    .schedule
+                    .as_ref()
+                    .map(|s| format!(", schedule `{}`", s.cron))
+                    .unwrap_or_default();
                 println!("{:<16} {} ({period}{schedule})", p.name, p.description);
             }
-            Err(d) => println!("{:<16} invalid: {} error(s); run `boardpack validate`", f, d.len()),
+            Err(d) => println!(
+                "{:<16} invalid: {} error(s); run `boardpack validate`",
+                f,
+                d.len()
+            ),
         }
     }
     Ok(())
 }
 
-async fn run(world: &World, name: &str, given: &BTreeMap<String, String>, out: Output) -> Result<RunOutcome> {
+async fn run(
+    world: &World,
+    name: &str,
+    given: &BTreeMap<String, String>,
+    out: Output,
+) -> Result<RunOutcome> {
     let plan = load(world, name)?;
     let params = RunParams::bind(&plan, given).with_context(|| format!("pipeline `{name}`"))?;
     let progress = Arc::new(Progress::new(out.quiet, out.plain_logs));
@@ -136,13 +184,20 @@ async fn run(world: &World, name: &str, given: &BTreeMap<String, String>, out: O
 fn openable(world: &World, rel: &str) -> String {
     match world.store.root().to_file_path() {
         Ok(dir) => dir.join(rel).display().to_string(),
-        Err(_) => world.store.url(rel).map(|u| u.to_string()).unwrap_or_else(|_| rel.to_string()),
+        Err(_) => world
+            .store
+            .url(rel)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| rel.to_string()),
     }
 }
 
 fn print_outcome(world: &World, o: &RunOutcome) {
     let r = &o.record;
-    println!("published {} {} (run {}, {} ms)", r.pipeline, r.period, r.run_id, r.duration_ms);
+    println!(
+        "published {} {} (run {}, {} ms)",
+        r.pipeline, r.period, r.run_id, r.duration_ms
+    );
     for report in o.reports() {
         println!("  report  {}", openable(world, &report));
     }
@@ -179,17 +234,27 @@ const SAMPLE_MARKER: &str = "reference/practices/practices.parquet";
 
 async fn demo(world: &World, out: Output) -> Result<()> {
     if !world.store.exists(SAMPLE_MARKER).await? {
-        println!("no sample data in {}: writing it (2019-04 to 2023-03, seed 42)", openable(world, ""));
+        println!(
+            "no sample data in {}: writing it (2019-04 to 2023-03, seed 42)",
+            openable(world, "")
+        );
         sample(world, &SampleOptions::default(), out).await?;
     }
     let mut reports: Vec<PathBuf> = Vec::new();
     let mut failed = Vec::new();
     for f in world.project.pipeline_files() {
-        let name = f.trim_start_matches("pipelines/").trim_end_matches(".yaml").to_string();
+        let name = f
+            .trim_start_matches("pipelines/")
+            .trim_end_matches(".yaml")
+            .to_string();
         match run(world, &name, &BTreeMap::new(), out).await {
             Ok(o) => {
                 print_outcome(world, &o);
-                reports.extend(o.reports().iter().map(|r| PathBuf::from(openable(world, r))));
+                reports.extend(
+                    o.reports()
+                        .iter()
+                        .map(|r| PathBuf::from(openable(world, r))),
+                );
             }
             Err(e) => {
                 eprintln!("{name}: {e:#}");
@@ -203,5 +268,9 @@ async fn demo(world: &World, out: Output) -> Result<()> {
             println!("  {}", r.display());
         }
     }
-    if failed.is_empty() { Ok(()) } else { bail!("{} pipeline(s) failed: {}", failed.len(), failed.join(", ")) }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("{} pipeline(s) failed: {}", failed.len(), failed.join(", "))
+    }
 }

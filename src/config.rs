@@ -42,19 +42,30 @@ pub struct EngineConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: "lake".into(), options: BTreeMap::new() }
+        Self {
+            url: "lake".into(),
+            options: BTreeMap::new(),
+        }
     }
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { memory_limit: "2GiB".into(), spill_dir: None, target_partitions: 0, max_parallel_steps: 2 }
+        Self {
+            memory_limit: "2GiB".into(),
+            spill_dir: None,
+            target_partitions: 0,
+            max_parallel_steps: 2,
+        }
     }
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { store: StoreConfig::default(), engine: EngineConfig::default() }
+        Self {
+            store: StoreConfig::default(),
+            engine: EngineConfig::default(),
+        }
     }
 }
 
@@ -72,15 +83,22 @@ impl Config {
     pub fn load(project: &Path) -> Result<Config, ConfigError> {
         let file = project.join(CONFIG_FILE);
         let mut config = match std::fs::read_to_string(&file) {
-            Ok(text) => serde_yaml::from_str::<Config>(&text).map_err(|e| ConfigError::Invalid {
-                file: match e.location() {
-                    Some(l) => format!("{}:{}:{}", CONFIG_FILE, l.line(), l.column()),
-                    None => CONFIG_FILE.to_string(),
-                },
-                message: e.to_string(),
-            })?,
+            Ok(text) => {
+                serde_yaml::from_str::<Config>(&text).map_err(|e| ConfigError::Invalid {
+                    file: match e.location() {
+                        Some(l) => format!("{}:{}:{}", CONFIG_FILE, l.line(), l.column()),
+                        None => CONFIG_FILE.to_string(),
+                    },
+                    message: e.to_string(),
+                })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
-            Err(e) => return Err(ConfigError::Invalid { file: CONFIG_FILE.into(), message: e.to_string() }),
+            Err(e) => {
+                return Err(ConfigError::Invalid {
+                    file: CONFIG_FILE.into(),
+                    message: e.to_string(),
+                });
+            }
         };
         config.apply_env(|k| std::env::var(k).ok())?;
         config.validate()?;
@@ -125,9 +143,13 @@ impl Config {
 /// Parses a size such as `512MiB`, `2GiB`, `1.5GB` or `1048576`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("`{text}` is not a size like `2GiB`"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like `2GiB`"))?;
     let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -160,8 +182,12 @@ mod tests {
     #[test]
     fn environment_overrides_file() {
         let mut c = Config::default();
-        c.apply_env(|k| (k == "BOARDPACK_STORE").then(|| "s3://bucket/prefix".to_string())).unwrap();
+        c.apply_env(|k| (k == "BOARDPACK_STORE").then(|| "s3://bucket/prefix".to_string()))
+            .unwrap();
         assert_eq!(c.store.url, "s3://bucket/prefix");
-        assert!(c.apply_env(|k| (k == "BOARDPACK_MAX_PARALLEL_STEPS").then(|| "x".into())).is_err());
+        assert!(
+            c.apply_env(|k| (k == "BOARDPACK_MAX_PARALLEL_STEPS").then(|| "x".into()))
+                .is_err()
+        );
     }
 }

@@ -31,11 +31,19 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn at(location: Location, message: impl Into<String>) -> Self {
-        Self { file: location.file.clone(), location: Some(location), message: message.into() }
+        Self {
+            file: location.file.clone(),
+            location: Some(location),
+            message: message.into(),
+        }
     }
 
     pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self { file: file.into(), location: None, message: message.into() }
+        Self {
+            file: file.into(),
+            location: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -66,18 +74,29 @@ impl Diagnostics {
         self.0.extend(other.0);
     }
     /// `Ok(value)` when nothing was found, otherwise every diagnostic, sorted by place.
-    pub fn into_result<T>(mut self, value: T) -> Result<T, Diagnostics> {
+    pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
         if self.0.is_empty() {
             Ok(value)
         } else {
-            self.0.sort_by(|a, b| {
-                let key = |d: &Diagnostic| {
-                    (d.file.clone(), d.location.as_ref().map(|l| (l.line, l.column)).unwrap_or((0, 0)))
-                };
-                key(a).cmp(&key(b))
-            });
-            Err(self)
+            Err(self.sorted())
         }
+    }
+
+    /// The diagnostics in file, line and column order.
+    pub fn sorted(mut self) -> Diagnostics {
+        self.0.sort_by(|a, b| {
+            let key = |d: &Diagnostic| {
+                (
+                    d.file.clone(),
+                    d.location
+                        .as_ref()
+                        .map(|l| (l.line, l.column))
+                        .unwrap_or((0, 0)),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        self
     }
 }
 

@@ -4,23 +4,25 @@
 //! Owns every use of DataFusion and Parquet. It does not decide what runs when (that is `execute`) nor
 //! where results are published; it writes where it is told and reports what it read and wrote.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
-use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
-use parquet::arrow::async_writer::ParquetObjectWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde_json::{Map, Value as Json};
@@ -37,9 +39,17 @@ pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("input `{input}`: no Parquet objects under `{location}` for {months}")]
-    NoData { input: String, location: String, months: String },
+    NoData {
+        input: String,
+        location: String,
+        months: String,
+    },
     #[error("input `{input}`, object `{object}`: {message}")]
-    Contract { input: String, object: String, message: String },
+    Contract {
+        input: String,
+        object: String,
+        message: String,
+    },
     #[error("writing `{path}`: {message}")]
     Write { path: String, message: String },
 }
@@ -65,7 +75,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: &Config, store: &Store) -> Result<Engine, EngineError> {
-        let mut runtime = RuntimeEnvBuilder::new().with_memory_limit(config.memory_limit_bytes(), 1.0);
+        let mut runtime =
+            RuntimeEnvBuilder::new().with_memory_limit(config.memory_limit_bytes(), 1.0);
         if let Some(dir) = &config.engine.spill_dir {
             runtime = runtime.with_temp_file_path(dir);
         }
@@ -75,28 +86,47 @@ impl Engine {
         }
         let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
         ctx.register_object_store(&store.authority_url(), store.object_store());
-        Ok(Engine { ctx, store: store.clone() })
+        Ok(Engine {
+            ctx,
+            store: store.clone(),
+        })
     }
 
     /// Registers an input as a table restricted to `months` (ignored for unpartitioned inputs), after
     /// checking every object's schema against the input's contract. Returns the objects it will read.
-    pub async fn register_input(&self, input: &Input, months: &[Month]) -> Result<Vec<ObjectInfo>, EngineError> {
+    pub async fn register_input(
+        &self,
+        input: &Input,
+        months: &[Month],
+    ) -> Result<Vec<ObjectInfo>, EngineError> {
         let mut objects = Vec::new();
         if input.partitioned_by_month {
             for m in months {
                 let prefix = format!("{}/{MONTH_COLUMN}={m}/", input.location);
-                objects.extend(self.store.list(&prefix).await?.into_iter().filter(|o| o.path.ends_with(".parquet")));
+                objects.extend(
+                    self.store
+                        .list(&prefix)
+                        .await?
+                        .into_iter()
+                        .filter(|o| o.path.ends_with(".parquet")),
+                );
             }
         } else {
             objects.extend(
-                self.store.list(&format!("{}/", input.location)).await?.into_iter().filter(|o| o.path.ends_with(".parquet")),
+                self.store
+                    .list(&format!("{}/", input.location))
+                    .await?
+                    .into_iter()
+                    .filter(|o| o.path.ends_with(".parquet")),
             );
         }
         let file_schema = contract_schema(input);
         if objects.is_empty() {
             if input.required {
                 let months_text = match (months.first(), months.last()) {
-                    (Some(a), Some(b)) if input.partitioned_by_month => format!("months {a} to {b}"),
+                    (Some(a), Some(b)) if input.partitioned_by_month => {
+                        format!("months {a} to {b}")
+                    }
                     _ => "any month".to_string(),
                 };
                 return Err(EngineError::NoData {
@@ -110,12 +140,17 @@ impl Engine {
             self.check_contract(input, o).await?;
         }
 
-        let url = ListingTableUrl::parse(self.store.url(&format!("{}/", input.location))?.as_str())?;
-        let mut options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let url =
+            ListingTableUrl::parse(self.store.url(&format!("{}/", input.location))?.as_str())?;
+        let mut options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         if input.partitioned_by_month {
-            options = options.with_table_partition_cols(vec![(MONTH_COLUMN.to_string(), DataType::Utf8)]);
+            options =
+                options.with_table_partition_cols(vec![(MONTH_COLUMN.to_string(), DataType::Utf8)]);
         }
-        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(file_schema);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(file_schema);
         let table = Arc::new(ListingTable::try_new(config)?);
         if input.partitioned_by_month {
             // The filter on the partition column prunes the listing to the months needed; the months are
@@ -123,7 +158,8 @@ impl Engine {
             let raw = self.ctx.read_table(table)?;
             let wanted = months.iter().map(|m| lit(m.to_string())).collect();
             let view = raw.filter(col(MONTH_COLUMN).in_list(wanted, false))?;
-            self.ctx.register_table(input.name.as_str(), view.into_view())?;
+            self.ctx
+                .register_table(input.name.as_str(), view.into_view())?;
         } else {
             self.ctx.register_table(input.name.as_str(), table)?;
         }
@@ -138,17 +174,32 @@ impl Engine {
             message,
         };
         if object.size == 0 {
-            return Err(err("the object is empty (0 bytes), not a Parquet file".into()));
+            return Err(err(
+                "the object is empty (0 bytes), not a Parquet file".into()
+            ));
         }
-        let reader = ParquetObjectReader::new(self.store.object_store(), self.store.path(&object.path)?)
-            .with_file_size(object.size);
-        let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        let store = self.store.object_store();
+        let meta = store
+            .head(&self.store.path(&object.path)?)
             .await
-            .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
-        let schema = builder.schema();
+            .map_err(|e| err(format!("cannot be read: {e}")))?;
+        let schema = ParquetFormat::default()
+            .infer_schema(&self.ctx.state(), &store, &[meta])
+            .await
+            .map_err(|e| {
+                err(format!(
+                    "not a readable Parquet file: {}",
+                    e.strip_backtrace()
+                ))
+            })?;
         for c in &input.columns {
             match schema.field_with_name(&c.name) {
-                Err(_) => return Err(err(format!("column `{}` is missing (the contract requires it)", c.name))),
+                Err(_) => {
+                    return Err(err(format!(
+                        "column `{}` is missing (the contract requires it)",
+                        c.name
+                    )));
+                }
                 Ok(f) if !compatible(c.kind, f.data_type()) => {
                     return Err(err(format!(
                         "column `{}` is {} but the contract says {:?}",
@@ -164,14 +215,13 @@ impl Engine {
     }
 
     /// Plans a statement with its parameters bound.
-    pub async fn dataframe(&self, sql: &str, params: &[(String, ScalarValue)]) -> Result<DataFrame, EngineError> {
+    pub async fn dataframe(
+        &self,
+        sql: &str,
+        params: &[(String, ScalarValue)],
+    ) -> Result<DataFrame, EngineError> {
         let df = self.ctx.sql(sql).await?;
-        let used: Vec<(String, ScalarValue)> =
-            params.iter().filter(|(name, _)| sql.contains(&format!("${name}"))).cloned().collect();
-        if used.is_empty() {
-            return Ok(df);
-        }
-        Ok(df.with_param_values(ParamValues::from(used))?)
+        Ok(df.with_param_values(ParamValues::from(params.to_vec()))?)
     }
 
     /// Runs a statement and writes its result to `path` (relative to the store root) as Parquet, in a
@@ -184,14 +234,23 @@ impl Engine {
     ) -> Result<Materialised, EngineError> {
         let mut df = self.dataframe(sql, params).await?;
         if !is_sorted(df.logical_plan()) {
-            let keys = df.schema().fields().iter().map(|f| col(format!("\"{}\"", f.name())).sort(true, true)).collect();
+            let keys = df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| col(format!("\"{}\"", f.name())).sort(true, true))
+                .collect();
             df = df.sort(keys)?;
         }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let mut stream = df.execute_stream().await?;
-        let write_err = |e: parquet::errors::ParquetError| EngineError::Write { path: path.to_string(), message: e.to_string() };
-        let writer = ParquetObjectWriter::new(self.store.object_store(), self.store.path(path)?);
-        let mut writer = AsyncArrowWriter::try_new(writer, schema, Some(writer_properties())).map_err(write_err)?;
+        let write_err = |e: parquet::errors::ParquetError| EngineError::Write {
+            path: path.to_string(),
+            message: e.to_string(),
+        };
+        let writer = BufWriter::new(self.store.object_store(), self.store.path(path)?);
+        let mut writer = AsyncArrowWriter::try_new(writer, schema, Some(writer_properties()))
+            .map_err(write_err)?;
         let mut rows = 0u64;
         while let Some(batch) = stream.next().await {
             let batch = batch?;
@@ -200,20 +259,35 @@ impl Engine {
         }
         writer.close().await.map_err(write_err)?;
         let info = self.store.list(path).await?;
-        let bytes = info.iter().find(|o| o.path == path).map(|o| o.size).unwrap_or(0);
+        let bytes = info
+            .iter()
+            .find(|o| o.path == path)
+            .map(|o| o.size)
+            .unwrap_or(0);
         let sha256 = self.store.sha256(path).await?;
-        Ok(Materialised { path: path.to_string(), rows, bytes, sha256 })
+        Ok(Materialised {
+            path: path.to_string(),
+            rows,
+            bytes,
+            sha256,
+        })
     }
 
     /// Makes a materialised result available to later steps as table `name`.
     pub async fn register_result(&self, name: &str, path: &str) -> Result<(), EngineError> {
         let url = self.store.url(path)?;
-        self.ctx.register_parquet(name, url.as_str(), ParquetReadOptions::default()).await?;
+        self.ctx
+            .register_parquet(name, url.as_str(), ParquetReadOptions::default())
+            .await?;
         Ok(())
     }
 
     /// Runs a statement and returns its rows as JSON objects (for checks and reports: small results).
-    pub async fn query_json(&self, sql: &str, params: &[(String, ScalarValue)]) -> Result<Vec<Map<String, Json>>, EngineError> {
+    pub async fn query_json(
+        &self,
+        sql: &str,
+        params: &[(String, ScalarValue)],
+    ) -> Result<Vec<Map<String, Json>>, EngineError> {
         let batches = self.dataframe(sql, params).await?.collect().await?;
         batches_to_json(&batches)
     }
@@ -246,8 +320,12 @@ fn writer_properties() -> WriterProperties {
 fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Map<String, Json>>, EngineError> {
     let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
     let refs: Vec<&RecordBatch> = batches.iter().collect();
-    writer.write_batches(&refs).map_err(datafusion::error::DataFusionError::from)?;
-    writer.finish().map_err(datafusion::error::DataFusionError::from)?;
+    writer
+        .write_batches(&refs)
+        .map_err(datafusion::error::DataFusionError::from)?;
+    writer
+        .finish()
+        .map_err(datafusion::error::DataFusionError::from)?;
     let bytes = writer.into_inner();
     if bytes.is_empty() {
         return Ok(Vec::new());
@@ -255,7 +333,16 @@ fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Map<String, Json>>, En
     let rows: Vec<Map<String, Json>> = serde_json::from_slice(&bytes)
         .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
     // Arrow's JSON writer leaves out null values; templates expect every column, so put them back.
-    let names: Vec<String> = batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
+    let names: Vec<String> = batches
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(rows
         .into_iter()
         .map(|mut row| {
@@ -293,7 +380,10 @@ fn compatible(kind: ColumnType, dt: &DataType) -> bool {
     match kind {
         ColumnType::String => matches!(dt, Utf8 | LargeUtf8 | Utf8View | Dictionary(_, _)),
         ColumnType::Integer => matches!(dt, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32),
-        ColumnType::Float => matches!(dt, Float16 | Float32 | Float64 | Int8 | Int16 | Int32 | Int64 | Decimal128(_, _)),
+        ColumnType::Float => matches!(
+            dt,
+            Float16 | Float32 | Float64 | Int8 | Int16 | Int32 | Int64 | Decimal128(_, _)
+        ),
         ColumnType::Boolean => matches!(dt, Boolean),
         ColumnType::Date => matches!(dt, Date32 | Date64),
         ColumnType::Timestamp => matches!(dt, Timestamp(_, _)),
@@ -304,11 +394,16 @@ fn compatible(kind: ColumnType, dt: &DataType) -> bool {
 pub fn table_references(sql: &str) -> Result<Vec<String>, String> {
     let mut statements = DFParser::parse_sql(sql).map_err(|e| e.strip_backtrace())?;
     if statements.len() != 1 {
-        return Err(format!("expected exactly one statement, found {}", statements.len()));
+        return Err(format!(
+            "expected exactly one statement, found {}",
+            statements.len()
+        ));
     }
     let statement = statements.pop_front().expect("one statement");
     let state = SessionContext::new().state();
-    let refs = state.resolve_table_references(&statement).map_err(|e| e.strip_backtrace())?;
+    let refs = state
+        .resolve_table_references(&statement)
+        .map_err(|e| e.strip_backtrace())?;
     let mut names: Vec<String> = refs.iter().map(|r| r.table().to_string()).collect();
     names.sort();
     names.dedup();
@@ -323,21 +418,17 @@ pub fn sql_error_location(message: &str) -> Option<(usize, usize)> {
     Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
 
-/// Parameters as a map, for error messages and records.
-pub fn params_map(params: &[(String, ScalarValue)]) -> HashMap<String, String> {
-    params.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn finds_tables_but_not_ctes() {
-        let t = table_references("WITH x AS (SELECT * FROM a) SELECT * FROM x JOIN b ON x.k = b.k").unwrap();
+        let t = table_references("WITH x AS (SELECT * FROM a) SELECT * FROM x JOIN b ON x.k = b.k")
+            .unwrap();
         assert_eq!(t, vec!["a", "b"]);
         assert!(table_references("SELECT 1; SELECT 2").is_err());
-        let e = table_references("SELECT *\nFROM a\nWHERE (").unwrap_err();
-        assert!(sql_error_location(&e).is_some(), "{e}");
+        let e = table_references("SELECT *\nFROM a\nWHERE x = = 1").unwrap_err();
+        assert_eq!(sql_error_location(&e).map(|(line, _)| line), Some(3), "{e}");
     }
 }

@@ -16,12 +16,12 @@ use serde_json::{Value as Json, json};
 use tokio::task::JoinSet;
 
 use crate::engine::Engine;
+use crate::params::RunParams;
 use crate::period::Month;
 use crate::plan::{Plan, Severity, Step, StepKind};
-use crate::params::RunParams;
 use crate::record::{
-    InputRecord, LatestPointer, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord, StepStatus, ToolInfo,
-    latest_pointer,
+    InputRecord, LatestPointer, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord,
+    StepStatus, ToolInfo, latest_pointer,
 };
 use crate::render::{self, ReportInput};
 use crate::world::World;
@@ -48,7 +48,12 @@ pub struct RunOutcome {
 impl RunOutcome {
     /// Store paths of the PDFs the run published.
     pub fn reports(&self) -> Vec<String> {
-        self.record.outputs.iter().filter(|o| o.path.ends_with(".pdf")).map(|o| o.path.clone()).collect()
+        self.record
+            .outputs
+            .iter()
+            .filter(|o| o.path.ends_with(".pdf"))
+            .map(|o| o.path.clone())
+            .collect()
     }
 }
 
@@ -61,7 +66,12 @@ pub struct RunFailure {
 }
 
 /// Runs a plan for the given parameters.
-pub async fn run(world: &World, plan: &Plan, params: &RunParams, events: Arc<dyn Events>) -> Result<RunOutcome, RunFailure> {
+pub async fn run(
+    world: &World,
+    plan: &Plan,
+    params: &RunParams,
+    events: Arc<dyn Events>,
+) -> Result<RunOutcome, RunFailure> {
     let started_at = world.clock.now();
     let clock_start = Instant::now();
     let period = params.period();
@@ -102,24 +112,47 @@ pub async fn run(world: &World, plan: &Plan, params: &RunParams, events: Arc<dyn
             state.record.status = RunStatus::Succeeded;
             state.record.published = true;
             let record_path = layout.record();
-            let body = serde_json::to_vec_pretty(&state.record).map_err(|e| RunFailure { message: e.to_string(), record_path: None })?;
+            let body = serde_json::to_vec_pretty(&state.record).map_err(|e| RunFailure {
+                message: e.to_string(),
+                record_path: None,
+            })?;
             // The record is written last and only once: its presence with `succeeded` is the publication.
             if let Err(e) = world.store.put_new(&record_path, Bytes::from(body)).await {
                 cleanup(world, &state.record).await;
-                return Err(RunFailure { message: format!("publishing the run record: {e}"), record_path: None });
+                return Err(RunFailure {
+                    message: format!("publishing the run record: {e}"),
+                    record_path: None,
+                });
             }
             let pointer = LatestPointer {
                 run_id: run_id.clone(),
                 record: record_path.clone(),
                 published_at: state.record.finished_at,
-                outputs: state.record.outputs.iter().map(|o| o.path.clone()).collect(),
+                outputs: state
+                    .record
+                    .outputs
+                    .iter()
+                    .map(|o| o.path.clone())
+                    .collect(),
             };
             if let Ok(body) = serde_json::to_vec_pretty(&pointer) {
-                if let Err(e) = world.store.put(&latest_pointer(&plan.name, &period.to_string()), Bytes::from(body)).await {
-                    events.warning(&format!("the run is published, but the `published/` index was not updated: {e}"));
+                if let Err(e) = world
+                    .store
+                    .put(
+                        &latest_pointer(&plan.name, &period.to_string()),
+                        Bytes::from(body),
+                    )
+                    .await
+                {
+                    events.warning(&format!(
+                        "the run is published, but the `published/` index was not updated: {e}"
+                    ));
                 }
             }
-            Ok(RunOutcome { record: state.record, record_path })
+            Ok(RunOutcome {
+                record: state.record,
+                record_path,
+            })
         }
         Err(message) => {
             // Nothing of a failed run may look published: remove what it staged, then record the failure.
@@ -128,10 +161,17 @@ pub async fn run(world: &World, plan: &Plan, params: &RunParams, events: Arc<dyn
             state.record.outputs.clear();
             let record_path = layout.record();
             let written = match serde_json::to_vec_pretty(&state.record) {
-                Ok(body) => world.store.put_new(&record_path, Bytes::from(body)).await.is_ok(),
+                Ok(body) => world
+                    .store
+                    .put_new(&record_path, Bytes::from(body))
+                    .await
+                    .is_ok(),
                 Err(_) => false,
             };
-            Err(RunFailure { message, record_path: written.then_some(record_path) })
+            Err(RunFailure {
+                message,
+                record_path: written.then_some(record_path),
+            })
         }
     }
 }
@@ -141,14 +181,22 @@ struct RunState {
 }
 
 async fn cleanup(world: &World, record: &RunRecord) {
-    for o in record.outputs.iter().chain(record.steps.iter().flat_map(|s| s.outputs.iter())) {
+    for o in record
+        .outputs
+        .iter()
+        .chain(record.steps.iter().flat_map(|s| s.outputs.iter()))
+    {
         let _ = world.store.delete(&o.path).await;
     }
 }
 
 fn new_run_id(started_at: DateTime<Utc>) -> String {
     // Time first, so that run ids sort by start; a random suffix keeps two runs in one second apart.
-    format!("{}-{:06x}", started_at.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>() & 0xFF_FFFF)
+    format!(
+        "{}-{:06x}",
+        started_at.format("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>() & 0xFF_FFFF
+    )
 }
 
 /// The months an input must supply for a period: the period's own and its declared history.
@@ -165,22 +213,46 @@ async fn execute(
     events: Arc<dyn Events>,
 ) -> Result<(), String> {
     let period = params.period();
-    let engine = Engine::new(&world.config, &world.store).map_err(|e| format!("starting the engine: {e}"))?;
+    let engine = Engine::new(&world.config, &world.store)
+        .map_err(|e| format!("starting the engine: {e}"))?;
     let sql_params = Arc::new(params.sql_values());
 
     // Register only the inputs some step reads.
-    let read: BTreeSet<&str> = plan.steps.iter().flat_map(|s| s.inputs.iter().map(String::as_str)).collect();
-    for input in plan.inputs.iter().filter(|i| read.contains(i.name.as_str())) {
+    let read: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.inputs.iter().map(String::as_str))
+        .collect();
+    for input in plan
+        .inputs
+        .iter()
+        .filter(|i| read.contains(i.name.as_str()))
+    {
         let months = if input.partitioned_by_month {
-            input_months(period.first_month(), period.last_month(), input.history_months)
+            input_months(
+                period.first_month(),
+                period.last_month(),
+                input.history_months,
+            )
         } else {
             Vec::new()
         };
-        let objects = engine.register_input(input, &months).await.map_err(|e| e.to_string())?;
+        let objects = engine
+            .register_input(input, &months)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut recorded = Vec::with_capacity(objects.len());
         for o in objects {
-            let sha256 = world.store.sha256(&o.path).await.map_err(|e| e.to_string())?;
-            recorded.push(ObjectRecord { path: o.path, size: o.size, sha256 });
+            let sha256 = world
+                .store
+                .sha256(&o.path)
+                .await
+                .map_err(|e| e.to_string())?;
+            recorded.push(ObjectRecord {
+                path: o.path,
+                size: o.size,
+                sha256,
+            });
         }
         state.record.inputs.push(InputRecord {
             name: input.name.clone(),
@@ -213,7 +285,12 @@ async fn execute(
     loop {
         // Start every ready step, up to the limit, unless the run has already failed.
         while failure.is_none() && running.len() < limit {
-            let Some(pos) = pending.iter().position(|s| s.depends_on.iter().all(|d| done.contains(d))) else { break };
+            let Some(pos) = pending
+                .iter()
+                .position(|s| s.depends_on.iter().all(|d| done.contains(d)))
+            else {
+                break;
+            };
             let step = pending.remove(pos).clone();
             events.step_started(&step);
             let ctx = StepContext {
@@ -228,11 +305,25 @@ async fn execute(
             running.spawn(async move {
                 let started = Instant::now();
                 let (status, rows, outputs, message, warnings) = match run_step(&ctx, &step).await {
-                    Ok(StepResult { rows, outputs, warnings }) => {
-                        let status = if warnings.is_empty() { StepStatus::Succeeded } else { StepStatus::Warned };
+                    Ok(StepResult {
+                        rows,
+                        outputs,
+                        warnings,
+                    }) => {
+                        let status = if warnings.is_empty() {
+                            StepStatus::Succeeded
+                        } else {
+                            StepStatus::Warned
+                        };
                         (status, rows, outputs, None, warnings)
                     }
-                    Err(message) => (StepStatus::Failed, None, Vec::new(), Some(message), Vec::new()),
+                    Err(message) => (
+                        StepStatus::Failed,
+                        None,
+                        Vec::new(),
+                        Some(message),
+                        Vec::new(),
+                    ),
                 };
                 let record = StepRecord {
                     id: step.id.clone(),
@@ -246,8 +337,11 @@ async fn execute(
                 (step.id.clone(), record, warnings)
             });
         }
-        let Some(joined) = running.join_next().await else { break };
-        let (id, record, warnings) = joined.map_err(|e| format!("a step task stopped unexpectedly: {e}"))?;
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (id, record, warnings) =
+            joined.map_err(|e| format!("a step task stopped unexpectedly: {e}"))?;
         if let Some(step) = by_id.get(id.as_str()) {
             events.step_finished(step, &record);
         }
@@ -262,7 +356,10 @@ async fn execute(
                 Some(StepKind::Report { template, .. }) => format!(" ({template})"),
                 _ => String::new(),
             };
-            failure = Some(format!("step `{id}`{source} failed: {}", record.message.clone().unwrap_or_default()));
+            failure = Some(format!(
+                "step `{id}`{source} failed: {}",
+                record.message.clone().unwrap_or_default()
+            ));
         }
         state.record.outputs.extend(record.outputs.iter().cloned());
         done.insert(id);
@@ -306,11 +403,22 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
     match &step.kind {
         StepKind::Sql { sql, .. } => {
             let path = ctx.layout.table(&step.id);
-            let m = ctx.engine.materialise(sql, &ctx.params, &path).await.map_err(|e| e.to_string())?;
-            ctx.engine.register_result(&step.id, &path).await.map_err(|e| e.to_string())?;
+            let m = ctx
+                .engine
+                .materialise(sql, &ctx.params, &path)
+                .await
+                .map_err(|e| e.to_string())?;
+            ctx.engine
+                .register_result(&step.id, &path)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(StepResult {
                 rows: Some(m.rows),
-                outputs: vec![ObjectRecord { path: m.path, size: m.bytes, sha256: m.sha256 }],
+                outputs: vec![ObjectRecord {
+                    path: m.path,
+                    size: m.bytes,
+                    sha256: m.sha256,
+                }],
                 warnings: Vec::new(),
             })
         }
@@ -319,12 +427,20 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             let mut errors = Vec::new();
             let mut offending = 0u64;
             for a in assertions {
-                let rows = ctx.engine.query_json(&a.sql, &ctx.params).await.map_err(|e| format!("assertion `{}`: {e}", a.name))?;
+                let rows = ctx
+                    .engine
+                    .query_json(&a.sql, &ctx.params)
+                    .await
+                    .map_err(|e| format!("assertion `{}`: {e}", a.name))?;
                 if rows.is_empty() {
                     continue;
                 }
                 offending += rows.len() as u64;
-                let examples: Vec<String> = rows.iter().take(3).map(|r| Json::Object(r.clone()).to_string()).collect();
+                let examples: Vec<String> = rows
+                    .iter()
+                    .take(3)
+                    .map(|r| Json::Object(r.clone()).to_string())
+                    .collect();
                 let text = format!(
                     "assertion `{}` found {} offending row(s), e.g. {}",
                     a.name,
@@ -339,13 +455,28 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             if !errors.is_empty() {
                 return Err(errors.join("; "));
             }
-            Ok(StepResult { rows: Some(offending), outputs: Vec::new(), warnings })
+            Ok(StepResult {
+                rows: Some(offending),
+                outputs: Vec::new(),
+                warnings,
+            })
         }
-        StepKind::Report { template, title, uses } => {
+        StepKind::Report {
+            template,
+            title,
+            uses,
+        } => {
             let mut tables = serde_json::Map::new();
             for name in uses {
-                let rows = ctx.engine.table_json(name).await.map_err(|e| format!("reading `{name}`: {e}"))?;
-                tables.insert(name.clone(), Json::Array(rows.into_iter().map(Json::Object).collect()));
+                let rows = ctx
+                    .engine
+                    .table_json(name)
+                    .await
+                    .map_err(|e| format!("reading `{name}`: {e}"))?;
+                tables.insert(
+                    name.clone(),
+                    Json::Array(rows.into_iter().map(Json::Object).collect()),
+                );
             }
             let mut context = ctx.context_base.clone();
             context["title"] = json!(title);
@@ -356,7 +487,16 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             let (date, ident) = (ctx.date, ctx.ident.clone());
             // Typesetting is CPU-bound: keep it off the async workers.
             let pdf = tokio::task::spawn_blocking(move || {
-                render::render_pdf(project, &fonts, ReportInput { template: &template, context, date, ident })
+                render::render_pdf(
+                    project,
+                    &fonts,
+                    ReportInput {
+                        template: &template,
+                        context,
+                        date,
+                        ident,
+                    },
+                )
             })
             .await
             .map_err(|e| format!("typesetting stopped unexpectedly: {e}"))?
@@ -364,8 +504,16 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             let path = ctx.layout.report(&step.id);
             let size = pdf.len() as u64;
             let sha256 = crate::store::sha256_hex(&pdf);
-            ctx.world.store.put(&path, Bytes::from(pdf)).await.map_err(|e| e.to_string())?;
-            Ok(StepResult { rows: None, outputs: vec![ObjectRecord { path, size, sha256 }], warnings: Vec::new() })
+            ctx.world
+                .store
+                .put(&path, Bytes::from(pdf))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(StepResult {
+                rows: None,
+                outputs: vec![ObjectRecord { path, size, sha256 }],
+                warnings: Vec::new(),
+            })
         }
     }
 }

@@ -19,8 +19,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let out = Output { quiet: cli.global.quiet, plain_logs: cli.global.log_format == LogFormat::Json };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let out = Output {
+        quiet: cli.global.quiet,
+        plain_logs: cli.global.log_format == LogFormat::Json,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -40,7 +46,11 @@ fn main() -> ExitCode {
                 None => format!("{e:#}"),
             };
             eprintln!("error: {line}");
-            ExitCode::from(if e.downcast_ref::<Reported>().is_some() { 2 } else { 1 })
+            ExitCode::from(if e.downcast_ref::<Reported>().is_some() {
+                2
+            } else {
+                1
+            })
         }
     }
 }
@@ -48,8 +58,12 @@ fn main() -> ExitCode {
 fn init_logging(quiet: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "warn" } else { "info" };
-    let filter = EnvFilter::try_from_env("BOARDPACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let filter =
+        EnvFilter::try_from_env("BOARDPACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.compact().init(),

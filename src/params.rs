@@ -36,7 +36,10 @@ pub enum ParamError {
 pub fn parse_value(kind: ParamKind, text: &str) -> Result<ParamValue, ParamError> {
     let bad = |what: &str| ParamError::Invalid(format!("`{text}` is not {what}"));
     Ok(match kind {
-        ParamKind::Period => ParamValue::Period(text.parse().map_err(|e: crate::period::PeriodError| ParamError::Invalid(e.to_string()))?),
+        ParamKind::Period => ParamValue::Period(
+            text.parse()
+                .map_err(|e: crate::period::PeriodError| ParamError::Invalid(e.to_string()))?,
+        ),
         ParamKind::String => ParamValue::String(text.to_string()),
         ParamKind::Integer => ParamValue::Integer(text.parse().map_err(|_| bad("a whole number"))?),
         ParamKind::Number => ParamValue::Number(text.parse().map_err(|_| bad("a number"))?),
@@ -45,7 +48,9 @@ pub fn parse_value(kind: ParamKind, text: &str) -> Result<ParamValue, ParamError
             "false" | "no" => false,
             _ => return Err(bad("true or false")),
         }),
-        ParamKind::Date => ParamValue::Date(NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad("a date YYYY-MM-DD"))?),
+        ParamKind::Date => ParamValue::Date(
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad("a date YYYY-MM-DD"))?,
+        ),
     })
 }
 
@@ -61,16 +66,27 @@ impl RunParams {
     /// Binds given `name=value` texts to the plan's parameters: types checked, defaults applied, unknown
     /// and missing names refused, and the period's granularity checked against those the pipeline accepts.
     pub fn bind(plan: &Plan, given: &BTreeMap<String, String>) -> Result<RunParams, ParamError> {
-        let known = plan.parameters.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+        let known = plan
+            .parameters
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         for name in given.keys() {
             if !plan.parameters.iter().any(|p| &p.name == name) {
-                return Err(ParamError::Unknown { name: name.clone(), known });
+                return Err(ParamError::Unknown {
+                    name: name.clone(),
+                    known,
+                });
             }
         }
         let mut values = BTreeMap::new();
         let mut period_name = String::new();
         for p in &plan.parameters {
-            let text = given.get(&p.name).or(p.default.as_ref()).ok_or_else(|| ParamError::Missing(p.name.clone()))?;
+            let text = given
+                .get(&p.name)
+                .or(p.default.as_ref())
+                .ok_or_else(|| ParamError::Missing(p.name.clone()))?;
             let value = parse_value(p.kind, text)
                 .map_err(|e| ParamError::Invalid(format!("parameter `{}`: {e}", p.name)))?;
             if let ParamValue::Period(period) = &value {
@@ -84,7 +100,10 @@ impl RunParams {
             }
             values.insert(p.name.clone(), value);
         }
-        Ok(RunParams { values, period_name })
+        Ok(RunParams {
+            values,
+            period_name,
+        })
     }
 
     pub fn period(&self) -> Period {
@@ -106,7 +125,9 @@ impl RunParams {
                     out.push((format!("{name}_end"), date(p.end())));
                     out.push((format!("{name}_label"), ScalarValue::Utf8(Some(p.label()))));
                 }
-                ParamValue::String(s) => out.push((name.clone(), ScalarValue::Utf8(Some(s.clone())))),
+                ParamValue::String(s) => {
+                    out.push((name.clone(), ScalarValue::Utf8(Some(s.clone()))))
+                }
                 ParamValue::Integer(i) => out.push((name.clone(), ScalarValue::Int64(Some(*i)))),
                 ParamValue::Number(n) => out.push((name.clone(), ScalarValue::Float64(Some(*n)))),
                 ParamValue::Boolean(b) => out.push((name.clone(), ScalarValue::Boolean(Some(*b)))),

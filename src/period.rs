@@ -29,7 +29,10 @@ impl Month {
     /// The month `n` months later (earlier when negative).
     pub fn add(self, n: i32) -> Self {
         let index = self.year * 12 + self.month as i32 - 1 + n;
-        Self { year: index.div_euclid(12), month: index.rem_euclid(12) as u32 + 1 }
+        Self {
+            year: index.div_euclid(12),
+            month: index.rem_euclid(12) as u32 + 1,
+        }
     }
 
     pub fn first_day(self) -> NaiveDate {
@@ -37,17 +40,28 @@ impl Month {
     }
 
     pub fn last_day(self) -> NaiveDate {
-        self.add(1).first_day().pred_opt().expect("dates before year 0 are never built")
+        self.add(1)
+            .first_day()
+            .pred_opt()
+            .expect("dates before year 0 are never built")
     }
 
     /// The year in which the financial year containing this month starts (April–March).
     pub fn financial_year(self) -> i32 {
-        if self.month >= 4 { self.year } else { self.year - 1 }
+        if self.month >= 4 {
+            self.year
+        } else {
+            self.year - 1
+        }
     }
 
     /// The board-pack label: `Apr-22`.
     pub fn label(self) -> String {
-        format!("{}-{:02}", MONTH_ABBR[self.month as usize - 1], self.year.rem_euclid(100))
+        format!(
+            "{}-{:02}",
+            MONTH_ABBR[self.month as usize - 1],
+            self.year.rem_euclid(100)
+        )
     }
 
     /// Months from `self` to `last`, both included (empty when `last` is earlier).
@@ -87,9 +101,14 @@ impl FromStr for Month {
 pub enum Period {
     Month(Month),
     /// Quarter 1–4 of the financial year starting in April of `fy`.
-    Quarter { fy: i32, quarter: u32 },
+    Quarter {
+        fy: i32,
+        quarter: u32,
+    },
     /// The financial year starting in April of `fy`.
-    Year { fy: i32 },
+    Year {
+        fy: i32,
+    },
 }
 
 /// The granularity of a period, as a pipeline declares which ones it accepts.
@@ -119,7 +138,9 @@ impl Period {
     pub fn first_month(&self) -> Month {
         match *self {
             Period::Month(m) => m,
-            Period::Quarter { fy, quarter } => Month { year: fy, month: 4 }.add(3 * (quarter as i32 - 1)),
+            Period::Quarter { fy, quarter } => {
+                Month { year: fy, month: 4 }.add(3 * (quarter as i32 - 1))
+            }
             Period::Year { fy } => Month { year: fy, month: 4 },
         }
     }
@@ -150,7 +171,9 @@ impl Period {
     pub fn label(&self) -> String {
         match *self {
             Period::Month(m) => m.label(),
-            Period::Quarter { fy, quarter } => format!("{}/{:02} Q{quarter}", fy, (fy + 1).rem_euclid(100)),
+            Period::Quarter { fy, quarter } => {
+                format!("{}/{:02} Q{quarter}", fy, (fy + 1).rem_euclid(100))
+            }
             Period::Year { fy } => format!("{}/{:02}", fy, (fy + 1).rem_euclid(100)),
         }
     }
@@ -161,7 +184,9 @@ impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Period::Month(m) => write!(f, "{m}"),
-            Period::Quarter { fy, quarter } => write!(f, "{}-{:02}-Q{quarter}", fy, (fy + 1).rem_euclid(100)),
+            Period::Quarter { fy, quarter } => {
+                write!(f, "{}-{:02}-Q{quarter}", fy, (fy + 1).rem_euclid(100))
+            }
             Period::Year { fy } => write!(f, "{}-{:02}", fy, (fy + 1).rem_euclid(100)),
         }
     }
@@ -185,7 +210,11 @@ impl FromStr for Period {
         if let Some((fy_text, q)) = s_trim.rsplit_once("-Q") {
             let fy = fy_part(fy_text).ok_or_else(bad)?;
             let quarter: u32 = q.parse().map_err(|_| bad())?;
-            return if (1..=4).contains(&quarter) { Ok(Period::Quarter { fy, quarter }) } else { Err(bad()) };
+            return if (1..=4).contains(&quarter) {
+                Ok(Period::Quarter { fy, quarter })
+            } else {
+                Err(bad())
+            };
         }
         if let Some(fy) = fy_part(s_trim) {
             // `2022-12` is a month, not the financial year 2022/13: only a year followed by the next year's
@@ -202,10 +231,28 @@ mod tests {
 
     #[test]
     fn parses_each_form() {
-        assert_eq!("2022-04".parse::<Period>().unwrap(), Period::Month(Month { year: 2022, month: 4 }));
-        assert_eq!("2022-23-Q1".parse::<Period>().unwrap(), Period::Quarter { fy: 2022, quarter: 1 });
-        assert_eq!("2022-23".parse::<Period>().unwrap(), Period::Year { fy: 2022 });
-        assert_eq!("1999-00".parse::<Period>().unwrap(), Period::Year { fy: 1999 });
+        assert_eq!(
+            "2022-04".parse::<Period>().unwrap(),
+            Period::Month(Month {
+                year: 2022,
+                month: 4
+            })
+        );
+        assert_eq!(
+            "2022-23-Q1".parse::<Period>().unwrap(),
+            Period::Quarter {
+                fy: 2022,
+                quarter: 1
+            }
+        );
+        assert_eq!(
+            "2022-23".parse::<Period>().unwrap(),
+            Period::Year { fy: 2022 }
+        );
+        assert_eq!(
+            "1999-00".parse::<Period>().unwrap(),
+            Period::Year { fy: 1999 }
+        );
         for bad in ["2022-13", "2022-24", "2022-23-Q5", "22-04", "April", ""] {
             assert!(bad.parse::<Period>().is_err(), "{bad} should not parse");
         }
@@ -220,8 +267,32 @@ mod tests {
         assert_eq!(y.months().len(), 12);
         assert_eq!(y.label(), "2022/23");
         assert_eq!(q4.to_string(), "2022-23-Q4");
-        assert_eq!(Month { year: 2022, month: 4 }.label(), "Apr-22");
-        assert_eq!(Month { year: 2022, month: 1 }.add(-1), Month { year: 2021, month: 12 });
-        assert_eq!(Month { year: 2024, month: 2 }.last_day(), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+        assert_eq!(
+            Month {
+                year: 2022,
+                month: 4
+            }
+            .label(),
+            "Apr-22"
+        );
+        assert_eq!(
+            Month {
+                year: 2022,
+                month: 1
+            }
+            .add(-1),
+            Month {
+                year: 2021,
+                month: 12
+            }
+        );
+        assert_eq!(
+            Month {
+                year: 2024,
+                month: 2
+            }
+            .last_day(),
+            NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()
+        );
     }
 }

@@ -114,10 +114,19 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub enum StepKind {
     /// Runs `sql` (from `file`, relative to the project) and materialises its result as table `id`.
-    Sql { file: String, sql: String },
-    Check { assertions: Vec<Assertion> },
+    Sql {
+        file: String,
+        sql: String,
+    },
+    Check {
+        assertions: Vec<Assertion>,
+    },
     /// Renders `template` (relative to the project) to `<id>.pdf` from the step results in `uses`.
-    Report { template: String, title: String, uses: Vec<String> },
+    Report {
+        template: String,
+        title: String,
+        uses: Vec<String>,
+    },
 }
 
 impl StepKind {
@@ -147,11 +156,20 @@ pub enum Severity {
 
 /// Reads, parses and validates one pipeline file (`pipelines/x.yaml`).
 pub fn load(project: &Project, file: &str) -> Result<Plan, Diagnostics> {
-    let text = project
-        .read_to_string(file)
-        .map_err(|e| Diagnostics(vec![Diagnostic::in_file(file, format!("cannot read the pipeline: {e}"))]))?;
-    let raw = spec::parse(&PathBuf::from(file), &text)?;
-    validate(project, raw)
+    let text = project.read_to_string(file).map_err(|e| {
+        Diagnostics(vec![Diagnostic::in_file(
+            file,
+            format!("cannot read the pipeline: {e}"),
+        )])
+    })?;
+    let (raw, mut errors) = spec::parse(&PathBuf::from(file), &text)?;
+    match validate(project, raw) {
+        Ok(plan) => errors.into_result(plan),
+        Err(more) => {
+            errors.extend(more);
+            Err(errors.sorted())
+        }
+    }
 }
 
 /// Finds and loads the pipeline called `name` (its file is `pipelines/<name>.yaml`).
@@ -160,14 +178,21 @@ pub fn load_named(project: &Project, name: &str) -> Result<Plan, Diagnostics> {
         .pipeline_files()
         .into_iter()
         .find(|f| {
-            let stem = f.trim_start_matches("pipelines/").trim_end_matches(".yaml").trim_end_matches(".yml");
+            let stem = f
+                .trim_start_matches("pipelines/")
+                .trim_end_matches(".yaml")
+                .trim_end_matches(".yml");
             stem == name
         })
         .ok_or_else(|| {
             let known: Vec<String> = project
                 .pipeline_files()
                 .iter()
-                .map(|f| f.trim_start_matches("pipelines/").trim_end_matches(".yaml").to_string())
+                .map(|f| {
+                    f.trim_start_matches("pipelines/")
+                        .trim_end_matches(".yaml")
+                        .to_string()
+                })
                 .collect();
             Diagnostics(vec![Diagnostic::in_file(
                 format!("pipelines/{name}.yaml"),
@@ -207,7 +232,11 @@ impl Validator<'_> {
 }
 
 fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
-    let mut v = Validator { project, file: raw.file.clone(), errors: Diagnostics::default() };
+    let mut v = Validator {
+        project,
+        file: raw.file.clone(),
+        errors: Diagnostics::default(),
+    };
     let expected_name = raw
         .file
         .file_stem()
@@ -216,7 +245,11 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
     if raw.name.as_str() != expected_name {
         v.error(
             v.loc(&raw.name),
-            format!("the pipeline is called `{}` but its file is `{}`: they must match", raw.name.as_str(), raw.file.display()),
+            format!(
+                "the pipeline is called `{}` but its file is `{}`: they must match",
+                raw.name.as_str(),
+                raw.file.display()
+            ),
         );
     }
 
@@ -231,12 +264,21 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         v.identifier("step id", &step.id);
         let id = step.id.as_str().to_string();
         if let Some(first) = ids.get(&id) {
-            v.error(v.loc(&step.id), format!("duplicate step id `{id}` (first declared at line {})", first.line));
+            v.error(
+                v.loc(&step.id),
+                format!(
+                    "duplicate step id `{id}` (first declared at line {})",
+                    first.line
+                ),
+            );
         } else {
             ids.insert(id.clone(), v.loc(&step.id));
         }
         if input_names.contains(&id) {
-            v.error(v.loc(&step.id), format!("step id `{id}` is also the name of an input"));
+            v.error(
+                v.loc(&step.id),
+                format!("step id `{id}` is also the name of an input"),
+            );
         }
         if step.sql.is_some() {
             sql_steps.insert(id);
@@ -249,9 +291,19 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         let id = step.id.as_str().to_string();
         let mut depends_on = BTreeSet::new();
         let mut reads_inputs = BTreeSet::new();
-        let kinds = [step.sql.is_some(), step.check.is_some(), step.report.is_some()].iter().filter(|k| **k).count();
+        let kinds = [
+            step.sql.is_some(),
+            step.check.is_some(),
+            step.report.is_some(),
+        ]
+        .iter()
+        .filter(|k| **k)
+        .count();
         if kinds != 1 {
-            v.error(step_loc.clone(), format!("step `{id}` must have exactly one of `sql`, `check` or `report`"));
+            v.error(
+                step_loc.clone(),
+                format!("step `{id}` must have exactly one of `sql`, `check` or `report`"),
+            );
             continue;
         }
         // Table references in a statement resolve to inputs or to earlier SQL steps' results.
@@ -275,7 +327,13 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                     }
                 }
                 Err(e) => {
-                    let loc = engine::sql_error_location(&e).map(|(line, column)| Location { line, column, ..loc.clone() }).unwrap_or(loc);
+                    let loc = engine::sql_error_location(&e)
+                        .map(|(line, column)| Location {
+                            line,
+                            column,
+                            ..loc.clone()
+                        })
+                        .unwrap_or(loc);
                     v.error(loc, format!("{what}: SQL does not parse: {e}"));
                 }
             }
@@ -284,18 +342,28 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
             let rel = format!("sql/{}", file.as_str());
             match v.project.read_to_string(&rel) {
                 Ok(sql) => {
-                    let sql_loc = Location { file: PathBuf::from(&rel), line: 1, column: 1 };
+                    let sql_loc = Location {
+                        file: PathBuf::from(&rel),
+                        line: 1,
+                        column: 1,
+                    };
                     resolve_tables(&mut v, &sql, sql_loc, &format!("step `{id}` ({rel})"));
                     StepKind::Sql { file: rel, sql }
                 }
                 Err(e) => {
-                    v.error(v.loc(file), format!("step `{id}`: SQL file `{rel}` cannot be read: {e}"));
+                    v.error(
+                        v.loc(file),
+                        format!("step `{id}`: SQL file `{rel}` cannot be read: {e}"),
+                    );
                     continue;
                 }
             }
         } else if let Some(assertions) = &step.check {
             if assertions.is_empty() {
-                v.error(step_loc.clone(), format!("check step `{id}` has no assertions"));
+                v.error(
+                    step_loc.clone(),
+                    format!("check step `{id}` has no assertions"),
+                );
             }
             let mut out = Vec::new();
             for a in assertions {
@@ -309,7 +377,12 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                     }
                 };
                 let loc = v.loc(&a.sql);
-                resolve_tables(&mut v, a.sql.as_str(), loc, &format!("assertion `{}` of step `{id}`", a.name.as_str()));
+                resolve_tables(
+                    &mut v,
+                    a.sql.as_str(),
+                    loc,
+                    &format!("assertion `{}` of step `{id}`", a.name.as_str()),
+                );
                 out.push(Assertion {
                     name: a.name.as_str().to_string(),
                     sql: a.sql.as_str().to_string(),
@@ -322,7 +395,10 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
             let template = step.report.as_ref().expect("exactly one kind is set");
             let rel = format!("reports/{}", template.as_str());
             if !v.project.exists(&rel) {
-                v.error(v.loc(template), format!("step `{id}`: template `{rel}` does not exist"));
+                v.error(
+                    v.loc(template),
+                    format!("step `{id}`: template `{rel}` does not exist"),
+                );
             }
             let mut uses = Vec::new();
             for u in step.uses.iter().flatten() {
@@ -330,21 +406,36 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                     depends_on.insert(u.as_str().to_string());
                     uses.push(u.as_str().to_string());
                 } else {
-                    v.error(v.loc(u), format!("report `{id}` uses `{}`, which is not a sql step", u.as_str()));
+                    v.error(
+                        v.loc(u),
+                        format!(
+                            "report `{id}` uses `{}`, which is not a sql step",
+                            u.as_str()
+                        ),
+                    );
                 }
             }
             StepKind::Report {
                 template: rel,
-                title: step.title.clone().unwrap_or_else(|| raw.description.clone().unwrap_or_else(|| id.clone())),
+                title: step
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| raw.description.clone().unwrap_or_else(|| id.clone())),
                 uses,
             }
         };
         if step.uses.is_some() && !matches!(kind, StepKind::Report { .. }) {
-            v.error(step_loc.clone(), format!("step `{id}`: `uses` applies only to report steps"));
+            v.error(
+                step_loc.clone(),
+                format!("step `{id}`: `uses` applies only to report steps"),
+            );
         }
         for d in step.depends_on.iter().flatten() {
             if !ids.contains_key(d.as_str()) {
-                v.error(v.loc(d), format!("step `{id}` depends on unknown step `{}`", d.as_str()));
+                v.error(
+                    v.loc(d),
+                    format!("step `{id}` depends on unknown step `{}`", d.as_str()),
+                );
             } else if d.as_str() == id {
                 v.error(v.loc(d), format!("step `{id}` depends on itself"));
             } else {
@@ -401,15 +492,27 @@ fn validate_parameters(v: &mut Validator, raw: &RawPipeline) -> Vec<Parameter> {
                 "month" => granularities.push(Granularity::Month),
                 "quarter" => granularities.push(Granularity::Quarter),
                 "year" => granularities.push(Granularity::Year),
-                other => v.error(v.loc(g), format!("unknown granularity `{other}` (month, quarter, year)")),
+                other => v.error(
+                    v.loc(g),
+                    format!("unknown granularity `{other}` (month, quarter, year)"),
+                ),
             }
         }
         if !granularities.is_empty() && kind != ParamKind::Period {
-            v.error(v.loc(name), format!("parameter `{}`: `granularities` applies only to periods", name.as_str()));
+            v.error(
+                v.loc(name),
+                format!(
+                    "parameter `{}`: `granularities` applies only to periods",
+                    name.as_str()
+                ),
+            );
         }
         if let Some(default) = &p.default {
             if let Err(e) = crate::params::parse_value(kind, default.as_str()) {
-                v.error(v.loc(default), format!("default of parameter `{}`: {e}", name.as_str()));
+                v.error(
+                    v.loc(default),
+                    format!("default of parameter `{}`: {e}", name.as_str()),
+                );
             }
         }
         out.push(Parameter {
@@ -447,21 +550,42 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
         };
         if input.history_months.is_some() && !partitioned_by_month {
             let loc = v.loc(input.history_months.as_ref().expect("checked"));
-            v.error(loc, format!("input `{}`: `history_months` needs `partitioned_by: month`", name.as_str()));
+            v.error(
+                loc,
+                format!(
+                    "input `{}`: `history_months` needs `partitioned_by: month`",
+                    name.as_str()
+                ),
+            );
         }
         if input.columns.is_empty() {
-            v.error(v.loc(name), format!("input `{}` declares no columns", name.as_str()));
+            v.error(
+                v.loc(name),
+                format!("input `{}` declares no columns", name.as_str()),
+            );
         }
         let mut seen = BTreeSet::new();
         let mut columns = Vec::new();
         for c in &input.columns {
             if !seen.insert(c.name.as_str().to_string()) {
-                v.error(v.loc(&c.name), format!("duplicate column `{}` in input `{}`", c.name.as_str(), name.as_str()));
+                v.error(
+                    v.loc(&c.name),
+                    format!(
+                        "duplicate column `{}` in input `{}`",
+                        c.name.as_str(),
+                        name.as_str()
+                    ),
+                );
             }
             let Some(kind) = ColumnType::parse(c.kind.as_str()) else {
                 v.error(
                     v.loc(&c.kind),
-                    format!("column `{}` has unknown type `{}` ({})", c.name.as_str(), c.kind.as_str(), ColumnType::NAMES),
+                    format!(
+                        "column `{}` has unknown type `{}` ({})",
+                        c.name.as_str(),
+                        c.kind.as_str(),
+                        ColumnType::NAMES
+                    ),
                 );
                 continue;
             };
@@ -495,7 +619,11 @@ fn order_steps(v: &mut Validator, steps: Vec<(Location, Step)>) -> Vec<Step> {
         let before = remaining.len();
         let mut i = 0;
         while i < remaining.len() {
-            let ready = remaining[i].1.depends_on.iter().all(|d| done.contains(d) || !known.contains(d));
+            let ready = remaining[i]
+                .1
+                .depends_on
+                .iter()
+                .all(|d| done.contains(d) || !known.contains(d));
             if ready {
                 let (_, step) = remaining.remove(i);
                 done.insert(step.id.clone());
@@ -510,11 +638,19 @@ fn order_steps(v: &mut Validator, steps: Vec<(Location, Step)>) -> Vec<Step> {
         if remaining.len() == before {
             // What is left contains at least one cycle: report each step still waiting, with what it waits on.
             for (loc, step) in &remaining {
-                let waiting: Vec<&str> =
-                    step.depends_on.iter().filter(|d| !done.contains(*d)).map(|s| s.as_str()).collect();
+                let waiting: Vec<&str> = step
+                    .depends_on
+                    .iter()
+                    .filter(|d| !done.contains(*d))
+                    .map(|s| s.as_str())
+                    .collect();
                 v.error(
                     loc.clone(),
-                    format!("step `{}` is part of a dependency cycle (waits on {})", step.id, waiting.join(", ")),
+                    format!(
+                        "step `{}` is part of a dependency cycle (waits on {})",
+                        step.id,
+                        waiting.join(", ")
+                    ),
                 );
             }
             return out;
@@ -529,7 +665,13 @@ impl Plan {
         let mut level: BTreeMap<&str, usize> = BTreeMap::new();
         let mut waves: Vec<Vec<&Step>> = Vec::new();
         for step in &self.steps {
-            let l = step.depends_on.iter().filter_map(|d| level.get(d.as_str())).map(|l| l + 1).max().unwrap_or(0);
+            let l = step
+                .depends_on
+                .iter()
+                .filter_map(|d| level.get(d.as_str()))
+                .map(|l| l + 1)
+                .max()
+                .unwrap_or(0);
             level.insert(&step.id, l);
             if waves.len() <= l {
                 waves.resize_with(l + 1, Vec::new);

@@ -25,13 +25,18 @@ impl Progress {
         let bar = (!quiet && !plain_logs && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Progress { bar, running: Mutex::new(BTreeSet::new()) }
+        Progress {
+            bar,
+            running: Mutex::new(BTreeSet::new()),
+        }
     }
 
     fn refresh(&self) {
@@ -71,8 +76,15 @@ impl Events for Progress {
         if let Ok(mut r) = self.running.lock() {
             r.remove(&step.id);
         }
-        let rows = record.rows.map(|r| format!(", {r} rows")).unwrap_or_default();
-        let line = format!("{:?} {} ({} ms{rows})", record.status, step.id, record.duration_ms).to_lowercase();
+        let rows = record
+            .rows
+            .map(|r| format!(", {r} rows"))
+            .unwrap_or_default();
+        let line = format!(
+            "{:?} {} ({} ms{rows})",
+            record.status, step.id, record.duration_ms
+        )
+        .to_lowercase();
         match &self.bar {
             Some(bar) => {
                 bar.inc(1);
@@ -82,7 +94,9 @@ impl Events for Progress {
             None if record.status == StepStatus::Failed => {
                 tracing::error!(step = %step.id, message = record.message.as_deref().unwrap_or(""), "step failed")
             }
-            None => tracing::info!(step = %step.id, status = ?record.status, duration_ms = record.duration_ms, rows = record.rows, "step finished"),
+            None => {
+                tracing::info!(step = %step.id, status = ?record.status, duration_ms = record.duration_ms, rows = record.rows, "step finished")
+            }
         }
     }
 

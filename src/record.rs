@@ -59,7 +59,9 @@ impl ToolInfo {
         ToolInfo {
             name: env!("CARGO_PKG_NAME").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            git_commit: option_env!("BOARDPACK_GIT_COMMIT").filter(|s| !s.is_empty()).map(str::to_string),
+            git_commit: option_env!("BOARDPACK_GIT_COMMIT")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
         }
     }
 }
@@ -112,7 +114,9 @@ pub struct RunLayout {
 
 impl RunLayout {
     pub fn new(pipeline: &str, period: &str, run_id: &str) -> Self {
-        RunLayout { prefix: format!("runs/{pipeline}/{period}/{run_id}") }
+        RunLayout {
+            prefix: format!("runs/{pipeline}/{period}/{run_id}"),
+        }
     }
     pub fn table(&self, step: &str) -> String {
         format!("{}/tables/{step}.parquet", self.prefix)

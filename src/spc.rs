@@ -25,7 +25,9 @@ impl std::str::FromStr for Improvement {
             "increase" | "up" | "higher" => Ok(Improvement::Increase),
             "decrease" | "down" | "lower" => Ok(Improvement::Decrease),
             "neutral" => Ok(Improvement::Neutral),
-            other => Err(format!("`{other}` is not an improvement direction (increase, decrease, neutral)")),
+            other => Err(format!(
+                "`{other}` is not an improvement direction (increase, decrease, neutral)"
+            )),
         }
     }
 }
@@ -126,14 +128,30 @@ fn limits(baseline: &[f64]) -> Limits {
     }
     let mean_mr = ranges.iter().sum::<f64>() / ranges.len() as f64;
     // Screening, once: moving ranges at or above 3.267 × their mean are dropped.
-    let kept: Vec<f64> = ranges.iter().copied().filter(|r| *r < SCREEN_FACTOR * mean_mr).collect();
-    let screened = if kept.is_empty() { mean_mr } else { kept.iter().sum::<f64>() / kept.len() as f64 };
-    Limits { mean, spread: LIMIT_FACTOR * screened }
+    let kept: Vec<f64> = ranges
+        .iter()
+        .copied()
+        .filter(|r| *r < SCREEN_FACTOR * mean_mr)
+        .collect();
+    let screened = if kept.is_empty() {
+        mean_mr
+    } else {
+        kept.iter().sum::<f64>() / kept.len() as f64
+    };
+    Limits {
+        mean,
+        spread: LIMIT_FACTOR * screened,
+    }
 }
 
 /// Analyses a series given in time order without gaps.
 pub fn analyse(values: &[f64], options: &Options) -> Analysis {
-    let mut starts: Vec<usize> = options.rebase_at.iter().copied().filter(|i| *i > 0 && *i < values.len()).collect();
+    let mut starts: Vec<usize> = options
+        .rebase_at
+        .iter()
+        .copied()
+        .filter(|i| *i > 0 && *i < values.len())
+        .collect();
     starts.sort_unstable();
     starts.dedup();
     starts.insert(0, 0);
@@ -145,12 +163,22 @@ pub fn analyse(values: &[f64], options: &Options) -> Analysis {
         if seg.is_empty() {
             continue;
         }
-        let n_base = options.baseline.map(|n| n.min(seg.len())).unwrap_or(seg.len());
+        let n_base = options
+            .baseline
+            .map(|n| n.min(seg.len()))
+            .unwrap_or(seg.len());
         let lim = limits(&seg[..n_base]);
-        points.extend(judge_segment(seg, &lim, options.improvement.unwrap_or(Improvement::Neutral), segment));
+        points.extend(judge_segment(
+            seg,
+            &lim,
+            options.improvement.unwrap_or(Improvement::Neutral),
+            segment,
+        ));
         last_limits = Some((lim, seg.len()));
     }
-    let variation = points.last().map(|p| variation_of(p, options.improvement.unwrap_or(Improvement::Neutral)));
+    let variation = points
+        .last()
+        .map(|p| variation_of(p, options.improvement.unwrap_or(Improvement::Neutral)));
     let too_short = last_limits.as_ref().map(|(_, n)| *n <= 12).unwrap_or(true);
     let assurance = match (options.target, options.improvement, &last_limits) {
         (Some(target), Some(dir), Some((lim, _))) if dir != Improvement::Neutral => {
@@ -169,7 +197,12 @@ pub fn analyse(values: &[f64], options: &Options) -> Analysis {
         }
         _ => None,
     };
-    Analysis { points, variation, assurance, too_short }
+    Analysis {
+        points,
+        variation,
+        assurance,
+        too_short,
+    }
 }
 
 fn judge_segment(seg: &[f64], lim: &Limits, dir: Improvement, segment: usize) -> Vec<Point> {
@@ -190,7 +223,7 @@ fn judge_segment(seg: &[f64], lim: &Limits, dir: Improvement, segment: usize) ->
     };
     // For each point: the rule that flags it, and whether it counts as high (true) or low.
     let mut flags: Vec<Option<(Rule, bool)>> = vec![None; n];
-    let mut set = |flags: &mut Vec<Option<(Rule, bool)>>, i: usize, rule: Rule, high: bool| {
+    let set = |flags: &mut Vec<Option<(Rule, bool)>>, i: usize, rule: Rule, high: bool| {
         let better = match flags[i] {
             None => true,
             Some((r, _)) => rank(rule) < rank(r),
@@ -227,7 +260,12 @@ fn judge_segment(seg: &[f64], lim: &Limits, dir: Improvement, segment: usize) ->
         for up in [true, false] {
             let mut start = 0;
             for i in 1..=n {
-                let continues = i < n && if up { seg[i] > seg[i - 1] } else { seg[i] < seg[i - 1] };
+                let continues = i < n
+                    && if up {
+                        seg[i] > seg[i - 1]
+                    } else {
+                        seg[i] < seg[i - 1]
+                    };
                 if !continues {
                     if i - start >= TREND_LENGTH {
                         for k in start..i {
@@ -247,7 +285,13 @@ fn judge_segment(seg: &[f64], lim: &Limits, dir: Improvement, segment: usize) ->
                     continue;
                 }
                 let close: Vec<usize> = (w..w + 3)
-                    .filter(|&k| if high { seg[k] > up2 && seg[k] <= upl } else { seg[k] < lo2 && seg[k] >= lpl })
+                    .filter(|&k| {
+                        if high {
+                            seg[k] > up2 && seg[k] <= upl
+                        } else {
+                            seg[k] < lo2 && seg[k] >= lpl
+                        }
+                    })
                     .collect();
                 if close.len() >= 2 {
                     for k in close {
@@ -343,13 +387,19 @@ mod tests {
     use super::*;
 
     fn opts(dir: Improvement) -> Options {
-        Options { improvement: Some(dir), ..Default::default() }
+        Options {
+            improvement: Some(dir),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn limits_by_hand_with_screening() {
         // Moving ranges: 2,2,2,2,20 → mean 5.6; 20 ≥ 3.267×5.6 = 18.3 is screened → mean 2.
-        let a = analyse(&[10.0, 12.0, 10.0, 12.0, 10.0, 30.0], &opts(Improvement::Increase));
+        let a = analyse(
+            &[10.0, 12.0, 10.0, 12.0, 10.0, 30.0],
+            &opts(Improvement::Increase),
+        );
         let p = &a.points[0];
         assert!((p.mean - 14.0).abs() < 1e-9);
         assert!((p.upper_limit.unwrap() - (14.0 + 2.66 * 2.0)).abs() < 1e-9);
@@ -360,36 +410,67 @@ mod tests {
 
     #[test]
     fn point_on_the_mean_breaks_a_run() {
-        // Mean is exactly 0: six above, one on the mean, six above → no run of 7.
-        let mut v = vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 0.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0];
-        let neg = vec![-1.5; 9];
-        v.extend(neg.iter());
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        assert!(mean.abs() < 1e-9, "constructed to have mean 0, got {mean}");
+        // Mean exactly 0 (binary-exact values). Six above, one on the mean, six above: no run of 7.
+        // Then twelve below: a run. Limits are wide (mean mR 56/24), so no other rule fires.
+        let mut v = vec![
+            2.0, 4.0, 2.0, 4.0, 2.0, 4.0, 0.0, 4.0, 2.0, 4.0, 2.0, 4.0, 2.0,
+        ];
+        v.extend([-4.0, -2.0].repeat(6));
         let a = analyse(&v, &opts(Improvement::Increase));
-        assert!(a.points[..13].iter().all(|p| p.rule != Some(Rule::Run)));
-        // The nine equal low points form a run of 9 below the mean.
-        assert!(a.points[13..].iter().all(|p| p.rule == Some(Rule::Run) && p.point_type == PointType::Concern));
+        assert_eq!(a.points[0].mean, 0.0);
+        assert!(
+            a.points[..13].iter().all(|p| p.rule.is_none()),
+            "{:?}",
+            a.points[..13].to_vec()
+        );
+        assert!(
+            a.points[13..]
+                .iter()
+                .all(|p| p.rule == Some(Rule::Run) && p.point_type == PointType::Concern)
+        );
+        assert_eq!(a.variation, Some(Variation::ConcernLow));
     }
 
     #[test]
     fn trend_of_seven_and_not_six() {
-        let six = analyse(&[5.0, 5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5.0, 5.0], &opts(Improvement::Decrease));
-        assert!(six.points.iter().all(|p| p.rule != Some(Rule::Trend)));
-        let seven = analyse(&[5.0, 5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 5.0, 5.0], &opts(Improvement::Decrease));
-        let flagged: Vec<usize> = seven.points.iter().enumerate().filter(|(_, p)| p.rule == Some(Rule::Trend)).map(|(i, _)| i).collect();
-        assert_eq!(flagged, vec![2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(seven.points[8].point_type, PointType::Concern, "an upward trend is concern when lower is better");
+        let noisy = [0.0, 20.0, 0.0, 20.0, 0.0, 20.0];
+        let mut six = noisy.to_vec();
+        six.extend([8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 10.0]);
+        let a = analyse(&six, &opts(Improvement::Decrease));
+        assert!(a.points.iter().all(|p| p.rule != Some(Rule::Trend)));
+        let mut seven = noisy.to_vec();
+        seven.extend([8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 10.0]);
+        let a = analyse(&seven, &opts(Improvement::Decrease));
+        let flagged: Vec<usize> = a
+            .points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.rule == Some(Rule::Trend))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(flagged, (6..13).collect::<Vec<_>>());
+        assert_eq!(
+            a.points[12].point_type,
+            PointType::Concern,
+            "an upward trend is concern when lower is better"
+        );
     }
 
     #[test]
     fn rebase_splits_rules() {
         // Six high points, re-base, six more high points: no run crosses the re-base.
         let v = vec![1.0, 1.2, 0.9, 1.1, 1.0, 1.05, 5.0, 5.2, 4.9, 5.1, 5.0, 5.05];
-        let a = analyse(&v, &Options { improvement: Some(Improvement::Increase), rebase_at: vec![6], ..Default::default() });
+        let a = analyse(
+            &v,
+            &Options {
+                improvement: Some(Improvement::Increase),
+                rebase_at: vec![6],
+                ..Default::default()
+            },
+        );
         assert_eq!(a.points[0].segment, 0);
         assert_eq!(a.points[6].segment, 1);
-        assert!((a.points[6].mean - 5.05833).abs() < 1e-4);
+        assert!((a.points[6].mean - 30.25 / 6.0).abs() < 1e-12);
         assert!(a.points.iter().all(|p| p.rule.is_none()));
         assert!(a.too_short);
     }
@@ -397,7 +478,13 @@ mod tests {
     #[test]
     fn shorter_than_baseline_uses_every_point() {
         let v = [3.0, 4.0, 3.0, 4.0];
-        let a = analyse(&v, &Options { baseline: Some(12), ..Default::default() });
+        let a = analyse(
+            &v,
+            &Options {
+                baseline: Some(12),
+                ..Default::default()
+            },
+        );
         assert!((a.points[0].mean - 3.5).abs() < 1e-12);
     }
 
@@ -405,29 +492,67 @@ mod tests {
     fn target_exactly_on_a_limit_is_hit_and_miss() {
         let v = [10.0, 12.0, 10.0, 12.0, 10.0, 12.0];
         // mean 11, mean mR 2 → limits 11 ± 5.32.
-        let on_limit = Options { improvement: Some(Improvement::Increase), target: Some(11.0 - 5.32), ..Default::default() };
-        assert_eq!(analyse(&v, &on_limit).assurance, Some(Assurance::HitAndMiss));
-        let below = Options { target: Some(5.0), ..on_limit.clone() };
-        assert_eq!(analyse(&v, &below).assurance, Some(Assurance::ConsistentlyPasses));
-        let above = Options { target: Some(17.0), ..on_limit };
-        assert_eq!(analyse(&v, &above).assurance, Some(Assurance::ConsistentlyFails));
+        let on_limit = Options {
+            improvement: Some(Improvement::Increase),
+            target: Some(11.0 - 5.32),
+            ..Default::default()
+        };
+        assert_eq!(
+            analyse(&v, &on_limit).assurance,
+            Some(Assurance::HitAndMiss)
+        );
+        let below = Options {
+            target: Some(5.0),
+            ..on_limit.clone()
+        };
+        assert_eq!(
+            analyse(&v, &below).assurance,
+            Some(Assurance::ConsistentlyPasses)
+        );
+        let above = Options {
+            target: Some(17.0),
+            ..on_limit
+        };
+        assert_eq!(
+            analyse(&v, &above).assurance,
+            Some(Assurance::ConsistentlyFails)
+        );
     }
 
     #[test]
     fn constant_series_has_no_limits() {
         let a = analyse(&[4.0; 15], &opts(Improvement::Increase));
-        assert!(a.points.iter().all(|p| p.upper_limit.is_none() && p.point_type == PointType::CommonCause));
+        assert!(
+            a.points
+                .iter()
+                .all(|p| p.upper_limit.is_none() && p.point_type == PointType::CommonCause)
+        );
         assert_eq!(a.variation, Some(Variation::CommonCause));
     }
 
     #[test]
     fn two_in_three_flags_only_close_points() {
-        // mean 10, mR mean 1 → limits 10 ± 2.66, 2σ at 10 ± 1.773.
-        let mut v = vec![10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0];
+        // A fixed baseline of 13 points: mean 10, mean mR 1 → limits 10 ± 2.66, 2σ lines at 10 ± 1.773.
+        let mut v = vec![
+            10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0,
+        ];
         v.extend([12.0, 10.5, 12.0]);
-        let a = analyse(&v, &opts(Improvement::Increase));
-        let flagged: Vec<usize> =
-            a.points.iter().enumerate().filter(|(_, p)| p.rule == Some(Rule::TwoInThree)).map(|(i, _)| i).collect();
-        assert!(flagged.contains(&13) && flagged.contains(&15) && !flagged.contains(&14), "{flagged:?} {:?}", a.points[13]);
+        let a = analyse(
+            &v,
+            &Options {
+                improvement: Some(Improvement::Increase),
+                baseline: Some(13),
+                ..Default::default()
+            },
+        );
+        let flagged: Vec<usize> = a
+            .points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.rule == Some(Rule::TwoInThree))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(flagged, vec![13, 15]);
+        assert_eq!(a.points[13].point_type, PointType::Improvement);
     }
 }

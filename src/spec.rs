@@ -5,7 +5,6 @@
 //! to anything, that files exist or that SQL parses — that is `plan`'s job, which turns a `RawPipeline` into
 //! a validated `Plan`. Every shape error in a file is collected, not just the first.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use marked_yaml::{LoaderOptions, Node, Span, Spanned};
@@ -128,21 +127,35 @@ pub struct RawSchedule {
 
 /// Turns a marked-yaml marker into a location in `file`.
 pub fn location(file: &Path, span: &Span) -> Location {
-    let (line, column) = span.start().map(|m| (m.line(), m.column())).unwrap_or((1, 1));
-    Location { file: file.to_path_buf(), line, column }
+    let (line, column) = span
+        .start()
+        .map(|m| (m.line(), m.column()))
+        .unwrap_or((1, 1));
+    Location {
+        file: file.to_path_buf(),
+        line,
+        column,
+    }
 }
 
-/// Parses a pipeline file. Returns every shape error found: unknown keys, wrong types, missing keys.
-pub fn parse(file: &Path, text: &str) -> Result<RawPipeline, Diagnostics> {
+/// Parses a pipeline file. A file that is not YAML, or has no name, is an error on its own; otherwise the
+/// result holds what could be decoded (a step with a bad key is left out) and every shape error found —
+/// unknown keys, wrong types, missing keys — so that validation can go on and report the rest too.
+pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diagnostics> {
     let mut errors = Diagnostics::default();
     if text.len() > MAX_SPEC_BYTES {
         errors.push(Diagnostic::in_file(
             file,
-            format!("the file is {} bytes; a pipeline file may be at most {MAX_SPEC_BYTES}", text.len()),
+            format!(
+                "the file is {} bytes; a pipeline file may be at most {MAX_SPEC_BYTES}",
+                text.len()
+            ),
         ));
         return Err(errors);
     }
-    let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_mapping();
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .toplevel_mapping();
     let root = match marked_yaml::parse_yaml_with_options(0, text, options) {
         Ok(node) => node,
         Err(e) => {
@@ -158,7 +171,10 @@ pub fn parse(file: &Path, text: &str) -> Result<RawPipeline, Diagnostics> {
         return Err(errors);
     }
     let Some(map) = root.as_mapping() else {
-        errors.push(Diagnostic::at(location(file, root.span()), "a pipeline file must be a mapping"));
+        errors.push(Diagnostic::at(
+            location(file, root.span()),
+            "a pipeline file must be a mapping",
+        ));
         return Err(errors);
     };
 
@@ -201,7 +217,10 @@ pub fn parse(file: &Path, text: &str) -> Result<RawPipeline, Diagnostics> {
     }
     let root_loc = location(file, root.span());
     if map.get_node("steps").is_none() {
-        errors.push(Diagnostic::at(root_loc.clone(), "missing key `steps`: a pipeline needs at least one step"));
+        errors.push(Diagnostic::at(
+            root_loc.clone(),
+            "missing key `steps`: a pipeline needs at least one step",
+        ));
     }
     let name = match name {
         Some(n) => n,
@@ -212,7 +231,7 @@ pub fn parse(file: &Path, text: &str) -> Result<RawPipeline, Diagnostics> {
             return Err(errors);
         }
     };
-    errors.into_result(RawPipeline {
+    let raw = RawPipeline {
         file: file.to_path_buf(),
         name,
         description,
@@ -220,16 +239,37 @@ pub fn parse(file: &Path, text: &str) -> Result<RawPipeline, Diagnostics> {
         inputs,
         steps,
         schedule,
-    })
+    };
+    Ok((raw, errors))
 }
 
 /// Decodes one node, recording an error (with the deepest location serde reached) on failure.
-fn decode<T: for<'de> Deserialize<'de>>(file: &Path, node: &Node, errors: &mut Diagnostics) -> Option<T> {
+fn decode<T: for<'de> Deserialize<'de>>(
+    file: &Path,
+    node: &Node,
+    errors: &mut Diagnostics,
+) -> Option<T> {
     match marked_yaml::from_node::<T>(node) {
         Ok(v) => Some(v),
         Err(e) => {
-            let loc = match e.start_mark() {
-                Some(m) => Location { file: file.to_path_buf(), line: m.line(), column: m.column() },
+            // An unknown key is reported where the key is, not where its mapping starts.
+            let mark = match &*e {
+                marked_yaml::Error::UnknownFieldError(field, _, span) => find_key(
+                    node,
+                    field,
+                    span.start()
+                        .map(|m| (m.line(), m.column()))
+                        .unwrap_or((0, 0)),
+                )
+                .or(e.start_mark()),
+                _ => e.start_mark(),
+            };
+            let loc = match mark {
+                Some(m) => Location {
+                    file: file.to_path_buf(),
+                    line: m.line(),
+                    column: m.column(),
+                },
                 None => location(file, node.span()),
             };
             errors.push(Diagnostic::at(loc, humanise(&e.to_string())));
@@ -256,32 +296,75 @@ fn decode_entries<T: for<'de> Deserialize<'de>>(
     let mut out = Vec::new();
     for (key, value) in map.iter() {
         if let Some(v) = decode::<T>(file, value, errors) {
-            out.push((Spanned::new(key.span().clone(), key.as_str().to_string()), v));
+            out.push((
+                Spanned::new(key.span().clone(), key.as_str().to_string()),
+                v,
+            ));
         }
     }
     out
 }
 
+/// The first mapping key called `name` at or after `after` (line, column) in a subtree.
+fn find_key(node: &Node, name: &str, after: (usize, usize)) -> Option<marked_yaml::Marker> {
+    match node {
+        Node::Scalar(_) => None,
+        Node::Sequence(s) => s.iter().find_map(|n| find_key(n, name, after)),
+        Node::Mapping(m) => m.iter().find_map(|(k, v)| {
+            let at = k.span().start().copied();
+            match at {
+                Some(mark) if k.as_str() == name && (mark.line(), mark.column()) >= after => {
+                    Some(mark)
+                }
+                _ => find_key(v, name, after),
+            }
+        }),
+    }
+}
+
 fn humanise(message: &str) -> String {
     // serde's wording speaks of "fields"; in a YAML file they are keys.
-    message.replace("Unknown field", "unknown key").replace("missing field", "missing key").replace("field", "key")
+    message
+        .replace("Unknown field", "unknown key")
+        .replace("missing field", "missing key")
+        .replace("field", "key")
 }
 
 fn load_error(file: &Path, e: marked_yaml::LoadError) -> Diagnostic {
     use marked_yaml::LoadError::*;
     let (marker, message) = match &e {
-        TopLevelMustBeMapping(m) => (*m, "a pipeline file must be a mapping of keys (`name:`, `steps:` …)".to_string()),
+        TopLevelMustBeMapping(m) => (
+            *m,
+            "a pipeline file must be a mapping of keys (`name:`, `steps:` …)".to_string(),
+        ),
         TopLevelMustBeSequence(m) => (*m, "expected a list at the top level".to_string()),
-        UnexpectedAnchor(m) => (*m, "YAML anchors and aliases are not allowed in pipeline files".to_string()),
+        UnexpectedAnchor(m) => (
+            *m,
+            "YAML anchors and aliases are not allowed in pipeline files".to_string(),
+        ),
         MappingKeyMustBeScalar(m) => (*m, "mapping keys must be plain names".to_string()),
-        UnexpectedTag(m) => (*m, "YAML tags (`!name`) are not allowed in pipeline files".to_string()),
+        UnexpectedTag(m) => (
+            *m,
+            "YAML tags (`!name`) are not allowed in pipeline files".to_string(),
+        ),
         ScanError(m, err) => (*m, format!("YAML syntax error: {err}")),
         DuplicateKey(inner) => (
-            *inner.key.span().start().unwrap_or(&marked_yaml::Marker::new(0, 0, 1, 1)),
+            *inner
+                .key
+                .span()
+                .start()
+                .unwrap_or(&marked_yaml::Marker::new(0, 0, 1, 1)),
             format!("duplicate key `{}`", inner.key.as_str()),
         ),
     };
-    Diagnostic::at(Location { file: file.to_path_buf(), line: marker.line(), column: marker.column() }, message)
+    Diagnostic::at(
+        Location {
+            file: file.to_path_buf(),
+            line: marker.line(),
+            column: marker.column(),
+        },
+        message,
+    )
 }
 
 fn depth(node: &Node) -> usize {
@@ -290,9 +373,4 @@ fn depth(node: &Node) -> usize {
         Node::Sequence(s) => 1 + s.iter().map(depth).max().unwrap_or(0),
         Node::Mapping(m) => 1 + m.values().map(depth).max().unwrap_or(0),
     }
-}
-
-/// The named parameters of a raw pipeline, for lookups.
-pub fn parameter_map(raw: &RawPipeline) -> BTreeMap<&str, &RawParameter> {
-    raw.parameters.iter().map(|(k, v)| (k.as_str(), v)).collect()
 }

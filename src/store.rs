@@ -66,8 +66,15 @@ impl Store {
     ///
     /// `options` are builder settings such as an endpoint or `allow_http` for an S3-compatible server; they
     /// must never hold credentials, which come from the environment as each cloud's tools expect.
-    pub fn open(location: &str, base: &FsPath, options: &[(String, String)]) -> Result<Store, StoreError> {
-        let open_err = |reason: String| StoreError::Open { url: location.to_string(), reason };
+    pub fn open(
+        location: &str,
+        base: &FsPath,
+        options: &[(String, String)],
+    ) -> Result<Store, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            url: location.to_string(),
+            reason,
+        };
         let url = match Url::parse(location) {
             Ok(u) if u.scheme().len() > 1 => u,
             // Not a URL (or a Windows drive letter): a folder.
@@ -77,47 +84,68 @@ impl Store {
                 } else {
                     base.join(location)
                 };
-                std::fs::create_dir_all(&dir).map_err(|e| open_err(format!("cannot create folder: {e}")))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| open_err(format!("cannot create folder: {e}")))?;
                 let dir = dir.canonicalize().map_err(|e| open_err(e.to_string()))?;
-                Url::from_directory_path(&dir).map_err(|_| open_err("not an absolute folder".into()))?
+                Url::from_directory_path(&dir)
+                    .map_err(|_| open_err("not an absolute folder".into()))?
             }
         };
         let root = with_trailing_slash(url);
         let inner: Arc<dyn ObjectStore> = match root.scheme() {
             "file" => {
-                let dir = root.to_file_path().map_err(|_| open_err("not a local path".into()))?;
-                std::fs::create_dir_all(&dir).map_err(|e| open_err(format!("cannot create folder: {e}")))?;
+                let dir = root
+                    .to_file_path()
+                    .map_err(|_| open_err("not a local path".into()))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| open_err(format!("cannot create folder: {e}")))?;
                 Arc::new(LocalFileSystem::new())
             }
             "memory" => Arc::new(object_store::memory::InMemory::new()),
             "s3" | "s3a" => {
                 let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(root.as_str());
                 for (k, v) in options {
-                    let key = k.parse().map_err(|e| open_err(format!("unknown S3 option `{k}`: {e}")))?;
+                    let key = k
+                        .parse()
+                        .map_err(|e| open_err(format!("unknown S3 option `{k}`: {e}")))?;
                     b = b.with_config(key, v);
                 }
                 Arc::new(b.build().map_err(|e| open_err(e.to_string()))?)
             }
             "gs" => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(root.as_str());
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(root.as_str());
                 for (k, v) in options {
-                    let key = k.parse().map_err(|e| open_err(format!("unknown GCS option `{k}`: {e}")))?;
+                    let key = k
+                        .parse()
+                        .map_err(|e| open_err(format!("unknown GCS option `{k}`: {e}")))?;
                     b = b.with_config(key, v);
                 }
                 Arc::new(b.build().map_err(|e| open_err(e.to_string()))?)
             }
             "az" | "azure" | "abfs" | "abfss" => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(root.as_str());
+                let mut b =
+                    object_store::azure::MicrosoftAzureBuilder::from_env().with_url(root.as_str());
                 for (k, v) in options {
-                    let key = k.parse().map_err(|e| open_err(format!("unknown Azure option `{k}`: {e}")))?;
+                    let key = k
+                        .parse()
+                        .map_err(|e| open_err(format!("unknown Azure option `{k}`: {e}")))?;
                     b = b.with_config(key, v);
                 }
                 Arc::new(b.build().map_err(|e| open_err(e.to_string()))?)
             }
-            other => return Err(open_err(format!("unsupported scheme `{other}` (use a folder, s3://, gs:// or az://)"))),
+            other => {
+                return Err(open_err(format!(
+                    "unsupported scheme `{other}` (use a folder, s3://, gs:// or az://)"
+                )));
+            }
         };
         let prefix = Path::from_url_path(root.path()).map_err(|e| open_err(e.to_string()))?;
-        Ok(Store { root, inner, prefix })
+        Ok(Store {
+            root,
+            inner,
+            prefix,
+        })
     }
 
     /// The root URL (ends in `/`).
@@ -147,13 +175,20 @@ impl Store {
     /// The URL of a path relative to the root (a prefix ends in `/`), for the engine's table paths.
     pub fn url(&self, rel: &str) -> Result<Url, StoreError> {
         let rel = check_relative(rel)?;
-        self.root.join(rel).map_err(|_| StoreError::InvalidPath { path: rel.to_string(), reason: "not a URL path" })
+        self.root.join(rel).map_err(|_| StoreError::InvalidPath {
+            path: rel.to_string(),
+            reason: "not a URL path",
+        })
     }
 
     /// Turns a full path from `list` back into a path relative to the root.
     fn relative(&self, full: &Path) -> String {
         let prefix_len = self.prefix.parts().count();
-        full.parts().skip(prefix_len).map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/")
+        full.parts()
+            .skip(prefix_len)
+            .map(|p| p.as_ref().to_string())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     pub async fn put(&self, rel: &str, bytes: Bytes) -> Result<(), StoreError> {
@@ -161,18 +196,35 @@ impl Store {
         self.inner
             .put(&path, PutPayload::from(bytes))
             .await
-            .map_err(|source| StoreError::Io { op: "writing", path: rel.to_string(), source })?;
+            .map_err(|source| StoreError::Io {
+                op: "writing",
+                path: rel.to_string(),
+                source,
+            })?;
         Ok(())
     }
 
     /// Writes an object only if none exists at the path (an atomic create-if-absent).
     pub async fn put_new(&self, rel: &str, bytes: Bytes) -> Result<(), StoreError> {
         let path = self.path(rel)?;
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.inner.put_opts(&path, PutPayload::from(bytes), opts).await {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .inner
+            .put_opts(&path, PutPayload::from(bytes), opts)
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(StoreError::AlreadyExists { path: rel.to_string() }),
-            Err(source) => Err(StoreError::Io { op: "writing", path: rel.to_string(), source }),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(StoreError::AlreadyExists {
+                path: rel.to_string(),
+            }),
+            Err(source) => Err(StoreError::Io {
+                op: "writing",
+                path: rel.to_string(),
+                source,
+            }),
         }
     }
 
@@ -180,10 +232,24 @@ impl Store {
         let path = self.path(rel)?;
         let result = match self.inner.get(&path).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Err(StoreError::NotFound { path: rel.to_string() }),
-            Err(source) => return Err(StoreError::Io { op: "reading", path: rel.to_string(), source }),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StoreError::NotFound {
+                    path: rel.to_string(),
+                });
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    op: "reading",
+                    path: rel.to_string(),
+                    source,
+                });
+            }
         };
-        result.bytes().await.map_err(|source| StoreError::Io { op: "reading", path: rel.to_string(), source })
+        result.bytes().await.map_err(|source| StoreError::Io {
+            op: "reading",
+            path: rel.to_string(),
+            source,
+        })
     }
 
     /// Whether an object exists at the path.
@@ -192,7 +258,11 @@ impl Store {
         match self.inner.head(&path).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(source) => Err(StoreError::Io { op: "looking up", path: rel.to_string(), source }),
+            Err(source) => Err(StoreError::Io {
+                op: "looking up",
+                path: rel.to_string(),
+                source,
+            }),
         }
     }
 
@@ -200,21 +270,34 @@ impl Store {
         let path = self.path(rel)?;
         match self.inner.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(source) => Err(StoreError::Io { op: "deleting", path: rel.to_string(), source }),
+            Err(source) => Err(StoreError::Io {
+                op: "deleting",
+                path: rel.to_string(),
+                source,
+            }),
         }
     }
 
     /// Every object under a prefix (recursively), sorted by path, with paths relative to the root.
     pub async fn list(&self, rel_prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let prefix = self.path(rel_prefix.trim_end_matches('/'))?;
-        let metas: Vec<ObjectMeta> = self
-            .inner
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|source| StoreError::Io { op: "listing", path: rel_prefix.to_string(), source })?;
-        let mut out: Vec<ObjectInfo> =
-            metas.iter().map(|m| ObjectInfo { path: self.relative(&m.location), size: m.size }).collect();
+        let metas: Vec<ObjectMeta> =
+            self.inner
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|source| StoreError::Io {
+                    op: "listing",
+                    path: rel_prefix.to_string(),
+                    source,
+                })?;
+        let mut out: Vec<ObjectInfo> = metas
+            .iter()
+            .map(|m| ObjectInfo {
+                path: self.relative(&m.location),
+                size: m.size,
+            })
+            .collect();
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
@@ -222,7 +305,11 @@ impl Store {
     /// The SHA-256 of an object's content, read as a stream (never whole into memory).
     pub async fn sha256(&self, rel: &str) -> Result<String, StoreError> {
         let path = self.path(rel)?;
-        let io = |source| StoreError::Io { op: "reading", path: rel.to_string(), source };
+        let io = |source| StoreError::Io {
+            op: "reading",
+            path: rel.to_string(),
+            source,
+        };
         let mut stream = self.inner.get(&path).await.map_err(io)?.into_stream();
         let mut hasher = Sha256::new();
         while let Some(chunk) = stream.try_next().await.map_err(io)? {
@@ -247,7 +334,12 @@ fn with_trailing_slash(mut url: Url) -> Url {
 
 /// Validates a path relative to a root: no absolute paths, no `..`, `.` or empty segments, no backslashes.
 pub fn check_relative(rel: &str) -> Result<&str, StoreError> {
-    let bad = |reason| Err(StoreError::InvalidPath { path: rel.to_string(), reason });
+    let bad = |reason| {
+        Err(StoreError::InvalidPath {
+            path: rel.to_string(),
+            reason,
+        })
+    };
     let trimmed = rel.trim_end_matches('/');
     if trimmed.is_empty() {
         return bad("it is empty");
@@ -274,10 +366,23 @@ mod tests {
 
     #[test]
     fn relative_paths_cannot_escape() {
-        for bad in ["../x", "a/../../b", "/etc/passwd", "a//b", "a\\b", "", "s3://other/x", "./a"] {
+        for bad in [
+            "../x",
+            "a/../../b",
+            "/etc/passwd",
+            "a//b",
+            "a\\b",
+            "",
+            "s3://other/x",
+            "./a",
+        ] {
             assert!(check_relative(bad).is_err(), "{bad} should be refused");
         }
-        for good in ["inputs/ae", "inputs/ae/", "runs/a/month=2022-04/part-0.parquet"] {
+        for good in [
+            "inputs/ae",
+            "inputs/ae/",
+            "runs/a/month=2022-04/part-0.parquet",
+        ] {
             assert!(check_relative(good).is_ok(), "{good} should be allowed");
         }
     }
@@ -286,11 +391,26 @@ mod tests {
     async fn local_store_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open("lake", dir.path(), &[]).unwrap();
-        store.put("a/b.txt", Bytes::from_static(b"hello")).await.unwrap();
-        assert!(matches!(store.put_new("a/b.txt", Bytes::from_static(b"x")).await, Err(StoreError::AlreadyExists { .. })));
-        assert_eq!(store.get("a/b.txt").await.unwrap(), Bytes::from_static(b"hello"));
+        store
+            .put("a/b.txt", Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.put_new("a/b.txt", Bytes::from_static(b"x")).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert_eq!(
+            store.get("a/b.txt").await.unwrap(),
+            Bytes::from_static(b"hello")
+        );
         let listed = store.list("a").await.unwrap();
-        assert_eq!(listed, vec![ObjectInfo { path: "a/b.txt".into(), size: 5 }]);
+        assert_eq!(
+            listed,
+            vec![ObjectInfo {
+                path: "a/b.txt".into(),
+                size: 5
+            }]
+        );
         assert_eq!(store.sha256("a/b.txt").await.unwrap(), sha256_hex(b"hello"));
         assert!(dir.path().join("lake/a/b.txt").exists());
     }

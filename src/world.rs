@@ -58,7 +58,10 @@ pub struct Project {
 
 impl Project {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), read: Mutex::new(BTreeMap::new()) }
+        Self {
+            root: root.into(),
+            read: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -74,7 +77,10 @@ impl Project {
     /// Reads a project file (`sql/board-pack/ae.sql`) and remembers its hash.
     pub fn read(&self, rel: &str) -> Result<Vec<u8>, ProjectError> {
         let path = self.file_path(rel)?;
-        let bytes = std::fs::read(&path).map_err(|source| ProjectError::Read { path: rel.to_string(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| ProjectError::Read {
+            path: rel.to_string(),
+            source,
+        })?;
         self.remember(rel, &bytes);
         Ok(bytes)
     }
@@ -110,7 +116,8 @@ impl Project {
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().to_string();
-                (name.ends_with(".yaml") || name.ends_with(".yml")).then(|| format!("pipelines/{name}"))
+                (name.ends_with(".yaml") || name.ends_with(".yml"))
+                    .then(|| format!("pipelines/{name}"))
             })
             .collect();
         out.sort();
@@ -136,8 +143,12 @@ impl World {
         if let Some(url) = store_override {
             config.store.url = url.to_string();
         }
-        let options: Vec<(String, String)> =
-            config.store.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let options: Vec<(String, String)> = config
+            .store
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let store = Store::open(&config.store.url, project_root, &options)
             .with_context(|| format!("opening the store `{}`", config.store.url))?;
         Ok(World {

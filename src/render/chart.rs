@@ -30,7 +30,13 @@ pub struct ChartOptions {
 
 impl Default for ChartOptions {
     fn default() -> Self {
-        Self { title: String::new(), y_label: String::new(), width: 720, height: 300, percent: false }
+        Self {
+            title: String::new(),
+            y_label: String::new(),
+            width: 720,
+            height: 300,
+            percent: false,
+        }
     }
 }
 
@@ -42,11 +48,20 @@ pub struct ChartError {
 }
 
 fn chart_err(opts: &ChartOptions) -> impl Fn(String) -> ChartError + '_ {
-    move |message| ChartError { title: opts.title.clone(), message }
+    move |message| ChartError {
+        title: opts.title.clone(),
+        message,
+    }
 }
 
 fn y_formatter(percent: bool) -> impl Fn(&f64) -> String {
-    move |v: &f64| if percent { format!("{:.0}%", v * 100.0) } else { super::format::thousands(*v, if v.abs() < 10.0 { 1 } else { 0 }) }
+    move |v: &f64| {
+        if percent {
+            format!("{:.0}%", v * 100.0)
+        } else {
+            super::format::thousands(*v, if v.abs() < 10.0 { 1 } else { 0 })
+        }
+    }
 }
 
 fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -68,7 +83,11 @@ fn label_every(n: usize, max: usize) -> usize {
 }
 
 /// Line chart of one or more named series over shared x labels. Missing values (`None`) break the line.
-pub fn line_chart(x_labels: &[String], series: &[(String, Vec<Option<f64>>)], opts: &ChartOptions) -> Result<String, ChartError> {
+pub fn line_chart(
+    x_labels: &[String],
+    series: &[(String, Vec<Option<f64>>)],
+    opts: &ChartOptions,
+) -> Result<String, ChartError> {
     let err = chart_err(opts);
     let mut svg = String::new();
     {
@@ -91,7 +110,11 @@ pub fn line_chart(x_labels: &[String], series: &[(String, Vec<Option<f64>>)], op
             .x_labels(n)
             .x_label_formatter(&|x| {
                 let i = x.round() as usize;
-                if (x - x.round()).abs() < 1e-6 && i < x_labels.len() && i % every == 0 { x_labels[i].clone() } else { String::new() }
+                if (x - x.round()).abs() < 1e-6 && i < x_labels.len() && i % every == 0 {
+                    x_labels[i].clone()
+                } else {
+                    String::new()
+                }
             })
             .y_label_formatter(&y_formatter(opts.percent))
             .y_desc(&opts.y_label)
@@ -115,10 +138,14 @@ pub fn line_chart(x_labels: &[String], series: &[(String, Vec<Option<f64>>)], op
                     .draw_series(LineSeries::new(r.clone(), colour.stroke_width(2)))
                     .map_err(|e| err(e.to_string()))?;
                 if first && series.len() > 1 {
-                    s.label(name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+                    s.label(name.clone()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+                    });
                 }
                 first = false;
-                chart.draw_series(r.into_iter().map(|p| Circle::new(p, 3, colour.filled()))).map_err(|e| err(e.to_string()))?;
+                chart
+                    .draw_series(r.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
+                    .map_err(|e| err(e.to_string()))?;
             }
         }
         if series.len() > 1 {
@@ -157,7 +184,11 @@ pub fn bar_chart(categories: &[(String, f64)], opts: &ChartOptions) -> Result<St
             .x_labels(n)
             .x_label_formatter(&|x| {
                 let i = x.round() as usize;
-                if (x - x.round()).abs() < 1e-6 && i < categories.len() { categories[i].0.clone() } else { String::new() }
+                if (x - x.round()).abs() < 1e-6 && i < categories.len() {
+                    categories[i].0.clone()
+                } else {
+                    String::new()
+                }
             })
             .y_label_formatter(&y_formatter(opts.percent))
             .label_style((FONT, 11))
@@ -166,7 +197,10 @@ pub fn bar_chart(categories: &[(String, f64)], opts: &ChartOptions) -> Result<St
         chart
             .draw_series(categories.iter().enumerate().map(|(i, (_, v))| {
                 let colour = if i == 0 { NHS_BLUE } else { GREY };
-                Rectangle::new([(i as f64 - 0.35, 0.0), (i as f64 + 0.35, *v)], colour.filled())
+                Rectangle::new(
+                    [(i as f64 - 0.35, 0.0), (i as f64 + 0.35, *v)],
+                    colour.filled(),
+                )
             }))
             .map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))?;
@@ -185,7 +219,12 @@ fn point_colour(t: PointType) -> RGBColor {
 
 /// An XmR chart: the series joined in grey, points coloured by their SPC judgement, the mean and process
 /// limits per segment, and the target as a red dashed line.
-pub fn spc_chart(x_labels: &[String], analysis: &Analysis, target: Option<f64>, opts: &ChartOptions) -> Result<String, ChartError> {
+pub fn spc_chart(
+    x_labels: &[String],
+    analysis: &Analysis,
+    target: Option<f64>,
+    opts: &ChartOptions,
+) -> Result<String, ChartError> {
     let err = chart_err(opts);
     let mut svg = String::new();
     {
@@ -214,7 +253,11 @@ pub fn spc_chart(x_labels: &[String], analysis: &Analysis, target: Option<f64>, 
             .x_labels(n)
             .x_label_formatter(&|x| {
                 let i = x.round() as usize;
-                if (x - x.round()).abs() < 1e-6 && i < x_labels.len() && i % every == 0 { x_labels[i].clone() } else { String::new() }
+                if (x - x.round()).abs() < 1e-6 && i < x_labels.len() && i % every == 0 {
+                    x_labels[i].clone()
+                } else {
+                    String::new()
+                }
             })
             .y_label_formatter(&y_formatter(opts.percent))
             .y_desc(&opts.y_label)
@@ -225,29 +268,51 @@ pub fn spc_chart(x_labels: &[String], analysis: &Analysis, target: Option<f64>, 
         let mut start = 0;
         while start < pts.len() {
             let seg = pts[start].segment;
-            let end = pts[start..].iter().position(|p| p.segment != seg).map(|k| start + k).unwrap_or(pts.len());
+            let end = pts[start..]
+                .iter()
+                .position(|p| p.segment != seg)
+                .map(|k| start + k)
+                .unwrap_or(pts.len());
             let (x0, x1) = (start as f64 - 0.3, (end - 1) as f64 + 0.3);
             let p = &pts[start];
             chart
-                .draw_series(LineSeries::new(vec![(x0, p.mean), (x1, p.mean)], BLACK.stroke_width(1)))
+                .draw_series(LineSeries::new(
+                    vec![(x0, p.mean), (x1, p.mean)],
+                    BLACK.stroke_width(1),
+                ))
                 .map_err(|e| err(e.to_string()))?;
             for limit in [p.lower_limit, p.upper_limit].into_iter().flatten() {
                 chart
-                    .draw_series(DashedLineSeries::new(vec![(x0, limit), (x1, limit)], 6, 4, GREY.stroke_width(1)))
+                    .draw_series(DashedLineSeries::new(
+                        vec![(x0, limit), (x1, limit)],
+                        6,
+                        4,
+                        GREY.stroke_width(1),
+                    ))
                     .map_err(|e| err(e.to_string()))?;
             }
             start = end;
         }
         if let Some(t) = target {
             chart
-                .draw_series(DashedLineSeries::new(vec![(-0.3, t), (n as f64 - 0.7, t)], 8, 4, RED.stroke_width(2)))
+                .draw_series(DashedLineSeries::new(
+                    vec![(-0.3, t), (n as f64 - 0.7, t)],
+                    8,
+                    4,
+                    RED.stroke_width(2),
+                ))
                 .map_err(|e| err(e.to_string()))?;
         }
         chart
-            .draw_series(LineSeries::new(pts.iter().enumerate().map(|(i, p)| (i as f64, p.value)), GREY.stroke_width(1)))
+            .draw_series(LineSeries::new(
+                pts.iter().enumerate().map(|(i, p)| (i as f64, p.value)),
+                GREY.stroke_width(1),
+            ))
             .map_err(|e| err(e.to_string()))?;
         chart
-            .draw_series(pts.iter().enumerate().map(|(i, p)| Circle::new((i as f64, p.value), 4, point_colour(p.point_type).filled())))
+            .draw_series(pts.iter().enumerate().map(|(i, p)| {
+                Circle::new((i as f64, p.value), 4, point_colour(p.point_type).filled())
+            }))
             .map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))?;
     }

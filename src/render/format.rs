@@ -45,7 +45,11 @@ pub fn money_thousands(value: f64) -> String {
         return NOT_AVAILABLE.to_string();
     }
     let rounded = value.round();
-    if rounded < 0.0 { format!("({})", thousands(-rounded, 0)) } else { thousands(rounded, 0) }
+    if rounded < 0.0 {
+        format!("({})", thousands(-rounded, 0))
+    } else {
+        thousands(rounded, 0)
+    }
 }
 
 /// A count under disclosure control: 1 to 4 print as `<5`.
@@ -54,7 +58,11 @@ pub fn suppressed_count(value: f64) -> String {
         return NOT_AVAILABLE.to_string();
     }
     let v = value.round();
-    if (1.0..=4.0).contains(&v) { "<5".to_string() } else { thousands(v, 0) }
+    if (1.0..=4.0).contains(&v) {
+        "<5".to_string()
+    } else {
+        thousands(v, 0)
+    }
 }
 
 /// A signed number: `+3.2`, `-1.0`, for variances.
@@ -63,7 +71,11 @@ pub fn signed(value: f64, dp: usize) -> String {
         return NOT_AVAILABLE.to_string();
     }
     let text = thousands(value, dp);
-    if value > 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') { format!("+{text}") } else { text }
+    if value > 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        format!("+{text}")
+    } else {
+        text
+    }
 }
 
 /// Escapes text for Typst markup: every ASCII punctuation character is backslash-escaped (Typst reads
@@ -126,7 +138,10 @@ mod tests {
 
     #[test]
     fn escaping_leaves_no_markup() {
-        assert_eq!(escape_markup("*Smith* & #Jones $1"), "\\*Smith\\* \\& \\#Jones \\$1");
+        assert_eq!(
+            escape_markup("*Smith* & #Jones $1"),
+            "\\*Smith\\* \\& \\#Jones \\$1"
+        );
         assert_eq!(escape_markup("a\\b"), "a\\\\b");
         assert_eq!(escape_markup("= heading\n- item"), "\\= heading \\- item");
         assert_eq!(string_literal("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");

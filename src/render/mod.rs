@@ -71,7 +71,11 @@ impl Generated {
     }
 
     fn get(&self, path: &str) -> Option<Vec<u8>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(path).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .cloned()
     }
 }
 
@@ -88,18 +92,41 @@ pub struct ReportInput<'a> {
 }
 
 /// Renders a template to Typst markup and typesets it to PDF.
-pub fn render_pdf(project: Arc<Project>, fonts: &Fonts, input: ReportInput<'_>) -> Result<Vec<u8>, RenderError> {
+pub fn render_pdf(
+    project: Arc<Project>,
+    fonts: &Fonts,
+    input: ReportInput<'_>,
+) -> Result<Vec<u8>, RenderError> {
     let generated = Generated::default();
     let markup = render_markup(project.clone(), &generated, input.template, &input.context)?;
-    typst_world::typeset(&project, fonts, &generated, input.template, markup, input.date, &input.ident)
+    typst_world::typeset(
+        &project,
+        fonts,
+        &generated,
+        input.template,
+        markup,
+        input.date,
+        &input.ident,
+    )
 }
 
 /// Renders a template to Typst markup only (for inspection and tests).
-pub fn render_markup(project: Arc<Project>, generated: &Generated, template: &str, context: &Json) -> Result<String, RenderError> {
+pub fn render_markup(
+    project: Arc<Project>,
+    generated: &Generated,
+    template: &str,
+    context: &Json,
+) -> Result<String, RenderError> {
     let name = template.strip_prefix("reports/").unwrap_or(template);
     let env = environment(project, generated.clone());
-    let tmpl = env.get_template(name).map_err(|e| RenderError::Template { template: template.into(), message: describe(&e) })?;
-    tmpl.render(context).map_err(|e| RenderError::Template { template: template.into(), message: describe(&e) })
+    let tmpl = env.get_template(name).map_err(|e| RenderError::Template {
+        template: template.into(),
+        message: describe(&e),
+    })?;
+    tmpl.render(context).map_err(|e| RenderError::Template {
+        template: template.into(),
+        message: describe(&e),
+    })
 }
 
 /// A minijinja error with its template line and the chain of causes.

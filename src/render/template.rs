@@ -9,9 +9,9 @@ use std::sync::Arc;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
+use super::Generated;
 use super::chart::{self, ChartOptions};
 use super::format::{self, NOT_AVAILABLE};
-use super::Generated;
 use crate::period::Month;
 use crate::spc::{self, Improvement};
 use crate::world::Project;
@@ -23,12 +23,28 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
-    env.set_loader(move |name| match project.read_to_string(&format!("reports/{name}")) {
-        Ok(text) => Ok(Some(text)),
-        Err(crate::world::ProjectError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::new(ErrorKind::InvalidOperation, format!("cannot read template `{name}`")).with_source(e)),
+    env.set_loader(
+        move |name| match project.read_to_string(&format!("reports/{name}")) {
+            Ok(text) => Ok(Some(text)),
+            Err(crate::world::ProjectError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot read template `{name}`"),
+            )
+            .with_source(e)),
+        },
+    );
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".typ.j2") || name.ends_with(".typ") {
+            TYPST
+        } else {
+            AutoEscape::None
+        }
     });
-    env.set_auto_escape_callback(|name| if name.ends_with(".typ.j2") || name.ends_with(".typ") { TYPST } else { AutoEscape::None });
     env.set_formatter(|out, state, value| {
         if state.auto_escape() == TYPST {
             if value.is_safe() {
@@ -44,67 +60,111 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
         }
     });
 
-    env.add_filter("pct", |v: Value, dp: Option<usize>| number(&v).map(|x| format::percent(x, dp.unwrap_or(1))).unwrap_or_else(na));
-    env.add_filter("num", |v: Value, dp: Option<usize>| number(&v).map(|x| format::thousands(x, dp.unwrap_or(0))).unwrap_or_else(na));
-    env.add_filter("count", |v: Value| number(&v).map(|x| format::thousands(x, 0)).unwrap_or_else(na));
-    env.add_filter("suppress", |v: Value| number(&v).map(format::suppressed_count).unwrap_or_else(na));
-    env.add_filter("money", |v: Value| number(&v).map(format::money_thousands).unwrap_or_else(na));
-    env.add_filter("signed", |v: Value, dp: Option<usize>| number(&v).map(|x| format::signed(x, dp.unwrap_or(1))).unwrap_or_else(na));
+    env.add_filter("pct", |v: Value, dp: Option<usize>| {
+        number(&v)
+            .map(|x| format::percent(x, dp.unwrap_or(1)))
+            .unwrap_or_else(na)
+    });
+    env.add_filter("num", |v: Value, dp: Option<usize>| {
+        number(&v)
+            .map(|x| format::thousands(x, dp.unwrap_or(0)))
+            .unwrap_or_else(na)
+    });
+    env.add_filter("count", |v: Value| {
+        number(&v)
+            .map(|x| format::thousands(x, 0))
+            .unwrap_or_else(na)
+    });
+    env.add_filter("suppress", |v: Value| {
+        number(&v).map(format::suppressed_count).unwrap_or_else(na)
+    });
+    env.add_filter("money", |v: Value| {
+        number(&v).map(format::money_thousands).unwrap_or_else(na)
+    });
+    env.add_filter("signed", |v: Value, dp: Option<usize>| {
+        number(&v)
+            .map(|x| format::signed(x, dp.unwrap_or(1)))
+            .unwrap_or_else(na)
+    });
     // A difference of two ratios in percentage points: 0.032 → +3.2pp.
     env.add_filter("pp", |v: Value, dp: Option<usize>| {
-        number(&v).map(|x| format!("{}pp", format::signed(x * 100.0, dp.unwrap_or(1)))).unwrap_or_else(na)
+        number(&v)
+            .map(|x| format!("{}pp", format::signed(x * 100.0, dp.unwrap_or(1))))
+            .unwrap_or_else(na)
     });
-    env.add_filter("typst_str", |v: Value| Value::from_safe_string(format::string_literal(&v.to_string())));
-    env.add_filter("month_label", |v: Value| month_label(&v.to_string()).unwrap_or_else(|| v.to_string()));
+    env.add_filter("typst_str", |v: Value| {
+        Value::from_safe_string(format::string_literal(&v.to_string()))
+    });
+    env.add_filter("month_label", |v: Value| {
+        month_label(&v.to_string()).unwrap_or_else(|| v.to_string())
+    });
 
     let g = generated.clone();
-    env.add_function("line_chart", move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
-        let x: String = kwargs.get("x")?;
-        let ys: Vec<String> = match kwargs.get::<Option<Vec<String>>>("ys")? {
-            Some(ys) => ys,
-            None => vec![kwargs.get::<String>("y")?],
-        };
-        let names: Option<Vec<String>> = kwargs.get("names")?;
-        let opts = chart_options(&kwargs)?;
-        kwargs.assert_all_used()?;
-        let labels = x_labels(&rows, &x)?;
-        let mut series = Vec::new();
-        for (k, y) in ys.iter().enumerate() {
-            let values = rows.iter().map(|r| r.get_attr(y).ok().and_then(|v| number(&v))).collect();
-            let name = names.as_ref().and_then(|n| n.get(k).cloned()).unwrap_or_else(|| y.clone());
-            series.push((name, values));
-        }
-        let svg = chart::line_chart(&labels, &series, &opts).map_err(chart_error)?;
-        Ok(image(&g, "line", svg, &opts))
-    });
+    env.add_function(
+        "line_chart",
+        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+            let x: String = kwargs.get("x")?;
+            let ys: Vec<String> = match kwargs.get::<Option<Vec<String>>>("ys")? {
+                Some(ys) => ys,
+                None => vec![kwargs.get::<String>("y")?],
+            };
+            let names: Option<Vec<String>> = kwargs.get("names")?;
+            let opts = chart_options(&kwargs)?;
+            kwargs.assert_all_used()?;
+            let labels = x_labels(&rows, &x)?;
+            let mut series = Vec::new();
+            for (k, y) in ys.iter().enumerate() {
+                let values = rows
+                    .iter()
+                    .map(|r| r.get_attr(y).ok().and_then(|v| number(&v)))
+                    .collect();
+                let name = names
+                    .as_ref()
+                    .and_then(|n| n.get(k).cloned())
+                    .unwrap_or_else(|| y.clone());
+                series.push((name, values));
+            }
+            let svg = chart::line_chart(&labels, &series, &opts).map_err(chart_error)?;
+            Ok(image(&g, "line", svg, &opts))
+        },
+    );
     let g = generated.clone();
-    env.add_function("bar_chart", move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
-        let label: String = kwargs.get("label")?;
-        let value: String = kwargs.get("value")?;
-        let opts = chart_options(&kwargs)?;
-        kwargs.assert_all_used()?;
-        let mut cats = Vec::new();
-        for r in &rows {
-            let l = r.get_attr(&label)?.to_string();
-            let v = number(&r.get_attr(&value)?).unwrap_or(0.0);
-            cats.push((l, v));
-        }
-        let svg = chart::bar_chart(&cats, &opts).map_err(chart_error)?;
-        Ok(image(&g, "bar", svg, &opts))
-    });
-    env.add_function("spc", |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
-        let (_, analysis, _) = spc_from_rows(&rows, &kwargs)?;
-        kwargs.assert_all_used()?;
-        Ok(spc_value(&analysis))
-    });
+    env.add_function(
+        "bar_chart",
+        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+            let label: String = kwargs.get("label")?;
+            let value: String = kwargs.get("value")?;
+            let opts = chart_options(&kwargs)?;
+            kwargs.assert_all_used()?;
+            let mut cats = Vec::new();
+            for r in &rows {
+                let l = r.get_attr(&label)?.to_string();
+                let v = number(&r.get_attr(&value)?).unwrap_or(0.0);
+                cats.push((l, v));
+            }
+            let svg = chart::bar_chart(&cats, &opts).map_err(chart_error)?;
+            Ok(image(&g, "bar", svg, &opts))
+        },
+    );
+    env.add_function(
+        "spc",
+        |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+            let (_, analysis, _) = spc_from_rows(&rows, &kwargs)?;
+            kwargs.assert_all_used()?;
+            Ok(spc_value(&analysis))
+        },
+    );
     let g = generated;
-    env.add_function("spc_chart", move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
-        let (labels, analysis, target) = spc_from_rows(&rows, &kwargs)?;
-        let opts = chart_options(&kwargs)?;
-        kwargs.assert_all_used()?;
-        let svg = chart::spc_chart(&labels, &analysis, target, &opts).map_err(chart_error)?;
-        Ok(image(&g, "spc", svg, &opts))
-    });
+    env.add_function(
+        "spc_chart",
+        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+            let (labels, analysis, target) = spc_from_rows(&rows, &kwargs)?;
+            let opts = chart_options(&kwargs)?;
+            kwargs.assert_all_used()?;
+            let svg = chart::spc_chart(&labels, &analysis, target, &opts).map_err(chart_error)?;
+            Ok(image(&g, "spc", svg, &opts))
+        },
+    );
     env
 }
 
@@ -120,7 +180,9 @@ fn number(v: &Value) -> Option<f64> {
     if let Ok(x) = f64::try_from(v.clone()) {
         return x.is_finite().then_some(x);
     }
-    v.as_str().and_then(|s| s.trim().parse::<f64>().ok()).filter(|x| x.is_finite())
+    v.as_str()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|x| x.is_finite())
 }
 
 /// `2022-04` or `2022-04-01` → `Apr-22`.
@@ -164,17 +226,26 @@ fn chart_error(e: chart::ChartError) -> Error {
 fn image(g: &Generated, stem: &str, svg: String, opts: &ChartOptions) -> Value {
     let path = g.add(stem, "svg", svg.into_bytes());
     let _ = opts;
-    Value::from_safe_string(format!("#image({}, width: 100%)", format::string_literal(&path)))
+    Value::from_safe_string(format!(
+        "#image({}, width: 100%)",
+        format::string_literal(&path)
+    ))
 }
 
-fn spc_from_rows(rows: &[Value], kwargs: &Kwargs) -> Result<(Vec<String>, spc::Analysis, Option<f64>), Error> {
+fn spc_from_rows(
+    rows: &[Value],
+    kwargs: &Kwargs,
+) -> Result<(Vec<String>, spc::Analysis, Option<f64>), Error> {
     let value: String = kwargs.get("value")?;
     let date: String = kwargs.get("date")?;
     let improvement: Option<String> = kwargs.get("improvement")?;
     let target: Option<f64> = kwargs.get("target")?;
     let baseline: Option<usize> = kwargs.get("baseline")?;
     let improvement = match improvement {
-        Some(s) => Some(s.parse::<Improvement>().map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?),
+        Some(s) => Some(
+            s.parse::<Improvement>()
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?,
+        ),
         None => None,
     };
     let mut labels = Vec::new();
@@ -187,15 +258,35 @@ fn spc_from_rows(rows: &[Value], kwargs: &Kwargs) -> Result<(Vec<String>, spc::A
             labels.push(month_label(&d).unwrap_or(d));
         }
     }
-    let analysis = spc::analyse(&values, &spc::Options { improvement, target, baseline, rebase_at: Vec::new() });
+    let analysis = spc::analyse(
+        &values,
+        &spc::Options {
+            improvement,
+            target,
+            baseline,
+            rebase_at: Vec::new(),
+        },
+    );
     Ok((labels, analysis, target))
 }
 
 fn spc_value(a: &spc::Analysis) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or(serde_json::Value::Null);
     if let serde_json::Value::Object(map) = &mut v {
-        map.insert("variation_text".into(), a.variation.map(|x| x.describe()).unwrap_or("no data").into());
-        map.insert("assurance_text".into(), a.assurance.map(|x| x.describe()).unwrap_or("no target").into());
+        map.insert(
+            "variation_text".into(),
+            a.variation
+                .map(|x| x.describe())
+                .unwrap_or("no data")
+                .into(),
+        );
+        map.insert(
+            "assurance_text".into(),
+            a.assurance
+                .map(|x| x.describe())
+                .unwrap_or("no target")
+                .into(),
+        );
     }
     Value::from_serialize(&v)
 }

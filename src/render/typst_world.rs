@@ -49,7 +49,9 @@ impl World for ReportWorld<'_> {
     }
     fn file(&self, id: FileId) -> FileResult<Bytes> {
         if !matches!(id.root(), VirtualRoot::Project) {
-            return Err(FileError::Other(Some("Typst packages are not available: reports must be self-contained".into())));
+            return Err(FileError::Other(Some(
+                "Typst packages are not available: reports must be self-contained".into(),
+            )));
         }
         let path = id.vpath().get_with_slash();
         if id == self.main.id() {
@@ -63,7 +65,10 @@ impl World for ReportWorld<'_> {
         if !rel.starts_with("reports/") {
             return Err(FileError::AccessDenied);
         }
-        self.project.read(rel).map(Bytes::new).map_err(|_| FileError::NotFound(rel.into()))
+        self.project
+            .read(rel)
+            .map(Bytes::new)
+            .map_err(|_| FileError::NotFound(rel.into()))
     }
     fn font(&self, index: usize) -> Option<Font> {
         self.fonts.fonts.get(index).cloned()
@@ -93,9 +98,14 @@ pub(super) fn typeset(
         generated,
         date,
     };
-    let err = |message: String| RenderError::Typst { template: template.to_string(), message };
+    let err = |message: String| RenderError::Typst {
+        template: template.to_string(),
+        message,
+    };
     let result = typst::compile::<PagedDocument>(&world);
-    let document = result.output.map_err(|diags| err(describe(&world, &diags)))?;
+    let document = result
+        .output
+        .map_err(|diags| err(describe(&world, &diags)))?;
     let datetime = Datetime::from_ymd_hms(
         date.year(),
         date.month() as u8,
@@ -121,13 +131,27 @@ fn describe(world: &ReportWorld, diags: &[SourceDiagnostic]) -> String {
         if let Some(id) = d.span.id() {
             if let (Ok(source), Some(range)) = (world.source(id), world.range(d.span)) {
                 if let Some((l, c)) = source.lines().byte_to_line_column(range.start) {
-                    let file = if id == world.main.id() { "generated markup".to_string() } else { id.vpath().get_without_slash().to_string() };
+                    let file = if id == world.main.id() {
+                        "generated markup".to_string()
+                    } else {
+                        id.vpath().get_without_slash().to_string()
+                    };
                     let text = source.text().lines().nth(l).unwrap_or("").trim();
-                    line = format!("{file}:{}:{}: {} (in `{}`)", l + 1, c + 1, d.message, text.chars().take(120).collect::<String>());
+                    line = format!(
+                        "{file}:{}:{}: {} (in `{}`)",
+                        l + 1,
+                        c + 1,
+                        d.message,
+                        text.chars().take(120).collect::<String>()
+                    );
                 }
             }
         }
         out.push(line);
     }
-    if out.is_empty() { "unknown Typst error".to_string() } else { out.join("; ") }
+    if out.is_empty() {
+        "unknown Typst error".to_string()
+    } else {
+        out.join("; ")
+    }
 }

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime};
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -72,7 +74,11 @@ fn trolley_waits(m: Month) -> f64 {
 }
 
 /// (code, monthly type-1 attendances at scale 1, 4-hour offset from the ICB, type-3 share).
-const SITES: [(&str, f64, f64, f64); 3] = [("RKB", 13_000.0, -0.005, 0.12), ("RJC", 7_000.0, -0.03, 0.0), ("RLT", 5_000.0, 0.065, 0.0)];
+const SITES: [(&str, f64, f64, f64); 3] = [
+    ("RKB", 13_000.0, -0.005, 0.12),
+    ("RJC", 7_000.0, -0.03, 0.0),
+    ("RLT", 5_000.0, 0.065, 0.0),
+];
 
 pub fn generate(
     rng: &mut ChaCha8Rng,
@@ -96,7 +102,10 @@ pub fn generate(
     let mut sex = Vec::new();
 
     let days = (month.last_day() - month.first_day()).num_days() + 1;
-    let start: NaiveDateTime = month.first_day().and_hms_opt(0, 0, 0).expect("midnight exists");
+    let start: NaiveDateTime = month
+        .first_day()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
     let long_tail = Exp::new(1.0 / 170.0).map_err(|e| SampleError::Generator(e.to_string()))?;
     let target = icb_four_hour(month);
     let total_trolley = trolley_waits(month) * scale as f64;
@@ -110,7 +119,9 @@ pub fn generate(
             let n = (volume * volume_factor(month) * rng.random_range(0.97..1.03)) as usize;
             let n3 = (n as f64 * type3_share) as usize;
             // Type-1 performance chosen so that all departments together land on the ICB's figure.
-            let p_type1 = ((target + offset - type3_share * 0.97) / (1.0 - type3_share) + rng.random_range(-0.012..0.012)).clamp(0.3, 0.99);
+            let p_type1 = ((target + offset - type3_share * 0.97) / (1.0 - type3_share)
+                + rng.random_range(-0.012..0.012))
+            .clamp(0.3, 0.99);
             let admissions = (n - n3) as f64 * 0.26;
             let p_trolley = (total_trolley * volume / 25_000.0 / admissions.max(1.0)).min(1.0);
             for i in 0..n {
@@ -124,12 +135,18 @@ pub fn generate(
                 };
                 let day = rng.random_range(0..days);
                 // Arrivals peak late morning to evening.
-                let hour = [8, 9, 10, 10, 11, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 2][rng.random_range(0..18)];
-                let arrival = start + Duration::days(day) + Duration::hours(hour) + Duration::minutes(rng.random_range(0..60));
+                let hour = [
+                    8, 9, 10, 10, 11, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 2,
+                ][rng.random_range(0..18)];
+                let arrival = start
+                    + Duration::days(day)
+                    + Duration::hours(hour)
+                    + Duration::minutes(rng.random_range(0..60));
                 let is_admitted = !type3 && rng.random::<f64>() < 0.26;
                 let mut departure = arrival + Duration::minutes(minutes);
                 let dta = if is_admitted {
-                    let decided = arrival + Duration::minutes((minutes as f64 * rng.random_range(0.4..0.8)) as i64);
+                    let decided = arrival
+                        + Duration::minutes((minutes as f64 * rng.random_range(0.4..0.8)) as i64);
                     if rng.random::<f64>() < p_trolley {
                         // A trolley wait: more than 12 hours from the decision to admit to admission.
                         departure = decided + Duration::minutes(721 + rng.random_range(0..300));
@@ -140,7 +157,12 @@ pub fn generate(
                 };
                 let practice = demography.pick_practice(rng, practices, area);
                 let person = demography.person(rng, practice);
-                ids.push(format!("AE{:02}{}{:08}", area, month.to_string().replace('-', ""), seq));
+                ids.push(format!(
+                    "AE{:02}{}{:08}",
+                    area,
+                    month.to_string().replace('-', ""),
+                    seq
+                ));
                 providers.push(code.to_string());
                 dept_types.push(if type3 { 3 } else { 1 });
                 arrivals.push(arrival.and_utc().timestamp_micros());
@@ -159,9 +181,18 @@ pub fn generate(
         ("attendance_id", Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         ("department_type", Arc::new(Int64Array::from(dept_types))),
-        ("arrival_time", Arc::new(TimestampMicrosecondArray::from(arrivals))),
-        ("decision_to_admit_time", Arc::new(TimestampMicrosecondArray::from(dtas))),
-        ("departure_time", Arc::new(TimestampMicrosecondArray::from(departures))),
+        (
+            "arrival_time",
+            Arc::new(TimestampMicrosecondArray::from(arrivals)),
+        ),
+        (
+            "decision_to_admit_time",
+            Arc::new(TimestampMicrosecondArray::from(dtas)),
+        ),
+        (
+            "departure_time",
+            Arc::new(TimestampMicrosecondArray::from(departures)),
+        ),
         ("admitted", Arc::new(BooleanArray::from(admitted))),
         ("practice_code", Arc::new(StringArray::from(practice_codes))),
         ("imd_decile", Arc::new(Int64Array::from(imd))),

@@ -48,9 +48,13 @@ impl std::str::FromStr for Gap {
             [input, provider, month] => Ok(Gap {
                 input: input.to_string(),
                 provider: provider.to_string(),
-                month: month.parse().map_err(|e: crate::period::PeriodError| e.to_string())?,
+                month: month
+                    .parse()
+                    .map_err(|e: crate::period::PeriodError| e.to_string())?,
             }),
-            _ => Err(format!("`{s}` is not a gap: write INPUT:PROVIDER:YYYY-MM, e.g. ae_attendances:RLT:2022-04")),
+            _ => Err(format!(
+                "`{s}` is not a gap: write INPUT:PROVIDER:YYYY-MM, e.g. ae_attendances:RLT:2022-04"
+            )),
         }
     }
 }
@@ -67,8 +71,14 @@ pub struct SampleOptions {
 impl Default for SampleOptions {
     fn default() -> Self {
         SampleOptions {
-            from: Month { year: 2019, month: 4 },
-            to: Month { year: 2023, month: 3 },
+            from: Month {
+                year: 2019,
+                month: 4,
+            },
+            to: Month {
+                year: 2023,
+                month: 3,
+            },
             scale: 1,
             seed: 42,
             gaps: Vec::new(),
@@ -119,7 +129,14 @@ const ETHNIC_GROUPS: [(&str, f64); 6] = [
     ("Other ethnic group", 0.015),
     ("Not stated", 0.025),
 ];
-const AGE_BANDS: [(&str, f64); 6] = [("0-4", 0.09), ("5-17", 0.12), ("18-39", 0.27), ("40-64", 0.27), ("65-79", 0.15), ("80+", 0.10)];
+const AGE_BANDS: [(&str, f64); 6] = [
+    ("0-4", 0.09),
+    ("5-17", 0.12),
+    ("18-39", 0.27),
+    ("40-64", 0.27),
+    ("65-79", 0.15),
+    ("80+", 0.10),
+];
 
 impl Demography {
     pub fn new(practices: &[Practice], scale: u32) -> Self {
@@ -139,7 +156,12 @@ impl Demography {
         Demography { cumulative }
     }
 
-    pub fn pick_practice<'a>(&self, rng: &mut ChaCha8Rng, practices: &'a [Practice], area: u32) -> &'a Practice {
+    pub fn pick_practice<'a>(
+        &self,
+        rng: &mut ChaCha8Rng,
+        practices: &'a [Practice],
+        area: u32,
+    ) -> &'a Practice {
         let table = &self.cumulative[(area as usize).min(self.cumulative.len() - 1)];
         let total = table.last().map(|t| t.0).unwrap_or(1);
         let x = rng.random_range(0..total);
@@ -148,17 +170,34 @@ impl Demography {
     }
 
     pub fn person(&self, rng: &mut ChaCha8Rng, practice: &Practice) -> Person {
-        let imd = (practice.imd_decile + rng.random_range(-2.0..2.0)).round().clamp(1.0, 10.0) as i64;
+        let imd = (practice.imd_decile + rng.random_range(-2.0..2.0))
+            .round()
+            .clamp(1.0, 10.0) as i64;
         // More deprived areas of Coventry have larger minority ethnic populations.
         let minority_boost = if imd <= 3 { 1.6 } else { 1.0 };
-        let ethnic_group = weighted(rng, &ETHNIC_GROUPS, |name| if name == "White" || name == "Not stated" { 1.0 } else { minority_boost });
+        let ethnic_group = weighted(rng, &ETHNIC_GROUPS, |name| {
+            if name == "White" || name == "Not stated" {
+                1.0
+            } else {
+                minority_boost
+            }
+        });
         let age_band = weighted(rng, &AGE_BANDS, |_| 1.0);
         let sex = if rng.random::<bool>() { "F" } else { "M" };
-        Person { imd_decile: imd, ethnic_group, age_band, sex }
+        Person {
+            imd_decile: imd,
+            ethnic_group,
+            age_band,
+            sex,
+        }
     }
 }
 
-fn weighted(rng: &mut ChaCha8Rng, table: &[(&'static str, f64)], boost: impl Fn(&str) -> f64) -> &'static str {
+fn weighted(
+    rng: &mut ChaCha8Rng,
+    table: &[(&'static str, f64)],
+    boost: impl Fn(&str) -> f64,
+) -> &'static str {
     let total: f64 = table.iter().map(|(n, w)| w * boost(n)).sum();
     let mut x = rng.random::<f64>() * total;
     for (n, w) in table {
@@ -177,13 +216,20 @@ pub fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>, SampleError> {
         .set_created_by(format!("boardpack sample {}", env!("CARGO_PKG_VERSION")))
         .build();
     let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(|e| SampleError::Write(e.to_string()))?;
-    w.write(batch).map_err(|e| SampleError::Write(e.to_string()))?;
+    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))
+        .map_err(|e| SampleError::Write(e.to_string()))?;
+    w.write(batch)
+        .map_err(|e| SampleError::Write(e.to_string()))?;
     w.close().map_err(|e| SampleError::Write(e.to_string()))?;
     Ok(buf)
 }
 
-async fn write(store: &Store, path: &str, batch: &RecordBatch, summary: &mut SampleSummary) -> Result<(), SampleError> {
+async fn write(
+    store: &Store,
+    path: &str,
+    batch: &RecordBatch,
+    summary: &mut SampleSummary,
+) -> Result<(), SampleError> {
     let bytes = parquet_bytes(batch)?;
     summary.objects += 1;
     summary.rows += batch.num_rows() as u64;
@@ -197,7 +243,11 @@ fn strings(v: impl IntoIterator<Item = String>) -> ArrayRef {
 }
 
 /// Writes the whole sample data set. `progress` is told what is being written.
-pub async fn generate(store: &Store, opts: &SampleOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<SampleSummary, SampleError> {
+pub async fn generate(
+    store: &Store,
+    opts: &SampleOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<SampleSummary, SampleError> {
     let mut summary = SampleSummary::default();
     let mut rng = rng_for(opts.seed, "practices", None);
     let practices = reference::practices(&mut rng, opts.scale);
@@ -205,24 +255,74 @@ pub async fn generate(store: &Store, opts: &SampleOptions, progress: &(dyn Fn(&s
 
     progress("reference data");
     let orgs = RecordBatch::try_from_iter(vec![
-        ("org_code", strings(PROVIDERS.iter().map(|p| p.code.to_string()))),
-        ("short_name", strings(PROVIDERS.iter().map(|p| p.short.to_string()))),
-        ("org_name", strings(PROVIDERS.iter().map(|p| p.name.to_string()))),
-        ("org_kind", strings(PROVIDERS.iter().map(|p| p.kind.to_string()))),
-        ("home_place", strings(PROVIDERS.iter().map(|p| p.home_place.to_string()))),
+        (
+            "org_code",
+            strings(PROVIDERS.iter().map(|p| p.code.to_string())),
+        ),
+        (
+            "short_name",
+            strings(PROVIDERS.iter().map(|p| p.short.to_string())),
+        ),
+        (
+            "org_name",
+            strings(PROVIDERS.iter().map(|p| p.name.to_string())),
+        ),
+        (
+            "org_kind",
+            strings(PROVIDERS.iter().map(|p| p.kind.to_string())),
+        ),
+        (
+            "home_place",
+            strings(PROVIDERS.iter().map(|p| p.home_place.to_string())),
+        ),
     ])
     .map_err(|e| SampleError::Generator(e.to_string()))?;
-    write(store, "reference/organisations/organisations.parquet", &orgs, &mut summary).await?;
+    write(
+        store,
+        "reference/organisations/organisations.parquet",
+        &orgs,
+        &mut summary,
+    )
+    .await?;
     let prac = RecordBatch::try_from_iter(vec![
-        ("practice_code", strings(practices.iter().map(|p| p.code.clone()))),
-        ("practice_name", strings(practices.iter().map(|p| p.name.clone()))),
-        ("pcn_code", strings(practices.iter().map(|p| p.pcn_code.clone()))),
-        ("pcn_name", strings(practices.iter().map(|p| p.pcn_name.clone()))),
-        ("place", strings(practices.iter().map(|p| p.place.to_string()))),
-        ("imd_decile", Arc::new(Float64Array::from(practices.iter().map(|p| (p.imd_decile * 10.0).round() / 10.0).collect::<Vec<_>>())) as ArrayRef),
+        (
+            "practice_code",
+            strings(practices.iter().map(|p| p.code.clone())),
+        ),
+        (
+            "practice_name",
+            strings(practices.iter().map(|p| p.name.clone())),
+        ),
+        (
+            "pcn_code",
+            strings(practices.iter().map(|p| p.pcn_code.clone())),
+        ),
+        (
+            "pcn_name",
+            strings(practices.iter().map(|p| p.pcn_name.clone())),
+        ),
+        (
+            "place",
+            strings(practices.iter().map(|p| p.place.to_string())),
+        ),
+        (
+            "imd_decile",
+            Arc::new(Float64Array::from(
+                practices
+                    .iter()
+                    .map(|p| (p.imd_decile * 10.0).round() / 10.0)
+                    .collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
     ])
     .map_err(|e| SampleError::Generator(e.to_string()))?;
-    write(store, "reference/practices/practices.parquet", &prac, &mut summary).await?;
+    write(
+        store,
+        "reference/practices/practices.parquet",
+        &prac,
+        &mut summary,
+    )
+    .await?;
 
     for month in opts.from.through(opts.to) {
         progress(&format!("registered_population {month}"));
@@ -230,11 +330,28 @@ pub async fn generate(store: &Store, opts: &SampleOptions, progress: &(dyn Fn(&s
         let years = (month.year * 12 + month.month as i32 - (2019 * 12 + 4)) as f64 / 12.0;
         let growth = 1.0 + 0.006 * years;
         let pop = RecordBatch::try_from_iter(vec![
-            ("practice_code", strings(practices.iter().map(|p| p.code.clone()))),
-            ("patients", Arc::new(Int64Array::from(practices.iter().map(|p| (p.list_size as f64 * growth) as i64).collect::<Vec<_>>())) as ArrayRef),
+            (
+                "practice_code",
+                strings(practices.iter().map(|p| p.code.clone())),
+            ),
+            (
+                "patients",
+                Arc::new(Int64Array::from(
+                    practices
+                        .iter()
+                        .map(|p| (p.list_size as f64 * growth) as i64)
+                        .collect::<Vec<_>>(),
+                )) as ArrayRef,
+            ),
         ])
         .map_err(|e| SampleError::Generator(e.to_string()))?;
-        write(store, &format!("inputs/registered_population/month={month}/part-0.parquet"), &pop, &mut summary).await?;
+        write(
+            store,
+            &format!("inputs/registered_population/month={month}/part-0.parquet"),
+            &pop,
+            &mut summary,
+        )
+        .await?;
 
         progress(&format!("ae_attendances {month}"));
         let skip: Vec<String> = opts
@@ -245,7 +362,13 @@ pub async fn generate(store: &Store, opts: &SampleOptions, progress: &(dyn Fn(&s
             .collect();
         let mut rng = rng_for(opts.seed, "ae_attendances", Some(month));
         let batch = ae::generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
-        write(store, &format!("inputs/ae_attendances/month={month}/part-0.parquet"), &batch, &mut summary).await?;
+        write(
+            store,
+            &format!("inputs/ae_attendances/month={month}/part-0.parquet"),
+            &batch,
+            &mut summary,
+        )
+        .await?;
     }
     Ok(summary)
 }

@@ -18,10 +18,30 @@ pub struct Place {
 }
 
 pub const PLACES: [Place; 4] = [
-    Place { name: "Coventry", share: 0.42, mean_imd_decile: 4.2, pcns: 8 },
-    Place { name: "Rugby", share: 0.12, mean_imd_decile: 6.4, pcns: 3 },
-    Place { name: "South Warwickshire", share: 0.28, mean_imd_decile: 7.3, pcns: 5 },
-    Place { name: "Warwickshire North", share: 0.18, mean_imd_decile: 4.9, pcns: 4 },
+    Place {
+        name: "Coventry",
+        share: 0.42,
+        mean_imd_decile: 4.2,
+        pcns: 8,
+    },
+    Place {
+        name: "Rugby",
+        share: 0.12,
+        mean_imd_decile: 6.4,
+        pcns: 3,
+    },
+    Place {
+        name: "South Warwickshire",
+        share: 0.28,
+        mean_imd_decile: 7.3,
+        pcns: 5,
+    },
+    Place {
+        name: "Warwickshire North",
+        share: 0.18,
+        mean_imd_decile: 4.9,
+        pcns: 4,
+    },
 ];
 
 pub struct Provider {
@@ -34,11 +54,41 @@ pub struct Provider {
 }
 
 pub const PROVIDERS: [Provider; 5] = [
-    Provider { code: "RKB", short: "UHCW", name: "University Hospitals Coventry and Warwickshire NHS Trust", kind: "acute", home_place: "Coventry" },
-    Provider { code: "RJC", short: "SWFT", name: "South Warwickshire University NHS Foundation Trust", kind: "acute", home_place: "South Warwickshire" },
-    Provider { code: "RLT", short: "GEH", name: "George Eliot Hospital NHS Trust", kind: "acute", home_place: "Warwickshire North" },
-    Provider { code: "RYG", short: "CWPT", name: "Coventry and Warwickshire Partnership NHS Trust", kind: "mental health and community", home_place: "Coventry" },
-    Provider { code: "RYA", short: "WMAS", name: "West Midlands Ambulance Service University NHS Foundation Trust", kind: "ambulance", home_place: "Coventry" },
+    Provider {
+        code: "RKB",
+        short: "UHCW",
+        name: "University Hospitals Coventry and Warwickshire NHS Trust",
+        kind: "acute",
+        home_place: "Coventry",
+    },
+    Provider {
+        code: "RJC",
+        short: "SWFT",
+        name: "South Warwickshire University NHS Foundation Trust",
+        kind: "acute",
+        home_place: "South Warwickshire",
+    },
+    Provider {
+        code: "RLT",
+        short: "GEH",
+        name: "George Eliot Hospital NHS Trust",
+        kind: "acute",
+        home_place: "Warwickshire North",
+    },
+    Provider {
+        code: "RYG",
+        short: "CWPT",
+        name: "Coventry and Warwickshire Partnership NHS Trust",
+        kind: "mental health and community",
+        home_place: "Coventry",
+    },
+    Provider {
+        code: "RYA",
+        short: "WMAS",
+        name: "West Midlands Ambulance Service University NHS Foundation Trust",
+        kind: "ambulance",
+        home_place: "Coventry",
+    },
 ];
 
 /// The acute trusts, which run the A&E departments.
@@ -60,11 +110,37 @@ pub struct Practice {
 }
 
 const STREETS: [&str; 24] = [
-    "Cubbington Road", "Station Road", "Church Lane", "Park Avenue", "Albany Road", "Jubilee", "Riverside",
-    "Abbey", "Castle", "Market Street", "Priory", "Bridge", "Meadow", "Kingsway", "Willow", "Orchard",
-    "Hillside", "Brook", "Oak Tree", "Manor", "Forge", "Greenway", "Victoria", "Spencer Street",
+    "Cubbington Road",
+    "Station Road",
+    "Church Lane",
+    "Park Avenue",
+    "Albany Road",
+    "Jubilee",
+    "Riverside",
+    "Abbey",
+    "Castle",
+    "Market Street",
+    "Priory",
+    "Bridge",
+    "Meadow",
+    "Kingsway",
+    "Willow",
+    "Orchard",
+    "Hillside",
+    "Brook",
+    "Oak Tree",
+    "Manor",
+    "Forge",
+    "Greenway",
+    "Victoria",
+    "Spencer Street",
 ];
-const KINDS: [&str; 4] = ["Surgery", "Medical Centre", "Health Centre", "Medical Practice"];
+const KINDS: [&str; 4] = [
+    "Surgery",
+    "Medical Centre",
+    "Health Centre",
+    "Medical Practice",
+];
 
 /// The practices at scale 1, deterministic for a seed. `scale` copies the ICB into N areas, each with
 /// its own practice codes (`M84…`, `M85…`, …), for benchmarks at regional size.

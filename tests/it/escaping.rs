@@ -16,11 +16,21 @@ async fn hostile_names_print_exactly() {
     let p = project();
     let hostile = "*Smith* & #Jones $1";
     let code = "#panic(\"boom\") = heading <label> @ref // comment [x]";
-    write_parquet(&p, "inputs/visits/month=2022-04/part-0.parquet", &visits(&[("a", hostile, 1), ("b", code, 2)]));
+    write_parquet(
+        &p,
+        "inputs/visits/month=2022-04/part-0.parquet",
+        &visits(&[("a", hostile, 1), ("b", code, 2)]),
+    );
     let world = p.world();
     let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(&plan, &BTreeMap::from([("period".into(), "2022-04".into())])).unwrap();
-    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent)).await.expect("hostile text does not break the run");
+    let params = RunParams::bind(
+        &plan,
+        &BTreeMap::from([("period".into(), "2022-04".into())]),
+    )
+    .unwrap();
+    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .expect("hostile text does not break the run");
     let text = pdf_text(&p.store_file(&outcome.reports()[0]));
     assert!(text.contains(hostile), "{text}");
     assert!(text.contains(code), "{text}");

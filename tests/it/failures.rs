@@ -30,23 +30,46 @@ async fn a_failing_sql_step_names_itself_and_publishes_nothing() {
     let p = project();
     seed_visits(&p);
     // Fails at execution, not at planning: the cast of a clinic name to an integer.
-    p.write("sql/waits/summary.sql", "SELECT clinic, CAST(clinic AS INT) AS n FROM by_clinic");
+    p.write(
+        "sql/waits/summary.sql",
+        "SELECT clinic, CAST(clinic AS INT) AS n FROM by_clinic",
+    );
     let world = p.world();
     let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(&plan, &BTreeMap::from([("period".into(), "2022-04".into())])).unwrap();
-    let failure = execute::run(&world, &plan, &params, Arc::new(Silent)).await.expect_err("the run fails");
-    assert!(failure.message.contains("step `summary` (sql/waits/summary.sql) failed"), "{}", failure.message);
+    let params = RunParams::bind(
+        &plan,
+        &BTreeMap::from([("period".into(), "2022-04".into())]),
+    )
+    .unwrap();
+    let failure = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .expect_err("the run fails");
+    assert!(
+        failure
+            .message
+            .contains("step `summary` (sql/waits/summary.sql) failed"),
+        "{}",
+        failure.message
+    );
 
     // The failure is recorded, but nothing looks published: no PDF, no table, no index entry.
     let record_path = failure.record_path.expect("a failure record");
-    let record: RunRecord = serde_json::from_slice(&std::fs::read(p.store_file(&record_path)).unwrap()).unwrap();
+    let record: RunRecord =
+        serde_json::from_slice(&std::fs::read(p.store_file(&record_path)).unwrap()).unwrap();
     assert_eq!(record.status, RunStatus::Failed);
     assert!(!record.published);
     assert!(record.outputs.is_empty());
-    let status: BTreeMap<&str, StepStatus> = record.steps.iter().map(|s| (s.id.as_str(), s.status)).collect();
+    let status: BTreeMap<&str, StepStatus> = record
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.status))
+        .collect();
     assert_eq!(status["summary"], StepStatus::Failed);
     assert_eq!(status["report"], StepStatus::Skipped);
-    let left: Vec<String> = files_under(&p.store_file("runs")).into_iter().filter(|f| !f.ends_with("run.json")).collect();
+    let left: Vec<String> = files_under(&p.store_file("runs"))
+        .into_iter()
+        .filter(|f| !f.ends_with("run.json"))
+        .collect();
     assert!(left.is_empty(), "staged outputs left behind: {left:?}");
     assert!(!p.store_file("published/waits/2022-04.json").exists());
 }
@@ -61,10 +84,26 @@ async fn a_failing_check_fails_the_run_with_examples() {
     );
     let world = p.world();
     let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(&plan, &BTreeMap::from([("period".into(), "2022-04".into())])).unwrap();
-    let failure = execute::run(&world, &plan, &params, Arc::new(Silent)).await.expect_err("the check fails");
-    assert!(failure.message.contains("assertion `shares_are_proportions` found 3 offending row(s)"), "{}", failure.message);
-    assert!(failure.message.contains("Cardiology"), "examples are shown: {}", failure.message);
+    let params = RunParams::bind(
+        &plan,
+        &BTreeMap::from([("period".into(), "2022-04".into())]),
+    )
+    .unwrap();
+    let failure = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .expect_err("the check fails");
+    assert!(
+        failure
+            .message
+            .contains("assertion `shares_are_proportions` found 3 offending row(s)"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("Cardiology"),
+        "examples are shown: {}",
+        failure.message
+    );
 }
 
 #[tokio::test]
@@ -72,9 +111,20 @@ async fn a_missing_input_is_named() {
     let p = project();
     let world = p.world();
     let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(&plan, &BTreeMap::from([("period".into(), "2022-04".into())])).unwrap();
-    let failure = execute::run(&world, &plan, &params, Arc::new(Silent)).await.expect_err("no data");
-    assert!(failure.message.contains("input `visits`") && failure.message.contains("2022-03 to 2022-04"), "{}", failure.message);
+    let params = RunParams::bind(
+        &plan,
+        &BTreeMap::from([("period".into(), "2022-04".into())]),
+    )
+    .unwrap();
+    let failure = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .expect_err("no data");
+    assert!(
+        failure.message.contains("input `visits`")
+            && failure.message.contains("2022-03 to 2022-04"),
+        "{}",
+        failure.message
+    );
 }
 
 #[tokio::test]
@@ -83,16 +133,26 @@ async fn an_object_missing_a_contract_column_is_named() {
     seed_visits(&p);
     let bad = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![(
         "visit_id",
-        Arc::new(datafusion::arrow::array::StringArray::from(vec!["x"])) as Arc<dyn datafusion::arrow::array::Array>,
+        Arc::new(datafusion::arrow::array::StringArray::from(vec!["x"]))
+            as Arc<dyn datafusion::arrow::array::Array>,
     )])
     .unwrap();
     crate::support::write_parquet(&p, "inputs/visits/month=2022-04/part-1.parquet", &bad);
     let world = p.world();
     let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(&plan, &BTreeMap::from([("period".into(), "2022-04".into())])).unwrap();
-    let failure = execute::run(&world, &plan, &params, Arc::new(Silent)).await.expect_err("contract");
+    let params = RunParams::bind(
+        &plan,
+        &BTreeMap::from([("period".into(), "2022-04".into())]),
+    )
+    .unwrap();
+    let failure = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .expect_err("contract");
     assert!(
-        failure.message.contains("inputs/visits/month=2022-04/part-1.parquet") && failure.message.contains("column `clinic` is missing"),
+        failure
+            .message
+            .contains("inputs/visits/month=2022-04/part-1.parquet")
+            && failure.message.contains("column `clinic` is missing"),
         "{}",
         failure.message
     );

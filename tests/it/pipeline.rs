@@ -81,9 +81,24 @@ pub fn project() -> TestProject {
 /// Visits for a month: `(id, clinic, wait_days)`.
 pub fn visits(rows: &[(&str, &str, i64)]) -> RecordBatch {
     RecordBatch::try_from_iter(vec![
-        ("visit_id", Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())) as Arc<dyn Array>),
-        ("clinic", Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()))),
-        ("wait_days", Arc::new(Int64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()))),
+        (
+            "visit_id",
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )) as Arc<dyn Array>,
+        ),
+        (
+            "clinic",
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "wait_days",
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
+        ),
     ])
     .unwrap()
 }
@@ -101,22 +116,35 @@ pub fn seed_visits(p: &TestProject) -> Vec<(&'static str, &'static str, &'static
         ("2022-06", "d1", "Dermatology", 1),
     ];
     for month in ["2022-03", "2022-04", "2022-05", "2022-06"] {
-        let these: Vec<(&str, &str, i64)> = rows.iter().filter(|r| r.0 == month).map(|r| (r.1, r.2, r.3)).collect();
-        write_parquet(p, &format!("inputs/visits/month={month}/part-0.parquet"), &visits(&these));
+        let these: Vec<(&str, &str, i64)> = rows
+            .iter()
+            .filter(|r| r.0 == month)
+            .map(|r| (r.1, r.2, r.3))
+            .collect();
+        write_parquet(
+            p,
+            &format!("inputs/visits/month={month}/part-0.parquet"),
+            &visits(&these),
+        );
     }
     rows
 }
 
 fn strings(batch: &RecordBatch, col: &str) -> Vec<String> {
     let a = batch.column_by_name(col).unwrap();
-    let a = datafusion::arrow::compute::cast(a, &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+    let a =
+        datafusion::arrow::compute::cast(a, &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
     let s = a.as_any().downcast_ref::<StringArray>().unwrap();
     (0..s.len()).map(|i| s.value(i).to_string()).collect()
 }
 
 fn floats(batch: &RecordBatch, col: &str) -> Vec<f64> {
     let a = batch.column_by_name(col).unwrap();
-    a.as_any().downcast_ref::<Float64Array>().unwrap().values().to_vec()
+    a.as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .values()
+        .to_vec()
 }
 
 #[tokio::test]
@@ -127,20 +155,55 @@ async fn runs_end_to_end_and_the_figures_match_an_independent_count() {
     let plan = plan::load_named(&world.project, "waits").expect("valid plan");
     let given = BTreeMap::from([("period".to_string(), "2022-04".to_string())]);
     let params = RunParams::bind(&plan, &given).unwrap();
-    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent)).await.expect("run succeeds");
+    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .expect("run succeeds");
 
     // The record: published, every step succeeded, inputs are exactly March and April.
-    let record: RunRecord = serde_json::from_slice(&std::fs::read(p.store_file(&outcome.record_path)).unwrap()).unwrap();
+    let record: RunRecord =
+        serde_json::from_slice(&std::fs::read(p.store_file(&outcome.record_path)).unwrap())
+            .unwrap();
     assert_eq!(record.status, RunStatus::Succeeded);
     assert!(record.published);
-    assert!(record.steps.iter().all(|s| s.status == StepStatus::Succeeded), "{:?}", record.steps);
-    let objects: Vec<&str> = record.inputs[0].objects.iter().map(|o| o.path.as_str()).collect();
-    assert_eq!(objects, vec!["inputs/visits/month=2022-03/part-0.parquet", "inputs/visits/month=2022-04/part-0.parquet"]);
-    assert!(record.inputs[0].objects.iter().all(|o| o.sha256.len() == 64 && o.size > 0));
+    assert!(
+        record
+            .steps
+            .iter()
+            .all(|s| s.status == StepStatus::Succeeded),
+        "{:?}",
+        record.steps
+    );
+    let objects: Vec<&str> = record.inputs[0]
+        .objects
+        .iter()
+        .map(|o| o.path.as_str())
+        .collect();
+    assert_eq!(
+        objects,
+        vec![
+            "inputs/visits/month=2022-03/part-0.parquet",
+            "inputs/visits/month=2022-04/part-0.parquet"
+        ]
+    );
+    assert!(
+        record.inputs[0]
+            .objects
+            .iter()
+            .all(|o| o.sha256.len() == 64 && o.size > 0)
+    );
     assert!(record.files.contains_key("sql/waits/by_clinic.sql"));
-    assert!(record.outputs.iter().all(|o| p.store_file(&o.path).exists()));
+    assert!(
+        record
+            .outputs
+            .iter()
+            .all(|o| p.store_file(&o.path).exists())
+    );
     let by_clinic_step = record.steps.iter().find(|s| s.id == "by_clinic").unwrap();
-    assert_eq!(by_clinic_step.rows, Some(3), "Cardiology in March and April, Dermatology in April");
+    assert_eq!(
+        by_clinic_step.rows,
+        Some(3),
+        "Cardiology in March and April, Dermatology in April"
+    );
 
     // The summary for April, computed independently over the rows: within = wait_days <= 30.
     let mut expected: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
@@ -151,15 +214,26 @@ async fn runs_end_to_end_and_the_figures_match_an_independent_count() {
             e.1 += u32::from(*wait <= 30);
         }
     }
-    let summary_path = record.outputs.iter().find(|o| o.path.ends_with("summary.parquet")).unwrap();
+    let summary_path = record
+        .outputs
+        .iter()
+        .find(|o| o.path.ends_with("summary.parquet"))
+        .unwrap();
     let batches = read_parquet(&p.store_file(&summary_path.path));
     let batch = &batches[0];
     let clinics = strings(batch, "clinic");
     let shares = floats(batch, "share_within");
-    assert_eq!(clinics, vec!["Cardiology", "Dermatology"], "sorted deterministically");
+    assert_eq!(
+        clinics,
+        vec!["Cardiology", "Dermatology"],
+        "sorted deterministically"
+    );
     for (clinic, share) in clinics.iter().zip(&shares) {
         let (n, within) = expected[clinic.as_str()];
-        assert!((share - within as f64 / n as f64).abs() < 1e-12, "{clinic}: {share}");
+        assert!(
+            (share - within as f64 / n as f64).abs() < 1e-12,
+            "{clinic}: {share}"
+        );
     }
 
     // The PDF shows the same figures, formatted.
@@ -180,17 +254,44 @@ async fn a_quarter_reads_its_three_months_and_a_parameter_changes_the_answer() {
     seed_visits(&p);
     let world = p.world();
     let plan = plan::load_named(&world.project, "waits").unwrap();
-    let given = BTreeMap::from([("period".to_string(), "2022-23-Q1".to_string()), ("threshold".to_string(), "100".to_string())]);
+    let given = BTreeMap::from([
+        ("period".to_string(), "2022-23-Q1".to_string()),
+        ("threshold".to_string(), "100".to_string()),
+    ]);
     let params = RunParams::bind(&plan, &given).unwrap();
-    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent)).await.unwrap();
+    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .unwrap();
     let months: Vec<String> = outcome.record.inputs[0].months.clone();
-    assert_eq!(months, vec!["2022-03", "2022-04", "2022-05", "2022-06"], "Q1 and one month of history");
-    let summary = outcome.record.outputs.iter().find(|o| o.path.ends_with("summary.parquet")).unwrap();
+    assert_eq!(
+        months,
+        vec!["2022-03", "2022-04", "2022-05", "2022-06"],
+        "Q1 and one month of history"
+    );
+    let summary = outcome
+        .record
+        .outputs
+        .iter()
+        .find(|o| o.path.ends_with("summary.parquet"))
+        .unwrap();
     let batch = &read_parquet(&p.store_file(&summary.path))[0];
     // With a threshold of 100 days every visit is within.
-    assert!(floats(batch, "share_within").iter().all(|s| (*s - 1.0).abs() < 1e-12));
-    let visits = batch.column_by_name("visits").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();
-    assert_eq!(visits.values().iter().sum::<i64>(), 6, "four April visits, one in May, one in June");
+    assert!(
+        floats(batch, "share_within")
+            .iter()
+            .all(|s| (*s - 1.0).abs() < 1e-12)
+    );
+    let visits = batch
+        .column_by_name("visits")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    assert_eq!(
+        visits.values().iter().sum::<i64>(),
+        6,
+        "four April visits, one in May, one in June"
+    );
 }
 
 #[test]
@@ -200,8 +301,15 @@ fn plan_infers_order_and_parallel_waves() {
     let plan = plan::load_named(&world.project, "waits").unwrap();
     let order: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(order, vec!["by_clinic", "summary", "sane", "report"]);
-    let waves: Vec<Vec<&str>> = plan.waves().iter().map(|w| w.iter().map(|s| s.id.as_str()).collect()).collect();
-    assert_eq!(waves, vec![vec!["by_clinic"], vec!["summary", "sane"], vec!["report"]]);
+    let waves: Vec<Vec<&str>> = plan
+        .waves()
+        .iter()
+        .map(|w| w.iter().map(|s| s.id.as_str()).collect())
+        .collect();
+    assert_eq!(
+        waves,
+        vec![vec!["by_clinic"], vec!["summary", "sane"], vec!["report"]]
+    );
 }
 
 #[test]
@@ -210,11 +318,17 @@ fn parameters_are_typed_and_checked() {
     let world = p.world();
     let plan = plan::load_named(&world.project, "waits").unwrap();
     let bind = |pairs: &[(&str, &str)]| {
-        let given: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let given: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         RunParams::bind(&plan, &given)
     };
     assert!(bind(&[]).is_err(), "period is required");
-    assert!(bind(&[("period", "2022-23")]).is_err(), "a year is not an accepted granularity");
+    assert!(
+        bind(&[("period", "2022-23")]).is_err(),
+        "a year is not an accepted granularity"
+    );
     assert!(bind(&[("period", "2022-04"), ("threshold", "ten")]).is_err());
     assert!(bind(&[("period", "2022-04"), ("colour", "red")]).is_err());
     assert!(bind(&[("period", "2022-04")]).is_ok());

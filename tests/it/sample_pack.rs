@@ -19,34 +19,94 @@ use crate::support::{pdf_text, read_parquet, repo};
 async fn board_pack_on_sample_data() {
     let store = tempfile::tempdir().unwrap();
     let world = World::open(&repo(), Some(store.path().to_str().unwrap())).unwrap();
-    let opts = SampleOptions { from: Month { year: 2021, month: 4 }, to: Month { year: 2022, month: 4 }, ..SampleOptions::default() };
-    sample::generate(&world.store, &opts, &|_| {}).await.unwrap();
+    let opts = SampleOptions {
+        from: Month {
+            year: 2021,
+            month: 4,
+        },
+        to: Month {
+            year: 2022,
+            month: 4,
+        },
+        ..SampleOptions::default()
+    };
+    sample::generate(&world.store, &opts, &|_| {})
+        .await
+        .unwrap();
 
     // April 2022's 4-hour performance, counted directly from the attendance records.
-    let batches = read_parquet(&store.path().join("inputs/ae_attendances/month=2022-04/part-0.parquet"));
+    let batches = read_parquet(
+        &store
+            .path()
+            .join("inputs/ae_attendances/month=2022-04/part-0.parquet"),
+    );
     let (mut total, mut within, mut trolley) = (0u64, 0u64, 0u64);
     for b in &batches {
-        let arr = b.column_by_name("arrival_time").unwrap().as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
-        let dep = b.column_by_name("departure_time").unwrap().as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
-        let dta = b.column_by_name("decision_to_admit_time").unwrap().as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
-        let adm = b.column_by_name("admitted").unwrap().as_any().downcast_ref::<BooleanArray>().unwrap();
-        let _prov = b.column_by_name("provider_code").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        let arr = b
+            .column_by_name("arrival_time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        let dep = b
+            .column_by_name("departure_time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        let dta = b
+            .column_by_name("decision_to_admit_time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        let adm = b
+            .column_by_name("admitted")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .unwrap();
+        let _prov = b
+            .column_by_name("provider_code")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         for i in 0..b.num_rows() {
             total += 1;
             within += u64::from(dep.value(i) - arr.value(i) <= 4 * 3_600_000_000);
-            trolley += u64::from(adm.value(i) && !dta.is_null(i) && dep.value(i) - dta.value(i) > 12 * 3_600_000_000);
+            trolley += u64::from(
+                adm.value(i) && !dta.is_null(i) && dep.value(i) - dta.value(i) > 12 * 3_600_000_000,
+            );
         }
     }
     let pct = within as f64 / total as f64;
-    assert!((0.66..0.73).contains(&pct), "calibrated near the seed's 68.9% for Apr-22, got {pct}");
+    assert!(
+        (0.66..0.73).contains(&pct),
+        "calibrated near the seed's 68.9% for Apr-22, got {pct}"
+    );
 
     let plan = plan::load_named(&world.project, "board-pack").unwrap();
     let params = RunParams::bind(&plan, &BTreeMap::new()).unwrap();
-    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent)).await.expect("the board pack builds");
+    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .expect("the board pack builds");
     let text = pdf_text(&store.path().join(&outcome.reports()[0]));
-    let expected = format!("A&E 4-hour performance was {} in Apr-22", format::percent(pct, 1));
+    let expected = format!(
+        "A&E 4-hour performance was {} in Apr-22",
+        format::percent(pct, 1)
+    );
     assert!(text.contains(&expected), "{expected:?} not in {text}");
-    assert!(text.contains(&format::thousands(total as f64, 0)), "total attendances {total} not in the PDF");
-    assert!(text.contains(&format!("{} patients waited more than 12 hours", format::thousands(trolley as f64, 0))), "{text}");
+    assert!(
+        text.contains(&format::thousands(total as f64, 0)),
+        "total attendances {total} not in the PDF"
+    );
+    assert!(
+        text.contains(&format!(
+            "{} patients waited more than 12 hours",
+            format::thousands(trolley as f64, 0)
+        )),
+        "{text}"
+    );
     assert!(text.contains("Page 1 of"), "{text}");
 }

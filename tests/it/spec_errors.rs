@@ -55,16 +55,23 @@ fn project() -> TestProject {
 fn every_error_is_listed_with_its_place() {
     let p = project();
     let world = p.world();
-    let errors = plan::load(&world.project, "pipelines/broken.yaml").expect_err("the spec is broken");
+    let errors =
+        plan::load(&world.project, "pipelines/broken.yaml").expect_err("the spec is broken");
     let lines: Vec<String> = errors.0.iter().map(|d| d.to_string()).collect();
     let text = lines.join("\n");
     let expect = |needle: &str, line: usize| {
-        let hit = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no error mentioning {needle:?} in:\n{text}"));
-        assert!(hit.starts_with(&format!("pipelines/broken.yaml:{line}:")), "{needle:?} should be reported at line {line}: {hit}");
+        let hit = lines
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no error mentioning {needle:?} in:\n{text}"));
+        assert!(
+            hit.starts_with(&format!("pipelines/broken.yaml:{line}:")),
+            "{needle:?} should be reported at line {line}: {hit}"
+        );
     };
     // Shape errors: an unknown key at the top and inside a step, with their positions.
     expect("unknown key `colour`", 3);
-    expect("retries", 33);
+    expect("unknown key `retries`", 34);
     // Names, types and references.
     expect("unknown type `huge`", 6);
     expect("not allowed", 9);
@@ -76,24 +83,49 @@ fn every_error_is_listed_with_its_place() {
     expect("`ghost`", 28);
     expect("broken/nothing.typ.j2", 27);
     // A table that does not exist is reported in the SQL file that reads it.
-    assert!(lines.iter().any(|l| l.starts_with("sql/broken/second.sql:1:1") && l.contains("unknown_table")), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("sql/broken/second.sql:1:1") && l.contains("unknown_table")),
+        "{text}"
+    );
     // The cycle names both steps.
-    assert!(lines.iter().any(|l| l.contains("`loop_a` is part of a dependency cycle")), "{text}");
-    assert!(lines.iter().any(|l| l.contains("`loop_b` is part of a dependency cycle")), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("`loop_a` is part of a dependency cycle")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("`loop_b` is part of a dependency cycle")),
+        "{text}"
+    );
     assert!(errors.len() >= 13, "{text}");
 }
 
 #[test]
 fn yaml_syntax_errors_and_aliases_are_refused_with_a_place() {
     let p = TestProject::new();
-    p.write("pipelines/bad.yaml", "name: bad\nsteps:\n  - id: [unclosed\n");
-    p.write("pipelines/alias.yaml", "name: alias\nbase: &b {x: 1}\nsteps:\n  - *b\n");
+    p.write(
+        "pipelines/bad.yaml",
+        "name: bad\nsteps:\n  - id: [unclosed\n",
+    );
+    p.write(
+        "pipelines/alias.yaml",
+        "name: alias\nbase: &b {x: 1}\nsteps:\n  - *b\n",
+    );
     let world = p.world();
     let e = plan::load(&world.project, "pipelines/bad.yaml").unwrap_err();
     assert!(e.0[0].to_string().starts_with("pipelines/bad.yaml:"), "{e}");
     assert!(e.0[0].location.is_some());
     let e = plan::load(&world.project, "pipelines/alias.yaml").unwrap_err();
-    assert!(e.to_string().contains("anchors and aliases are not allowed"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("anchors and aliases are not allowed"),
+        "{e}"
+    );
 }
 
 #[test]

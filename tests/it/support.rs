@@ -35,7 +35,9 @@ impl TestProject {
     pub fn world(&self) -> World {
         World::open(self.root(), None)
             .expect("world")
-            .with_clock(Arc::new(FixedClock(Utc.with_ymd_and_hms(2022, 5, 10, 7, 0, 0).unwrap())))
+            .with_clock(Arc::new(FixedClock(
+                Utc.with_ymd_and_hms(2022, 5, 10, 7, 0, 0).unwrap(),
+            )))
     }
 
     pub fn store_file(&self, rel: &str) -> PathBuf {
@@ -59,7 +61,10 @@ pub fn write_parquet(project: &TestProject, rel: &str, batch: &RecordBatch) {
 /// Reads every row of a Parquet file.
 pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
     let file = std::fs::File::open(path).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
     reader.collect::<Result<Vec<_>, _>>().unwrap()
 }
 
