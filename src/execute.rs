@@ -79,46 +79,44 @@ pub async fn run(
     let layout = RunLayout::new(&plan.name, &period.to_string(), &run_id);
     events.run_started(plan, &run_id);
 
-    let mut state = RunState {
-        record: RunRecord {
-            format: crate::record::FORMAT,
-            run_id: run_id.clone(),
-            pipeline: plan.name.clone(),
-            pipeline_file: plan.file.display().to_string(),
-            period: period.to_string(),
-            parameters: params.to_json(),
-            status: RunStatus::Failed,
-            published: false,
-            started_at,
-            finished_at: started_at,
-            duration_ms: 0,
-            tool: ToolInfo::current(),
-            store: world.store.root().to_string(),
-            inputs: Vec::new(),
-            steps: Vec::new(),
-            outputs: Vec::new(),
-            files: BTreeMap::new(),
-            warnings: Vec::new(),
-            error: None,
-        },
+    let mut record = RunRecord {
+        format: crate::record::FORMAT,
+        run_id: run_id.clone(),
+        pipeline: plan.name.clone(),
+        pipeline_file: plan.file.display().to_string(),
+        period: period.to_string(),
+        parameters: params.to_json(),
+        status: RunStatus::Failed,
+        published: false,
+        started_at,
+        finished_at: started_at,
+        duration_ms: 0,
+        tool: ToolInfo::current(),
+        store: world.store.root().to_string(),
+        inputs: Vec::new(),
+        steps: Vec::new(),
+        outputs: Vec::new(),
+        files: BTreeMap::new(),
+        warnings: Vec::new(),
+        error: None,
     };
 
-    let result = execute(world, plan, params, &layout, &mut state, events.clone()).await;
-    state.record.files = world.project.files_read();
-    state.record.finished_at = world.clock.now();
-    state.record.duration_ms = clock_start.elapsed().as_millis() as u64;
+    let result = execute(world, plan, params, &layout, &mut record, events.clone()).await;
+    record.files = world.project.files_read();
+    record.finished_at = world.clock.now();
+    record.duration_ms = clock_start.elapsed().as_millis() as u64;
     match result {
         Ok(()) => {
-            state.record.status = RunStatus::Succeeded;
-            state.record.published = true;
+            record.status = RunStatus::Succeeded;
+            record.published = true;
             let record_path = layout.record();
-            let body = serde_json::to_vec_pretty(&state.record).map_err(|e| RunFailure {
+            let body = serde_json::to_vec_pretty(&record).map_err(|e| RunFailure {
                 message: e.to_string(),
                 record_path: None,
             })?;
             // The record is written last and only once: its presence with `succeeded` is the publication.
             if let Err(e) = world.store.put_new(&record_path, Bytes::from(body)).await {
-                cleanup(world, &state.record).await;
+                cleanup(world, &record).await;
                 return Err(RunFailure {
                     message: format!("publishing the run record: {e}"),
                     record_path: None,
@@ -127,13 +125,8 @@ pub async fn run(
             let pointer = LatestPointer {
                 run_id: run_id.clone(),
                 record: record_path.clone(),
-                published_at: state.record.finished_at,
-                outputs: state
-                    .record
-                    .outputs
-                    .iter()
-                    .map(|o| o.path.clone())
-                    .collect(),
+                published_at: record.finished_at,
+                outputs: record.outputs.iter().map(|o| o.path.clone()).collect(),
             };
             if let Ok(body) = serde_json::to_vec_pretty(&pointer) {
                 if let Err(e) = world
@@ -150,17 +143,17 @@ pub async fn run(
                 }
             }
             Ok(RunOutcome {
-                record: state.record,
+                record: record,
                 record_path,
             })
         }
         Err(message) => {
             // Nothing of a failed run may look published: remove what it staged, then record the failure.
-            cleanup(world, &state.record).await;
-            state.record.error = Some(message.clone());
-            state.record.outputs.clear();
+            cleanup(world, &record).await;
+            record.error = Some(message.clone());
+            record.outputs.clear();
             let record_path = layout.record();
-            let written = match serde_json::to_vec_pretty(&state.record) {
+            let written = match serde_json::to_vec_pretty(&record) {
                 Ok(body) => world
                     .store
                     .put_new(&record_path, Bytes::from(body))
@@ -174,10 +167,6 @@ pub async fn run(
             })
         }
     }
-}
-
-struct RunState {
-    record: RunRecord,
 }
 
 async fn cleanup(world: &World, record: &RunRecord) {
@@ -209,7 +198,7 @@ async fn execute(
     plan: &Plan,
     params: &RunParams,
     layout: &RunLayout,
-    state: &mut RunState,
+    record: &mut RunRecord,
     events: Arc<dyn Events>,
 ) -> Result<(), String> {
     let period = params.period();
@@ -254,7 +243,7 @@ async fn execute(
                 sha256,
             });
         }
-        state.record.inputs.push(InputRecord {
+        record.inputs.push(InputRecord {
             name: input.name.clone(),
             location: input.location.clone(),
             months: months.iter().map(|m| m.to_string()).collect(),
@@ -271,7 +260,7 @@ async fn execute(
         "period_end": period.end().to_string(),
         "months": period.months().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         "params": params.to_json(),
-        "run": { "id": state.record.run_id, "started_at": state.record.started_at.to_rfc3339() },
+        "run": { "id": record.run_id, "started_at": record.started_at.to_rfc3339() },
         "tool": { "version": env!("CARGO_PKG_VERSION") },
     });
 
@@ -299,7 +288,7 @@ async fn execute(
                 params: sql_params.clone(),
                 layout: layout.clone(),
                 context_base: context_base.clone(),
-                date: state.record.started_at,
+                date: record.started_at,
                 ident: format!("{}/{}/{}", plan.name, period, step.id),
             };
             running.spawn(async move {
@@ -340,16 +329,16 @@ async fn execute(
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let (id, record, warnings) =
+        let (id, step_record, warnings) =
             joined.map_err(|e| format!("a step task stopped unexpectedly: {e}"))?;
         if let Some(step) = by_id.get(id.as_str()) {
-            events.step_finished(step, &record);
+            events.step_finished(step, &step_record);
         }
         for w in warnings {
             events.warning(&w);
-            state.record.warnings.push(w);
+            record.warnings.push(w);
         }
-        if record.status == StepStatus::Failed && failure.is_none() {
+        if step_record.status == StepStatus::Failed && failure.is_none() {
             let step = by_id.get(id.as_str());
             let source = match step.map(|s| &s.kind) {
                 Some(StepKind::Sql { file, .. }) => format!(" ({file})"),
@@ -358,15 +347,15 @@ async fn execute(
             };
             failure = Some(format!(
                 "step `{id}`{source} failed: {}",
-                record.message.clone().unwrap_or_default()
+                step_record.message.clone().unwrap_or_default()
             ));
         }
-        state.record.outputs.extend(record.outputs.iter().cloned());
+        record.outputs.extend(step_record.outputs.iter().cloned());
         done.insert(id);
-        state.record.steps.push(record);
+        record.steps.push(step_record);
     }
     for step in pending {
-        state.record.steps.push(StepRecord {
+        record.steps.push(StepRecord {
             id: step.id.clone(),
             kind: step.kind.label().to_string(),
             status: StepStatus::Skipped,

@@ -160,6 +160,13 @@ impl World {
         })
     }
 
+    /// The same world with a fresh record of project files read: each run records only its own files.
+    pub fn fresh(&self) -> World {
+        let mut w = self.clone();
+        w.project = Arc::new(Project::new(self.project.root()));
+        w
+    }
+
     /// The same world with another clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> World {
         self.clock = clock;

@@ -125,7 +125,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
                 series.push((name, values));
             }
             let svg = chart::line_chart(&labels, &series, &opts).map_err(chart_error)?;
-            Ok(image(&g, "line", svg, &opts))
+            Ok(image(&g, "line", svg))
         },
     );
     let g = generated.clone();
@@ -143,7 +143,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
                 cats.push((l, v));
             }
             let svg = chart::bar_chart(&cats, &opts).map_err(chart_error)?;
-            Ok(image(&g, "bar", svg, &opts))
+            Ok(image(&g, "bar", svg))
         },
     );
     env.add_function(
@@ -162,7 +162,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             let opts = chart_options(&kwargs)?;
             kwargs.assert_all_used()?;
             let svg = chart::spc_chart(&labels, &analysis, target, &opts).map_err(chart_error)?;
-            Ok(image(&g, "spc", svg, &opts))
+            Ok(image(&g, "spc", svg))
         },
     );
     env
@@ -223,9 +223,8 @@ fn chart_error(e: chart::ChartError) -> Error {
 }
 
 /// Typst markup embedding a generated SVG at full width.
-fn image(g: &Generated, stem: &str, svg: String, opts: &ChartOptions) -> Value {
+fn image(g: &Generated, stem: &str, svg: String) -> Value {
     let path = g.add(stem, "svg", svg.into_bytes());
-    let _ = opts;
     Value::from_safe_string(format!(
         "#image({}, width: 100%)",
         format::string_literal(&path)
