@@ -1,6 +1,7 @@
 //! The `boardpack` command: parse the command line, set up logging, dispatch, and turn the outcome into
 //! an exit code with a one-line reason.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -63,6 +64,8 @@ fn init_logging(quiet: bool, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: log files and CI output stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     match format {
         LogFormat::Json => builder.json().init(),

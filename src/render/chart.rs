@@ -106,7 +106,9 @@ pub fn line_chart(
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(RGBColor(0xE8, 0xED, 0xEE))
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(0xE8, 0xED, 0xEE))
+            .y_labels(6)
             .x_labels(n)
             .x_label_formatter(&|x| {
                 let i = x.round() as usize;
@@ -249,7 +251,9 @@ pub fn spc_chart(
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(RGBColor(0xE8, 0xED, 0xEE))
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(0xE8, 0xED, 0xEE))
+            .y_labels(6)
             .x_labels(n)
             .x_label_formatter(&|x| {
                 let i = x.round() as usize;
