@@ -3,6 +3,7 @@
 //!
 //! Owns drawing only. The numbers come in already computed; SPC judgements come from `crate::spc`.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::series::DashedLineSeries;
 
@@ -82,6 +83,54 @@ fn label_every(n: usize, max: usize) -> usize {
     n.div_ceil(max.max(1)).max(1)
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The label of the category at `x`, keeping every `every`-th so that labels never overlap.
+fn label_at(labels: &[String], x: f64, every: usize) -> String {
+    let i = x.round() as usize;
+    if (x - x.round()).abs() < 1e-6 && i < labels.len() && i % every == 0 {
+        labels[i].clone()
+    } else {
+        String::new()
+    }
+}
+
+/// The frame every chart shares: a caption, categories along x (at most `max_labels` labelled), a y axis
+/// from `lo` to `hi` with light horizontal grid lines.
+fn category_axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    labels: &[String],
+    (lo, hi): (f64, f64),
+    max_labels: usize,
+    opts: &ChartOptions,
+) -> Result<Chart<'a, 'b>, ChartError> {
+    let err = chart_err(opts);
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let n = labels.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(&opts.title, (FONT, 16))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(56)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
+        .map_err(|e| err(e.to_string()))?;
+    let every = label_every(n, max_labels);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(0xE8, 0xED, 0xEE))
+        .y_labels(6)
+        .x_labels(n)
+        .x_label_formatter(&|x| label_at(labels, *x, every))
+        .y_label_formatter(&y_formatter(opts.percent))
+        .y_desc(&opts.y_label)
+        .label_style((FONT, 11))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    Ok(chart)
+}
+
 /// Line chart of one or more named series over shared x labels. Missing values (`None`) break the line.
 pub fn line_chart(
     x_labels: &[String],
@@ -92,37 +141,8 @@ pub fn line_chart(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let (lo, hi) = y_range(series.iter().flat_map(|(_, v)| v.iter().flatten().copied()));
-        let n = x_labels.len().max(1);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&opts.title, (FONT, 16))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
-            .map_err(|e| err(e.to_string()))?;
-        let every = label_every(n, 13);
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(RGBColor(0xE8, 0xED, 0xEE))
-            .y_labels(6)
-            .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round() as usize;
-                if (x - x.round()).abs() < 1e-6 && i < x_labels.len() && i % every == 0 {
-                    x_labels[i].clone()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&y_formatter(opts.percent))
-            .y_desc(&opts.y_label)
-            .label_style((FONT, 11))
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        let mut chart = category_axes(&root, x_labels, (lo, hi), 13, opts)?;
         for (k, (name, values)) in series.iter().enumerate() {
             let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
             let mut run: Vec<(f64, f64)> = Vec::new();
@@ -170,32 +190,9 @@ pub fn bar_chart(categories: &[(String, f64)], opts: &ChartOptions) -> Result<St
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let hi = categories.iter().map(|c| c.1).fold(0.0f64, f64::max) * 1.15;
-        let n = categories.len().max(1);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&opts.title, (FONT, 16))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..hi.max(1e-9))
-            .map_err(|e| err(e.to_string()))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round() as usize;
-                if (x - x.round()).abs() < 1e-6 && i < categories.len() {
-                    categories[i].0.clone()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&y_formatter(opts.percent))
-            .label_style((FONT, 11))
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        let labels: Vec<String> = categories.iter().map(|c| c.0.clone()).collect();
+        let mut chart = category_axes(&root, &labels, (0.0, hi.max(1e-9)), labels.len(), opts)?;
         chart
             .draw_series(categories.iter().enumerate().map(|(i, (_, v))| {
                 let colour = if i == 0 { NHS_BLUE } else { GREY };
@@ -231,43 +228,14 @@ pub fn spc_chart(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let pts = &analysis.points;
         let all = pts
             .iter()
             .flat_map(|p| [Some(p.value), p.lower_limit, p.upper_limit])
             .flatten()
             .chain(target);
-        let (lo, hi) = y_range(all);
         let n = pts.len().max(1);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&opts.title, (FONT, 16))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
-            .map_err(|e| err(e.to_string()))?;
-        let every = label_every(n, 13);
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(RGBColor(0xE8, 0xED, 0xEE))
-            .y_labels(6)
-            .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round() as usize;
-                if (x - x.round()).abs() < 1e-6 && i < x_labels.len() && i % every == 0 {
-                    x_labels[i].clone()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&y_formatter(opts.percent))
-            .y_desc(&opts.y_label)
-            .label_style((FONT, 11))
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        let mut chart = category_axes(&root, x_labels, y_range(all), 13, opts)?;
         // Mean and limits, segment by segment.
         let mut start = 0;
         while start < pts.len() {

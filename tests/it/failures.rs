@@ -3,12 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use boardpack::execute::{self, Silent};
-use boardpack::params::RunParams;
-use boardpack::plan;
 use boardpack::record::{RunRecord, RunStatus, StepStatus};
 
 use crate::pipeline::{project, seed_visits};
+use crate::support::run_period;
 
 fn files_under(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -34,14 +32,7 @@ async fn a_failing_sql_step_names_itself_and_publishes_nothing() {
         "sql/waits/summary.sql",
         "SELECT clinic, CAST(clinic AS INT) AS n FROM by_clinic",
     );
-    let world = p.world();
-    let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(
-        &plan,
-        &BTreeMap::from([("period".into(), "2022-04".into())]),
-    )
-    .unwrap();
-    let failure = execute::run(&world, &plan, &params, Arc::new(Silent))
+    let failure = run_period(&p, "waits", "2022-04")
         .await
         .expect_err("the run fails");
     assert!(
@@ -82,14 +73,7 @@ async fn a_failing_check_fails_the_run_with_examples() {
         "pipelines/waits.yaml",
         &crate::pipeline::PIPELINE.replace("share_within < 0 OR share_within > 1", "visits > 0"),
     );
-    let world = p.world();
-    let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(
-        &plan,
-        &BTreeMap::from([("period".into(), "2022-04".into())]),
-    )
-    .unwrap();
-    let failure = execute::run(&world, &plan, &params, Arc::new(Silent))
+    let failure = run_period(&p, "waits", "2022-04")
         .await
         .expect_err("the check fails");
     assert!(
@@ -109,14 +93,7 @@ async fn a_failing_check_fails_the_run_with_examples() {
 #[tokio::test]
 async fn a_missing_input_is_named() {
     let p = project();
-    let world = p.world();
-    let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(
-        &plan,
-        &BTreeMap::from([("period".into(), "2022-04".into())]),
-    )
-    .unwrap();
-    let failure = execute::run(&world, &plan, &params, Arc::new(Silent))
+    let failure = run_period(&p, "waits", "2022-04")
         .await
         .expect_err("no data");
     assert!(
@@ -138,14 +115,7 @@ async fn an_object_missing_a_contract_column_is_named() {
     )])
     .unwrap();
     crate::support::write_parquet(&p, "inputs/visits/month=2022-04/part-1.parquet", &bad);
-    let world = p.world();
-    let plan = plan::load_named(&world.project, "waits").unwrap();
-    let params = RunParams::bind(
-        &plan,
-        &BTreeMap::from([("period".into(), "2022-04".into())]),
-    )
-    .unwrap();
-    let failure = execute::run(&world, &plan, &params, Arc::new(Silent))
+    let failure = run_period(&p, "waits", "2022-04")
         .await
         .expect_err("contract");
     assert!(

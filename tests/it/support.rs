@@ -74,3 +74,16 @@ pub fn pdf_text(path: &Path) -> String {
     let text = pdf_extract::extract_text_from_mem(&bytes).expect("PDF text");
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// Loads a pipeline of the project and runs it for a period with the fixed clock.
+pub async fn run_period(
+    project: &TestProject,
+    pipeline: &str,
+    period: &str,
+) -> Result<boardpack::execute::RunOutcome, boardpack::execute::RunFailure> {
+    let world = project.world();
+    let plan = boardpack::plan::load_named(&world.project, pipeline).expect("a valid pipeline");
+    let given = std::collections::BTreeMap::from([("period".to_string(), period.to_string())]);
+    let params = boardpack::params::RunParams::bind(&plan, &given).expect("valid parameters");
+    boardpack::execute::run(&world, &plan, &params, Arc::new(boardpack::execute::Silent)).await
+}
