@@ -74,6 +74,45 @@ pub enum CommandArgs {
     Sample(SampleArgs),
     /// Create the sample data if missing, run every pipeline for its default period, print where the PDFs are.
     Demo,
+    /// Statistical process control (Making Data Count) on a CSV or Parquet file: one row per point with its
+    /// mean, process limits and type, and each series' variation and assurance icons.
+    #[command(
+        after_help = "Example:\n  boardpack spc ae.csv --value pct_4h --date month --improvement increase --target 0.95 --chart ae.pdf"
+    )]
+    Spc(SpcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SpcArgs {
+    /// A .csv or .parquet file with one row per point, in any order.
+    pub file: PathBuf,
+    /// The column holding the values.
+    #[arg(long)]
+    pub value: String,
+    /// The column holding the dates (points are ordered by it).
+    #[arg(long)]
+    pub date: String,
+    /// Which way is better.
+    #[arg(long, value_parser = ["increase", "decrease", "neutral"], default_value = "neutral")]
+    pub improvement: String,
+    /// The target, for the assurance icon.
+    #[arg(long)]
+    pub target: Option<f64>,
+    /// A fixed baseline: the first N points of each segment (at least 12).
+    #[arg(long)]
+    pub baseline: Option<usize>,
+    /// Start a new segment at the point with this date (repeatable).
+    #[arg(long = "rebase", value_name = "DATE")]
+    pub rebase: Vec<String>,
+    /// One series per value of this column.
+    #[arg(long)]
+    pub facet: Option<String>,
+    /// Print JSON instead of CSV.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw the chart: `out.svg` (one file per series) or `out.pdf` (one page per series).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +161,7 @@ pub enum Command {
     List,
     Sample(SampleOptions),
     Demo,
+    Spc(SpcArgs),
 }
 
 impl CommandArgs {
@@ -132,6 +172,21 @@ impl CommandArgs {
             CommandArgs::Plan { pipeline } => Command::Plan { pipeline },
             CommandArgs::List => Command::List,
             CommandArgs::Demo => Command::Demo,
+            CommandArgs::Spc(args) => {
+                if args.baseline.is_some_and(|n| n < 12) {
+                    return Err("--baseline must be at least 12 points".into());
+                }
+                if let Some(chart) = &args.chart {
+                    let ext = chart.extension().and_then(|e| e.to_str()).unwrap_or("");
+                    if ext != "svg" && ext != "pdf" {
+                        return Err(format!(
+                            "--chart {}: write a .svg or .pdf file",
+                            chart.display()
+                        ));
+                    }
+                }
+                Command::Spc(args)
+            }
             CommandArgs::Run(args) => {
                 let mut params = BTreeMap::new();
                 for p in &args.params {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::cli::Command;
+use crate::cli::{Command, SpcArgs};
 use crate::diagnostic::Diagnostics;
 use crate::execute::{self, RunOutcome};
 use crate::params::RunParams;
@@ -43,6 +43,7 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         }
         Command::Sample(opts) => sample(&world, &opts, out).await,
         Command::Demo => demo(&world, out).await,
+        Command::Spc(args) => spc(&world, &args).await,
     }
 }
 
@@ -272,5 +273,210 @@ async fn demo(world: &World, out: Output) -> Result<()> {
         Ok(())
     } else {
         bail!("{} pipeline(s) failed: {}", failed.len(), failed.join(", "))
+    }
+}
+
+/// One series of the `spc` command: its facet value, dates and values in date order.
+struct Series {
+    facet: Option<String>,
+    dates: Vec<String>,
+    values: Vec<f64>,
+}
+
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
+    use crate::spc::{self as stats, Improvement};
+    let mut columns = vec![args.date.as_str(), args.value.as_str()];
+    if let Some(f) = &args.facet {
+        columns.push(f.as_str());
+    }
+    let rows = crate::engine::read_file_columns(&args.file, &columns)
+        .await
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    // Group into series and order each by date; a row without a value is left out (SPC needs no gaps).
+    let mut groups: BTreeMap<Option<String>, Vec<(String, f64)>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let facet = args.facet.as_ref().map(|f| cell(&r[f.as_str()]));
+        let date = cell(&r[args.date.as_str()]);
+        let value = match &r[args.value.as_str()] {
+            serde_json::Value::Null => continue,
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            anyhow!(
+                "row {}: `{}` is not a number",
+                i + 1,
+                cell(&r[args.value.as_str()])
+            )
+        })?;
+        groups.entry(facet).or_default().push((date, value));
+    }
+    if groups.is_empty() {
+        bail!(
+            "{} has no rows with a value in `{}`",
+            args.file.display(),
+            args.value
+        );
+    }
+    let improvement: Improvement = args.improvement.parse().map_err(|e: String| anyhow!(e))?;
+    let series: Vec<Series> = groups
+        .into_iter()
+        .map(|(facet, mut points)| {
+            points.sort_by(|a, b| a.0.cmp(&b.0));
+            let (dates, values) = points.into_iter().unzip();
+            Series {
+                facet,
+                dates,
+                values,
+            }
+        })
+        .collect();
+
+    let mut analyses = Vec::new();
+    for s in &series {
+        let rebase_at: Vec<usize> = args
+            .rebase
+            .iter()
+            .filter_map(|d| s.dates.iter().position(|x| x == d))
+            .collect();
+        let options = stats::Options {
+            improvement: Some(improvement),
+            target: args.target,
+            baseline: args.baseline,
+            rebase_at,
+        };
+        analyses.push(stats::analyse(&s.values, &options));
+    }
+
+    let mut text = String::new();
+    if args.json {
+        let out: Vec<serde_json::Value> = series
+            .iter()
+            .zip(&analyses)
+            .map(|(s, a)| {
+                let points: Vec<serde_json::Value> = s
+                    .dates
+                    .iter()
+                    .zip(&a.points)
+                    .map(|(d, p)| {
+                        let mut v = serde_json::to_value(p).unwrap_or_default();
+                        v["date"] = serde_json::json!(d);
+                        v
+                    })
+                    .collect();
+                serde_json::json!({
+                    "facet": s.facet, "variation": a.variation, "assurance": a.assurance,
+                    "too_short": a.too_short, "points": points,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "series": out }))?
+        );
+    } else {
+        let facet_col = args
+            .facet
+            .as_ref()
+            .map(|f| format!("{f},"))
+            .unwrap_or_default();
+        println!(
+            "{facet_col}date,value,mean,lower_limit,upper_limit,point_type,rule,variation,assurance"
+        );
+        let word = |v: &serde_json::Value| cell(v);
+        for (s, a) in series.iter().zip(&analyses) {
+            let variation = word(&serde_json::to_value(a.variation)?);
+            let assurance = word(&serde_json::to_value(a.assurance)?);
+            for (d, p) in s.dates.iter().zip(&a.points) {
+                let facet = s
+                    .facet
+                    .as_ref()
+                    .map(|f| format!("{},", csv_field(f)))
+                    .unwrap_or_default();
+                let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+                text.push_str(&format!(
+                    "{facet}{},{},{},{},{},{},{},{variation},{assurance}\n",
+                    csv_field(d),
+                    p.value,
+                    p.mean,
+                    opt(p.lower_limit),
+                    opt(p.upper_limit),
+                    word(&serde_json::to_value(p.point_type)?),
+                    word(&serde_json::to_value(p.rule)?),
+                ));
+            }
+        }
+    }
+
+    if let Some(path) = &args.chart {
+        let mut charts = Vec::new();
+        for (s, a) in series.iter().zip(&analyses) {
+            let title = match &s.facet {
+                Some(f) => format!("{} — {f}", args.value),
+                None => args.value.clone(),
+            };
+            let opts = crate::render::chart::ChartOptions {
+                title: title.clone(),
+                ..Default::default()
+            };
+            charts.push((
+                title,
+                crate::render::chart::spc_chart(&s.dates, a, args.target, &opts)?,
+            ));
+        }
+        let written = if path.extension().and_then(|e| e.to_str()) == Some("pdf") {
+            let pdf =
+                crate::render::charts_pdf(&world.fonts, &args.value, &charts, world.clock.now())?;
+            std::fs::write(path, pdf).with_context(|| format!("writing {}", path.display()))?;
+            vec![path.clone()]
+        } else if charts.len() == 1 {
+            std::fs::write(path, &charts[0].1)
+                .with_context(|| format!("writing {}", path.display()))?;
+            vec![path.clone()]
+        } else {
+            let stem = path.with_extension("");
+            let mut files = Vec::new();
+            for (s, (_, svg)) in series.iter().zip(&charts) {
+                let slug: String = s
+                    .facet
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                let file = PathBuf::from(format!("{}-{slug}.svg", stem.display()));
+                std::fs::write(&file, svg)
+                    .with_context(|| format!("writing {}", file.display()))?;
+                files.push(file);
+            }
+            files
+        };
+        for f in written {
+            eprintln!("chart written to {}", f.display());
+        }
+    }
+    // Written once at the end; a reader that stops early (`| head`) is not an error.
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Quotes a CSV field when it needs it.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
     }
 }

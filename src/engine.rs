@@ -299,6 +299,44 @@ impl Engine {
     }
 }
 
+/// Reads the named columns of a CSV or Parquet file (by its extension), as JSON rows in file order. For
+/// analysts' commands (`boardpack spc`) that work on a file rather than a pipeline.
+pub async fn read_file_columns(
+    path: &std::path::Path,
+    columns: &[&str],
+) -> Result<Vec<Map<String, Json>>, EngineError> {
+    let ctx = SessionContext::new();
+    let name = path.to_string_lossy().to_string();
+    let df = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("parquet") => {
+            ctx.read_parquet(name.as_str(), ParquetReadOptions::default())
+                .await?
+        }
+        Some("csv") => {
+            ctx.read_csv(name.as_str(), datafusion::prelude::CsvReadOptions::new())
+                .await?
+        }
+        _ => {
+            return Err(EngineError::Write {
+                path: name,
+                message: "expected a .csv or .parquet file".into(),
+            });
+        }
+    };
+    let df = df.select(
+        columns
+            .iter()
+            .map(|c| col(format!("\"{c}\"")))
+            .collect::<Vec<_>>(),
+    )?;
+    batches_to_json(&df.collect().await?)
+}
+
 fn is_sorted(plan: &LogicalPlan) -> bool {
     match plan {
         LogicalPlan::Sort(_) => true,

@@ -60,7 +60,14 @@ fn y_formatter(percent: bool) -> impl Fn(&f64) -> String {
         if percent {
             format!("{:.0}%", v * 100.0)
         } else {
-            super::format::thousands(*v, if v.abs() < 10.0 { 1 } else { 0 })
+            let dp = if v.abs() < 1.0 {
+                2
+            } else if v.abs() < 10.0 {
+                1
+            } else {
+                0
+            };
+            super::format::thousands(*v, dp)
         }
     }
 }

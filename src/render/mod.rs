@@ -110,6 +110,40 @@ pub fn render_pdf(
     )
 }
 
+/// Typesets SVG charts into a PDF, one titled chart per page (for `boardpack spc --chart out.pdf`).
+pub fn charts_pdf(
+    fonts: &Fonts,
+    title: &str,
+    charts: &[(String, String)],
+    date: DateTime<Utc>,
+) -> Result<Vec<u8>, RenderError> {
+    let generated = Generated::default();
+    let mut markup = String::from(
+        "#set page(paper: \"a4\", flipped: true, margin: 14mm)\n#set text(font: \"Liberation Sans\", size: 10pt)\n",
+    );
+    for (i, (heading, svg)) in charts.iter().enumerate() {
+        let path = generated.add("chart", "svg", svg.clone().into_bytes());
+        if i > 0 {
+            markup.push_str("#pagebreak()\n");
+        }
+        markup.push_str(&format!(
+            "#text(size: 13pt, weight: \"bold\")[{}]\n\n#image({}, width: 100%)\n",
+            format::escape_markup(heading),
+            format::string_literal(&path)
+        ));
+    }
+    let project = Project::new(".");
+    typst_world::typeset(
+        &project,
+        fonts,
+        &generated,
+        "spc chart",
+        markup,
+        date,
+        title,
+    )
+}
+
 /// Renders a template to Typst markup only (for inspection and tests).
 pub fn render_markup(
     project: Arc<Project>,

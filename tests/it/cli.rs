@@ -89,3 +89,72 @@ fn a_bad_period_is_a_one_line_usage_error() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("`April` is not a period"), "{stderr}");
 }
+
+#[test]
+fn spc_command_judges_a_csv_and_draws_the_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Twelve points around 10, then a run of seven above the mean, for two wards (facets).
+    let mut csv = String::from("ward,month,value\n");
+    let values = [
+        10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.8, 10.9, 10.8,
+        10.9, 10.8, 10.9, 10.8,
+    ];
+    for ward in ["North", "South, East"] {
+        for (i, v) in values.iter().enumerate() {
+            let month = if i < 12 {
+                format!("2021-{:02}", i + 1)
+            } else {
+                format!("2022-{:02}", i - 11)
+            };
+            csv.push_str(&format!("\"{ward}\",{month},{v}\n"));
+        }
+    }
+    let file = dir.path().join("wards.csv");
+    std::fs::write(&file, csv).unwrap();
+    let chart = dir.path().join("wards.pdf");
+    let out = Command::new(env!("CARGO_BIN_EXE_boardpack"))
+        .args([
+            "spc",
+            file.to_str().unwrap(),
+            "--value",
+            "value",
+            "--date",
+            "month",
+            "--facet",
+            "ward",
+        ])
+        .args([
+            "--improvement",
+            "decrease",
+            "--target",
+            "12",
+            "--json",
+            "--chart",
+            chart.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let series = json["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!(series[1]["facet"], "South, East");
+    let last = series[0]["points"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["date"], "2022-07");
+    assert_eq!(last["rule"], "run", "seven points above the mean: {last}");
+    assert_eq!(last["point_type"], "concern", "higher is worse here");
+    assert_eq!(series[0]["variation"], "concern_high");
+    assert!(
+        std::fs::metadata(&chart).unwrap().len() > 1000,
+        "a PDF with two charts"
+    );
+}
