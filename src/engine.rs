@@ -166,6 +166,59 @@ impl Engine {
         Ok(objects)
     }
 
+    /// Registers a seed (a small table kept with the project) from its file's bytes: a YAML list of records
+    /// or a CSV file with a header. Column types are inferred.
+    pub fn register_seed(
+        &self,
+        name: &str,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<usize, EngineError> {
+        let err = |message: String| EngineError::Contract {
+            input: name.to_string(),
+            object: file.to_string(),
+            message,
+        };
+        let batch = if file.ends_with(".csv") {
+            let format = datafusion::arrow::csv::reader::Format::default().with_header(true);
+            let (schema, _) = format
+                .infer_schema(std::io::Cursor::new(bytes), None)
+                .map_err(|e| err(e.to_string()))?;
+            let reader = datafusion::arrow::csv::ReaderBuilder::new(Arc::new(schema.clone()))
+                .with_format(format)
+                .build(std::io::Cursor::new(bytes))
+                .map_err(|e| err(e.to_string()))?;
+            let batches = reader
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err(e.to_string()))?;
+            datafusion::arrow::compute::concat_batches(&Arc::new(schema), &batches)
+                .map_err(|e| err(e.to_string()))?
+        } else {
+            let rows: Vec<Map<String, Json>> = serde_yaml::from_slice(bytes)
+                .map_err(|e| err(format!("expected a YAML list of records: {e}")))?;
+            if rows.is_empty() {
+                return Err(err("the seed has no rows".into()));
+            }
+            let values: Vec<Json> = rows.into_iter().map(Json::Object).collect();
+            let schema = datafusion::arrow::json::reader::infer_json_schema_from_iterator(
+                values.iter().map(|v| Ok(v.clone())),
+            )
+            .map_err(|e| err(e.to_string()))?;
+            let mut decoder = datafusion::arrow::json::ReaderBuilder::new(Arc::new(schema))
+                .build_decoder()
+                .map_err(|e| err(e.to_string()))?;
+            decoder.serialize(&values).map_err(|e| err(e.to_string()))?;
+            decoder
+                .flush()
+                .map_err(|e| err(e.to_string()))?
+                .ok_or_else(|| err("the seed has no rows".into()))?
+        };
+        let rows = batch.num_rows();
+        let table = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        self.ctx.register_table(name, Arc::new(table))?;
+        Ok(rows)
+    }
+
     /// Reads an object's Parquet footer and checks it has every contract column with a compatible type.
     async fn check_contract(&self, input: &Input, object: &ObjectInfo) -> Result<(), EngineError> {
         let err = |message: String| EngineError::Contract {

@@ -206,12 +206,21 @@ async fn execute(
         .map_err(|e| format!("starting the engine: {e}"))?;
     let sql_params = Arc::new(params.sql_values());
 
-    // Register only the inputs some step reads.
+    // Register only the inputs and seeds some step reads.
     let read: BTreeSet<&str> = plan
         .steps
         .iter()
         .flat_map(|s| s.inputs.iter().map(String::as_str))
         .collect();
+    for seed in plan.seeds.iter().filter(|s| read.contains(s.name.as_str())) {
+        let bytes = world
+            .project
+            .read(&seed.file)
+            .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+        engine
+            .register_seed(&seed.name, &seed.file, &bytes)
+            .map_err(|e| e.to_string())?;
+    }
     for input in plan
         .inputs
         .iter()

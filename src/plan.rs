@@ -26,6 +26,8 @@ pub struct Plan {
     pub file: PathBuf,
     pub parameters: Vec<Parameter>,
     pub inputs: Vec<Input>,
+    /// Tables kept with the project, by name.
+    pub seeds: Vec<Seed>,
     /// In an order where every step comes after the steps it depends on.
     pub steps: Vec<Step>,
     pub schedule: Option<RawSchedule>,
@@ -62,6 +64,15 @@ pub struct Input {
     pub history_months: u32,
     pub required: bool,
     pub columns: Vec<Column>,
+}
+
+/// A small table kept with the project under `config/`: a YAML list of records or a CSV file. Its file is
+/// hashed into the run record like SQL and templates.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub name: String,
+    /// Relative to the project: `config/board-pack/metrics.yaml`.
+    pub file: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -107,7 +118,7 @@ pub struct Step {
     pub kind: StepKind,
     /// Step ids this step must wait for (inferred from SQL, plus `depends_on` and `uses`).
     pub depends_on: BTreeSet<String>,
-    /// Inputs this step's SQL reads.
+    /// Inputs and seeds this step reads.
     pub inputs: BTreeSet<String>,
 }
 
@@ -255,7 +266,13 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
 
     let parameters = validate_parameters(&mut v, &raw);
     let inputs = validate_inputs(&mut v, &raw);
-    let input_names: BTreeSet<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let seeds = validate_seeds(&mut v, &raw);
+    // Seeds are read like inputs: by name, from SQL or by a report.
+    let input_names: BTreeSet<String> = inputs
+        .iter()
+        .map(|i| i.name.clone())
+        .chain(seeds.iter().map(|s| s.name.clone()))
+        .collect();
 
     // Step ids first, so that references can be checked whatever the order of declaration.
     let mut ids: BTreeMap<String, Location> = BTreeMap::new();
@@ -405,11 +422,14 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                 if sql_steps.contains(u.as_str()) {
                     depends_on.insert(u.as_str().to_string());
                     uses.push(u.as_str().to_string());
+                } else if seeds.iter().any(|s| s.name == u.as_str()) {
+                    reads_inputs.insert(u.as_str().to_string());
+                    uses.push(u.as_str().to_string());
                 } else {
                     v.error(
                         v.loc(u),
                         format!(
-                            "report `{id}` uses `{}`, which is not a sql step",
+                            "report `{id}` uses `{}`, which is neither a sql step nor a seed",
                             u.as_str()
                         ),
                     );
@@ -461,6 +481,7 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         file: raw.file.clone(),
         parameters,
         inputs,
+        seeds,
         steps: ordered,
         schedule: raw.schedule.map(|(_, s)| s),
     };
@@ -528,6 +549,40 @@ fn validate_parameters(v: &mut Validator, raw: &RawPipeline) -> Vec<Parameter> {
             location(&v.file, raw.name.span()),
             "every pipeline needs a parameter of `type: period` (the month, quarter or year it builds)",
         );
+    }
+    out
+}
+
+fn validate_seeds(v: &mut Validator, raw: &RawPipeline) -> Vec<Seed> {
+    let mut out = Vec::new();
+    for (name, file) in &raw.seeds {
+        v.identifier("seed", name);
+        if raw.inputs.iter().any(|(i, _)| i.as_str() == name.as_str()) {
+            v.error(
+                v.loc(name),
+                format!("seed `{}` has the name of an input", name.as_str()),
+            );
+        }
+        let rel = format!("config/{}", file.as_str());
+        let supported = [".yaml", ".yml", ".csv"].iter().any(|e| rel.ends_with(e));
+        if !supported {
+            v.error(
+                v.loc(file),
+                format!(
+                    "seed `{}`: `{rel}` must be a .yaml list of records or a .csv file",
+                    name.as_str()
+                ),
+            );
+        } else if !v.project.exists(&rel) {
+            v.error(
+                v.loc(file),
+                format!("seed `{}`: `{rel}` does not exist", name.as_str()),
+            );
+        }
+        out.push(Seed {
+            name: name.as_str().to_string(),
+            file: rel,
+        });
     }
     out
 }
@@ -683,6 +738,10 @@ impl Plan {
 
     pub fn period_parameter(&self) -> Option<&Parameter> {
         self.parameters.iter().find(|p| p.kind == ParamKind::Period)
+    }
+
+    pub fn seed(&self, name: &str) -> Option<&Seed> {
+        self.seeds.iter().find(|s| s.name == name)
     }
 
     pub fn input(&self, name: &str) -> Option<&Input> {

@@ -27,6 +27,8 @@ pub struct RawPipeline {
     pub inputs: Vec<(Spanned<String>, RawInput)>,
     pub steps: Vec<(Span, RawStep)>,
     pub schedule: Option<(Span, RawSchedule)>,
+    /// Small tables kept with the project (`config/…`, YAML lists or CSV): metric standards, mappings.
+    pub seeds: Vec<(Spanned<String>, Spanned<String>)>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +186,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
     let mut inputs = Vec::new();
     let mut steps = Vec::new();
     let mut schedule = None;
+    let mut seeds = Vec::new();
 
     for (key, value) in map.iter() {
         match key.as_str() {
@@ -204,13 +207,14 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
                     "`steps` must be a list of steps (`- id: ...`)",
                 )),
             },
+            "seeds" => seeds = decode_entries(file, "seeds", value, &mut errors),
             "schedule" => {
                 schedule = decode::<RawSchedule>(file, value, &mut errors).map(|s| (value.span().clone(), s))
             }
             other => errors.push(Diagnostic::at(
                 location(file, key.span()),
                 format!(
-                    "unknown key `{other}`: a pipeline has `name`, `description`, `parameters`, `inputs`, `steps` and `schedule`"
+                    "unknown key `{other}`: a pipeline has `name`, `description`, `parameters`, `inputs`, `seeds`, `steps` and `schedule`"
                 ),
             )),
         }
@@ -239,6 +243,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
         inputs,
         steps,
         schedule,
+        seeds,
     };
     Ok((raw, errors))
 }

@@ -333,3 +333,51 @@ fn parameters_are_typed_and_checked() {
     assert!(bind(&[("period", "2022-04"), ("colour", "red")]).is_err());
     assert!(bind(&[("period", "2022-04")]).is_ok());
 }
+
+#[tokio::test]
+async fn seeds_from_yaml_and_csv_are_tables() {
+    let p = project();
+    seed_visits(&p);
+    p.write(
+        "config/waits/clinics.csv",
+        "clinic,lead\nCardiology,Dr Patel\nDermatology,\"Dr O'Neill, Jr\"\n",
+    );
+    p.write(
+        "config/waits/targets.yaml",
+        "- { clinic: Cardiology, target: 0.9 }\n- { clinic: Dermatology, target: 0.5 }\n",
+    );
+    p.write(
+        "sql/waits/against_target.sql",
+        "SELECT c.clinic, c.lead, t.target, s.share_within, s.share_within >= t.target AS met
+         FROM summary s JOIN clinics c ON c.clinic = s.clinic JOIN targets t ON t.clinic = s.clinic",
+    );
+    let spec = PIPELINE.replace(
+        "steps:\n",
+        "seeds:\n  clinics: waits/clinics.csv\n  targets: waits/targets.yaml\nsteps:\n  - id: against_target\n    sql: waits/against_target.sql\n",
+    );
+    p.write("pipelines/waits.yaml", &spec);
+    let outcome = crate::support::run_period(&p, "waits", "2022-04")
+        .await
+        .expect("runs");
+    let out = outcome
+        .record
+        .outputs
+        .iter()
+        .find(|o| o.path.ends_with("against_target.parquet"))
+        .unwrap();
+    let batch = &read_parquet(&p.store_file(&out.path))[0];
+    assert_eq!(strings(batch, "clinic"), vec!["Cardiology", "Dermatology"]);
+    assert_eq!(strings(batch, "lead"), vec!["Dr Patel", "Dr O'Neill, Jr"]);
+    assert_eq!(
+        strings(batch, "met"),
+        vec!["false", "false"],
+        "66.7% < 90% and 0% < 50%"
+    );
+    assert!(
+        outcome
+            .record
+            .files
+            .contains_key("config/waits/clinics.csv"),
+        "seed files are recorded with their hashes"
+    );
+}
