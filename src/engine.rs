@@ -381,8 +381,15 @@ pub async fn read_file_columns(
             });
         }
     };
+    // A column asked for twice (`--date x --facet x`) is read once.
+    let mut wanted: Vec<&str> = Vec::new();
+    for c in columns {
+        if !wanted.contains(c) {
+            wanted.push(c);
+        }
+    }
     let df = df.select(
-        columns
+        wanted
             .iter()
             .map(|c| col(format!("\"{c}\"")))
             .collect::<Vec<_>>(),
