@@ -48,33 +48,11 @@ fn validate_lists_every_error_and_exits_2() {
 #[test]
 fn validate_and_plan_the_shipped_pipelines() {
     let store = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_boardpack"))
-        .args([
-            "--project",
-            repo().to_str().unwrap(),
-            "--store",
-            store.path().to_str().unwrap(),
-            "validate",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_boardpack"))
-        .args([
-            "--project",
-            repo().to_str().unwrap(),
-            "--store",
-            store.path().to_str().unwrap(),
-            "plan",
-            "board-pack",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let store = store.path().to_str().unwrap();
+    let (code, _, stderr) = boardpack(&repo(), &["--store", store, "validate"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, text, _) = boardpack(&repo(), &["--store", store, "plan", "board-pack"]);
+    assert_eq!(code, 0);
     assert!(
         text.contains("wave 1") && text.contains("(in parallel)"),
         "{text}"
