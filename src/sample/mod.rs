@@ -6,6 +6,7 @@
 //! at any `--scale`: one month of one table is built and written at a time.
 
 pub mod ae;
+pub mod ambulance;
 pub mod reference;
 
 use std::sync::Arc;
@@ -83,6 +84,17 @@ impl Default for SampleOptions {
             seed: 42,
             gaps: Vec::new(),
         }
+    }
+}
+
+impl SampleOptions {
+    /// The providers whose month of `input` is left out.
+    fn skipped(&self, input: &str, month: Month) -> Vec<String> {
+        self.gaps
+            .iter()
+            .filter(|g| g.input == input && g.month == month)
+            .map(|g| g.provider.clone())
+            .collect()
     }
 }
 
@@ -354,17 +366,25 @@ pub async fn generate(
         .await?;
 
         progress(&format!("ae_attendances {month}"));
-        let skip: Vec<String> = opts
-            .gaps
-            .iter()
-            .filter(|g| g.input == "ae_attendances" && g.month == month)
-            .map(|g| g.provider.clone())
-            .collect();
+        let skip = opts.skipped("ae_attendances", month);
         let mut rng = rng_for(opts.seed, "ae_attendances", Some(month));
         let batch = ae::generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
         write(
             store,
             &format!("inputs/ae_attendances/month={month}/part-0.parquet"),
+            &batch,
+            &mut summary,
+        )
+        .await?;
+
+        progress(&format!("ambulance_handovers {month}"));
+        let skip = opts.skipped("ambulance_handovers", month);
+        let mut rng = rng_for(opts.seed, "ambulance_handovers", Some(month));
+        let batch =
+            ambulance::generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
+        write(
+            store,
+            &format!("inputs/ambulance_handovers/month={month}/part-0.parquet"),
             &batch,
             &mut summary,
         )

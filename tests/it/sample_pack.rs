@@ -112,6 +112,37 @@ async fn board_pack_on_sample_data() {
         "{text}"
     );
     assert!(text.contains("Page 1 of"), "{text}");
+    // Ambulance handovers within 15 minutes, counted from the handover records, in the scorecard.
+    let amb = read_parquet(
+        &store
+            .path()
+            .join("inputs/ambulance_handovers/month=2022-04/part-0.parquet"),
+    );
+    let (mut n, mut within_15) = (0u64, 0u64);
+    for b in &amb {
+        let arr = b
+            .column_by_name("arrival_time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        let hand = b
+            .column_by_name("handover_time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        for i in 0..b.num_rows() {
+            n += 1;
+            within_15 += u64::from(hand.value(i) - arr.value(i) <= 15 * 60_000_000);
+        }
+    }
+    let row = format!(
+        "Handovers within 15 minutes Provider 65% {}",
+        format::percent(within_15 as f64 / n as f64, 1)
+    );
+    assert!(text.contains(&row), "{row:?} not in {text}");
+    assert!(text.contains("Areas of concern"), "{text}");
     // The gap is found from the data and printed as a caveat, and the run warns about it.
     assert!(text.contains("Apr-22 GEH No A&E data was received from GEH for Apr-22: ICB figures for that month exclude GEH."), "{text}");
     assert!(
