@@ -57,17 +57,23 @@ fn chart_err(opts: &ChartOptions) -> impl Fn(String) -> ChartError + '_ {
 
 fn y_formatter(percent: bool) -> impl Fn(&f64) -> String {
     move |v: &f64| {
-        if percent {
-            format!("{:.0}%", v * 100.0)
+        // A tick a rounding error away from a whole number prints as the whole number (0, not 0.00).
+        let x = if (v - v.round()).abs() < 1e-6 {
+            v.round()
         } else {
-            let dp = if v.abs() < 1.0 {
-                2
-            } else if v.abs() < 10.0 {
-                1
-            } else {
+            *v
+        };
+        if percent {
+            format!("{:.0}%", x * 100.0)
+        } else {
+            let dp = if x.fract() == 0.0 || x.abs() >= 10.0 {
                 0
+            } else if x.abs() < 1.0 {
+                2
+            } else {
+                1
             };
-            super::format::thousands(*v, dp)
+            super::format::thousands(x, dp)
         }
     }
 }
