@@ -26,4 +26,14 @@ UNION ALL
 SELECT 'amb_60', month,
        CAST(SUM(over_60) AS DOUBLE), CAST(NULL AS DOUBLE), CAST(SUM(over_60) AS DOUBLE)
 FROM amb_provider_month GROUP BY month
+UNION ALL
+SELECT 'rtt_18w', month,
+       CAST(within_18w AS DOUBLE), CAST(pathways AS DOUBLE), CAST(within_18w AS DOUBLE) / pathways
+FROM rtt_month
+UNION ALL
+SELECT 'rtt_52w', month, CAST(over_52w AS DOUBLE), CAST(NULL AS DOUBLE), CAST(over_52w AS DOUBLE) FROM rtt_month
+UNION ALL
+SELECT 'rtt_78w', month, CAST(over_78w AS DOUBLE), CAST(NULL AS DOUBLE), CAST(over_78w AS DOUBLE) FROM rtt_month
+UNION ALL
+SELECT 'rtt_104w', month, CAST(over_104w AS DOUBLE), CAST(NULL AS DOUBLE), CAST(over_104w AS DOUBLE) FROM rtt_month
 ORDER BY metric_id, month

@@ -8,6 +8,7 @@
 pub mod ae;
 pub mod ambulance;
 pub mod reference;
+pub mod rtt;
 
 use std::sync::Arc;
 
@@ -385,6 +386,18 @@ pub async fn generate(
         write(
             store,
             &format!("inputs/ambulance_handovers/month={month}/part-0.parquet"),
+            &batch,
+            &mut summary,
+        )
+        .await?;
+
+        progress(&format!("rtt_waiting_list {month}"));
+        let skip = opts.skipped("rtt_waiting_list", month);
+        let mut rng = rng_for(opts.seed, "rtt_waiting_list", Some(month));
+        let batch = rtt::generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
+        write(
+            store,
+            &format!("inputs/rtt_waiting_list/month={month}/part-0.parquet"),
             &batch,
             &mut summary,
         )

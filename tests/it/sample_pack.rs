@@ -11,7 +11,9 @@ use boardpack::plan;
 use boardpack::render::format;
 use boardpack::sample::{self, SampleOptions};
 use boardpack::world::World;
-use datafusion::arrow::array::{Array, BooleanArray, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Array, BooleanArray, Date32Array, StringArray, TimestampMicrosecondArray,
+};
 
 use crate::support::{pdf_text, read_parquet, repo};
 
@@ -143,6 +145,40 @@ async fn board_pack_on_sample_data() {
     );
     assert!(text.contains(&row), "{row:?} not in {text}");
     assert!(text.contains("Areas of concern"), "{text}");
+
+    // RTT within 18 weeks at the end of April 2022, from the pathway snapshot: whole weeks < 19.
+    let rtt = read_parquet(
+        &store
+            .path()
+            .join("inputs/rtt_waiting_list/month=2022-04/part-0.parquet"),
+    );
+    let snapshot = chrono::NaiveDate::from_ymd_opt(2022, 4, 30).unwrap();
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    let (mut pathways, mut within_18, mut over_52) = (0u64, 0u64, 0u64);
+    for b in &rtt {
+        let start = b
+            .column_by_name("clock_start")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .unwrap();
+        for i in 0..b.num_rows() {
+            let weeks = ((snapshot - epoch).num_days() - start.value(i) as i64) / 7;
+            pathways += 1;
+            within_18 += u64::from(weeks <= 18);
+            over_52 += u64::from(weeks >= 52);
+        }
+    }
+    let row = format!(
+        "RTT incomplete pathways within 18 weeks Commissioner 92% {}",
+        format::percent(within_18 as f64 / pathways as f64, 1)
+    );
+    assert!(text.contains(&row), "{row:?} not in {text}");
+    let row = format!(
+        "RTT pathways over 52 weeks Commissioner 0 {}",
+        format::thousands(over_52 as f64, 0)
+    );
+    assert!(text.contains(&row), "{row:?} not in {text}");
     // The gap is found from the data and printed as a caveat, and the run warns about it.
     assert!(text.contains("Apr-22 GEH No A&E data was received from GEH for Apr-22: ICB figures for that month exclude GEH."), "{text}");
     assert!(
