@@ -36,4 +36,8 @@ UNION ALL
 SELECT 'rtt_78w', month, CAST(over_78w AS DOUBLE), CAST(NULL AS DOUBLE), CAST(over_78w AS DOUBLE) FROM rtt_month
 UNION ALL
 SELECT 'rtt_104w', month, CAST(over_104w AS DOUBLE), CAST(NULL AS DOUBLE), CAST(over_104w AS DOUBLE) FROM rtt_month
+UNION ALL
+SELECT 'dm01_6w', month,
+       CAST(under_6w AS DOUBLE), CAST(waiting AS DOUBLE), CAST(under_6w AS DOUBLE) / waiting
+FROM dm01_month
 ORDER BY metric_id, month

@@ -8,7 +8,7 @@
 pub mod ae;
 pub mod ambulance;
 pub mod reference;
-pub mod rtt;
+pub mod waiting_list;
 
 use std::sync::Arc;
 
@@ -394,10 +394,38 @@ pub async fn generate(
         progress(&format!("rtt_waiting_list {month}"));
         let skip = opts.skipped("rtt_waiting_list", month);
         let mut rng = rng_for(opts.seed, "rtt_waiting_list", Some(month));
-        let batch = rtt::generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
+        let batch = waiting_list::generate(
+            &waiting_list::RTT,
+            &mut rng,
+            month,
+            opts.scale,
+            &practices,
+            &demography,
+            &skip,
+        )?;
         write(
             store,
             &format!("inputs/rtt_waiting_list/month={month}/part-0.parquet"),
+            &batch,
+            &mut summary,
+        )
+        .await?;
+
+        progress(&format!("diagnostics_waiting_list {month}"));
+        let skip = opts.skipped("diagnostics_waiting_list", month);
+        let mut rng = rng_for(opts.seed, "diagnostics_waiting_list", Some(month));
+        let batch = waiting_list::generate(
+            &waiting_list::DIAGNOSTICS,
+            &mut rng,
+            month,
+            opts.scale,
+            &practices,
+            &demography,
+            &skip,
+        )?;
+        write(
+            store,
+            &format!("inputs/diagnostics_waiting_list/month={month}/part-0.parquet"),
             &batch,
             &mut summary,
         )
