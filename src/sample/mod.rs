@@ -255,6 +255,29 @@ fn strings(v: impl IntoIterator<Item = String>) -> ArrayRef {
     Arc::new(StringArray::from(v.into_iter().collect::<Vec<_>>()))
 }
 
+/// A generator of one month of one record-level input: (rng, month, scale, practices, demography,
+/// providers to leave out).
+type Generator = fn(
+    &mut ChaCha8Rng,
+    Month,
+    u32,
+    &[Practice],
+    &Demography,
+    &[String],
+) -> Result<RecordBatch, SampleError>;
+
+/// Every monthly record-level input, by the name of its folder under `inputs/`.
+const MONTHLY_INPUTS: [(&str, Generator); 4] = [
+    ("ae_attendances", ae::generate),
+    ("ambulance_handovers", ambulance::generate),
+    ("rtt_waiting_list", |rng, m, scale, p, d, skip| {
+        waiting_list::generate(&waiting_list::RTT, rng, m, scale, p, d, skip)
+    }),
+    ("diagnostics_waiting_list", |rng, m, scale, p, d, skip| {
+        waiting_list::generate(&waiting_list::DIAGNOSTICS, rng, m, scale, p, d, skip)
+    }),
+];
+
 /// Writes the whole sample data set. `progress` is told what is being written.
 pub async fn generate(
     store: &Store,
@@ -366,70 +389,14 @@ pub async fn generate(
         )
         .await?;
 
-        progress(&format!("ae_attendances {month}"));
-        let skip = opts.skipped("ae_attendances", month);
-        let mut rng = rng_for(opts.seed, "ae_attendances", Some(month));
-        let batch = ae::generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
-        write(
-            store,
-            &format!("inputs/ae_attendances/month={month}/part-0.parquet"),
-            &batch,
-            &mut summary,
-        )
-        .await?;
-
-        progress(&format!("ambulance_handovers {month}"));
-        let skip = opts.skipped("ambulance_handovers", month);
-        let mut rng = rng_for(opts.seed, "ambulance_handovers", Some(month));
-        let batch =
-            ambulance::generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
-        write(
-            store,
-            &format!("inputs/ambulance_handovers/month={month}/part-0.parquet"),
-            &batch,
-            &mut summary,
-        )
-        .await?;
-
-        progress(&format!("rtt_waiting_list {month}"));
-        let skip = opts.skipped("rtt_waiting_list", month);
-        let mut rng = rng_for(opts.seed, "rtt_waiting_list", Some(month));
-        let batch = waiting_list::generate(
-            &waiting_list::RTT,
-            &mut rng,
-            month,
-            opts.scale,
-            &practices,
-            &demography,
-            &skip,
-        )?;
-        write(
-            store,
-            &format!("inputs/rtt_waiting_list/month={month}/part-0.parquet"),
-            &batch,
-            &mut summary,
-        )
-        .await?;
-
-        progress(&format!("diagnostics_waiting_list {month}"));
-        let skip = opts.skipped("diagnostics_waiting_list", month);
-        let mut rng = rng_for(opts.seed, "diagnostics_waiting_list", Some(month));
-        let batch = waiting_list::generate(
-            &waiting_list::DIAGNOSTICS,
-            &mut rng,
-            month,
-            opts.scale,
-            &practices,
-            &demography,
-            &skip,
-        )?;
-        write(
-            store,
-            &format!("inputs/diagnostics_waiting_list/month={month}/part-0.parquet"),
-            &batch,
-            &mut summary,
-        )
-        .await?;
+        for (input, generate) in MONTHLY_INPUTS {
+            progress(&format!("{input} {month}"));
+            let skip = opts.skipped(input, month);
+            let mut rng = rng_for(opts.seed, input, Some(month));
+            let batch = generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
+            let path = format!("inputs/{input}/month={month}/part-0.parquet");
+            write(store, &path, &batch, &mut summary).await?;
+        }
     }
     Ok(summary)
 }
