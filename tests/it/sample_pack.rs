@@ -191,3 +191,97 @@ async fn board_pack_on_sample_data() {
         outcome.record.warnings
     );
 }
+
+/// Rows of a published table as JSON objects, read back from the run's Parquet output.
+fn table_rows(
+    store: &std::path::Path,
+    outcome: &boardpack::execute::RunOutcome,
+    name: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let out = outcome
+        .record
+        .outputs
+        .iter()
+        .find(|o| o.path.ends_with(&format!("/{name}.parquet")))
+        .expect("the table was published");
+    let batches = read_parquet(&store.join(&out.path));
+    let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+    w.write_batches(&batches.iter().collect::<Vec<_>>())
+        .unwrap();
+    w.finish().unwrap();
+    serde_json::from_slice(&w.into_inner()).unwrap()
+}
+
+#[tokio::test]
+async fn quarters_and_years_follow_the_aggregation_rules() {
+    let store = tempfile::tempdir().unwrap();
+    let world = World::open(&repo(), Some(store.path().to_str().unwrap())).unwrap();
+    let opts = SampleOptions {
+        from: Month {
+            year: 2021,
+            month: 4,
+        },
+        to: Month {
+            year: 2022,
+            month: 4,
+        },
+        ..SampleOptions::default()
+    };
+    sample::generate(&world.store, &opts, &|_| {})
+        .await
+        .unwrap();
+    let plan = plan::load_named(&world.project, "board-pack").unwrap();
+    let params = RunParams::bind(&plan, &BTreeMap::new()).unwrap();
+    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .unwrap();
+    let monthly = table_rows(store.path(), &outcome, "metric_month");
+    let matrix = table_rows(store.path(), &outcome, "metric_matrix");
+    let months_of =
+        |metric: &str, from: &str, to: &str| -> Vec<&serde_json::Map<String, serde_json::Value>> {
+            monthly
+                .iter()
+                .filter(|r| {
+                    r["metric_id"] == metric
+                        && r["month"].as_str().unwrap() >= from
+                        && r["month"].as_str().unwrap() <= to
+                })
+                .collect()
+        };
+    let cell = |metric: &str, part: &str| -> f64 {
+        let r = matrix
+            .iter()
+            .find(|r| r["metric_id"] == metric && r["fy"] == 2021 && r["part"] == part)
+            .unwrap();
+        assert_eq!(r["complete"], true, "{metric} {part}");
+        r["value"].as_f64().unwrap()
+    };
+    let num = |r: &&serde_json::Map<String, serde_json::Value>| r["numerator"].as_f64().unwrap();
+    let den = |r: &&serde_json::Map<String, serde_json::Value>| r["denominator"].as_f64().unwrap();
+    // A count adds up over the year.
+    let trolley: f64 = months_of("ae_trolley_12h", "2021-04", "2022-03")
+        .iter()
+        .map(num)
+        .sum();
+    assert_eq!(cell("ae_trolley_12h", "Year"), trolley);
+    // A ratio is recomputed from the quarter's numerators and denominators, not averaged.
+    let q3 = months_of("ae_4h", "2021-10", "2021-12");
+    assert_eq!(q3.len(), 3);
+    let expected = q3.iter().map(num).sum::<f64>() / q3.iter().map(den).sum::<f64>();
+    assert!((cell("ae_4h", "Q3") - expected).abs() < 1e-12);
+    // A snapshot takes the period's last month.
+    let march = months_of("rtt_18w", "2022-03", "2022-03")[0]["value"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(cell("rtt_18w", "Year"), march);
+    let june = months_of("rtt_52w", "2021-06", "2021-06")[0]["value"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(cell("rtt_52w", "Q1"), june);
+    // The reporting year 2022/23 has only April: incomplete, so the pack prints N/A for it.
+    let fy22 = matrix
+        .iter()
+        .find(|r| r["metric_id"] == "ae_4h" && r["fy"] == 2022 && r["part"] == "Year")
+        .unwrap();
+    assert_eq!(fy22["complete"], false);
+}
