@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
 use super::reference::{Practice, acute_providers};
-use super::{Demography, SampleError};
+use super::{Demography, PatientColumns, SampleError};
 use crate::period::Month;
 
 /// The ICB's target 4-hour performance for a month (all departments), read off the seed's matrix.
@@ -95,11 +95,7 @@ pub fn generate(
     let mut departures = Vec::new();
     let mut dtas: Vec<Option<i64>> = Vec::new();
     let mut admitted = Vec::new();
-    let mut practice_codes = Vec::new();
-    let mut imd = Vec::new();
-    let mut ethnic = Vec::new();
-    let mut age = Vec::new();
-    let mut sex = Vec::new();
+    let mut patients = PatientColumns::default();
 
     let days = (month.last_day() - month.first_day()).num_days() + 1;
     let start: NaiveDateTime = month
@@ -155,8 +151,7 @@ pub fn generate(
                 } else {
                     None
                 };
-                let practice = demography.pick_practice(rng, practices, area);
-                let person = demography.person(rng, practice);
+                patients.draw(rng, practices, demography, area);
                 ids.push(format!(
                     "AE{:02}{}{:08}",
                     area,
@@ -169,15 +164,10 @@ pub fn generate(
                 departures.push(departure.and_utc().timestamp_micros());
                 dtas.push(dta.map(|d| d.and_utc().timestamp_micros()));
                 admitted.push(is_admitted);
-                practice_codes.push(practice.code.clone());
-                imd.push(person.imd_decile);
-                ethnic.push(person.ethnic_group);
-                age.push(person.age_band);
-                sex.push(person.sex);
             }
         }
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
         ("attendance_id", Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         ("department_type", Arc::new(Int64Array::from(dept_types))),
@@ -194,11 +184,7 @@ pub fn generate(
             Arc::new(TimestampMicrosecondArray::from(departures)),
         ),
         ("admitted", Arc::new(BooleanArray::from(admitted))),
-        ("practice_code", Arc::new(StringArray::from(practice_codes))),
-        ("imd_decile", Arc::new(Int64Array::from(imd))),
-        ("ethnic_group", Arc::new(StringArray::from(ethnic))),
-        ("age_band", Arc::new(StringArray::from(age))),
-        ("sex", Arc::new(StringArray::from(sex))),
     ];
+    columns.extend(patients.into_columns());
     RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
 }

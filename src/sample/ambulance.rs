@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime};
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
 use super::reference::Practice;
-use super::{Demography, SampleError};
+use super::{Demography, PatientColumns, SampleError};
 use crate::period::Month;
 
 /// (share within 15 minutes, within 30 minutes, over 60 minutes) for the ICB in a month.
@@ -52,14 +52,9 @@ pub fn generate(
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists");
     let tail = Exp::new(1.0 / 45.0).map_err(|e| SampleError::Generator(e.to_string()))?;
-    let (mut ids, mut providers, mut arrivals, mut handovers, mut practice_codes, mut imd) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    let (mut ids, mut providers, mut arrivals, mut handovers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut patients = PatientColumns::default();
     let covid = if (202004..=202005).contains(&(month.year * 100 + month.month as i32)) {
         0.7
     } else {
@@ -92,8 +87,7 @@ pub fn generate(
                     + Duration::days(rng.random_range(0..days))
                     + Duration::minutes(rng.random_range(0..24 * 60));
                 let handover = arrival + Duration::seconds((minutes * 60.0) as i64);
-                let practice = demography.pick_practice(rng, practices, area);
-                let person = demography.person(rng, practice);
+                patients.draw(rng, practices, demography, area);
                 ids.push(format!(
                     "AH{:02}{}{:07}",
                     area,
@@ -103,12 +97,10 @@ pub fn generate(
                 providers.push(code.to_string());
                 arrivals.push(arrival.and_utc().timestamp_micros());
                 handovers.push(handover.and_utc().timestamp_micros());
-                practice_codes.push(practice.code.clone());
-                imd.push(person.imd_decile);
             }
         }
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
         ("handover_id", Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         (
@@ -119,8 +111,7 @@ pub fn generate(
             "handover_time",
             Arc::new(TimestampMicrosecondArray::from(handovers)),
         ),
-        ("practice_code", Arc::new(StringArray::from(practice_codes))),
-        ("imd_decile", Arc::new(Int64Array::from(imd))),
     ];
+    columns.extend(patients.into_columns());
     RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
 }

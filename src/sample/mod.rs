@@ -133,6 +133,49 @@ pub struct Person {
     pub sex: &'static str,
 }
 
+/// The patient columns every record-level input carries — registered practice, IMD decile of the area of
+/// residence, ethnic group, age band and sex — so that any metric can be split by them.
+#[derive(Default)]
+pub struct PatientColumns {
+    practice: Vec<String>,
+    imd: Vec<i64>,
+    ethnic: Vec<&'static str>,
+    age: Vec<&'static str>,
+    sex: Vec<&'static str>,
+}
+
+impl PatientColumns {
+    /// Draws a patient of `area` (their practice by list size, then who they are) and records them.
+    pub fn draw(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        practices: &[Practice],
+        demography: &Demography,
+        area: u32,
+    ) {
+        let practice = demography.pick_practice(rng, practices, area);
+        let person = demography.person(rng, practice);
+        self.practice.push(practice.code.clone());
+        self.imd.push(person.imd_decile);
+        self.ethnic.push(person.ethnic_group);
+        self.age.push(person.age_band);
+        self.sex.push(person.sex);
+    }
+
+    pub fn into_columns(self) -> Vec<(&'static str, ArrayRef)> {
+        vec![
+            (
+                "practice_code",
+                Arc::new(StringArray::from(self.practice)) as ArrayRef,
+            ),
+            ("imd_decile", Arc::new(Int64Array::from(self.imd))),
+            ("ethnic_group", Arc::new(StringArray::from(self.ethnic))),
+            ("age_band", Arc::new(StringArray::from(self.age))),
+            ("sex", Arc::new(StringArray::from(self.sex))),
+        ]
+    }
+}
+
 /// The standard NHS ethnic groupings, with shares like Coventry and Warwickshire's.
 const ETHNIC_GROUPS: [(&str, f64); 6] = [
     ("White", 0.79),

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use datafusion::arrow::array::{ArrayRef, Date32Array, Int64Array, StringArray};
+use datafusion::arrow::array::{ArrayRef, Date32Array, StringArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
 use super::reference::Practice;
-use super::{Demography, SampleError};
+use super::{Demography, PatientColumns, SampleError};
 use crate::period::Month;
 
 /// A waiting list's shape: its columns and, per month, how long and how old it is.
@@ -122,27 +122,9 @@ pub fn generate(
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     let tail =
         Exp::new(1.0 / list.tail_mean_days).map_err(|e| SampleError::Generator(e.to_string()))?;
-    let (
-        mut ids,
-        mut providers,
-        mut specialties,
-        mut starts,
-        mut codes,
-        mut imd,
-        mut ethnic,
-        mut age,
-        mut sex,
-    ) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    let (mut ids, mut providers, mut specialties, mut starts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut patients = PatientColumns::default();
     let mut seq = 0u64;
     for area in 0..scale.max(1) {
         let n = (size * rng.random_range(0.99..1.01)) as usize;
@@ -169,21 +151,15 @@ pub fn generate(
             } else {
                 list.long_days + tail.sample(rng) as i64
             };
-            let practice = demography.pick_practice(rng, practices, area);
-            let person = demography.person(rng, practice);
+            patients.draw(rng, practices, demography, area);
             ids.push(format!("{}{:02}{:08}", list.id_prefix, area, seq));
             providers.push(provider.to_string());
             specialties
                 .push(list.categories[rng.random_range(0..list.categories.len())].to_string());
             starts.push(((snapshot - Duration::days(days)) - epoch).num_days() as i32);
-            codes.push(practice.code.clone());
-            imd.push(person.imd_decile);
-            ethnic.push(person.ethnic_group);
-            age.push(person.age_band);
-            sex.push(person.sex);
         }
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
         (list.id_column, Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         (
@@ -191,11 +167,7 @@ pub fn generate(
             Arc::new(StringArray::from(specialties)),
         ),
         (list.start_column, Arc::new(Date32Array::from(starts))),
-        ("practice_code", Arc::new(StringArray::from(codes))),
-        ("imd_decile", Arc::new(Int64Array::from(imd))),
-        ("ethnic_group", Arc::new(StringArray::from(ethnic))),
-        ("age_band", Arc::new(StringArray::from(age))),
-        ("sex", Arc::new(StringArray::from(sex))),
     ];
+    columns.extend(patients.into_columns());
     RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
 }
