@@ -1,28 +1,31 @@
 //! The shipped board pack on a little of the built-in sample data: the sample generator, the real
-//! pipeline, SQL and template, and the PDF's text checked against figures computed from the raw rows.
+//! pipeline, SQL and template, and the PDF's text and published tables checked against figures computed
+//! here from the raw records.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
-use boardpack::execute::{self, Silent};
+use boardpack::execute::{self, RunOutcome, Silent};
 use boardpack::params::RunParams;
 use boardpack::period::Month;
 use boardpack::plan;
 use boardpack::render::format;
 use boardpack::sample::{self, SampleOptions};
 use boardpack::world::World;
-use datafusion::arrow::array::{
-    Array, BooleanArray, Date32Array, StringArray, TimestampMicrosecondArray,
-};
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, BooleanArray, Date32Array, TimestampMicrosecondArray};
+use datafusion::arrow::record_batch::RecordBatch;
+use serde_json::{Map, Value};
 
 use crate::support::{pdf_text, read_parquet, repo};
 
-#[tokio::test]
-async fn board_pack_on_sample_data() {
+const HOUR: i64 = 3_600_000_000;
+
+/// Writes the sample data for April 2021 to April 2022 (with `gaps`) and builds the April 2022 pack.
+async fn build_pack(gaps: &[&str]) -> (tempfile::TempDir, RunOutcome) {
     let store = tempfile::tempdir().unwrap();
     let world = World::open(&repo(), Some(store.path().to_str().unwrap())).unwrap();
-    // George Eliot's April 2022 A&E return is missing, as the seed's April cancer data was.
-    let gap = "ae_attendances:RLT:2022-04".parse().unwrap();
     let opts = SampleOptions {
         from: Month {
             year: 2021,
@@ -32,178 +35,48 @@ async fn board_pack_on_sample_data() {
             year: 2022,
             month: 4,
         },
-        gaps: vec![gap],
+        gaps: gaps.iter().map(|g| g.parse().unwrap()).collect(),
         ..SampleOptions::default()
     };
     sample::generate(&world.store, &opts, &|_| {})
         .await
         .unwrap();
-
-    // April 2022's 4-hour performance, counted directly from the attendance records.
-    let batches = read_parquet(
-        &store
-            .path()
-            .join("inputs/ae_attendances/month=2022-04/part-0.parquet"),
-    );
-    let (mut total, mut within, mut trolley) = (0u64, 0u64, 0u64);
-    for b in &batches {
-        let arr = b
-            .column_by_name("arrival_time")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap();
-        let dep = b
-            .column_by_name("departure_time")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap();
-        let dta = b
-            .column_by_name("decision_to_admit_time")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap();
-        let adm = b
-            .column_by_name("admitted")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .unwrap();
-        let _prov = b
-            .column_by_name("provider_code")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        for i in 0..b.num_rows() {
-            total += 1;
-            within += u64::from(dep.value(i) - arr.value(i) <= 4 * 3_600_000_000);
-            trolley += u64::from(
-                adm.value(i) && !dta.is_null(i) && dep.value(i) - dta.value(i) > 12 * 3_600_000_000,
-            );
-        }
-    }
-    let pct = within as f64 / total as f64;
-    assert!(
-        (0.66..0.73).contains(&pct),
-        "calibrated near the seed's 68.9% for Apr-22, got {pct}"
-    );
-
     let plan = plan::load_named(&world.project, "board-pack").unwrap();
     let params = RunParams::bind(&plan, &BTreeMap::new()).unwrap();
     let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
         .await
         .expect("the board pack builds");
-    let text = pdf_text(&store.path().join(&outcome.reports()[0]));
-    let expected = format!(
-        "A&E 4-hour performance was {} in Apr-22",
-        format::percent(pct, 1)
-    );
-    assert!(text.contains(&expected), "{expected:?} not in {text}");
-    assert!(
-        text.contains(&format::thousands(total as f64, 0)),
-        "total attendances {total} not in the PDF"
-    );
-    assert!(
-        text.contains(&format!(
-            "{} patients waited more than 12 hours",
-            format::thousands(trolley as f64, 0)
-        )),
-        "{text}"
-    );
-    assert!(text.contains("Page 1 of"), "{text}");
-    // Ambulance handovers within 15 minutes, counted from the handover records, in the scorecard.
-    let amb = read_parquet(
-        &store
-            .path()
-            .join("inputs/ambulance_handovers/month=2022-04/part-0.parquet"),
-    );
-    let (mut n, mut within_15) = (0u64, 0u64);
-    for b in &amb {
-        let arr = b
-            .column_by_name("arrival_time")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap();
-        let hand = b
-            .column_by_name("handover_time")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap();
-        for i in 0..b.num_rows() {
-            n += 1;
-            within_15 += u64::from(hand.value(i) - arr.value(i) <= 15 * 60_000_000);
-        }
-    }
-    let row = format!(
-        "Handovers within 15 minutes Provider 65% {}",
-        format::percent(within_15 as f64 / n as f64, 1)
-    );
-    assert!(text.contains(&row), "{row:?} not in {text}");
-    assert!(text.contains("Areas of concern"), "{text}");
-
-    // RTT within 18 weeks at the end of April 2022, from the pathway snapshot: whole weeks < 19.
-    let rtt = read_parquet(
-        &store
-            .path()
-            .join("inputs/rtt_waiting_list/month=2022-04/part-0.parquet"),
-    );
-    let snapshot = chrono::NaiveDate::from_ymd_opt(2022, 4, 30).unwrap();
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-    let (mut pathways, mut within_18, mut over_52) = (0u64, 0u64, 0u64);
-    for b in &rtt {
-        let start = b
-            .column_by_name("clock_start")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Date32Array>()
-            .unwrap();
-        for i in 0..b.num_rows() {
-            let weeks = ((snapshot - epoch).num_days() - start.value(i) as i64) / 7;
-            pathways += 1;
-            within_18 += u64::from(weeks <= 18);
-            over_52 += u64::from(weeks >= 52);
-        }
-    }
-    let row = format!(
-        "RTT incomplete pathways within 18 weeks Commissioner 92% {}",
-        format::percent(within_18 as f64 / pathways as f64, 1)
-    );
-    assert!(text.contains(&row), "{row:?} not in {text}");
-    let row = format!(
-        "RTT pathways over 52 weeks Commissioner 0 {}",
-        format::thousands(over_52 as f64, 0)
-    );
-    assert!(text.contains(&row), "{row:?} not in {text}");
-    // The gap is found from the data and printed as a caveat, and the run warns about it.
-    assert!(text.contains("Apr-22 GEH No A&E data was received from GEH for Apr-22: ICB figures for that month exclude GEH."), "{text}");
-    assert!(
-        outcome
-            .record
-            .warnings
-            .iter()
-            .any(|w| w.contains("every_provider_reports_every_month") && w.contains("GEH")),
-        "{:?}",
-        outcome.record.warnings
-    );
+    (store, outcome)
 }
 
-/// Rows of a published table as JSON objects, read back from the run's Parquet output.
-fn table_rows(
-    store: &std::path::Path,
-    outcome: &boardpack::execute::RunOutcome,
-    name: &str,
-) -> Vec<serde_json::Map<String, serde_json::Value>> {
+/// The April 2022 records of an input.
+fn april(store: &Path, input: &str) -> Vec<RecordBatch> {
+    read_parquet(&store.join(format!("inputs/{input}/month=2022-04/part-0.parquet")))
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
+    b.column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap()
+}
+
+/// Days from a Date32 day number to the end of April 2022 (the snapshot date).
+fn days_at_april_end(day: i32) -> i64 {
+    let end = NaiveDate::from_ymd_opt(2022, 4, 30).unwrap()
+        - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    end.num_days() - day as i64
+}
+
+/// Rows of a published table, read back from the run's Parquet output.
+fn table_rows(store: &Path, outcome: &RunOutcome, name: &str) -> Vec<Map<String, Value>> {
     let out = outcome
         .record
         .outputs
         .iter()
         .find(|o| o.path.ends_with(&format!("/{name}.parquet")))
-        .expect("the table was published");
+        .expect("published");
     let batches = read_parquet(&store.join(&out.path));
     let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
     w.write_batches(&batches.iter().collect::<Vec<_>>())
@@ -212,42 +85,135 @@ fn table_rows(
     serde_json::from_slice(&w.into_inner()).unwrap()
 }
 
+fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} not in {text}");
+}
+
+#[tokio::test]
+async fn board_pack_on_sample_data() {
+    // George Eliot's April 2022 A&E return is missing, as the seed's April cancer data was.
+    let (store, outcome) = build_pack(&["ae_attendances:RLT:2022-04"]).await;
+    let text = pdf_text(&store.path().join(&outcome.reports()[0]));
+
+    // A&E: 4-hour performance and trolley waits, counted from the attendance records.
+    let (mut total, mut within, mut trolley) = (0u64, 0u64, 0u64);
+    for b in &april(store.path(), "ae_attendances") {
+        let arr = col::<TimestampMicrosecondArray>(b, "arrival_time");
+        let dep = col::<TimestampMicrosecondArray>(b, "departure_time");
+        let dta = col::<TimestampMicrosecondArray>(b, "decision_to_admit_time");
+        let adm = col::<BooleanArray>(b, "admitted");
+        for i in 0..b.num_rows() {
+            total += 1;
+            within += u64::from(dep.value(i) - arr.value(i) <= 4 * HOUR);
+            trolley += u64::from(
+                adm.value(i) && !dta.is_null(i) && dep.value(i) - dta.value(i) > 12 * HOUR,
+            );
+        }
+    }
+    let pct = within as f64 / total as f64;
+    assert!(
+        (0.66..0.73).contains(&pct),
+        "calibrated near the seed's 68.9% for Apr-22, got {pct}"
+    );
+    assert_contains(
+        &text,
+        &format!(
+            "A&E 4-hour performance was {} in Apr-22",
+            format::percent(pct, 1)
+        ),
+    );
+    assert_contains(&text, &format::thousands(total as f64, 0));
+    assert_contains(
+        &text,
+        &format!(
+            "{} patients waited more than 12 hours",
+            format::thousands(trolley as f64, 0)
+        ),
+    );
+    assert_contains(&text, "Page 1 of");
+
+    // Ambulance handovers within 15 minutes, in the scorecard.
+    let (mut n, mut within_15) = (0u64, 0u64);
+    for b in &april(store.path(), "ambulance_handovers") {
+        let arr = col::<TimestampMicrosecondArray>(b, "arrival_time");
+        let hand = col::<TimestampMicrosecondArray>(b, "handover_time");
+        for i in 0..b.num_rows() {
+            n += 1;
+            within_15 += u64::from(hand.value(i) - arr.value(i) <= HOUR / 4);
+        }
+    }
+    let share = format::percent(within_15 as f64 / n as f64, 1);
+    assert_contains(
+        &text,
+        &format!("Handovers within 15 minutes Provider 65% {share}"),
+    );
+    assert_contains(&text, "Areas of concern");
+
+    // RTT within 18 whole weeks and 52 weeks or more at the end of April, from the pathway snapshot.
+    let (mut pathways, mut within_18, mut over_52) = (0u64, 0u64, 0u64);
+    for b in &april(store.path(), "rtt_waiting_list") {
+        let start = col::<Date32Array>(b, "clock_start");
+        for i in 0..b.num_rows() {
+            let weeks = days_at_april_end(start.value(i)) / 7;
+            pathways += 1;
+            within_18 += u64::from(weeks <= 18);
+            over_52 += u64::from(weeks >= 52);
+        }
+    }
+    let share = format::percent(within_18 as f64 / pathways as f64, 1);
+    assert_contains(
+        &text,
+        &format!("RTT incomplete pathways within 18 weeks Commissioner 92% {share}"),
+    );
+    assert_contains(
+        &text,
+        &format!(
+            "RTT pathways over 52 weeks Commissioner 0 {}",
+            format::thousands(over_52 as f64, 0)
+        ),
+    );
+
+    // Diagnostics waiting under six weeks (fewer than 42 days).
+    let (mut waiting, mut under_6) = (0u64, 0u64);
+    for b in &april(store.path(), "diagnostics_waiting_list") {
+        let referred = col::<Date32Array>(b, "referral_date");
+        for i in 0..b.num_rows() {
+            waiting += 1;
+            under_6 += u64::from(days_at_april_end(referred.value(i)) < 42);
+        }
+    }
+    let share = format::percent(under_6 as f64 / waiting as f64, 1);
+    assert_contains(
+        &text,
+        &format!("Diagnostics: waiting under 6 weeks Commissioner 99% {share}"),
+    );
+
+    // The gap is found from the data and printed as a caveat, and the run warns about it.
+    assert_contains(
+        &text,
+        "Apr-22 GEH No A&E data was received from GEH for Apr-22: ICB figures for that month exclude GEH.",
+    );
+    let warned = outcome
+        .record
+        .warnings
+        .iter()
+        .any(|w| w.contains("every_provider_reports_every_month") && w.contains("GEH"));
+    assert!(warned, "{:?}", outcome.record.warnings);
+}
+
 #[tokio::test]
 async fn quarters_and_years_follow_the_aggregation_rules() {
-    let store = tempfile::tempdir().unwrap();
-    let world = World::open(&repo(), Some(store.path().to_str().unwrap())).unwrap();
-    let opts = SampleOptions {
-        from: Month {
-            year: 2021,
-            month: 4,
-        },
-        to: Month {
-            year: 2022,
-            month: 4,
-        },
-        ..SampleOptions::default()
-    };
-    sample::generate(&world.store, &opts, &|_| {})
-        .await
-        .unwrap();
-    let plan = plan::load_named(&world.project, "board-pack").unwrap();
-    let params = RunParams::bind(&plan, &BTreeMap::new()).unwrap();
-    let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
-        .await
-        .unwrap();
+    let (store, outcome) = build_pack(&[]).await;
     let monthly = table_rows(store.path(), &outcome, "metric_month");
     let matrix = table_rows(store.path(), &outcome, "metric_matrix");
-    let months_of =
-        |metric: &str, from: &str, to: &str| -> Vec<&serde_json::Map<String, serde_json::Value>> {
-            monthly
-                .iter()
-                .filter(|r| {
-                    r["metric_id"] == metric
-                        && r["month"].as_str().unwrap() >= from
-                        && r["month"].as_str().unwrap() <= to
-                })
-                .collect()
-        };
+    let months_of = |metric: &str, from: &str, to: &str| -> Vec<&Map<String, Value>> {
+        monthly
+            .iter()
+            .filter(|r| {
+                r["metric_id"] == metric && (from..=to).contains(&r["month"].as_str().unwrap())
+            })
+            .collect()
+    };
     let cell = |metric: &str, part: &str| -> f64 {
         let r = matrix
             .iter()
@@ -256,8 +222,8 @@ async fn quarters_and_years_follow_the_aggregation_rules() {
         assert_eq!(r["complete"], true, "{metric} {part}");
         r["value"].as_f64().unwrap()
     };
-    let num = |r: &&serde_json::Map<String, serde_json::Value>| r["numerator"].as_f64().unwrap();
-    let den = |r: &&serde_json::Map<String, serde_json::Value>| r["denominator"].as_f64().unwrap();
+    let num = |r: &&Map<String, Value>| r["numerator"].as_f64().unwrap();
+    let den = |r: &&Map<String, Value>| r["denominator"].as_f64().unwrap();
     // A count adds up over the year.
     let trolley: f64 = months_of("ae_trolley_12h", "2021-04", "2022-03")
         .iter()
