@@ -52,10 +52,14 @@ fn load(world: &World, name: &str) -> Result<Plan> {
 }
 
 fn report_diagnostics(d: &Diagnostics) -> anyhow::Error {
+    // One problem is the reason itself; several are listed, then counted.
+    if let [only] = d.0.as_slice() {
+        return anyhow!(Reported(only.to_string()));
+    }
     for line in &d.0 {
         eprintln!("{line}");
     }
-    anyhow!(Reported(format!("{} error(s) found", d.len())))
+    anyhow!(Reported(format!("{} errors found", d.len())))
 }
 
 fn validate(world: &World, names: &[String]) -> Result<()> {
@@ -171,7 +175,7 @@ async fn run(
     out: Output,
 ) -> Result<RunOutcome> {
     let plan = load(world, name)?;
-    let params = RunParams::bind(&plan, given).with_context(|| format!("pipeline `{name}`"))?;
+    let params = RunParams::bind(&plan, given)?;
     let progress = Arc::new(Progress::new(out.quiet, out.plain_logs));
     let result = execute::run(world, &plan, &params, progress.clone()).await;
     progress.finish();

@@ -91,9 +91,15 @@ impl RunParams {
                 .map_err(|e| ParamError::Invalid(format!("parameter `{}`: {e}", p.name)))?;
             if let ParamValue::Period(period) = &value {
                 if !p.granularities.is_empty() && !p.granularities.contains(&period.granularity()) {
+                    let accepted: Vec<String> = p
+                        .granularities
+                        .iter()
+                        .map(|g| format!("{g:?}").to_lowercase())
+                        .collect();
                     return Err(ParamError::Invalid(format!(
-                        "pipeline `{}` builds {:?} periods, not `{period}`",
-                        plan.name, p.granularities
+                        "pipeline `{}` builds {} periods, not `{period}`",
+                        plan.name,
+                        accepted.join(" or ")
                     )));
                 }
                 period_name = p.name.clone();
