@@ -143,6 +143,12 @@ pub struct SampleArgs {
     /// Leave a provider's month out of an input, as INPUT:PROVIDER:YYYY-MM (repeatable).
     #[arg(long = "gap", value_name = "INPUT:PROVIDER:MONTH")]
     pub gaps: Vec<String>,
+    /// An input whose last month has not landed (repeatable; default: nhs111_calls, as in the seed).
+    #[arg(long = "lag", value_name = "INPUT", conflicts_with = "no_lag")]
+    pub lagging: Vec<String>,
+    /// Every input has every month.
+    #[arg(long)]
+    pub no_lag: bool,
 }
 
 /// A command, validated.
@@ -224,12 +230,20 @@ impl CommandArgs {
                     .iter()
                     .map(|g| g.parse::<Gap>())
                     .collect::<Result<Vec<_>, _>>()?;
+                let lagging = if args.no_lag {
+                    Vec::new()
+                } else if args.lagging.is_empty() {
+                    SampleOptions::default().lagging
+                } else {
+                    args.lagging
+                };
                 Command::Sample(SampleOptions {
                     from,
                     to,
                     scale: args.scale,
                     seed: args.seed,
                     gaps,
+                    lagging,
                 })
             }
         })

@@ -40,4 +40,9 @@ UNION ALL
 SELECT 'dm01_6w', month,
        CAST(under_6w AS DOUBLE), CAST(waiting AS DOUBLE), CAST(under_6w AS DOUBLE) / waiting
 FROM dm01_month
+UNION ALL
+SELECT 'nhs111_60s', month,
+       CAST(answered_within_60s AS DOUBLE), CAST(calls_answered AS DOUBLE),
+       CAST(answered_within_60s AS DOUBLE) / calls_answered
+FROM nhs111_month
 ORDER BY metric_id, month

@@ -7,6 +7,7 @@
 
 pub mod ae;
 pub mod ambulance;
+pub mod nhs111;
 pub mod reference;
 pub mod waiting_list;
 
@@ -68,6 +69,8 @@ pub struct SampleOptions {
     pub scale: u32,
     pub seed: u64,
     pub gaps: Vec<Gap>,
+    /// Inputs whose last month has not landed yet (real sources lag: NHS 111 by a month).
+    pub lagging: Vec<String>,
 }
 
 impl Default for SampleOptions {
@@ -84,6 +87,7 @@ impl Default for SampleOptions {
             scale: 1,
             seed: 42,
             gaps: Vec::new(),
+            lagging: vec!["nhs111_calls".to_string()],
         }
     }
 }
@@ -310,7 +314,8 @@ type Generator = fn(
 ) -> Result<RecordBatch, SampleError>;
 
 /// Every monthly record-level input, by the name of its folder under `inputs/`.
-const MONTHLY_INPUTS: [(&str, Generator); 4] = [
+const MONTHLY_INPUTS: [(&str, Generator); 5] = [
+    ("nhs111_calls", nhs111::generate),
     ("ae_attendances", ae::generate),
     ("ambulance_handovers", ambulance::generate),
     ("rtt_waiting_list", |rng, m, scale, p, d, skip| {
@@ -433,6 +438,9 @@ pub async fn generate(
         .await?;
 
         for (input, generate) in MONTHLY_INPUTS {
+            if month == opts.to && opts.lagging.iter().any(|l| l == input) {
+                continue;
+            }
             progress(&format!("{input} {month}"));
             let skip = opts.skipped(input, month);
             let mut rng = rng_for(opts.seed, input, Some(month));

@@ -188,6 +188,14 @@ async fn board_pack_on_sample_data() {
         &format!("Diagnostics: waiting under 6 weeks Commissioner 99% {share}"),
     );
 
+    // NHS 111 lags a month (the sample's default, as in the seed): March is shown, marked, and explained.
+    assert_contains(&text, "Calls answered within 60 seconds Provider 95%");
+    assert_contains(&text, "(Mar-22)");
+    assert_contains(
+        &text,
+        "Calls answered within 60 seconds Mar-22 No data for Apr-22 yet: the scorecard and charts show Mar-22, marked as such.",
+    );
+
     // The gap is found from the data and printed as a caveat, and the run warns about it.
     assert_contains(
         &text,
