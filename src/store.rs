@@ -103,36 +103,43 @@ impl Store {
             }
             "memory" => Arc::new(object_store::memory::InMemory::new()),
             "s3" | "s3a" => {
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(root.as_str());
-                for (k, v) in options {
-                    let key = k
-                        .parse()
-                        .map_err(|e| open_err(format!("unknown S3 option `{k}`: {e}")))?;
-                    b = b.with_config(key, v);
-                }
-                Arc::new(b.build().map_err(|e| open_err(e.to_string()))?)
+                let b = object_store::aws::AmazonS3Builder::from_env().with_url(root.as_str());
+                let b = with_options(
+                    b,
+                    options,
+                    |b, k: object_store::aws::AmazonS3ConfigKey, v| b.with_config(k, v),
+                );
+                Arc::new(
+                    b.map_err(open_err)?
+                        .build()
+                        .map_err(|e| open_err(e.to_string()))?,
+                )
             }
             "gs" => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_url(root.as_str());
-                for (k, v) in options {
-                    let key = k
-                        .parse()
-                        .map_err(|e| open_err(format!("unknown GCS option `{k}`: {e}")))?;
-                    b = b.with_config(key, v);
-                }
-                Arc::new(b.build().map_err(|e| open_err(e.to_string()))?)
+                let b = with_options(b, options, |b, k: object_store::gcp::GoogleConfigKey, v| {
+                    b.with_config(k, v)
+                });
+                Arc::new(
+                    b.map_err(open_err)?
+                        .build()
+                        .map_err(|e| open_err(e.to_string()))?,
+                )
             }
             "az" | "azure" | "abfs" | "abfss" => {
-                let mut b =
+                let b =
                     object_store::azure::MicrosoftAzureBuilder::from_env().with_url(root.as_str());
-                for (k, v) in options {
-                    let key = k
-                        .parse()
-                        .map_err(|e| open_err(format!("unknown Azure option `{k}`: {e}")))?;
-                    b = b.with_config(key, v);
-                }
-                Arc::new(b.build().map_err(|e| open_err(e.to_string()))?)
+                let b = with_options(
+                    b,
+                    options,
+                    |b, k: object_store::azure::AzureConfigKey, v| b.with_config(k, v),
+                );
+                Arc::new(
+                    b.map_err(open_err)?
+                        .build()
+                        .map_err(|e| open_err(e.to_string()))?,
+                )
             }
             other => {
                 return Err(open_err(format!(
@@ -319,6 +326,25 @@ impl Store {
     }
 }
 
+/// Applies a cloud builder's non-secret options (`endpoint`, `allow_http`, …), naming any it does not know.
+fn with_options<B, K>(
+    mut builder: B,
+    options: &[(String, String)],
+    set: fn(B, K, String) -> B,
+) -> Result<B, String>
+where
+    K: std::str::FromStr,
+    K::Err: fmt::Display,
+{
+    for (k, v) in options {
+        let key = k
+            .parse::<K>()
+            .map_err(|e| format!("unknown store option `{k}`: {e}"))?;
+        builder = set(builder, key, v.clone());
+    }
+    Ok(builder)
+}
+
 /// SHA-256 of bytes in memory, as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -385,6 +411,35 @@ mod tests {
         ] {
             assert!(check_relative(good).is_ok(), "{good} should be allowed");
         }
+    }
+
+    #[test]
+    fn cloud_stores_open_by_url_and_name_unknown_options() {
+        let base = std::path::Path::new(".");
+        let opts = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let s3 = Store::open(
+            "s3://bucket/boardpack",
+            base,
+            &opts(&[
+                ("endpoint", "http://127.0.0.1:9000"),
+                ("allow_http", "true"),
+                ("region", "eu-west-2"),
+            ]),
+        )
+        .expect("an S3 store opens without touching the network");
+        assert_eq!(s3.root().as_str(), "s3://bucket/boardpack/");
+        assert_eq!(s3.authority_url().as_str(), "s3://bucket");
+        assert_eq!(s3.path("inputs/x").unwrap().as_ref(), "boardpack/inputs/x");
+        let err = Store::open("s3://bucket", base, &opts(&[("colour", "blue")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown store option `colour`"), "{err}");
+        assert!(Store::open("ftp://host/x", base, &[]).is_err());
     }
 
     #[tokio::test]
