@@ -338,7 +338,7 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                         } else {
                             v.error(
                                 loc.clone(),
-                                format!("{what} reads table `{t}`, which is neither an input nor a sql step"),
+                                format!("{what} reads table `{t}`, which is not an input, a seed or a sql step"),
                             );
                         }
                     }
