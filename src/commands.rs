@@ -396,10 +396,9 @@ async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
         println!(
             "{facet_col}date,value,mean,lower_limit,upper_limit,point_type,rule,variation,assurance"
         );
-        let word = |v: &serde_json::Value| cell(v);
         for (s, a) in series.iter().zip(&analyses) {
-            let variation = word(&serde_json::to_value(a.variation)?);
-            let assurance = word(&serde_json::to_value(a.assurance)?);
+            let variation = cell(&serde_json::to_value(a.variation)?);
+            let assurance = cell(&serde_json::to_value(a.assurance)?);
             for (d, p) in s.dates.iter().zip(&a.points) {
                 let facet = s
                     .facet
@@ -414,8 +413,8 @@ async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
                     p.mean,
                     opt(p.lower_limit),
                     opt(p.upper_limit),
-                    word(&serde_json::to_value(p.point_type)?),
-                    word(&serde_json::to_value(p.rule)?),
+                    cell(&serde_json::to_value(p.point_type)?),
+                    cell(&serde_json::to_value(p.rule)?),
                 ));
             }
         }

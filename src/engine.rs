@@ -52,6 +52,8 @@ pub enum EngineError {
     },
     #[error("writing `{path}`: {message}")]
     Write { path: String, message: String },
+    #[error("`{path}`: expected a .csv or .parquet file")]
+    UnsupportedFile { path: String },
 }
 
 /// The partition column of month-partitioned inputs (`month=2022-04/`).
@@ -311,13 +313,8 @@ impl Engine {
             writer.write(&batch).await.map_err(write_err)?;
         }
         writer.close().await.map_err(write_err)?;
-        let info = self.store.list(path).await?;
-        let bytes = info
-            .iter()
-            .find(|o| o.path == path)
-            .map(|o| o.size)
-            .unwrap_or(0);
-        let sha256 = self.store.sha256(path).await?;
+        // One read gives both the size and the hash of what was written.
+        let (bytes, sha256) = self.store.digest(path).await?;
         Ok(Materialised {
             path: path.to_string(),
             rows,
@@ -375,10 +372,7 @@ pub async fn read_file_columns(
                 .await?
         }
         _ => {
-            return Err(EngineError::Write {
-                path: name,
-                message: "expected a .csv or .parquet file".into(),
-            });
+            return Err(EngineError::UnsupportedFile { path: name });
         }
     };
     // A column asked for twice (`--date x --facet x`) is read once.

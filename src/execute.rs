@@ -241,9 +241,9 @@ async fn execute(
             .map_err(|e| e.to_string())?;
         let mut recorded = Vec::with_capacity(objects.len());
         for o in objects {
-            let sha256 = world
+            let (_, sha256) = world
                 .store
-                .sha256(&o.path)
+                .digest(&o.path)
                 .await
                 .map_err(|e| e.to_string())?;
             recorded.push(ObjectRecord {

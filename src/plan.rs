@@ -739,12 +739,4 @@ impl Plan {
     pub fn period_parameter(&self) -> Option<&Parameter> {
         self.parameters.iter().find(|p| p.kind == ParamKind::Period)
     }
-
-    pub fn seed(&self, name: &str) -> Option<&Seed> {
-        self.seeds.iter().find(|s| s.name == name)
-    }
-
-    pub fn input(&self, name: &str) -> Option<&Input> {
-        self.inputs.iter().find(|i| i.name == name)
-    }
 }

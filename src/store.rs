@@ -309,8 +309,8 @@ impl Store {
         Ok(out)
     }
 
-    /// The SHA-256 of an object's content, read as a stream (never whole into memory).
-    pub async fn sha256(&self, rel: &str) -> Result<String, StoreError> {
+    /// The size and SHA-256 of an object's content, in one streaming read (never whole into memory).
+    pub async fn digest(&self, rel: &str) -> Result<(u64, String), StoreError> {
         let path = self.path(rel)?;
         let io = |source| StoreError::Io {
             op: "reading",
@@ -318,11 +318,12 @@ impl Store {
             source,
         };
         let mut stream = self.inner.get(&path).await.map_err(io)?.into_stream();
-        let mut hasher = Sha256::new();
+        let (mut size, mut hasher) = (0u64, Sha256::new());
         while let Some(chunk) = stream.try_next().await.map_err(io)? {
+            size += chunk.len() as u64;
             hasher.update(&chunk);
         }
-        Ok(hex::encode(hasher.finalize()))
+        Ok((size, hex::encode(hasher.finalize())))
     }
 }
 
@@ -466,7 +467,10 @@ mod tests {
                 size: 5
             }]
         );
-        assert_eq!(store.sha256("a/b.txt").await.unwrap(), sha256_hex(b"hello"));
+        assert_eq!(
+            store.digest("a/b.txt").await.unwrap(),
+            (5, sha256_hex(b"hello"))
+        );
         assert!(dir.path().join("lake/a/b.txt").exists());
     }
 }

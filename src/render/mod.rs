@@ -20,8 +20,6 @@ use typst::utils::LazyHash;
 
 use crate::world::Project;
 
-pub use template::environment;
-
 /// The fonts reports are typeset with: Typst's bundled fonts plus Liberation Sans (SIL OFL 1.1, metric-
 /// compatible with Arial, the NHS's fallback for Frutiger) for body text. Embedded in the binary, so a
 /// report looks the same on every machine and no system font is ever consulted.
@@ -100,7 +98,7 @@ pub fn render_pdf(
     let generated = Generated::default();
     let markup = render_markup(project.clone(), &generated, input.template, &input.context)?;
     typst_world::typeset(
-        &project,
+        Some(&project),
         fonts,
         &generated,
         input.template,
@@ -132,16 +130,8 @@ pub fn charts_pdf(
             format::string_literal(&path)
         ));
     }
-    let project = Project::new(".");
-    typst_world::typeset(
-        &project,
-        fonts,
-        &generated,
-        "spc chart",
-        markup,
-        date,
-        title,
-    )
+    // Nothing to import: the document sees no project files at all.
+    typst_world::typeset(None, fonts, &generated, "spc chart", markup, date, title)
 }
 
 /// Renders a template to Typst markup only (for inspection and tests).
@@ -152,7 +142,7 @@ pub fn render_markup(
     context: &Json,
 ) -> Result<String, RenderError> {
     let name = template.strip_prefix("reports/").unwrap_or(template);
-    let env = environment(project, generated.clone());
+    let env = template::environment(project, generated.clone());
     let tmpl = env.get_template(name).map_err(|e| RenderError::Template {
         template: template.into(),
         message: describe(&e),

@@ -20,7 +20,8 @@ struct ReportWorld<'a> {
     library: LazyHash<Library>,
     fonts: &'a Fonts,
     main: Source,
-    project: &'a Project,
+    /// Where `reports/` imports come from; `None` for documents that import nothing.
+    project: Option<&'a Project>,
     generated: &'a Generated,
     date: DateTime<Utc>,
 }
@@ -65,7 +66,8 @@ impl World for ReportWorld<'_> {
         if !rel.starts_with("reports/") {
             return Err(FileError::AccessDenied);
         }
-        self.project
+        let project = self.project.ok_or(FileError::AccessDenied)?;
+        project
             .read(rel)
             .map(Bytes::new)
             .map_err(|_| FileError::NotFound(rel.into()))
@@ -81,7 +83,7 @@ impl World for ReportWorld<'_> {
 }
 
 pub(super) fn typeset(
-    project: &Project,
+    project: Option<&Project>,
     fonts: &Fonts,
     generated: &Generated,
     template: &str,
