@@ -277,7 +277,15 @@ fn decode<T: for<'de> Deserialize<'de>>(
                 },
                 None => location(file, node.span()),
             };
-            errors.push(Diagnostic::at(loc, humanise(&e.to_string())));
+            let message = match &*e {
+                marked_yaml::Error::IntegerParseFailure(..) => {
+                    "expected a whole number".to_string()
+                }
+                marked_yaml::Error::FloatParseFailure(..) => "expected a number".to_string(),
+                marked_yaml::Error::NotBoolean(..) => "expected true or false".to_string(),
+                _ => humanise(&e.to_string()),
+            };
+            errors.push(Diagnostic::at(loc, message));
             None
         }
     }

@@ -137,3 +137,19 @@ fn the_shipped_pipelines_are_valid() {
         }
     }
 }
+
+#[test]
+fn a_value_of_the_wrong_type_is_named_at_its_place() {
+    let p = TestProject::new();
+    p.write(
+        "pipelines/typed.yaml",
+        "name: typed\nparameters:\n  period: { type: period }\ninputs:\n  visits:\n    location: inputs/visits\n    partitioned_by: month\n    history_months: lots\n    columns:\n      - { name: id, type: string, key: maybe }\nsteps: []\n",
+    );
+    let world = p.world();
+    let errors = plan::load(&world.project, "pipelines/typed.yaml").expect_err("wrong types");
+    let text = errors.to_string();
+    assert!(
+        text.contains("pipelines/typed.yaml:8:21: expected a whole number"),
+        "{text}"
+    );
+}
