@@ -244,6 +244,7 @@ impl CommandArgs {
                     seed: args.seed,
                     gaps,
                     lagging,
+                    only_months: Vec::new(),
                 })
             }
         })

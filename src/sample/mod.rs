@@ -5,9 +5,14 @@
 //! seed, so any sub-range of months is identical to the same months of a longer run. Memory stays bounded
 //! at any `--scale`: one month of one table is built and written at a time.
 
+pub mod advice_guidance;
 pub mod ae;
 pub mod ambulance;
+pub mod apc;
+pub mod finance;
 pub mod nhs111;
+pub mod operational_plan;
+pub mod outpatients;
 pub mod reference;
 pub mod waiting_list;
 
@@ -71,6 +76,9 @@ pub struct SampleOptions {
     pub gaps: Vec<Gap>,
     /// Inputs whose last month has not landed yet (real sources lag: NHS 111 by a month).
     pub lagging: Vec<String>,
+    /// Inputs written only for the listed months instead of `from` to `to` (months outside that range
+    /// included): tests keep the large record-level inputs to the months they check.
+    pub only_months: Vec<(String, Vec<Month>)>,
 }
 
 impl Default for SampleOptions {
@@ -88,6 +96,7 @@ impl Default for SampleOptions {
             seed: 42,
             gaps: Vec::new(),
             lagging: vec!["nhs111_calls".to_string()],
+            only_months: Vec::new(),
         }
     }
 }
@@ -100,6 +109,14 @@ impl SampleOptions {
             .filter(|g| g.input == input && g.month == month)
             .map(|g| g.provider.clone())
             .collect()
+    }
+
+    /// Whether `input` is written for `month`.
+    fn writes(&self, input: &str, month: Month) -> bool {
+        match self.only_months.iter().find(|(i, _)| i == input) {
+            Some((_, months)) => months.contains(&month),
+            None => self.from <= month && month <= self.to,
+        }
     }
 }
 
@@ -314,7 +331,7 @@ type Generator = fn(
 ) -> Result<RecordBatch, SampleError>;
 
 /// Every monthly record-level input, by the name of its folder under `inputs/`.
-const MONTHLY_INPUTS: [(&str, Generator); 5] = [
+const MONTHLY_INPUTS: [(&str, Generator); 10] = [
     ("nhs111_calls", nhs111::generate),
     ("ae_attendances", ae::generate),
     ("ambulance_handovers", ambulance::generate),
@@ -324,6 +341,11 @@ const MONTHLY_INPUTS: [(&str, Generator); 5] = [
     ("diagnostics_waiting_list", |rng, m, scale, p, d, skip| {
         waiting_list::generate(&waiting_list::DIAGNOSTICS, rng, m, scale, p, d, skip)
     }),
+    ("apc_spells", apc::generate),
+    ("op_attendances", outpatients::generate),
+    ("advice_guidance", advice_guidance::generate),
+    ("operational_plan", operational_plan::generate),
+    ("finance_ledger", finance::generate),
 ];
 
 /// Writes the whole sample data set. `progress` is told what is being written.
@@ -438,9 +460,25 @@ pub async fn generate(
         .await?;
 
         for (input, generate) in MONTHLY_INPUTS {
-            if month == opts.to && opts.lagging.iter().any(|l| l == input) {
+            if !opts.writes(input, month)
+                || (month == opts.to && opts.lagging.iter().any(|l| l == input))
+            {
                 continue;
             }
+            progress(&format!("{input} {month}"));
+            let skip = opts.skipped(input, month);
+            let mut rng = rng_for(opts.seed, input, Some(month));
+            let batch = generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
+            let path = format!("inputs/{input}/month={month}/part-0.parquet");
+            write(store, &path, &batch, &mut summary).await?;
+        }
+    }
+    // Months outside the range that an input is limited to (a baseline month long before the range).
+    for (input, generate) in MONTHLY_INPUTS {
+        let Some((_, months)) = opts.only_months.iter().find(|(i, _)| i == input) else {
+            continue;
+        };
+        for &month in months.iter().filter(|m| **m < opts.from || **m > opts.to) {
             progress(&format!("{input} {month}"));
             let skip = opts.skipped(input, month);
             let mut rng = rng_for(opts.seed, input, Some(month));
