@@ -117,8 +117,7 @@ pub fn generate(
             if skip_providers.iter().any(|p| p == code) {
                 continue;
             }
-            let jitter =
-                |rng: &mut ChaCha8Rng, x: f64| (x * share * rng.random_range(0.985..1.015));
+            let jitter = |rng: &mut ChaCha8Rng, x: f64| x * share * rng.random_range(0.985..1.015);
             let counts = [
                 ("NEL", jitter(rng, nel) as usize),
                 ("DC", jitter(rng, dc) as usize),

@@ -11,9 +11,7 @@ use boardpack::params::RunParams;
 use boardpack::plan;
 use boardpack::render::format;
 use boardpack::world::World;
-use datafusion::arrow::array::{
-    Array, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
-};
+use datafusion::arrow::array::{BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{Map, Value};
 
@@ -133,8 +131,9 @@ fn line_value(leaves: &BTreeMap<impl AsRef<str> + Ord, f64>, line: &str) -> f64 
     }
 }
 
+/// A figure of a published row; a NULL is left out of the row by the JSON writer.
 fn num(r: &Map<String, Value>, key: &str) -> Option<f64> {
-    r[key].as_f64()
+    r.get(key).and_then(Value::as_f64)
 }
 
 /// The row's figures as the pack prints them: comparator, actual, variance, %variance.
