@@ -221,7 +221,7 @@ async fn activity_against_last_year_and_the_plan() {
     assert_contains(&text, "Acute activity against the same period last year");
     assert_contains(
         &text,
-        "YTD 21/22 YTD 22/23 YTD var YTD %var Apr-21 Apr-22 Var %Var",
+        "Year to date: April to Apr-22 Month Point of delivery 21/22 22/23 Var %Var Apr-21 Apr-22 Var %Var",
     );
     assert_contains(&text, "Acute activity against the 22/23 operational plan");
     eprintln!("activity: sample data and pack built in {built:?}");
