@@ -7,6 +7,7 @@
 
 pub mod ae;
 pub mod ambulance;
+pub mod gp_appointments;
 pub mod nhs111;
 pub mod reference;
 pub mod waiting_list;
@@ -71,6 +72,9 @@ pub struct SampleOptions {
     pub gaps: Vec<Gap>,
     /// Inputs whose last month has not landed yet (real sources lag: NHS 111 by a month).
     pub lagging: Vec<String>,
+    /// Only these inputs are written (with the reference data); empty means every input. Tests use it
+    /// to leave out large inputs they do not read.
+    pub only: Vec<String>,
 }
 
 impl Default for SampleOptions {
@@ -88,11 +92,17 @@ impl Default for SampleOptions {
             seed: 42,
             gaps: Vec::new(),
             lagging: vec!["nhs111_calls".to_string()],
+            only: Vec::new(),
         }
     }
 }
 
 impl SampleOptions {
+    /// Whether `input` is to be written.
+    pub fn wants(&self, input: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == input)
+    }
+
     /// The providers whose month of `input` is left out.
     fn skipped(&self, input: &str, month: Month) -> Vec<String> {
         self.gaps
@@ -164,6 +174,11 @@ impl PatientColumns {
         self.ethnic.push(person.ethnic_group);
         self.age.push(person.age_band);
         self.sex.push(person.sex);
+    }
+
+    /// The IMD decile of the patient drawn last.
+    pub fn last_imd_decile(&self) -> Option<i64> {
+        self.imd.last().copied()
     }
 
     pub fn into_columns(self) -> Vec<(&'static str, ArrayRef)> {
@@ -258,15 +273,25 @@ fn weighted(
     table: &[(&'static str, f64)],
     boost: impl Fn(&str) -> f64,
 ) -> &'static str {
-    let total: f64 = table.iter().map(|(n, w)| w * boost(n)).sum();
+    table[pick_index(rng, table.iter().map(|(n, w)| w * boost(n)))].0
+}
+
+/// An index drawn with the given (not necessarily normalised) weights.
+pub(crate) fn pick_index(
+    rng: &mut ChaCha8Rng,
+    weights: impl Iterator<Item = f64> + Clone,
+) -> usize {
+    let total: f64 = weights.clone().sum();
     let mut x = rng.random::<f64>() * total;
-    for (n, w) in table {
-        x -= w * boost(n);
+    let mut last = 0;
+    for (i, w) in weights.enumerate() {
+        x -= w;
+        last = i;
         if x <= 0.0 {
-            return n;
+            return i;
         }
     }
-    table[table.len() - 1].0
+    last
 }
 
 /// Encodes a batch as Parquet (deterministic writer settings).
@@ -314,7 +339,7 @@ type Generator = fn(
 ) -> Result<RecordBatch, SampleError>;
 
 /// Every monthly record-level input, by the name of its folder under `inputs/`.
-const MONTHLY_INPUTS: [(&str, Generator); 5] = [
+const MONTHLY_INPUTS: [(&str, Generator); 6] = [
     ("nhs111_calls", nhs111::generate),
     ("ae_attendances", ae::generate),
     ("ambulance_handovers", ambulance::generate),
@@ -324,7 +349,15 @@ const MONTHLY_INPUTS: [(&str, Generator); 5] = [
     ("diagnostics_waiting_list", |rng, m, scale, p, d, skip| {
         waiting_list::generate(&waiting_list::DIAGNOSTICS, rng, m, scale, p, d, skip)
     }),
+    ("gp_appointments", gp_appointments::generate),
 ];
+
+/// The inputs the generator writes, by the name of their folder under `inputs/`.
+pub fn input_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = MONTHLY_INPUTS.iter().map(|(n, _)| *n).collect();
+    names.push("registered_population");
+    names
+}
 
 /// Writes the whole sample data set. `progress` is told what is being written.
 pub async fn generate(
@@ -409,36 +442,38 @@ pub async fn generate(
     .await?;
 
     for month in opts.from.through(opts.to) {
-        progress(&format!("registered_population {month}"));
-        // Lists grow about 0.6% a year.
-        let years = (month.year * 12 + month.month as i32 - (2019 * 12 + 4)) as f64 / 12.0;
-        let growth = 1.0 + 0.006 * years;
-        let pop = RecordBatch::try_from_iter(vec![
-            (
-                "practice_code",
-                strings(practices.iter().map(|p| p.code.clone())),
-            ),
-            (
-                "patients",
-                Arc::new(Int64Array::from(
-                    practices
-                        .iter()
-                        .map(|p| (p.list_size as f64 * growth) as i64)
-                        .collect::<Vec<_>>(),
-                )) as ArrayRef,
-            ),
-        ])
-        .map_err(|e| SampleError::Generator(e.to_string()))?;
-        write(
-            store,
-            &format!("inputs/registered_population/month={month}/part-0.parquet"),
-            &pop,
-            &mut summary,
-        )
-        .await?;
+        if opts.wants("registered_population") {
+            progress(&format!("registered_population {month}"));
+            // Lists grow about 0.6% a year.
+            let years = (month.year * 12 + month.month as i32 - (2019 * 12 + 4)) as f64 / 12.0;
+            let growth = 1.0 + 0.006 * years;
+            let pop = RecordBatch::try_from_iter(vec![
+                (
+                    "practice_code",
+                    strings(practices.iter().map(|p| p.code.clone())),
+                ),
+                (
+                    "patients",
+                    Arc::new(Int64Array::from(
+                        practices
+                            .iter()
+                            .map(|p| (p.list_size as f64 * growth) as i64)
+                            .collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+            ])
+            .map_err(|e| SampleError::Generator(e.to_string()))?;
+            write(
+                store,
+                &format!("inputs/registered_population/month={month}/part-0.parquet"),
+                &pop,
+                &mut summary,
+            )
+            .await?;
+        }
 
         for (input, generate) in MONTHLY_INPUTS {
-            if month == opts.to && opts.lagging.iter().any(|l| l == input) {
+            if !opts.wants(input) || (month == opts.to && opts.lagging.iter().any(|l| l == input)) {
                 continue;
             }
             progress(&format!("{input} {month}"));

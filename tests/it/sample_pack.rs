@@ -36,6 +36,12 @@ async fn build_pack(gaps: &[&str]) -> (tempfile::TempDir, RunOutcome) {
             month: 4,
         },
         gaps: gaps.iter().map(|g| g.parse().unwrap()).collect(),
+        // GP appointments are about 400,000 rows a month; the pack's tests of them write their own months.
+        only: sample::input_names()
+            .into_iter()
+            .filter(|i| *i != "gp_appointments")
+            .map(String::from)
+            .collect(),
         ..SampleOptions::default()
     };
     sample::generate(&world.store, &opts, &|_| {})
