@@ -10,6 +10,7 @@ pub mod ae;
 pub mod ambulance;
 pub mod apc;
 pub mod finance;
+pub mod gp_appointments;
 pub mod nhs111;
 pub mod operational_plan;
 pub mod outpatients;
@@ -79,6 +80,9 @@ pub struct SampleOptions {
     /// Inputs written only for the listed months instead of `from` to `to` (months outside that range
     /// included): tests keep the large record-level inputs to the months they check.
     pub only_months: Vec<(String, Vec<Month>)>,
+    /// Only these inputs are written (with the reference data); empty means every input. Tests use it
+    /// to leave out large inputs they do not read.
+    pub only: Vec<String>,
 }
 
 impl Default for SampleOptions {
@@ -97,11 +101,17 @@ impl Default for SampleOptions {
             gaps: Vec::new(),
             lagging: vec!["nhs111_calls".to_string()],
             only_months: Vec::new(),
+            only: Vec::new(),
         }
     }
 }
 
 impl SampleOptions {
+    /// Whether `input` is to be written.
+    pub fn wants(&self, input: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == input)
+    }
+
     /// The providers whose month of `input` is left out.
     fn skipped(&self, input: &str, month: Month) -> Vec<String> {
         self.gaps
@@ -181,6 +191,11 @@ impl PatientColumns {
         self.ethnic.push(person.ethnic_group);
         self.age.push(person.age_band);
         self.sex.push(person.sex);
+    }
+
+    /// The IMD decile of the patient drawn last.
+    pub fn last_imd_decile(&self) -> Option<i64> {
+        self.imd.last().copied()
     }
 
     pub fn into_columns(self) -> Vec<(&'static str, ArrayRef)> {
@@ -275,15 +290,25 @@ fn weighted(
     table: &[(&'static str, f64)],
     boost: impl Fn(&str) -> f64,
 ) -> &'static str {
-    let total: f64 = table.iter().map(|(n, w)| w * boost(n)).sum();
+    table[pick_index(rng, table.iter().map(|(n, w)| w * boost(n)))].0
+}
+
+/// An index drawn with the given (not necessarily normalised) weights.
+pub(crate) fn pick_index(
+    rng: &mut ChaCha8Rng,
+    weights: impl Iterator<Item = f64> + Clone,
+) -> usize {
+    let total: f64 = weights.clone().sum();
     let mut x = rng.random::<f64>() * total;
-    for (n, w) in table {
-        x -= w * boost(n);
+    let mut last = 0;
+    for (i, w) in weights.enumerate() {
+        x -= w;
+        last = i;
         if x <= 0.0 {
-            return n;
+            return i;
         }
     }
-    table[table.len() - 1].0
+    last
 }
 
 /// Encodes a batch as Parquet (deterministic writer settings).
@@ -331,7 +356,7 @@ type Generator = fn(
 ) -> Result<RecordBatch, SampleError>;
 
 /// Every monthly record-level input, by the name of its folder under `inputs/`.
-const MONTHLY_INPUTS: [(&str, Generator); 10] = [
+const MONTHLY_INPUTS: [(&str, Generator); 11] = [
     ("nhs111_calls", nhs111::generate),
     ("ae_attendances", ae::generate),
     ("ambulance_handovers", ambulance::generate),
@@ -346,7 +371,15 @@ const MONTHLY_INPUTS: [(&str, Generator); 10] = [
     ("advice_guidance", advice_guidance::generate),
     ("operational_plan", operational_plan::generate),
     ("finance_ledger", finance::generate),
+    ("gp_appointments", gp_appointments::generate),
 ];
+
+/// The inputs the generator writes, by the name of their folder under `inputs/`.
+pub fn input_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = MONTHLY_INPUTS.iter().map(|(n, _)| *n).collect();
+    names.push("registered_population");
+    names
+}
 
 /// Writes the whole sample data set. `progress` is told what is being written.
 pub async fn generate(
@@ -431,36 +464,39 @@ pub async fn generate(
     .await?;
 
     for month in opts.from.through(opts.to) {
-        progress(&format!("registered_population {month}"));
-        // Lists grow about 0.6% a year.
-        let years = (month.year * 12 + month.month as i32 - (2019 * 12 + 4)) as f64 / 12.0;
-        let growth = 1.0 + 0.006 * years;
-        let pop = RecordBatch::try_from_iter(vec![
-            (
-                "practice_code",
-                strings(practices.iter().map(|p| p.code.clone())),
-            ),
-            (
-                "patients",
-                Arc::new(Int64Array::from(
-                    practices
-                        .iter()
-                        .map(|p| (p.list_size as f64 * growth) as i64)
-                        .collect::<Vec<_>>(),
-                )) as ArrayRef,
-            ),
-        ])
-        .map_err(|e| SampleError::Generator(e.to_string()))?;
-        write(
-            store,
-            &format!("inputs/registered_population/month={month}/part-0.parquet"),
-            &pop,
-            &mut summary,
-        )
-        .await?;
+        if opts.wants("registered_population") {
+            progress(&format!("registered_population {month}"));
+            // Lists grow about 0.6% a year.
+            let years = (month.year * 12 + month.month as i32 - (2019 * 12 + 4)) as f64 / 12.0;
+            let growth = 1.0 + 0.006 * years;
+            let pop = RecordBatch::try_from_iter(vec![
+                (
+                    "practice_code",
+                    strings(practices.iter().map(|p| p.code.clone())),
+                ),
+                (
+                    "patients",
+                    Arc::new(Int64Array::from(
+                        practices
+                            .iter()
+                            .map(|p| (p.list_size as f64 * growth) as i64)
+                            .collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+            ])
+            .map_err(|e| SampleError::Generator(e.to_string()))?;
+            write(
+                store,
+                &format!("inputs/registered_population/month={month}/part-0.parquet"),
+                &pop,
+                &mut summary,
+            )
+            .await?;
+        }
 
         for (input, generate) in MONTHLY_INPUTS {
-            if !opts.writes(input, month)
+            if !opts.wants(input)
+                || !opts.writes(input, month)
                 || (month == opts.to && opts.lagging.iter().any(|l| l == input))
             {
                 continue;
@@ -478,6 +514,9 @@ pub async fn generate(
         let Some((_, months)) = opts.only_months.iter().find(|(i, _)| i == input) else {
             continue;
         };
+        if !opts.wants(input) {
+            continue;
+        }
         for &month in months.iter().filter(|m| **m < opts.from || **m > opts.to) {
             progress(&format!("{input} {month}"));
             let skip = opts.skipped(input, month);

@@ -1,6 +1,7 @@
-//! The pack's activity, trajectory and finance sections on the built-in sample data: acute activity against
-//! last year and against the operational plan, plan trajectories, and the finance summary, each checked
-//! against figures computed here in plain Rust from the generated records.
+//! The pack's activity, trajectory and finance sections on the built-in sample data: GP appointments
+//! against the pre-Covid baseline, acute activity against last year and against the operational plan, plan
+//! trajectories, and the finance summary, each checked against figures computed here in plain Rust from the
+//! generated records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -8,10 +9,14 @@ use std::sync::Arc;
 
 use boardpack::execute::{self, RunOutcome, Silent};
 use boardpack::params::RunParams;
+use boardpack::period::Month;
 use boardpack::plan;
 use boardpack::render::format;
+use boardpack::sample::{self, SampleOptions};
 use boardpack::world::World;
-use datafusion::arrow::array::{BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::array::{
+    Array, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{Map, Value};
 
@@ -340,4 +345,121 @@ async fn trajectories_and_finance() {
         .unwrap();
     assert!((num(total, "month_under_over").unwrap() - (budget - spent)).abs() < 1e-6);
     assert!((num(total, "ytd_under_over").unwrap() - (budget - spent)).abs() < 1e-6);
+}
+
+/// GP appointments of one month from the records: (total, face to face, the seven booking bands, unknown).
+fn gp_counts(store: &Path, month: &str) -> (u64, u64, [u64; 8]) {
+    let (mut total, mut f2f, mut bands) = (0u64, 0u64, [0u64; 8]);
+    for b in records(store, "gp_appointments", month) {
+        let mode = col::<StringArray>(&b, "appointment_mode");
+        let booked = col::<Date32Array>(&b, "booked_date");
+        let when = col::<Date32Array>(&b, "appointment_date");
+        for i in 0..b.num_rows() {
+            total += 1;
+            f2f += u64::from(mode.value(i) == "Face-to-Face");
+            let band = if booked.is_null(i) || when.is_null(i) {
+                7
+            } else {
+                match when.value(i) - booked.value(i) {
+                    0 => 0,
+                    1 => 1,
+                    2..=7 => 2,
+                    8..=14 => 3,
+                    15..=21 => 4,
+                    22..=28 => 5,
+                    29.. => 6,
+                    _ => 7,
+                }
+            };
+            bands[band] += 1;
+        }
+    }
+    (total, f2f, bands)
+}
+
+#[tokio::test]
+async fn gp_appointments_against_the_pre_covid_baseline() {
+    let started = std::time::Instant::now();
+    let (store, _) = build_pack(&[]).await;
+    let root = store.path();
+    // GP appointments (about 400,000 a month) only for the baseline month and the reporting month.
+    let world = World::open(&crate::support::repo(), Some(root.to_str().unwrap())).unwrap();
+    let feb20 = Month {
+        year: 2020,
+        month: 2,
+    };
+    let apr22 = Month {
+        year: 2022,
+        month: 4,
+    };
+    let opts = SampleOptions {
+        from: apr22,
+        to: apr22,
+        only: vec!["gp_appointments".to_string()],
+        only_months: vec![("gp_appointments".to_string(), vec![feb20, apr22])],
+        ..SampleOptions::default()
+    };
+    sample::generate(&world.store, &opts, &|_| {})
+        .await
+        .unwrap();
+    let generated = started.elapsed();
+    let outcome = run_pack(root, "2022-04").await;
+    let text = pdf_text(&root.join(&outcome.reports()[0]));
+    let rows = table_rows(root, &outcome, "gp_month");
+    assert_eq!(
+        rows.len(),
+        2,
+        "the baseline and the reporting month: {rows:?}"
+    );
+    let mut totals = Vec::new();
+    let mut f2f_line = Vec::new();
+    for (month, baseline) in [("2020-02", true), ("2022-04", false)] {
+        let (total, f2f, bands) = gp_counts(root, month);
+        assert_eq!(
+            bands.iter().sum::<u64>(),
+            total,
+            "the bands add up to the total"
+        );
+        let r = rows.iter().find(|r| r["month"] == month).unwrap();
+        assert_eq!(r["baseline"], Value::Bool(baseline), "{month}");
+        assert_eq!(num(r, "appointments"), Some(total as f64));
+        assert_eq!(num(r, "face_to_face"), Some(f2f as f64));
+        let keys = [
+            "same_day",
+            "day_1",
+            "days_2_7",
+            "days_8_14",
+            "days_15_21",
+            "days_22_28",
+            "over_28",
+            "unknown_interval",
+        ];
+        for (k, n) in keys.iter().zip(bands) {
+            assert_eq!(num(r, k), Some(n as f64), "{month} {k}");
+        }
+        // The booking bands as printed: counts, then each as a share of the month's appointments.
+        let counts: Vec<String> = bands[..7]
+            .iter()
+            .map(|n| format::thousands(*n as f64, 0))
+            .collect();
+        let shares: Vec<String> = bands[..7]
+            .iter()
+            .map(|n| format::percent(*n as f64 / total as f64, 1))
+            .collect();
+        let label = if baseline { "Feb-20" } else { "Apr-22" };
+        assert_contains(
+            &text,
+            &format!("{label} {} % {}", counts.join(" "), shares.join(" ")),
+        );
+        totals.push(format::thousands(total as f64, 0));
+        f2f_line.push(format::percent(f2f as f64 / total as f64, 1));
+    }
+    // Calibrated to the seed: about 392 thousand and 74% face to face in Feb-20, 58% in Apr-22.
+    assert_contains(&text, "Feb-20 (pre-Covid baseline) Apr-22");
+    assert_contains(&text, &format!("Total appointments {}", totals.join(" ")));
+    assert_contains(&text, &format!("% face to face {}", f2f_line.join(" ")));
+    eprintln!(
+        "gp: sample data written in {generated:?}, whole test {:?}",
+        started.elapsed()
+    );
 }

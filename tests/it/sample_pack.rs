@@ -51,6 +51,12 @@ pub(crate) async fn build_pack(gaps: &[&str]) -> (tempfile::TempDir, RunOutcome)
                 },
             ],
         )],
+        // GP appointments are about 400,000 rows a month; the pack's tests of them write their own months.
+        only: sample::input_names()
+            .into_iter()
+            .filter(|i| *i != "gp_appointments")
+            .map(String::from)
+            .collect(),
         ..SampleOptions::default()
     };
     sample::generate(&world.store, &opts, &|_| {})
