@@ -8,6 +8,7 @@
 pub mod ae;
 pub mod ambulance;
 pub mod nhs111;
+pub mod primary_care;
 pub mod reference;
 pub mod waiting_list;
 
@@ -448,6 +449,7 @@ pub async fn generate(
             let path = format!("inputs/{input}/month={month}/part-0.parquet");
             write(store, &path, &batch, &mut summary).await?;
         }
+        primary_care::generate_month(store, opts, month, &practices, &mut summary, progress).await?;
     }
     Ok(summary)
 }

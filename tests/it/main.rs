@@ -6,6 +6,7 @@ mod cli;
 mod escaping;
 mod failures;
 mod pipeline;
+mod primary_care;
 mod sample_pack;
 mod spec_errors;
 mod support;
