@@ -5,7 +5,7 @@ WITH levels AS (
            indicator_id, numerator, denominator, submitted
     FROM practice_indicator
     UNION ALL
-    SELECT 'Place', place, place, place, indicator_id, numerator, denominator, submitted
+    SELECT 'Place', place, place AS place_name, place AS place_of_area, indicator_id, numerator, denominator, submitted
     FROM practice_indicator
     UNION ALL
     SELECT 'ICB', 'ICB', 'ICB', 'ICB', indicator_id, numerator, denominator, submitted
