@@ -336,6 +336,9 @@ pub async fn generate_month(
         ("practice_workforce", workforce),
     ];
     for (input, make) in tables {
+        if !opts.wants(input) || !opts.writes(input, month) {
+            continue;
+        }
         progress(&format!("{input} {month}"));
         let skip = opts.skipped(input, month);
         let mut rng = rng_for(opts.seed, input, Some(month));

@@ -2,9 +2,11 @@
 //! They exercise boardpack through its public interfaces: pipelines run on small generated Parquet, and
 //! the outputs, run records and PDF text are read back.
 
+mod activity;
 mod cli;
 mod escaping;
 mod failures;
+mod input_months;
 mod pipeline;
 mod primary_care;
 mod sample_pack;
