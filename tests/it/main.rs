@@ -6,6 +6,7 @@ mod activity;
 mod cli;
 mod escaping;
 mod failures;
+mod inequalities;
 mod input_months;
 mod pipeline;
 mod primary_care;
