@@ -8,6 +8,7 @@ mod escaping;
 mod failures;
 mod input_months;
 mod pipeline;
+mod primary_care;
 mod sample_pack;
 mod spec_errors;
 mod support;
