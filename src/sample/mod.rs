@@ -7,6 +7,9 @@
 
 pub mod ae;
 pub mod ambulance;
+pub mod benchmarks;
+pub mod cancer;
+pub mod mental_health;
 pub mod nhs111;
 pub mod reference;
 pub mod waiting_list;
@@ -314,7 +317,7 @@ type Generator = fn(
 ) -> Result<RecordBatch, SampleError>;
 
 /// Every monthly record-level input, by the name of its folder under `inputs/`.
-const MONTHLY_INPUTS: [(&str, Generator); 5] = [
+const MONTHLY_INPUTS: [(&str, Generator); 8] = [
     ("nhs111_calls", nhs111::generate),
     ("ae_attendances", ae::generate),
     ("ambulance_handovers", ambulance::generate),
@@ -324,6 +327,9 @@ const MONTHLY_INPUTS: [(&str, Generator); 5] = [
     ("diagnostics_waiting_list", |rng, m, scale, p, d, skip| {
         waiting_list::generate(&waiting_list::DIAGNOSTICS, rng, m, scale, p, d, skip)
     }),
+    ("cancer_pathways", cancer::generate),
+    ("mental_health_returns", mental_health::generate),
+    ("benchmarks", benchmarks::generate),
 ];
 
 /// Writes the whole sample data set. `progress` is told what is being written.

@@ -23,7 +23,7 @@ use crate::support::{pdf_text, read_parquet, repo};
 const HOUR: i64 = 3_600_000_000;
 
 /// Writes the sample data for April 2021 to April 2022 (with `gaps`) and builds the April 2022 pack.
-async fn build_pack(gaps: &[&str]) -> (tempfile::TempDir, RunOutcome) {
+pub(crate) async fn build_pack(gaps: &[&str]) -> (tempfile::TempDir, RunOutcome) {
     let store = tempfile::tempdir().unwrap();
     let world = World::open(&repo(), Some(store.path().to_str().unwrap())).unwrap();
     let opts = SampleOptions {
@@ -50,11 +50,11 @@ async fn build_pack(gaps: &[&str]) -> (tempfile::TempDir, RunOutcome) {
 }
 
 /// The April 2022 records of an input.
-fn april(store: &Path, input: &str) -> Vec<RecordBatch> {
+pub(crate) fn april(store: &Path, input: &str) -> Vec<RecordBatch> {
     read_parquet(&store.join(format!("inputs/{input}/month=2022-04/part-0.parquet")))
 }
 
-fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
+pub(crate) fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
     b.column_by_name(name)
         .unwrap()
         .as_any()
@@ -70,7 +70,7 @@ fn days_at_april_end(day: i32) -> i64 {
 }
 
 /// Rows of a published table, read back from the run's Parquet output.
-fn table_rows(store: &Path, outcome: &RunOutcome, name: &str) -> Vec<Map<String, Value>> {
+pub(crate) fn table_rows(store: &Path, outcome: &RunOutcome, name: &str) -> Vec<Map<String, Value>> {
     let out = outcome
         .record
         .outputs
@@ -85,7 +85,7 @@ fn table_rows(store: &Path, outcome: &RunOutcome, name: &str) -> Vec<Map<String,
     serde_json::from_slice(&w.into_inner()).unwrap()
 }
 
-fn assert_contains(text: &str, needle: &str) {
+pub(crate) fn assert_contains(text: &str, needle: &str) {
     assert!(text.contains(needle), "{needle:?} not in {text}");
 }
 
