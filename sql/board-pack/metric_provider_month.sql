@@ -83,8 +83,23 @@ FROM cancer_provider_month
 UNION ALL
 SELECT 'cancer_62d_backlog', month, provider_code, CAST(backlog_62 AS DOUBLE), CAST(NULL AS DOUBLE), CAST(backlog_62 AS DOUBLE)
 FROM cancer_provider_month
+UNION ALL
+SELECT 'rtt_18w', month, provider_code, CAST(within_18w AS DOUBLE), CAST(pathways AS DOUBLE), CAST(within_18w AS DOUBLE) / NULLIF(pathways, 0)
+FROM rtt_provider_month
+UNION ALL
+SELECT 'rtt_52w', month, provider_code, CAST(over_52w AS DOUBLE), CAST(NULL AS DOUBLE), CAST(over_52w AS DOUBLE)
+FROM rtt_provider_month
+UNION ALL
+SELECT 'rtt_78w', month, provider_code, CAST(over_78w AS DOUBLE), CAST(NULL AS DOUBLE), CAST(over_78w AS DOUBLE)
+FROM rtt_provider_month
+UNION ALL
+SELECT 'rtt_104w', month, provider_code, CAST(over_104w AS DOUBLE), CAST(NULL AS DOUBLE), CAST(over_104w AS DOUBLE)
+FROM rtt_provider_month
+UNION ALL
+SELECT 'dm01_6w', month, provider_code, CAST(under_6w AS DOUBLE), CAST(waiting AS DOUBLE), CAST(under_6w AS DOUBLE) / NULLIF(waiting, 0)
+FROM dm01_provider_month
 )
-SELECT p.metric_id, p.month, p.provider_code, o.short_name AS provider, p.numerator, p.denominator, p.value
+SELECT p.metric_id, p.month, p.provider_code, COALESCE(o.short_name, p.provider_code) AS provider, p.numerator, p.denominator, p.value
 FROM per_provider p
 LEFT JOIN organisations o ON o.org_code = p.provider_code
 ORDER BY p.metric_id, p.month, p.provider_code

@@ -9,7 +9,7 @@
 //! with the dates known at the month's end — a later date is not yet known and is empty. Calibrated to the
 //! seed pack for April 2022: 2-week wait 79.0% (breast symptomatic 89.2%), 31-day 94.5%, 62-day GP
 //! referral 51.5% (screening 75.0%, upgrade 75.6%), about 30–40 patients over 104 days and a backlog over
-//! 62 days of about 430–450; providers that differ (UHCW's 2-week wait far below SWFT's).
+//! 62 days of about 400; providers that differ (UHCW's 2-week wait far below SWFT's).
 
 use std::sync::Arc;
 
@@ -223,7 +223,7 @@ fn timeline(
     let diagnosis = if rng.random::<f64>() < r.fds && seen <= 28 {
         rng.random_range(seen.max(5)..=28)
     } else {
-        rng.random_range(seen.max(29)..=seen.max(29) + 70)
+        rng.random_range(seen.max(29)..=seen.max(29) + 62)
     };
     if !cancer {
         return Timeline {
