@@ -21,8 +21,9 @@ WITH reported AS (
     SELECT 'nhs111_calls', month, provider_code, COUNT(*)
     FROM nhs111_calls GROUP BY month, provider_code
     UNION ALL
+    -- Practices' rows count too: a month in which only the provider is missing is a gap, not a lag.
     SELECT 'mental_health_returns', month, org_code, COUNT(*)
-    FROM mental_health_returns WHERE org_type = 'provider' GROUP BY month, org_code
+    FROM mental_health_returns GROUP BY month, org_code
 ),
 months AS (
     SELECT DISTINCT source, month FROM reported
