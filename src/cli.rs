@@ -149,6 +149,9 @@ pub struct SampleArgs {
     /// Every input has every month.
     #[arg(long)]
     pub no_lag: bool,
+    /// Write only this input, with the reference data (repeatable; default: every input).
+    #[arg(long = "only", value_name = "INPUT")]
+    pub only: Vec<String>,
 }
 
 /// A command, validated.
@@ -230,6 +233,20 @@ impl CommandArgs {
                     .iter()
                     .map(|g| g.parse::<Gap>())
                     .collect::<Result<Vec<_>, _>>()?;
+                let known = crate::sample::input_names();
+                for name in gaps
+                    .iter()
+                    .map(|g| &g.input)
+                    .chain(&args.lagging)
+                    .chain(&args.only)
+                {
+                    if !known.contains(&name.as_str()) {
+                        return Err(format!(
+                            "`{name}` is not a sample input; the inputs are: {}",
+                            known.join(", ")
+                        ));
+                    }
+                }
                 let lagging = if args.no_lag {
                     Vec::new()
                 } else if args.lagging.is_empty() {
@@ -244,6 +261,8 @@ impl CommandArgs {
                     seed: args.seed,
                     gaps,
                     lagging,
+                    only_months: Vec::new(),
+                    only: args.only,
                 })
             }
         })

@@ -227,11 +227,16 @@ async fn execute(
         .filter(|i| read.contains(i.name.as_str()))
     {
         let months = if input.partitioned_by_month {
-            input_months(
+            let mut months = input_months(
                 period.first_month(),
                 period.last_month(),
                 input.history_months,
-            )
+            );
+            // Baseline months come first: they are earlier than the history, or already in it.
+            let extra = input.baseline_months.iter().filter(|m| !months.contains(m));
+            months = extra.copied().chain(months.iter().copied()).collect();
+            months.sort();
+            months
         } else {
             Vec::new()
         };

@@ -62,6 +62,8 @@ pub struct Input {
     pub location: String,
     pub partitioned_by_month: bool,
     pub history_months: u32,
+    /// Fixed months read besides the period and its history (`baseline_months:`), in order.
+    pub baseline_months: Vec<crate::period::Month>,
     pub required: bool,
     pub columns: Vec<Column>,
 }
@@ -613,6 +615,32 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
                 ),
             );
         }
+        let mut baseline_months = Vec::new();
+        for text in input.baseline_months.iter().flatten() {
+            if !partitioned_by_month {
+                v.error(
+                    v.loc(text),
+                    format!(
+                        "input `{}`: `baseline_months` needs `partitioned_by: month`",
+                        name.as_str()
+                    ),
+                );
+            } else {
+                match text.as_str().parse::<crate::period::Month>() {
+                    Ok(m) => baseline_months.push(m),
+                    Err(_) => v.error(
+                        v.loc(text),
+                        format!(
+                            "input `{}`: baseline month `{}` is not a month: write YYYY-MM, e.g. `2020-02`",
+                            name.as_str(),
+                            text.as_str()
+                        ),
+                    ),
+                }
+            }
+        }
+        baseline_months.sort();
+        baseline_months.dedup();
         if input.columns.is_empty() {
             v.error(
                 v.loc(name),
@@ -657,6 +685,7 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
             location: input.location.as_str().trim_end_matches('/').to_string(),
             partitioned_by_month,
             history_months: input.history_months.as_ref().map(|h| **h).unwrap_or(0),
+            baseline_months,
             required: input.required.unwrap_or(true),
             columns,
         });

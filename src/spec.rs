@@ -58,6 +58,10 @@ pub struct RawInput {
     /// Months before the period that steps also need (trend charts, same month last year).
     #[serde(default)]
     pub history_months: Option<Spanned<u32>>,
+    /// Fixed months (`YYYY-MM`) that steps also need, however far before the period: a pre-Covid
+    /// baseline month.
+    #[serde(default)]
+    pub baseline_months: Option<Vec<Spanned<String>>>,
     /// When true (the default) a run fails if no object at all is found for the months it needs.
     #[serde(default)]
     pub required: Option<bool>,

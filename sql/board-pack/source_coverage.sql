@@ -21,6 +21,15 @@ WITH reported AS (
     SELECT 'nhs111_calls', month, provider_code, COUNT(*)
     FROM nhs111_calls GROUP BY month, provider_code
     UNION ALL
+    SELECT 'apc_spells', month, provider_code, COUNT(*)
+    FROM apc_spells GROUP BY month, provider_code
+    UNION ALL
+    SELECT 'op_attendances', month, provider_code, COUNT(*)
+    FROM op_attendances GROUP BY month, provider_code
+    UNION ALL
+    SELECT 'advice_guidance', month, provider_code, COUNT(*)
+    FROM advice_guidance GROUP BY month, provider_code
+    UNION ALL
     -- Practices' rows count too: a month in which only the provider is missing is a gap, not a lag.
     SELECT 'mental_health_returns', month, org_code, COUNT(*)
     FROM mental_health_returns GROUP BY month, org_code

@@ -123,7 +123,15 @@ pub fn generate(
             for i in 0..n {
                 seq += 1;
                 let type3 = i < n3;
-                let within = rng.random::<f64>() < if type3 { 0.97 } else { p_type1 };
+                patients.draw(rng, practices, demography, area);
+                // Patients from the most deprived areas wait longer (IMD decile 1 = most deprived).
+                let deprivation = (5.5 - patients.last_imd_decile().unwrap_or(5) as f64) / 4.5;
+                let p_within = if type3 {
+                    0.97
+                } else {
+                    p_type1 - 0.03 * deprivation
+                };
+                let within = rng.random::<f64>() < p_within;
                 let minutes: i64 = if within {
                     rng.random_range(if type3 { 20..240 } else { 45..240 })
                 } else {
@@ -151,7 +159,6 @@ pub fn generate(
                 } else {
                     None
                 };
-                patients.draw(rng, practices, demography, area);
                 ids.push(format!(
                     "AE{:02}{}{:08}",
                     area,

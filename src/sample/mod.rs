@@ -5,12 +5,18 @@
 //! seed, so any sub-range of months is identical to the same months of a longer run. Memory stays bounded
 //! at any `--scale`: one month of one table is built and written at a time.
 
+pub mod advice_guidance;
 pub mod ae;
 pub mod ambulance;
+pub mod apc;
 pub mod benchmarks;
 pub mod cancer;
+pub mod finance;
+pub mod gp_appointments;
 pub mod mental_health;
 pub mod nhs111;
+pub mod operational_plan;
+pub mod outpatients;
 pub mod reference;
 pub mod waiting_list;
 
@@ -74,6 +80,12 @@ pub struct SampleOptions {
     pub gaps: Vec<Gap>,
     /// Inputs whose last month has not landed yet (real sources lag: NHS 111 by a month).
     pub lagging: Vec<String>,
+    /// Inputs written only for the listed months instead of `from` to `to` (months outside that range
+    /// included): tests keep the large record-level inputs to the months they check.
+    pub only_months: Vec<(String, Vec<Month>)>,
+    /// Only these inputs are written (with the reference data); empty means every input. Tests use it
+    /// to leave out large inputs they do not read.
+    pub only: Vec<String>,
 }
 
 impl Default for SampleOptions {
@@ -91,11 +103,18 @@ impl Default for SampleOptions {
             seed: 42,
             gaps: Vec::new(),
             lagging: vec!["nhs111_calls".to_string()],
+            only_months: Vec::new(),
+            only: Vec::new(),
         }
     }
 }
 
 impl SampleOptions {
+    /// Whether `input` is to be written.
+    pub fn wants(&self, input: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == input)
+    }
+
     /// The providers whose month of `input` is left out.
     fn skipped(&self, input: &str, month: Month) -> Vec<String> {
         self.gaps
@@ -103,6 +122,14 @@ impl SampleOptions {
             .filter(|g| g.input == input && g.month == month)
             .map(|g| g.provider.clone())
             .collect()
+    }
+
+    /// Whether `input` is written for `month`.
+    fn writes(&self, input: &str, month: Month) -> bool {
+        match self.only_months.iter().find(|(i, _)| i == input) {
+            Some((_, months)) => months.contains(&month),
+            None => self.from <= month && month <= self.to,
+        }
     }
 }
 
@@ -167,6 +194,11 @@ impl PatientColumns {
         self.ethnic.push(person.ethnic_group);
         self.age.push(person.age_band);
         self.sex.push(person.sex);
+    }
+
+    /// The IMD decile of the patient drawn last.
+    pub fn last_imd_decile(&self) -> Option<i64> {
+        self.imd.last().copied()
     }
 
     pub fn into_columns(self) -> Vec<(&'static str, ArrayRef)> {
@@ -261,15 +293,25 @@ fn weighted(
     table: &[(&'static str, f64)],
     boost: impl Fn(&str) -> f64,
 ) -> &'static str {
-    let total: f64 = table.iter().map(|(n, w)| w * boost(n)).sum();
+    table[pick_index(rng, table.iter().map(|(n, w)| w * boost(n)))].0
+}
+
+/// An index drawn with the given (not necessarily normalised) weights.
+pub(crate) fn pick_index(
+    rng: &mut ChaCha8Rng,
+    weights: impl Iterator<Item = f64> + Clone,
+) -> usize {
+    let total: f64 = weights.clone().sum();
     let mut x = rng.random::<f64>() * total;
-    for (n, w) in table {
-        x -= w * boost(n);
+    let mut last = 0;
+    for (i, w) in weights.enumerate() {
+        x -= w;
+        last = i;
         if x <= 0.0 {
-            return n;
+            return i;
         }
     }
-    table[table.len() - 1].0
+    last
 }
 
 /// Encodes a batch as Parquet (deterministic writer settings).
@@ -317,7 +359,7 @@ type Generator = fn(
 ) -> Result<RecordBatch, SampleError>;
 
 /// Every monthly record-level input, by the name of its folder under `inputs/`.
-const MONTHLY_INPUTS: [(&str, Generator); 8] = [
+const MONTHLY_INPUTS: [(&str, Generator); 14] = [
     ("nhs111_calls", nhs111::generate),
     ("ae_attendances", ae::generate),
     ("ambulance_handovers", ambulance::generate),
@@ -330,7 +372,20 @@ const MONTHLY_INPUTS: [(&str, Generator); 8] = [
     ("cancer_pathways", cancer::generate),
     ("mental_health_returns", mental_health::generate),
     ("benchmarks", benchmarks::generate),
+    ("apc_spells", apc::generate),
+    ("op_attendances", outpatients::generate),
+    ("advice_guidance", advice_guidance::generate),
+    ("operational_plan", operational_plan::generate),
+    ("finance_ledger", finance::generate),
+    ("gp_appointments", gp_appointments::generate),
 ];
+
+/// The inputs the generator writes, by the name of their folder under `inputs/`.
+pub fn input_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = MONTHLY_INPUTS.iter().map(|(n, _)| *n).collect();
+    names.push("registered_population");
+    names
+}
 
 /// Writes the whole sample data set. `progress` is told what is being written.
 pub async fn generate(
@@ -415,38 +470,60 @@ pub async fn generate(
     .await?;
 
     for month in opts.from.through(opts.to) {
-        progress(&format!("registered_population {month}"));
-        // Lists grow about 0.6% a year.
-        let years = (month.year * 12 + month.month as i32 - (2019 * 12 + 4)) as f64 / 12.0;
-        let growth = 1.0 + 0.006 * years;
-        let pop = RecordBatch::try_from_iter(vec![
-            (
-                "practice_code",
-                strings(practices.iter().map(|p| p.code.clone())),
-            ),
-            (
-                "patients",
-                Arc::new(Int64Array::from(
-                    practices
-                        .iter()
-                        .map(|p| (p.list_size as f64 * growth) as i64)
-                        .collect::<Vec<_>>(),
-                )) as ArrayRef,
-            ),
-        ])
-        .map_err(|e| SampleError::Generator(e.to_string()))?;
-        write(
-            store,
-            &format!("inputs/registered_population/month={month}/part-0.parquet"),
-            &pop,
-            &mut summary,
-        )
-        .await?;
+        if opts.wants("registered_population") {
+            progress(&format!("registered_population {month}"));
+            // Lists grow about 0.6% a year.
+            let years = (month.year * 12 + month.month as i32 - (2019 * 12 + 4)) as f64 / 12.0;
+            let growth = 1.0 + 0.006 * years;
+            let pop = RecordBatch::try_from_iter(vec![
+                (
+                    "practice_code",
+                    strings(practices.iter().map(|p| p.code.clone())),
+                ),
+                (
+                    "patients",
+                    Arc::new(Int64Array::from(
+                        practices
+                            .iter()
+                            .map(|p| (p.list_size as f64 * growth) as i64)
+                            .collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+            ])
+            .map_err(|e| SampleError::Generator(e.to_string()))?;
+            write(
+                store,
+                &format!("inputs/registered_population/month={month}/part-0.parquet"),
+                &pop,
+                &mut summary,
+            )
+            .await?;
+        }
 
         for (input, generate) in MONTHLY_INPUTS {
-            if month == opts.to && opts.lagging.iter().any(|l| l == input) {
+            if !opts.wants(input)
+                || !opts.writes(input, month)
+                || (month == opts.to && opts.lagging.iter().any(|l| l == input))
+            {
                 continue;
             }
+            progress(&format!("{input} {month}"));
+            let skip = opts.skipped(input, month);
+            let mut rng = rng_for(opts.seed, input, Some(month));
+            let batch = generate(&mut rng, month, opts.scale, &practices, &demography, &skip)?;
+            let path = format!("inputs/{input}/month={month}/part-0.parquet");
+            write(store, &path, &batch, &mut summary).await?;
+        }
+    }
+    // Months outside the range that an input is limited to (a baseline month long before the range).
+    for (input, generate) in MONTHLY_INPUTS {
+        let Some((_, months)) = opts.only_months.iter().find(|(i, _)| i == input) else {
+            continue;
+        };
+        if !opts.wants(input) {
+            continue;
+        }
+        for &month in months.iter().filter(|m| **m < opts.from || **m > opts.to) {
             progress(&format!("{input} {month}"));
             let skip = opts.skipped(input, month);
             let mut rng = rng_for(opts.seed, input, Some(month));

@@ -106,6 +106,18 @@ fn diagnostics_shape(m: Month) -> (f64, f64, f64) {
     }
 }
 
+/// Patients from more deprived areas wait longer, as the seed's inequalities papers describe: the share
+/// of short waits falls and the share of long waits rises with deprivation (IMD decile 1 = most deprived),
+/// roughly preserving the list's overall shape.
+fn inequality_tilt(p_short: f64, p_long: f64, imd_decile: i64) -> (f64, f64) {
+    // -1 for the least deprived decile, +1 for the most deprived.
+    let deprivation = (5.5 - imd_decile as f64) / 4.5;
+    (
+        (p_short - 0.06 * deprivation).clamp(0.01, 0.99),
+        (p_long * (1.0 + 0.4 * deprivation)).clamp(0.0, 0.5),
+    )
+}
+
 const PROVIDERS: [(&str, f64); 4] = [("RKB", 0.50), ("RJC", 0.25), ("RLT", 0.15), ("RRK", 0.10)];
 
 pub fn generate(
@@ -142,6 +154,9 @@ pub fn generate(
                 continue;
             }
             seq += 1;
+            patients.draw(rng, practices, demography, area);
+            let (p_short, p_long) =
+                inequality_tilt(p_short, p_long, patients.last_imd_decile().unwrap_or(5));
             // Days waited at the snapshot.
             let w: f64 = rng.random();
             let days: i64 = if w < p_short {
@@ -151,7 +166,6 @@ pub fn generate(
             } else {
                 list.long_days + tail.sample(rng) as i64
             };
-            patients.draw(rng, practices, demography, area);
             ids.push(format!("{}{:02}{:08}", list.id_prefix, area, seq));
             providers.push(provider.to_string());
             specialties

@@ -136,3 +136,48 @@ fn spc_command_judges_a_csv_and_draws_the_chart() {
         "a PDF with two charts"
     );
 }
+
+#[test]
+fn sample_names_an_unknown_input_and_writes_only_what_is_asked() {
+    let store = tempfile::tempdir().unwrap();
+    let at = store.path().to_str().unwrap();
+    let (code, _, stderr) = boardpack(
+        &repo(),
+        &["--store", at, "sample", "--only", "gp_apointments"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`gp_apointments` is not a sample input")
+            && stderr.contains("gp_appointments"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = boardpack(
+        &repo(),
+        &[
+            "--store",
+            at,
+            "sample",
+            "--from",
+            "2022-04",
+            "--to",
+            "2022-04",
+            "--only",
+            "nhs111_calls",
+            "--no-lag",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        store
+            .path()
+            .join("inputs/nhs111_calls/month=2022-04/part-0.parquet")
+            .exists()
+    );
+    assert!(!store.path().join("inputs/ae_attendances").exists());
+    assert!(
+        store
+            .path()
+            .join("reference/practices/practices.parquet")
+            .exists()
+    );
+}

@@ -2,10 +2,12 @@
 //! They exercise boardpack through its public interfaces: pipelines run on small generated Parquet, and
 //! the outputs, run records and PDF text are read back.
 
+mod activity;
 mod cancer;
 mod cli;
 mod escaping;
 mod failures;
+mod input_months;
 mod pipeline;
 mod sample_pack;
 mod spec_errors;
