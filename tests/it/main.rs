@@ -3,6 +3,7 @@
 //! the outputs, run records and PDF text are read back.
 
 mod activity;
+mod cancer;
 mod cli;
 mod escaping;
 mod failures;
