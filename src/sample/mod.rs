@@ -7,6 +7,7 @@
 
 pub mod ae;
 pub mod ambulance;
+pub mod carbon;
 pub mod nhs111;
 pub mod reference;
 pub mod waiting_list;
@@ -449,5 +450,7 @@ pub async fn generate(
             write(store, &path, &batch, &mut summary).await?;
         }
     }
+    // The carbon account's inputs, over their own wider range (from 2018/19).
+    carbon::generate(store, opts, &practices, progress, &mut summary).await?;
     Ok(summary)
 }
