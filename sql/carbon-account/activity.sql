@@ -10,52 +10,54 @@ WITH returned AS (
            'reported' AS method
     FROM carbon_energy
     UNION ALL
-    SELECT org_code, month, 'water', 'water_supply', 'm3', supply_m3, supply_m3, 'm3', site, NULL, 'reported'
+    SELECT org_code, month, 'water', 'water_supply', 'm3', supply_m3 AS quantity, supply_m3 AS source_quantity, 'm3', site, NULL, 'reported'
     FROM carbon_water
     UNION ALL
-    SELECT org_code, month, 'water', 'water_treatment', 'm3', wastewater_m3, wastewater_m3, 'm3', site, NULL, 'reported'
+    SELECT org_code, month, 'water', 'water_treatment', 'm3', wastewater_m3 AS quantity, wastewater_m3 AS source_quantity, 'm3', site, NULL, 'reported'
     FROM carbon_water
     UNION ALL
-    SELECT org_code, month, 'waste', route, 'tonnes', tonnes, tonnes, 'tonnes', site, stream, 'reported'
+    SELECT org_code, month, 'waste', route, 'tonnes', tonnes AS quantity, tonnes AS source_quantity, 'tonnes', site, stream, 'reported'
     FROM carbon_waste
     UNION ALL
-    SELECT org_code, month, 'travel', mode, unit, quantity, quantity, unit, NULL, NULL, 'reported'
+    SELECT org_code, month, 'travel', mode, unit, quantity, quantity AS source_quantity, unit AS source_unit, NULL, NULL, 'reported'
     FROM carbon_travel
     UNION ALL
     -- WMAS's distances cover its whole service area: the ICB's share is apportioned by area.
-    SELECT 'RYA', c.month, 'ambulance', c.vehicle_type, 'km',
-           c.km * a.numerator / a.denominator, c.km, 'km (all WMAS)', NULL, NULL,
-           'apportioned ' || CAST(a.numerator AS VARCHAR) || '/' || CAST(a.denominator AS VARCHAR)
+    SELECT 'RYA' AS org_code, c.month AS month, 'ambulance' AS category, c.vehicle_type AS activity, 'km' AS unit,
+           c.km * a.numerator / a.denominator AS quantity, c.km AS source_quantity, 'km (all WMAS)' AS source_unit,
+           NULL AS site, NULL AS detail,
+           'apportioned ' || CAST(a.numerator AS VARCHAR) || '/' || CAST(a.denominator AS VARCHAR) AS method
     FROM carbon_ambulance c
     JOIN apportionment a ON a.what = 'ambulance_fleet'
     UNION ALL
     -- Gases as kilograms released: bottles × ml × density, litres of N2O × density, or kilograms as
     -- bought. An agent or unit not in agents.csv keeps its unit, and the mapping check names it.
-    SELECT g.org_code, g.month, 'anaesthetic_gases', g.agent,
-           CASE WHEN a.agent IS NULL THEN g.unit ELSE 'kg' END,
-           CASE WHEN a.agent IS NULL THEN g.quantity ELSE g.quantity * a.kg_per_unit END,
-           g.quantity, g.unit, NULL,
+    SELECT g.org_code AS org_code, g.month AS month, 'anaesthetic_gases' AS category, g.agent AS activity,
+           CASE WHEN a.agent IS NULL THEN g.unit ELSE 'kg' END AS unit,
+           CASE WHEN a.agent IS NULL THEN g.quantity ELSE g.quantity * a.kg_per_unit END AS quantity,
+           g.quantity AS source_quantity, g.unit AS source_unit, NULL AS site,
            CASE WHEN g.bottles IS NOT NULL
                 THEN CAST(CAST(g.bottles AS BIGINT) AS VARCHAR) || ' bottles of ' || CAST(CAST(g.bottle_ml AS BIGINT) AS VARCHAR) || ' ml'
-           END,
-           'reported'
+           END AS detail,
+           'reported' AS method
     FROM carbon_anaesthetic g
     LEFT JOIN agents a ON a.agent = g.agent AND a.unit = g.unit
     UNION ALL
     -- Inhalers: metered-dose inhalers as kilograms of propellant (grams per inhaler of the product);
     -- dry-powder inhalers counted. An unknown product keeps its BNF code, and the mapping check names it.
-    SELECT i.org_code, i.month, 'inhalers',
+    SELECT i.org_code AS org_code, i.month AS month, 'inhalers' AS category,
            CASE WHEN p.device = 'MDI' THEN p.propellant
                 WHEN p.device = 'DPI' THEN 'dry_powder'
-                ELSE 'unknown product ' || i.bnf_code END,
-           CASE WHEN p.device = 'MDI' THEN 'kg' ELSE 'inhalers' END,
+                ELSE 'unknown product ' || i.bnf_code END AS activity,
+           CASE WHEN p.device = 'MDI' THEN 'kg' ELSE 'inhalers' END AS unit,
            CASE WHEN p.device = 'MDI' THEN CAST(i.quantity AS DOUBLE) * p.propellant_g / 1000.0
-                ELSE CAST(i.quantity AS DOUBLE) END,
-           CAST(i.quantity AS DOUBLE), 'inhalers', i.practice_code, i.bnf_code, 'reported'
+                ELSE CAST(i.quantity AS DOUBLE) END AS quantity,
+           CAST(i.quantity AS DOUBLE) AS source_quantity, 'inhalers' AS source_unit, i.practice_code AS site,
+           i.bnf_code AS detail, 'reported' AS method
     FROM carbon_inhalers i
     LEFT JOIN inhaler_products p ON p.bnf_code = i.bnf_code
     UNION ALL
-    SELECT org_code, month, 'procurement', spend_category, 'GBP', spend_gbp, spend_gbp, 'GBP', NULL, NULL, 'reported'
+    SELECT org_code, month, 'procurement', spend_category, 'GBP', spend_gbp AS quantity, spend_gbp AS source_quantity, 'GBP', NULL, NULL, 'reported'
     FROM carbon_procurement
 ),
 -- Which organisation returns which category, from its first return on.

@@ -1,5 +1,6 @@
--- Each organisation's returns by category and quarter where any month was not reported as returned: the
--- months proxied (and how) and the months still missing. Printed in the account; never silent.
+-- Returns not received, by category and quarter (by year for annual travel surveys), with the
+-- organisations concerned: the months proxied (and how) and the months still missing. Printed in the
+-- account; never silent.
 WITH lines AS (
     SELECT a.org_code, a.category, a.month, a.method, m.fy, m.fy_label, m.quarter
     FROM activity a JOIN months m ON m.month = a.month
@@ -25,12 +26,18 @@ gaps AS (
     SELECT org_code, category, month, method FROM missing
 )
 SELECT
-    g.org_code, g.category, m.fy, m.fy_label, m.quarter, g.method,
+    array_to_string(array_sort(array_agg(DISTINCT g.org_code)), ', ') AS orgs,
+    g.category,
+    m.fy,
+    m.fy_label,
+    -- Annual sources (travel surveys) are listed by year, monthly returns by quarter.
+    CASE WHEN g.category = 'personal_travel' THEN NULL ELSE m.quarter END AS quarter,
+    g.method,
     COUNT(DISTINCT g.month) AS months,
     MIN(g.month) AS first_month,
     MAX(g.month) AS last_month,
     bool_or(m.in_period) AS in_period,
     bool_or(m.in_period OR m.in_ytd OR m.in_period_ly OR m.in_ytd_ly OR m.in_baseline_year) AS affects_account
 FROM gaps g JOIN months m ON m.month = g.month
-GROUP BY g.org_code, g.category, m.fy, m.fy_label, m.quarter, g.method
-ORDER BY m.fy, m.quarter, g.org_code, g.category
+GROUP BY g.category, m.fy, m.fy_label, CASE WHEN g.category = 'personal_travel' THEN NULL ELSE m.quarter END, g.method
+ORDER BY m.fy, quarter, g.category, orgs

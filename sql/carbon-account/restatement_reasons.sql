@@ -31,9 +31,9 @@ factor_rows AS (
         COALESCE(n.factor_id, n.factor_key, b.factor_id, b.factor_key) AS detail
     FROM factors_used n
     FULL OUTER JOIN previous_factors_used b ON b.set_label = n.set_label AND b.map_id = n.map_id
-    WHERE n.factor_value IS DISTINCT FROM b.factor_value
-       OR n.factor_key IS DISTINCT FROM b.factor_key
-       OR n.factor_id IS DISTINCT FROM b.factor_id
+    WHERE (n.factor_value IS DISTINCT FROM b.factor_value)
+       OR (n.factor_key IS DISTINCT FROM b.factor_key)
+       OR (n.factor_id IS DISTINCT FROM b.factor_id)
 )
 SELECT * FROM files WHERE EXISTS (SELECT 1 FROM previous_run_files)
 UNION ALL

@@ -221,7 +221,7 @@ fn energy(
     ])
 }
 
-/// Water: about 700,000 m³ supplied and 665,000 m³ of waste water a year across the ICS.
+/// Water: about 728,000 m³ supplied and 692,000 m³ of waste water a year across the ICS.
 fn water(
     rng: &mut ChaCha8Rng,
     m: Month,
@@ -235,7 +235,7 @@ fn water(
         if skip.iter().any(|s| s == code) {
             continue;
         }
-        let s = (700_000.0 / 12.0 * share * k * noise(rng, 0.06)).round();
+        let s = (728_000.0 / 12.0 * share * k * noise(rng, 0.06)).round();
         org.push(code.to_string());
         site.push(name.to_string());
         supply.push(s);
@@ -292,7 +292,7 @@ fn waste(
             stream.push(s.to_string());
             route.push(r.to_string());
             tonnes
-                .push((annual / 12.0 * share / 0.97 * k * noise(rng, 0.1) * 100.0).round() / 100.0);
+                .push((annual * 1.04 / 12.0 * share / 0.97 * k * noise(rng, 0.1) * 100.0).round() / 100.0);
         }
     }
     batch(vec![
@@ -322,8 +322,8 @@ fn travel(
 ) -> Result<RecordBatch, SampleError> {
     let k = year_factor("business_travel", fy_of(m));
     let modes = [
-        ("van_diesel", "km", 608_000.0),
-        ("car_unknown", "miles", 2_060_000.0),
+        ("van_diesel", "km", 780_000.0),
+        ("car_unknown", "miles", 2_640_000.0),
         ("rail", "passenger.km", 100_000.0),
         ("taxi", "passenger.km", 200_000.0),
     ];
@@ -367,7 +367,7 @@ fn ambulance(
     batch(vec![("vehicle_type", text(vt)), ("km", floats(km))])
 }
 
-/// Anaesthetic gases bought. 2020/21: 9.15 million litres of N2O (4,990 t at AR4), and volatile agents of
+/// Anaesthetic gases bought. 2020/21: 9.24 million litres of N2O (4,990 t at AR4), and volatile agents of
 /// 423 t of which desflurane 72% — UHCW and SWFT buy bottles (240 ml desflurane, 250 ml others), GEH
 /// reports kilograms and uses no desflurane, CWPT uses none; WMAS buys Entonox (its N2O in litres).
 fn anaesthetic(
@@ -391,9 +391,9 @@ fn anaesthetic(
     );
     // (trust, desflurane kg, sevoflurane kg, isoflurane kg, N2O litres) a year in 2020/21.
     let trusts = [
-        ("RKB", 72.0, 415.0, 9.8, 4.85e6),
-        ("RJC", 48.0, 250.0, 5.9, 2.2e6),
-        ("RLT", 0.0, 166.0, 3.9, 1.8e6),
+        ("RKB", 73.5, 423.0, 10.0, 4.90e6),
+        ("RJC", 49.0, 255.0, 6.0, 2.22e6),
+        ("RLT", 0.0, 169.0, 4.0, 1.82e6),
         ("RYA", 0.0, 0.0, 0.0, 0.3e6),
     ];
     let share_of_sevo = [0.5, 0.3, 0.2, 0.0];
@@ -527,7 +527,7 @@ fn inhalers(
     ])
 }
 
-/// Procurement spend over £25,000 by quarter: £482m a year in 2020/21 from the three acute trusts (CWPT
+/// Procurement spend over £25,000 by quarter: £486m a year in 2020/21 from the three acute trusts (CWPT
 /// supplied none, as in the seed), and £26m of services the ICB commissions from the independent sector.
 fn procurement(
     rng: &mut ChaCha8Rng,
@@ -550,7 +550,7 @@ fn procurement(
         for (c, s) in categories {
             org.push(code.to_string());
             cat.push(c.to_string());
-            spend.push((481.7e6 / 4.0 * share * s * k * noise(rng, 0.08)).round());
+            spend.push((486.0e6 / 4.0 * share * s * k * noise(rng, 0.08)).round());
         }
     }
     if !skip.iter().any(|s| s == "QWU") {
