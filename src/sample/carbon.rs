@@ -291,8 +291,9 @@ fn waste(
             site.push(name.to_string());
             stream.push(s.to_string());
             route.push(r.to_string());
-            tonnes
-                .push((annual * 1.04 / 12.0 * share / 0.97 * k * noise(rng, 0.1) * 100.0).round() / 100.0);
+            tonnes.push(
+                (annual * 1.04 / 12.0 * share / 0.97 * k * noise(rng, 0.1) * 100.0).round() / 100.0,
+            );
         }
     }
     batch(vec![
