@@ -479,3 +479,27 @@ async fn a_rerun_after_a_factor_change_restates_exactly_that_change() {
         "the difference of 40 t is printed: {text}"
     );
 }
+
+#[test]
+fn a_factor_seed_of_an_unknown_format_or_missing_file_is_refused_at_its_place() {
+    let p = TestProject::new();
+    p.write("sql/x/a.sql", "SELECT * FROM factors")
+        .write("config/x/2022.csv", "not read at validation")
+        .write(
+            "pipelines/x.yaml",
+            "name: x\nparameters:\n  period: { type: period }\nseeds:\n  factors:\n    format: desnz\n    files:\n      - x/2022.csv\n      - x/2023.csv\n  other:\n    format: ghg\n    files: [x/2022.csv]\nsteps:\n  - id: a\n    sql: x/a.sql\n",
+        );
+    let world = p.world();
+    let errors = plan::load(&world.project, "pipelines/x.yaml")
+        .expect_err("two errors")
+        .to_string();
+    assert!(
+        errors.contains("pipelines/x.yaml:9:9")
+            && errors.contains("`config/x/2023.csv` does not exist"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("pipelines/x.yaml:11:13") && errors.contains("unknown format `ghg`"),
+        "{errors}"
+    );
+}
