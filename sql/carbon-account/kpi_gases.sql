@@ -20,13 +20,15 @@ both_levels AS (
 )
 SELECT
     org_code,
-    SUM(CASE WHEN agent = 'desflurane' THEN litres_liquid END) AS desflurane_l,
-    SUM(CASE WHEN agent = 'isoflurane' THEN litres_liquid END) AS isoflurane_l,
-    SUM(CASE WHEN agent = 'sevoflurane' THEN litres_liquid END) AS sevoflurane_l,
-    SUM(CASE WHEN agent = 'desflurane' THEN litres_liquid END) / NULLIF(SUM(litres_liquid), 0) AS desflurane_share_volume,
+    -- A trust that returned volatile agents but no desflurane used none (0); one that returned no
+    -- volatile agents at all has no figure (N/A).
+    CASE WHEN SUM(litres_liquid) IS NOT NULL THEN COALESCE(SUM(CASE WHEN agent = 'desflurane' THEN litres_liquid END), 0) END AS desflurane_l,
+    CASE WHEN SUM(litres_liquid) IS NOT NULL THEN COALESCE(SUM(CASE WHEN agent = 'isoflurane' THEN litres_liquid END), 0) END AS isoflurane_l,
+    CASE WHEN SUM(litres_liquid) IS NOT NULL THEN COALESCE(SUM(CASE WHEN agent = 'sevoflurane' THEN litres_liquid END), 0) END AS sevoflurane_l,
+    COALESCE(SUM(CASE WHEN agent = 'desflurane' THEN litres_liquid END), 0) / NULLIF(SUM(litres_liquid), 0) AS desflurane_share_volume,
     SUM(CASE WHEN kind = 'volatile' THEN kgco2e END) / 1000.0 AS volatile_t,
     SUM(CASE WHEN agent = 'desflurane' THEN kgco2e END) / 1000.0 AS desflurane_t,
-    SUM(CASE WHEN agent = 'desflurane' THEN kgco2e END) / NULLIF(SUM(CASE WHEN kind = 'volatile' THEN kgco2e END), 0) AS desflurane_share_emissions,
+    COALESCE(SUM(CASE WHEN agent = 'desflurane' THEN kgco2e END), 0) / NULLIF(SUM(CASE WHEN kind = 'volatile' THEN kgco2e END), 0) AS desflurane_share_emissions,
     SUM(CASE WHEN kind = 'nitrous_oxide' THEN kg END) AS n2o_kg,
     SUM(CASE WHEN kind = 'nitrous_oxide' THEN kgco2e END) / 1000.0 AS n2o_t,
     SUM(CASE WHEN kind = 'nitrous_oxide' THEN kgco2e_ly END) / 1000.0 AS n2o_t_ly
