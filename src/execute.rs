@@ -579,7 +579,8 @@ pub async fn previous_run(
     Ok(Some(record))
 }
 
-/// Registers `run_files` (this run's input objects and the project files read so far), `previous_run_files`
+/// Registers `run_files` (this run's input objects, the project files read so far and the parameters, each
+/// with a fingerprint: SHA-256, or a parameter's value), `previous_run_files`
 /// and, for every step in `plan.previous`, the previous run's result as `previous_<id>`. Returns the steps
 /// with no previous result, whose `previous_<id>` is registered empty once the step has run.
 async fn register_run_tables(
@@ -590,6 +591,7 @@ async fn register_run_tables(
     record: &RunRecord,
 ) -> Result<Arc<BTreeSet<String>>, String> {
     let previous = previous_run(world, &plan.name, period).await?;
+    // Parameters count too: a restatement can come from a changed parameter (a GWP set, a factor rule).
     let files = |r: &RunRecord, files: &BTreeMap<String, String>| -> Vec<[String; 5]> {
         let mut rows: Vec<[String; 5]> = r
             .inputs
@@ -615,6 +617,21 @@ async fn register_run_tables(
                 r.run_id.clone(),
             ]
         }));
+        if let Json::Object(params) = &r.parameters {
+            rows.extend(params.iter().map(|(name, value)| {
+                let value = match value {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                [
+                    "parameter".into(),
+                    name.clone(),
+                    format!("--param {name}"),
+                    value,
+                    r.run_id.clone(),
+                ]
+            }));
+        }
         rows
     };
     let current = files(record, &world.project.files_read());
@@ -632,7 +649,7 @@ async fn register_run_tables(
             ("kind", column(0)),
             ("name", column(1)),
             ("path", column(2)),
-            ("sha256", column(3)),
+            ("fingerprint", column(3)),
             ("run_id", column(4)),
         ])
         .map_err(|e| e.to_string())?;

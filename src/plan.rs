@@ -39,9 +39,9 @@ pub struct Plan {
 /// A step reads the previously published run's result of step `x` as table `previous_x` (empty, with the
 /// current result's columns, when the period has no published run yet).
 pub const PREVIOUS_PREFIX: &str = "previous_";
-/// Tables every step can read: the inputs' objects and project files of this run (`run_files`) and of
-/// the previously published run of the same period (`previous_run_files`): `kind` (`input` or `file`),
-/// `name`, `path`, `sha256`, `run_id`.
+/// Tables every step can read: the input objects, project files and parameters of this run (`run_files`)
+/// and of the previously published run of the same period (`previous_run_files`): `kind` (`input`, `file`
+/// or `parameter`), `name`, `path`, `fingerprint` (SHA-256, or a parameter's value), `run_id`.
 pub const RUN_TABLES: [&str; 2] = ["run_files", "previous_run_files"];
 
 #[derive(Debug, Clone, PartialEq)]

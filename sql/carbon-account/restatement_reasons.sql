@@ -1,13 +1,14 @@
 -- Why a restatement differs: the inputs and project files (pipeline, SQL, configuration and factor
--- files) whose SHA-256 differs from the previously published run's, and the factor rows whose value or
--- published row changed. Templates are left out: they change the layout, not the figures.
+-- files) whose SHA-256 differs from the previously published run's, the parameters whose value differs,
+-- and the factor rows whose value or published row changed. Templates are left out: they change the
+-- layout, not the figures.
 WITH now_files AS (
-    SELECT kind, path, sha256 FROM run_files
-    WHERE kind = 'input' OR path LIKE 'config/%' OR path LIKE 'sql/%' OR path LIKE 'pipelines/%'
+    SELECT kind, path, fingerprint FROM run_files
+    WHERE kind IN ('input', 'parameter') OR path LIKE 'config/%' OR path LIKE 'sql/%' OR path LIKE 'pipelines/%'
 ),
 before_files AS (
-    SELECT kind, path, sha256 FROM previous_run_files
-    WHERE kind = 'input' OR path LIKE 'config/%' OR path LIKE 'sql/%' OR path LIKE 'pipelines/%'
+    SELECT kind, path, fingerprint FROM previous_run_files
+    WHERE kind IN ('input', 'parameter') OR path LIKE 'config/%' OR path LIKE 'sql/%' OR path LIKE 'pipelines/%'
 ),
 files AS (
     SELECT
@@ -16,10 +17,11 @@ files AS (
         CASE WHEN b.path IS NULL THEN 'added' WHEN n.path IS NULL THEN 'removed' ELSE 'changed' END AS change,
         CAST(NULL AS DOUBLE) AS old_value,
         CAST(NULL AS DOUBLE) AS new_value,
-        CAST(NULL AS VARCHAR) AS detail
+        CASE WHEN COALESCE(n.kind, b.kind) = 'parameter'
+             THEN COALESCE(b.fingerprint, 'not set') || ' → ' || COALESCE(n.fingerprint, 'not set') END AS detail
     FROM now_files n
     FULL OUTER JOIN before_files b ON b.path = n.path
-    WHERE n.sha256 IS DISTINCT FROM b.sha256
+    WHERE (n.fingerprint IS DISTINCT FROM b.fingerprint)
 ),
 factor_rows AS (
     SELECT

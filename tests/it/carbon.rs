@@ -478,6 +478,19 @@ async fn a_rerun_after_a_factor_change_restates_exactly_that_change() {
         text.contains("+40"),
         "the difference of 40 t is printed: {text}"
     );
+
+    // A changed parameter is a reason too; nothing else changed this time.
+    let third = run(&p, "2022-23-Q1", &[("gwp_set", "AR6")])
+        .await
+        .expect("builds");
+    let why = table(&p, &third, "restatement_reasons");
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert_eq!(s(&why[0], "kind"), "parameter");
+    assert_eq!(s(&why[0], "detail"), "AR4 → AR6");
+    assert_eq!(
+        s(&table(&p, &third, "restatement")[0], "previous_run_id"),
+        second.record.run_id
+    );
 }
 
 #[test]
