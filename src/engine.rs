@@ -215,10 +215,7 @@ impl Engine {
                 .map_err(|e| err(e.to_string()))?
                 .ok_or_else(|| err("the seed has no rows".into()))?
         };
-        let rows = batch.num_rows();
-        let table = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        self.ctx.register_table(name, Arc::new(table))?;
-        Ok(rows)
+        self.register_batch(name, batch)
     }
 
     /// Registers a table built in memory (a seed of a published format, already read and checked).
