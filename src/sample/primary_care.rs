@@ -313,6 +313,24 @@ pub const INHALERS: [(&str, &str, &str, bool, f64); 8] = [
     ),
 ];
 
+/// The practice-level inputs, by the name of their folder under `inputs/`.
+const TABLES: [(&str, MonthTable); 10] = [
+    ("practice_list_size", list_size),
+    ("qof_achievement", qof),
+    ("inhaler_prescribing", inhalers),
+    ("practice_registers", registers),
+    ("immunisation_screening", uptake),
+    ("gp_patient_survey", survey),
+    ("friends_family_test", fft),
+    ("practice_incidents", incidents),
+    ("practice_status", status),
+    ("practice_workforce", workforce),
+];
+
+pub fn input_names() -> impl Iterator<Item = &'static str> {
+    TABLES.iter().map(|(n, _)| *n)
+}
+
 /// Writes every primary-care table of one month.
 pub async fn generate_month(
     store: &Store,
@@ -323,19 +341,7 @@ pub async fn generate_month(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), SampleError> {
     let profiles = profiles(opts.seed, practices);
-    let tables: [(&str, MonthTable); 10] = [
-        ("practice_list_size", list_size),
-        ("qof_achievement", qof),
-        ("inhaler_prescribing", inhalers),
-        ("practice_registers", registers),
-        ("immunisation_screening", uptake),
-        ("gp_patient_survey", survey),
-        ("friends_family_test", fft),
-        ("practice_incidents", incidents),
-        ("practice_status", status),
-        ("practice_workforce", workforce),
-    ];
-    for (input, make) in tables {
+    for (input, make) in TABLES {
         if !opts.wants(input) || !opts.writes(input, month) {
             continue;
         }
