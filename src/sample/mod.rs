@@ -379,6 +379,7 @@ const MONTHLY_INPUTS: [(&str, Generator); 11] = [
 pub fn input_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = MONTHLY_INPUTS.iter().map(|(n, _)| *n).collect();
     names.push("registered_population");
+    names.extend(primary_care::INPUTS);
     names
 }
 

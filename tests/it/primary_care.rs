@@ -78,7 +78,8 @@ fn limit(cdf: &dyn Fn(i64) -> f64, q: f64, n: f64) -> f64 {
         r += 1;
     }
     let below = if r == 0 { 0.0 } else { cdf(r - 1) };
-    (r as f64 - (cdf(r) - q) / (cdf(r) - below)) / n
+    // Never below zero (with few expected events, the interpolation at r = 0 would go below).
+    ((r as f64 - (cdf(r) - q) / (cdf(r) - below)) / n).max(0.0)
 }
 
 /// Writes the sample data for April to June 2022 (FFT of M84005 missing in May) and runs the dashboard
@@ -96,6 +97,12 @@ async fn build() -> (tempfile::TempDir, RunOutcome, RunOutcome) {
             month: 6,
         },
         gaps: vec!["friends_family_test:M84005:2022-05".parse().unwrap()],
+        // Only what the dashboard reads (GP appointments are about 450,000 rows a month).
+        only: sample::primary_care::INPUTS
+            .iter()
+            .chain(&["gp_appointments", "registered_population"])
+            .map(|s| s.to_string())
+            .collect(),
         ..SampleOptions::default()
     };
     sample::generate(&world.store, &opts, &|_| {})
@@ -103,8 +110,12 @@ async fn build() -> (tempfile::TempDir, RunOutcome, RunOutcome) {
         .unwrap();
     let plan = plan::load_named(&world.project, "primary-care").unwrap();
     let mut outcomes = Vec::new();
-    for period in ["2022-04", "2022-23-Q1"] {
-        let given = BTreeMap::from([("period".to_string(), period.to_string())]);
+    // The month without its 119 practice pages (the committee version), to keep the test quick.
+    for (period, pages) in [("2022-04", "false"), ("2022-23-Q1", "true")] {
+        let given = BTreeMap::from([
+            ("period".to_string(), period.to_string()),
+            ("practice_pages".to_string(), pages.to_string()),
+        ]);
         let params = RunParams::bind(&plan, &given).unwrap();
         let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
             .await
@@ -161,7 +172,6 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
         let text = pdf_text(&store.join(&outcome.reports()[0]));
         assert!(text.contains("ICB summary"), "{text}");
         assert!(text.contains("Funnel plots: every practice"));
-        assert!(text.contains("Appendix: practice profiles"));
         assert!(text.contains("Data notes"));
     }
 
@@ -259,9 +269,13 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
         "{non:?}"
     );
     let text = pdf_text(&store.join(&quarter.reports()[0]));
+    assert!(text.contains("Appendix: practice profiles"));
     let notes = &text[text.rfind("Practices that did not submit").unwrap()..];
     assert!(notes.contains("M84005"), "{notes}");
-    assert!(notes.contains("fft FFT 2 of 3"), "{notes}");
+    assert!(
+        notes.contains("Friends and Family Test FFT 2 of 3"),
+        "{notes}"
+    );
     // Its profile page: the FFT row says so, and prints no figure.
     let appendix = &text[text.find("Appendix: practice profiles").unwrap()..];
     let profile = &appendix[appendix.find("M84005 ").unwrap()..];
@@ -308,6 +322,35 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
         }
     }
     assert_eq!(checked, 15);
+    // Positions: every practice on two indicators, judged by the exact tail probability of its count.
+    let mut outside = 0;
+    for r in funnel.iter().filter(|r| {
+        ["cervical", "incidents"].contains(&s(r, "indicator_id")) && r["submitted"] == true
+    }) {
+        let theta = f(r, "icb_value");
+        let n = f(r, "denominator");
+        let x = f(r, "numerator").round() as i64;
+        let cdf: Box<dyn Fn(i64) -> f64> = if s(r, "funnel") == "binomial" {
+            Box::new(move |k| binomial_cdf(k, n as i64, theta))
+        } else {
+            Box::new(move |k| poisson_cdf(k, theta * n))
+        };
+        let (above, below) = (1.0 - if x > 0 { cdf(x - 1) } else { 0.0 }, cdf(x));
+        let expected = if above < 0.001 {
+            "high_outer"
+        } else if below < 0.001 {
+            "low_outer"
+        } else if above < 0.025 {
+            "high_inner"
+        } else if below < 0.025 {
+            "low_inner"
+        } else {
+            "within"
+        };
+        assert_eq!(s(r, "position"), expected, "{r:?}");
+        outside += usize::from(expected != "within");
+    }
+    assert!(outside > 0, "the sample has outliers to find");
 }
 
 /// A practice's funnel results, hand-made: (practice, indicator, counts towards RAG, side, outside 99.8%,
