@@ -645,7 +645,6 @@ fn fft(
         resp.push(responses);
         pos.push(positive);
     }
-    let _ = month;
     batch(vec![
         ("practice_code", strings(code)),
         ("responses", ints(resp)),

@@ -419,6 +419,13 @@ inputs:
     columns:
       - { name: practice_code, type: string }
       - { name: patients, type: integer }
+  practice_list_size:
+    location: inputs/practice_list_size
+    partitioned_by: month
+    columns:
+      - { name: practice_code, type: string }
+      - { name: age_band, type: string }
+      - { name: patients, type: integer }
   practice_status:
     location: inputs/practice_status
     partitioned_by: month
@@ -514,6 +521,19 @@ steps:
         &project,
         "inputs/registered_population/month=2022-04/part-0.parquet",
         &pop,
+    );
+    write_parquet(
+        &project,
+        "inputs/practice_list_size/month=2022-04/part-0.parquet",
+        &RecordBatch::try_from_iter(vec![
+            ("practice_code", strs(codes.clone())),
+            ("age_band", strs(vec!["80+".to_string(); 9])),
+            (
+                "patients",
+                Arc::new(Int64Array::from(vec![5000; 9])) as ArrayRef,
+            ),
+        ])
+        .unwrap(),
     );
     let status = RecordBatch::try_from_iter(vec![
         ("practice_code", strs(codes.clone())),
