@@ -1,17 +1,10 @@
--- The diagnostics waiting list (DM01) at each month's end, a snapshot: the share waiting under six weeks
--- (fewer than 42 days from referral to the snapshot date) and over 13 weeks (91 days or more).
-WITH snapshot AS (
-    SELECT
-        month,
-        CAST(month || '-01' AS DATE) + INTERVAL '1 month' - INTERVAL '1 day' AS snapshot_date,
-        referral_date
-    FROM diagnostics_waiting_list
-)
+-- The diagnostics waiting list (DM01) at each month's end, all providers together (the rules are in
+-- dm01_provider_month.sql).
 SELECT
     month,
-    COUNT(*) AS waiting,
-    SUM(CASE WHEN referral_date > snapshot_date - INTERVAL '42 days' THEN 1 ELSE 0 END) AS under_6w,
-    SUM(CASE WHEN referral_date <= snapshot_date - INTERVAL '91 days' THEN 1 ELSE 0 END) AS over_13w
-FROM snapshot
+    SUM(waiting) AS waiting,
+    SUM(under_6w) AS under_6w,
+    SUM(over_13w) AS over_13w
+FROM dm01_provider_month
 GROUP BY month
 ORDER BY month

@@ -491,3 +491,67 @@ pub fn funnel_chart(
     }
     Ok(svg)
 }
+
+/// A category's estimate with its interval, for [`interval_chart`].
+#[derive(Debug, Clone)]
+pub struct Estimate {
+    pub label: String,
+    pub value: f64,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+/// Estimates with their confidence intervals, one category each (e.g. IMD quintiles): a point with a
+/// whisker from the lower to the upper bound, and `reference` (the whole population's rate) as a dashed
+/// line, so that a reader sees at once which groups differ by more than noise.
+pub fn interval_chart(
+    estimates: &[Estimate],
+    reference: Option<f64>,
+    opts: &ChartOptions,
+) -> Result<String, ChartError> {
+    let err = chart_err(opts);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
+        let labels: Vec<String> = estimates.iter().map(|e| e.label.clone()).collect();
+        let all = estimates
+            .iter()
+            .flat_map(|e| [Some(e.value), e.lower, e.upper])
+            .flatten()
+            .chain(reference);
+        let mut chart = category_axes(&root, &labels, y_range(all), labels.len(), opts)?;
+        if let Some(r) = reference {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(-0.5, r), (labels.len() as f64 - 0.5, r)],
+                    6,
+                    4,
+                    GREY.stroke_width(1),
+                ))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        for (i, e) in estimates.iter().enumerate() {
+            let x = i as f64;
+            if let (Some(lo), Some(hi)) = (e.lower, e.upper) {
+                for segment in [
+                    vec![(x, lo), (x, hi)],
+                    vec![(x - 0.12, lo), (x + 0.12, lo)],
+                    vec![(x - 0.12, hi), (x + 0.12, hi)],
+                ] {
+                    chart
+                        .draw_series(LineSeries::new(segment, NHS_BLUE.stroke_width(2)))
+                        .map_err(|e| err(e.to_string()))?;
+                }
+            }
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (x, e.value),
+                    5,
+                    NHS_BLUE.filled(),
+                )))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}

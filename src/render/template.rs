@@ -148,6 +148,33 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     );
     let g = generated.clone();
     env.add_function(
+        "interval_chart",
+        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+            let label: String = kwargs.get("label")?;
+            let value: String = kwargs.get("value")?;
+            let lower: String = kwargs.get("lower")?;
+            let upper: String = kwargs.get("upper")?;
+            let reference: Option<f64> = kwargs.get("reference")?;
+            let opts = chart_options(&kwargs)?;
+            kwargs.assert_all_used()?;
+            let mut estimates = Vec::new();
+            for r in &rows {
+                // A group without an estimate (no denominator) has nothing to draw.
+                if let Some(v) = number(&r.get_attr(&value)?) {
+                    estimates.push(chart::Estimate {
+                        label: r.get_attr(&label)?.to_string(),
+                        value: v,
+                        lower: number(&r.get_attr(&lower)?),
+                        upper: number(&r.get_attr(&upper)?),
+                    });
+                }
+            }
+            let svg = chart::interval_chart(&estimates, reference, &opts).map_err(chart_error)?;
+            Ok(image(&g, "interval", svg))
+        },
+    );
+    let g = generated.clone();
+    env.add_function(
         "funnel_chart",
         move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
             let svg = funnel_from_rows(&rows, &kwargs)?;

@@ -9,8 +9,11 @@ pub mod advice_guidance;
 pub mod ae;
 pub mod ambulance;
 pub mod apc;
+pub mod benchmarks;
+pub mod cancer;
 pub mod finance;
 pub mod gp_appointments;
+pub mod mental_health;
 pub mod nhs111;
 pub mod operational_plan;
 pub mod outpatients;
@@ -357,7 +360,7 @@ type Generator = fn(
 ) -> Result<RecordBatch, SampleError>;
 
 /// Every monthly record-level input, by the name of its folder under `inputs/`.
-const MONTHLY_INPUTS: [(&str, Generator); 11] = [
+const MONTHLY_INPUTS: [(&str, Generator); 14] = [
     ("nhs111_calls", nhs111::generate),
     ("ae_attendances", ae::generate),
     ("ambulance_handovers", ambulance::generate),
@@ -367,6 +370,9 @@ const MONTHLY_INPUTS: [(&str, Generator); 11] = [
     ("diagnostics_waiting_list", |rng, m, scale, p, d, skip| {
         waiting_list::generate(&waiting_list::DIAGNOSTICS, rng, m, scale, p, d, skip)
     }),
+    ("cancer_pathways", cancer::generate),
+    ("mental_health_returns", mental_health::generate),
+    ("benchmarks", benchmarks::generate),
     ("apc_spells", apc::generate),
     ("op_attendances", outpatients::generate),
     ("advice_guidance", advice_guidance::generate),

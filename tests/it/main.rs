@@ -3,9 +3,11 @@
 //! the outputs, run records and PDF text are read back.
 
 mod activity;
+mod cancer;
 mod cli;
 mod escaping;
 mod failures;
+mod inequalities;
 mod input_months;
 mod pipeline;
 mod primary_care;
