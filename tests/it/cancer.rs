@@ -253,6 +253,19 @@ async fn cancer_mental_health_benchmarks_and_exceptions() {
         ),
     );
 
+    // The scorecard's regional average is the Midlands value of the same month.
+    let row = format!(
+        "62-day GP urgent referral Commissioner 85% {}",
+        format::percent(share("cancer_62d"), 1)
+    );
+    let at = text
+        .find(&row)
+        .unwrap_or_else(|| panic!("{row:?} not in {text}"));
+    let rest: String = text[at + row.len()..].chars().take(24).collect();
+    assert!(rest.contains(&format::percent(midlands, 1)), "{rest:?}");
+    // A source with no data for the reporting month is behind (NHS 111 lags a month in the sample).
+    assert_contains(&text, "NHS 111 1 Apr-21 Mar-22 (behind) 0");
+
     // Exception reports: a failing metric's report carries the period's commentary.
     assert_contains(&text, "Exception reports");
     assert_contains(&text, "62-day GP urgent referral (85%)");
