@@ -88,6 +88,10 @@ impl Engine {
         }
         let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
         ctx.register_object_store(&store.authority_url(), store.object_store());
+        // Funnel limits and confidence intervals, callable from any pipeline's SQL (`crate::stats`).
+        for f in crate::stats::sql_functions() {
+            ctx.register_udf(f);
+        }
         Ok(Engine {
             ctx,
             store: store.clone(),

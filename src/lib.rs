@@ -13,6 +13,8 @@
 //! | [`engine`] | DataFusion and Parquet: registering inputs, running SQL, materialising results |
 //! | [`render`] | templates, formats, charts and Typst → PDF |
 //! | [`spc`] | statistical process control (Making Data Count) |
+//! | [`stats`] | funnel-plot limits and confidence intervals for comparing organisations |
+//! | [`disclosure`] | small-number suppression that totals cannot undo |
 //! | [`record`] | the run record and the store layout of a run |
 //! | [`store`] | the object store and path safety |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diagnostic;
+pub mod disclosure;
 pub mod engine;
 pub mod execute;
 pub mod params;
@@ -35,5 +38,6 @@ pub mod render;
 pub mod sample;
 pub mod spc;
 pub mod spec;
+pub mod stats;
 pub mod store;
 pub mod world;

@@ -303,3 +303,253 @@ pub fn spc_chart(
     }
     Ok(svg)
 }
+
+/// One practice (or other unit) on a funnel plot: its indicator (a ratio) and its denominator.
+#[derive(Debug, Clone)]
+pub struct FunnelPoint {
+    pub label: String,
+    pub denominator: f64,
+    pub value: f64,
+    /// Drawn in colour and labelled when outside the limits; the others are drawn faintly for context.
+    pub highlight: bool,
+}
+
+/// How a funnel plot is drawn: the distribution and centre of its limits, which side is better, an
+/// optional target line and the factor from ratio to the axis (1,000 for "per 1,000"; ignored when
+/// `ChartOptions::percent`).
+#[derive(Debug, Clone)]
+pub struct FunnelSpec {
+    pub kind: crate::stats::Funnel,
+    pub centre: f64,
+    /// `Some(true)` higher is better, `Some(false)` lower is better, `None` neutral.
+    pub higher_is_better: Option<bool>,
+    pub target: Option<f64>,
+    pub scale: f64,
+}
+
+/// A funnel plot: each unit's value against its denominator, around the centre (e.g. the ICB rate) with
+/// the 95% (dashed) and 99.8% (solid) limits of `crate::stats`. Units outside the 99.8% limits are
+/// coloured by side (orange worse, blue better, purple for a neutral indicator) and labelled; those
+/// outside 95% only are ringed in the same colour.
+pub fn funnel_chart(
+    points: &[FunnelPoint],
+    spec: &FunnelSpec,
+    opts: &ChartOptions,
+) -> Result<String, ChartError> {
+    use crate::stats::funnel_limits;
+    let err = chart_err(opts);
+    let scale = if opts.percent { 1.0 } else { spec.scale };
+    let pts: Vec<&FunnelPoint> = points
+        .iter()
+        .filter(|p| p.denominator > 0.0 && p.value.is_finite())
+        .collect();
+    let max_den = pts.iter().map(|p| p.denominator).fold(0.0f64, f64::max);
+    let min_den = pts
+        .iter()
+        .map(|p| p.denominator)
+        .fold(f64::INFINITY, f64::min);
+    let x_hi = (max_den * 1.08).max(1.0);
+    let x_lo = if min_den.is_finite() {
+        (min_den * 0.6).max(1.0)
+    } else {
+        1.0
+    };
+    // The limit curves, at evenly spaced denominators across the points' range.
+    let steps = 120;
+    let curve = |level: f64| -> Vec<(f64, f64, f64)> {
+        (0..=steps)
+            .filter_map(|i| {
+                let n = x_lo + (x_hi - x_lo) * i as f64 / steps as f64;
+                funnel_limits(spec.kind, spec.centre, n, level).map(|(l, u)| (n, l, u))
+            })
+            .collect()
+    };
+    let c95 = curve(0.95);
+    let c998 = curve(0.998);
+    let status = |p: &FunnelPoint| -> (bool, bool, bool) {
+        // (outside 95%, outside 99.8%, above)
+        let l95 = funnel_limits(spec.kind, spec.centre, p.denominator, 0.95);
+        let l998 = funnel_limits(spec.kind, spec.centre, p.denominator, 0.998);
+        let out95 = l95.is_some_and(|(l, u)| p.value < l || p.value > u);
+        let out998 = l998.is_some_and(|(l, u)| p.value < l || p.value > u);
+        (out95, out998, p.value > spec.centre)
+    };
+    // The y range covers the points and the limits where the points are (not the limits' far tips).
+    let in_range = c998
+        .iter()
+        .filter(|(n, _, _)| *n >= min_den * 0.9)
+        .flat_map(|(_, l, u)| [*l, *u]);
+    let (lo, hi) = y_range(
+        pts.iter()
+            .map(|p| p.value)
+            .chain(in_range)
+            .chain([spec.centre])
+            .chain(spec.target)
+            .map(|v| v * scale),
+    );
+    // Rates and proportions are never negative.
+    let lo = lo.max(0.0);
+    let hi = if opts.percent { hi.min(1.0) } else { hi };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&opts.title, (FONT, 16))
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0f64..x_hi, lo..hi.max(lo + 1e-9))
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(0xE8, 0xED, 0xEE))
+            .y_labels(6)
+            .x_labels(6)
+            .x_label_formatter(&|x| super::format::thousands(*x, 0))
+            .y_label_formatter(&y_formatter(opts.percent))
+            .y_desc(&opts.y_label)
+            .x_desc("Denominator")
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let clip = |v: f64| v.clamp(lo, hi);
+        for (c, dashed) in [(&c95, true), (&c998, false)] {
+            for side in [0, 1] {
+                let line: Vec<(f64, f64)> = c
+                    .iter()
+                    .map(|(n, l, u)| (*n, clip(if side == 0 { *l } else { *u } * scale)))
+                    .collect();
+                if dashed {
+                    chart
+                        .draw_series(DashedLineSeries::new(line, 5, 4, NHS_BLUE.stroke_width(1)))
+                        .map_err(|e| err(e.to_string()))?;
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(line, NHS_BLUE.stroke_width(2)))
+                        .map_err(|e| err(e.to_string()))?;
+                }
+            }
+        }
+        chart
+            .draw_series(LineSeries::new(
+                vec![(0.0, spec.centre * scale), (x_hi, spec.centre * scale)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(|e| err(e.to_string()))?;
+        if let Some(t) = spec.target {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, clip(t * scale)), (x_hi, clip(t * scale))],
+                    8,
+                    4,
+                    RED.stroke_width(2),
+                ))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let colour_of = |above: bool| match spec.higher_is_better {
+            Some(better_high) if above == better_high => BLUE,
+            Some(_) => ORANGE,
+            None => PURPLE,
+        };
+        // Context first (faint), then the highlighted units on top.
+        for highlight in [false, true] {
+            for p in pts.iter().filter(|p| p.highlight == highlight) {
+                let (out95, out998, above) = status(p);
+                let at = (p.denominator, clip(p.value * scale));
+                let colour = if !highlight {
+                    RGBColor(0xC8, 0xCC, 0xCC)
+                } else if out95 {
+                    colour_of(above)
+                } else {
+                    GREY
+                };
+                if highlight && out95 && !out998 {
+                    chart
+                        .draw_series([Circle::new(at, 4, colour.stroke_width(2))])
+                        .map_err(|e| err(e.to_string()))?;
+                } else {
+                    chart
+                        .draw_series([Circle::new(at, if highlight { 4 } else { 3 }, colour.filled())])
+                        .map_err(|e| err(e.to_string()))?;
+                }
+                if highlight && out998 {
+                    // The label just above and to the right of its point.
+                    let label = EmptyElement::at(at)
+                        + Text::new(p.label.clone(), (6, -14), (FONT, 10).into_font().color(&BLACK));
+                    chart
+                        .draw_series([label])
+                        .map_err(|e| err(e.to_string()))?;
+                }
+            }
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+/// A category's estimate with its interval, for [`interval_chart`].
+#[derive(Debug, Clone)]
+pub struct Estimate {
+    pub label: String,
+    pub value: f64,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+/// Estimates with their confidence intervals, one category each (e.g. IMD quintiles): a point with a
+/// whisker from the lower to the upper bound, and `reference` (the whole population's rate) as a dashed
+/// line, so that a reader sees at once which groups differ by more than noise.
+pub fn interval_chart(
+    estimates: &[Estimate],
+    reference: Option<f64>,
+    opts: &ChartOptions,
+) -> Result<String, ChartError> {
+    let err = chart_err(opts);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
+        let labels: Vec<String> = estimates.iter().map(|e| e.label.clone()).collect();
+        let all = estimates
+            .iter()
+            .flat_map(|e| [Some(e.value), e.lower, e.upper])
+            .flatten()
+            .chain(reference);
+        let mut chart = category_axes(&root, &labels, y_range(all), labels.len(), opts)?;
+        if let Some(r) = reference {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(-0.5, r), (labels.len() as f64 - 0.5, r)],
+                    6,
+                    4,
+                    GREY.stroke_width(1),
+                ))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        for (i, e) in estimates.iter().enumerate() {
+            let x = i as f64;
+            if let (Some(lo), Some(hi)) = (e.lower, e.upper) {
+                for segment in [
+                    vec![(x, lo), (x, hi)],
+                    vec![(x - 0.12, lo), (x + 0.12, lo)],
+                    vec![(x - 0.12, hi), (x + 0.12, hi)],
+                ] {
+                    chart
+                        .draw_series(LineSeries::new(segment, NHS_BLUE.stroke_width(2)))
+                        .map_err(|e| err(e.to_string()))?;
+                }
+            }
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (x, e.value),
+                    5,
+                    NHS_BLUE.filled(),
+                )))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}

@@ -36,7 +36,12 @@ pub fn percent(ratio: f64, dp: usize) -> String {
     if !ratio.is_finite() {
         return NOT_AVAILABLE.to_string();
     }
-    format!("{:.*}%", dp, ratio * 100.0)
+    let text = format!("{:.*}%", dp, ratio * 100.0);
+    // A small negative that rounds to zero is zero: `0%`, not `-0%`.
+    match text.strip_prefix('-') {
+        Some(rest) if !rest.chars().any(|c| c.is_ascii_digit() && c != '0') => rest.to_string(),
+        _ => text,
+    }
 }
 
 /// Money in £000s, negatives (overspends) in brackets: `-980` → `(980)`.
@@ -126,6 +131,8 @@ mod tests {
         assert_eq!(thousands(-0.04, 1), "0.0");
         assert_eq!(thousands(999.0, 0), "999");
         assert_eq!(percent(0.7284, 1), "72.8%");
+        assert_eq!(percent(-0.0035, 0), "0%");
+        assert_eq!(percent(-0.051, 0), "-5%");
         assert_eq!(percent(f64::NAN, 1), "N/A");
         assert_eq!(money_thousands(-980.0), "(980)");
         assert_eq!(money_thousands(12345.4), "12,345");

@@ -146,6 +146,42 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             Ok(image(&g, "bar", svg))
         },
     );
+    let g = generated.clone();
+    env.add_function(
+        "interval_chart",
+        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+            let label: String = kwargs.get("label")?;
+            let value: String = kwargs.get("value")?;
+            let lower: String = kwargs.get("lower")?;
+            let upper: String = kwargs.get("upper")?;
+            let reference: Option<f64> = kwargs.get("reference")?;
+            let opts = chart_options(&kwargs)?;
+            kwargs.assert_all_used()?;
+            let mut estimates = Vec::new();
+            for r in &rows {
+                // A group without an estimate (no denominator) has nothing to draw.
+                if let Some(v) = number(&r.get_attr(&value)?) {
+                    estimates.push(chart::Estimate {
+                        label: r.get_attr(&label)?.to_string(),
+                        value: v,
+                        lower: number(&r.get_attr(&lower)?),
+                        upper: number(&r.get_attr(&upper)?),
+                    });
+                }
+            }
+            let svg = chart::interval_chart(&estimates, reference, &opts).map_err(chart_error)?;
+            Ok(image(&g, "interval", svg))
+        },
+    );
+    let g = generated.clone();
+    env.add_function(
+        "funnel_chart",
+        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+            let svg = funnel_from_rows(&rows, &kwargs)?;
+            Ok(image(&g, "funnel", svg))
+        },
+    );
+    env.add_function("protect", protect_rows);
     env.add_function(
         "spc",
         |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
@@ -288,4 +324,119 @@ fn spc_value(a: &spc::Analysis) -> Value {
         );
     }
     Value::from_serialize(&v)
+}
+
+/// `funnel_chart(rows, numerator=, denominator=, label=, kind="binomial"|"poisson", centre=,
+/// direction="increase"|"decrease"|"neutral", target=, scale=, highlight=<column of booleans>, title=,
+/// y_label=, percent=, height=)`: a funnel plot of the rows (see `chart::funnel_chart`). Rows without a
+/// numerator or denominator (non-submitters) are left out.
+fn funnel_from_rows(rows: &[Value], kwargs: &Kwargs) -> Result<String, Error> {
+    let numerator: String = kwargs.get("numerator")?;
+    let denominator: String = kwargs.get("denominator")?;
+    let label: String = kwargs.get("label")?;
+    let kind: String = kwargs.get("kind")?;
+    let centre: f64 = kwargs.get("centre")?;
+    let direction: Option<String> = kwargs.get("direction")?;
+    let target: Option<f64> = kwargs.get("target")?;
+    let scale: Option<f64> = kwargs.get("scale")?;
+    let highlight: Option<String> = kwargs.get("highlight")?;
+    let opts = chart_options(kwargs)?;
+    kwargs.assert_all_used()?;
+    let kind = kind
+        .parse::<crate::stats::Funnel>()
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?;
+    let higher_is_better = match direction.as_deref() {
+        Some("increase") => Some(true),
+        Some("decrease") => Some(false),
+        Some("neutral") | None => None,
+        Some(other) => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("direction `{other}`: write increase, decrease or neutral"),
+            ));
+        }
+    };
+    let mut points = Vec::new();
+    for r in rows {
+        let (Some(n), Some(d)) = (
+            number(&r.get_attr(&numerator)?),
+            number(&r.get_attr(&denominator)?),
+        ) else {
+            continue;
+        };
+        if d <= 0.0 {
+            continue;
+        }
+        let highlight = match &highlight {
+            Some(h) => r.get_attr(h)?.is_true(),
+            None => true,
+        };
+        points.push(chart::FunnelPoint {
+            label: r.get_attr(&label)?.to_string(),
+            denominator: d,
+            value: n / d,
+            highlight,
+        });
+    }
+    let spec = chart::FunnelSpec {
+        kind,
+        centre,
+        higher_is_better,
+        target,
+        scale: scale.unwrap_or(1.0),
+    };
+    chart::funnel_chart(&points, &spec, &opts).map_err(chart_error)
+}
+
+/// `protect(rows, group=[columns], counts=[columns])`: small-number suppression (`crate::disclosure`).
+/// Returns the rows, each with `<count>_shown` (`"value"`, `"small"` for `<5`, `"withheld"` for `*`) for
+/// every count column, `all_shown` (every count printed, so a rate resting on them may be) and
+/// `group_total_shown` (false when a group's totals must not be printed).
+fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let group: Vec<String> = kwargs.get("group")?;
+    let counts: Vec<String> = kwargs.get("counts")?;
+    kwargs.assert_all_used()?;
+    let mut out: Vec<serde_json::Map<String, serde_json::Value>> = Vec::with_capacity(rows.len());
+    let mut groups: std::collections::BTreeMap<Vec<String>, Vec<usize>> = Default::default();
+    for (i, r) in rows.iter().enumerate() {
+        let key = group
+            .iter()
+            .map(|g| r.get_attr(g).map(|v| v.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        groups.entry(key).or_default().push(i);
+        let json = serde_json::to_value(r).map_err(|e| {
+            Error::new(ErrorKind::InvalidOperation, format!("protect: a row: {e}"))
+        })?;
+        match json {
+            serde_json::Value::Object(m) => out.push(m),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "protect: rows must be maps",
+                ));
+            }
+        }
+    }
+    for members in groups.values() {
+        let mut total_shown = true;
+        for c in &counts {
+            let values: Vec<Option<i64>> = members
+                .iter()
+                .map(|&i| number(&rows[i].get_attr(c).unwrap_or_default()).map(|x| x.round() as i64))
+                .collect();
+            let d = crate::disclosure::protect_group(&values);
+            total_shown &= d.total_shown;
+            for (k, &i) in members.iter().enumerate() {
+                out[i].insert(format!("{c}_shown"), serde_json::to_value(d.cells[k]).unwrap_or_default());
+            }
+        }
+        for &i in members {
+            out[i].insert("group_total_shown".into(), total_shown.into());
+            let all_shown = counts
+                .iter()
+                .all(|c| out[i].get(&format!("{c}_shown")) == Some(&"value".into()));
+            out[i].insert("all_shown".into(), all_shown.into());
+        }
+    }
+    Ok(Value::from_serialize(&out))
 }

@@ -17,6 +17,7 @@ pub mod mental_health;
 pub mod nhs111;
 pub mod operational_plan;
 pub mod outpatients;
+pub mod primary_care;
 pub mod reference;
 pub mod waiting_list;
 
@@ -514,6 +515,7 @@ pub async fn generate(
             let path = format!("inputs/{input}/month={month}/part-0.parquet");
             write(store, &path, &batch, &mut summary).await?;
         }
+        primary_care::generate_month(store, opts, month, &practices, &mut summary, progress).await?;
     }
     // Months outside the range that an input is limited to (a baseline month long before the range).
     for (input, generate) in MONTHLY_INPUTS {

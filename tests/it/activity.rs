@@ -20,7 +20,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{Map, Value};
 
-use crate::sample_pack::{assert_contains, build_pack, col, table_rows};
+use crate::sample_pack::{assert_contains, col, shared_pack, table_rows};
 use crate::support::{pdf_text, read_parquet};
 
 /// The records of one month of an input.
@@ -166,7 +166,7 @@ async fn run_pack(store: &Path, period: &str) -> RunOutcome {
 #[tokio::test]
 async fn activity_against_last_year_and_the_plan() {
     let started = std::time::Instant::now();
-    let (store, outcome) = build_pack(&[]).await;
+    let (store, outcome) = shared_pack().await;
     let built = started.elapsed();
     let root = store.path();
     let text = pdf_text(&root.join(&outcome.reports()[0]));
@@ -264,7 +264,7 @@ async fn activity_against_last_year_and_the_plan() {
 
 #[tokio::test]
 async fn trajectories_and_finance() {
-    let (store, outcome) = build_pack(&[]).await;
+    let (store, outcome) = shared_pack().await;
     let root = store.path();
     let text = pdf_text(&root.join(&outcome.reports()[0]));
 
@@ -380,7 +380,7 @@ fn gp_counts(store: &Path, month: &str) -> (u64, u64, [u64; 8]) {
 #[tokio::test]
 async fn gp_appointments_against_the_pre_covid_baseline() {
     let started = std::time::Instant::now();
-    let (store, _) = build_pack(&[]).await;
+    let (store, _) = shared_pack().await;
     let root = store.path();
     // GP appointments (about 400,000 a month) only for the baseline month and the reporting month.
     let world = World::open(&crate::support::repo(), Some(root.to_str().unwrap())).unwrap();

@@ -101,20 +101,27 @@ async fn baseline_months_are_read_besides_the_history() {
 #[test]
 fn a_baseline_month_that_is_not_a_month_is_refused_at_its_place() {
     let p = TestProject::new();
-    p.write(
-        "pipelines/waits.yaml",
-        &pipeline("[\"2020-02\", \"Feb-20\"]"),
-    )
-    .write("sql/waits/by_clinic.sql", BY_CLINIC)
-    .write("sql/waits/summary.sql", SUMMARY)
-    .write("reports/waits/report.typ.j2", TEMPLATE);
+    // A second input, not partitioned by month, cannot have baseline months at all.
+    let spec = pipeline("[\"2020-02\", \"Feb-20\"]").replace(
+        "steps:\n",
+        "  clinics:\n    location: reference/clinics\n    baseline_months: [\"2020-02\"]\n    columns:\n      - { name: clinic, type: string }\nsteps:\n",
+    );
+    p.write("pipelines/waits.yaml", &spec)
+        .write("sql/waits/by_clinic.sql", BY_CLINIC)
+        .write("sql/waits/summary.sql", SUMMARY)
+        .write("reports/waits/report.typ.j2", TEMPLATE);
     let world = p.world();
     let errors = plan::load(&world.project, "pipelines/waits.yaml").expect_err("invalid");
     let text = errors.to_string();
     assert!(
         text.contains("pipelines/waits.yaml:12:")
-            && text.contains("baseline month `Feb-20` is not a month"),
+            && text.contains("baseline month `Feb-20` is not a month: write YYYY-MM"),
         "{text}"
     );
-    assert_eq!(errors.len(), 1, "{text}");
+    assert!(
+        text.contains("pipelines/waits.yaml:19:")
+            && text.contains("input `clinics`: `baseline_months` needs `partitioned_by: month`"),
+        "{text}"
+    );
+    assert_eq!(errors.len(), 2, "{text}");
 }

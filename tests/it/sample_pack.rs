@@ -70,6 +70,14 @@ pub(crate) async fn build_pack(gaps: &[&str]) -> (tempfile::TempDir, RunOutcome)
     (store, outcome)
 }
 
+/// The April 2022 pack without gaps, built once and shared by every test that reads it (each build writes
+/// thirteen months of sample data).
+pub(crate) async fn shared_pack() -> &'static (tempfile::TempDir, RunOutcome) {
+    static PACK: tokio::sync::OnceCell<(tempfile::TempDir, RunOutcome)> =
+        tokio::sync::OnceCell::const_new();
+    PACK.get_or_init(|| build_pack(&[])).await
+}
+
 /// The April 2022 records of an input.
 pub(crate) fn april(store: &Path, input: &str) -> Vec<RecordBatch> {
     read_parquet(&store.join(format!("inputs/{input}/month=2022-04/part-0.parquet")))
@@ -232,7 +240,7 @@ async fn board_pack_on_sample_data() {
 
 #[tokio::test]
 async fn quarters_and_years_follow_the_aggregation_rules() {
-    let (store, outcome) = build_pack(&[]).await;
+    let (store, outcome) = shared_pack().await;
     let monthly = table_rows(store.path(), &outcome, "metric_month");
     let matrix = table_rows(store.path(), &outcome, "metric_matrix");
     let months_of = |metric: &str, from: &str, to: &str| -> Vec<&Map<String, Value>> {

@@ -1,0 +1,190 @@
+//! Small-number suppression for published tables: counts from 1 to 4 print as `<5`, and enough further
+//! counts of the same group are withheld (`*`) that the group's printed total cannot be used to work a
+//! suppressed count out.
+//!
+//! Owns the rule and its audit only; templates call it (`protect(...)` in `render::template`) and print
+//! what it decides. It never changes a number, only whether it is shown.
+//!
+//! **The rule** (for one group — e.g. the practices of a PCN for one indicator — whose total is printed):
+//! 1. *Primary*: a count from 1 to 4 is shown as `<5`. Zero is shown: it is no one.
+//! 2. *Secondary*: when a group has a primary cell, the smallest shown count of 5 or more is also withheld
+//!    (`*`), and further ones, smallest first, until the audit passes.
+//! 3. *Audit*: from what is printed — the total, the shown counts, and the bounds a reader knows for each
+//!    withheld count (1–4 for `<5`; for `*`, from 5 up to the smallest count still shown) — every `<5`
+//!    count must still have at least two possible values. If no counts are left to withhold, the group's
+//!    total is withheld too.
+//!
+//! A rate is printed only when its numerator and denominator are both printed, so a percentage never
+//! reveals a withheld count.
+
+/// What is printed for one count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shown {
+    /// The count itself.
+    Value,
+    /// `<5`: a count from 1 to 4.
+    Small,
+    /// `*`: withheld so that a `<5` cannot be worked out from the total.
+    Withheld,
+}
+
+/// The decision for one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDecision {
+    pub cells: Vec<Shown>,
+    /// Whether the group's total may be printed.
+    pub total_shown: bool,
+}
+
+/// A count is small (primary-suppressed) when it is from 1 to 4.
+pub fn is_small(count: i64) -> bool {
+    (1..=4).contains(&count)
+}
+
+/// Applies the rule to one group's counts (`None` = no count, e.g. a practice that did not submit: it
+/// prints as a gap, is not part of the total and protects nothing).
+pub fn protect_group(counts: &[Option<i64>]) -> GroupDecision {
+    let mut cells: Vec<Shown> = counts
+        .iter()
+        .map(|c| match c {
+            Some(v) if is_small(*v) => Shown::Small,
+            _ => Shown::Value,
+        })
+        .collect();
+    if !cells.contains(&Shown::Small) {
+        return GroupDecision {
+            cells,
+            total_shown: true,
+        };
+    }
+    // Candidates for withholding: shown counts of 5 or more, smallest first.
+    let mut candidates: Vec<usize> = (0..counts.len())
+        .filter(|&i| matches!(counts[i], Some(v) if v >= 5))
+        .collect();
+    candidates.sort_by_key(|&i| (counts[i], i));
+    let mut next = candidates.into_iter();
+    // At least one complement always, so that a single `<5` is never the total less the shown counts.
+    loop {
+        let must_add = !cells.contains(&Shown::Withheld) || !audit_passes(counts, &cells);
+        if !must_add {
+            return GroupDecision {
+                cells,
+                total_shown: true,
+            };
+        }
+        match next.next() {
+            Some(i) => cells[i] = Shown::Withheld,
+            None => {
+                return GroupDecision {
+                    total_shown: audit_passes(counts, &cells),
+                    cells,
+                };
+            }
+        }
+    }
+}
+
+/// The values a reader could deduce for each `<5` cell from the printed figures: the total, the shown
+/// counts and the known bounds of every hidden cell. `None` for cells that are not `<5`.
+pub fn feasible_ranges(counts: &[Option<i64>], cells: &[Shown]) -> Vec<Option<(i64, i64)>> {
+    let total: i64 = counts.iter().flatten().sum();
+    let shown_sum: i64 = counts
+        .iter()
+        .zip(cells)
+        .filter(|(_, s)| **s == Shown::Value)
+        .filter_map(|(c, _)| *c)
+        .sum();
+    let hidden_sum = total - shown_sum;
+    // A withheld count lies between 5 and the smallest count still shown (it was chosen smallest first).
+    let smallest_shown = counts
+        .iter()
+        .zip(cells)
+        .filter(|(c, s)| **s == Shown::Value && matches!(c, Some(v) if *v >= 5))
+        .filter_map(|(c, _)| *c)
+        .min();
+    let bounds: Vec<Option<(i64, i64)>> = cells
+        .iter()
+        .map(|s| match s {
+            Shown::Value => None,
+            Shown::Small => Some((1, 4)),
+            Shown::Withheld => Some((5, smallest_shown.unwrap_or(i64::MAX / 4))),
+        })
+        .collect();
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if *s != Shown::Small {
+                return None;
+            }
+            let (mut lo_others, mut hi_others) = (0i64, 0i64);
+            for (j, b) in bounds.iter().enumerate() {
+                if let (true, Some((lo, hi))) = (j != i, b) {
+                    lo_others += lo;
+                    hi_others = hi_others.saturating_add(*hi);
+                }
+            }
+            let lo = 1.max(hidden_sum.saturating_sub(hi_others));
+            let hi = 4.min(hidden_sum - lo_others);
+            Some((lo, hi))
+        })
+        .collect()
+}
+
+/// Every `<5` cell keeps at least two possible values.
+fn audit_passes(counts: &[Option<i64>], cells: &[Shown]) -> bool {
+    feasible_ranges(counts, cells)
+        .into_iter()
+        .flatten()
+        .all(|(lo, hi)| hi > lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Shown::*;
+
+    #[test]
+    fn nothing_small_nothing_withheld() {
+        let d = protect_group(&[Some(10), Some(0), Some(7)]);
+        assert_eq!(d.cells, vec![Value, Value, Value]);
+        assert!(d.total_shown);
+    }
+
+    #[test]
+    fn one_small_count_takes_the_smallest_other_with_it() {
+        let d = protect_group(&[Some(30), Some(3), Some(12), Some(9)]);
+        assert_eq!(d.cells, vec![Value, Small, Value, Withheld]);
+        assert!(d.total_shown);
+        // From the total (54) and the shown 30 and 12: the hidden pair sums to 12, the `*` is 5 to 12, so
+        // the `<5` could be 1 to 4.
+        assert_eq!(
+            feasible_ranges(&[Some(30), Some(3), Some(12), Some(9)], &d.cells)[1],
+            Some((1, 4))
+        );
+    }
+
+    #[test]
+    fn an_edge_case_takes_a_second_complement() {
+        // 1 + 5 = 6 would give the `<5` away (only 1 + 5 makes 6): a second complement is withheld.
+        let counts = [Some(1), Some(5), Some(6), Some(40)];
+        let d = protect_group(&counts);
+        assert_eq!(d.cells, vec![Small, Withheld, Withheld, Value]);
+        let r = feasible_ranges(&counts, &d.cells)[0].unwrap();
+        assert!(r.1 > r.0, "{r:?}");
+    }
+
+    #[test]
+    fn a_group_with_nothing_left_to_withhold_loses_its_total() {
+        let d = protect_group(&[Some(2), Some(0)]);
+        assert_eq!(d.cells, vec![Small, Value]);
+        assert!(!d.total_shown);
+    }
+
+    #[test]
+    fn gaps_are_not_counts() {
+        let d = protect_group(&[None, Some(4), Some(20), Some(25)]);
+        assert_eq!(d.cells, vec![Value, Small, Withheld, Value]);
+    }
+}
