@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
 };
 use serde_json::{Map, Value};
 
-use crate::sample_pack::{april, assert_contains, build_pack, col, table_rows};
+use crate::sample_pack::{april, assert_contains, col, shared_gapped_pack, table_rows};
 use crate::support::pdf_text;
 
 /// Numerator and denominator of one standard.
@@ -137,11 +137,7 @@ fn metric<'a>(
 
 #[tokio::test]
 async fn cancer_mental_health_benchmarks_and_exceptions() {
-    let (store, outcome) = build_pack(&[
-        "cancer_pathways:RLT:2022-02",
-        "mental_health_returns:RYG:2022-02",
-    ])
-    .await;
+    let (store, outcome) = shared_gapped_pack().await;
     let text = pdf_text(&store.path().join(&outcome.reports()[0]));
     let monthly = table_rows(store.path(), &outcome, "metric_month");
 
