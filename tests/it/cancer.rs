@@ -220,6 +220,25 @@ async fn cancer_mental_health_benchmarks_and_exceptions() {
         "practices still reported"
     );
     assert_contains(&text, "Mental health dashboard");
+    // Register-based indicators come per practice: their exception report splits them by Place, and the
+    // Places add up to the ICB.
+    let places = table_rows(store.path(), outcome, "metric_place_month");
+    let april_dementia: Vec<_> = places
+        .iter()
+        .filter(|r| r["metric_id"] == "dementia_dx" && r["month"] == "2022-04")
+        .collect();
+    assert_eq!(april_dementia.len(), 4, "four Places");
+    let icb = metric(&monthly, "dementia_dx", "2022-04").unwrap();
+    for key in ["numerator", "denominator"] {
+        let sum: f64 = april_dementia
+            .iter()
+            .map(|r| r[key].as_f64().unwrap())
+            .sum();
+        assert_eq!(sum, icb[key].as_f64().unwrap(), "{key}");
+    }
+    // Dementia diagnosis fails its 66.7% standard in the sample, so its exception report shows the Places.
+    assert!(icb["value"].as_f64().unwrap() < 0.667);
+    assert_contains(&text, "By Place, Apr-22");
     assert_contains(
         &text,
         "No mental health data was received from CWPT for Feb-22: ICB figures for that month exclude CWPT.",
