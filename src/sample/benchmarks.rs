@@ -16,7 +16,7 @@ use crate::period::Month;
 
 /// (metric id as in `config/board-pack/metrics.yaml`, Midlands before Covid, Midlands in April 2022,
 /// England minus Midlands).
-const BENCHMARKS: [(&str, f64, f64, f64); 21] = [
+const BENCHMARKS: [(&str, f64, f64, f64); 22] = [
     ("ae_4h", 0.85, 0.700, 0.026),
     ("amb_15", 0.50, 0.300, 0.05),
     ("amb_30", 0.85, 0.640, 0.05),
@@ -38,6 +38,7 @@ const BENCHMARKS: [(&str, f64, f64, f64); 21] = [
     ("eip_2w", 0.72, 0.700, -0.02),
     ("dementia_dx", 0.67, 0.600, 0.02),
     ("smi_checks", 0.40, 0.415, 0.035),
+    ("ld_checks", 0.58, 0.690, 0.02),
 ];
 
 pub fn generate(

@@ -1,10 +1,10 @@
-//! Mental health returns, aggregated as the real ones are (MHSDS, IAPT, the dementia and SMI registers):
+//! Mental health returns, aggregated as the real ones are (MHSDS, IAPT, the dementia, SMI and LD registers):
 //! one row per indicator per organisation per month — the provider (CWPT) for service measures, each
 //! general practice for register-based ones — with a numerator and a denominator. Calibrated to the seed's
 //! Mental Health scorecard and dashboard: IAPT access about 16% (annualised), recovery about 51%, 6 and 18
 //! weeks about 94% and 99%, early intervention in psychosis about 75%, dementia diagnosis about 56%, SMI
 //! health checks about 32%, CYP eating disorders far below 95%, no inappropriate out-of-area placements in
-//! 2022.
+//! 2022, learning disability annual health checks about 72%.
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use super::{Demography, SampleError};
 use crate::period::Month;
 
 /// The indicators of the return, named as the pack's metrics are (`config/board-pack/metrics.yaml`).
-pub const INDICATORS: [&str; 10] = [
+pub const INDICATORS: [&str; 11] = [
     "iapt_access",
     "iapt_recovery",
     "iapt_6w",
@@ -27,6 +27,7 @@ pub const INDICATORS: [&str; 10] = [
     "eip_2w",
     "dementia_dx",
     "smi_checks",
+    "ld_checks",
     "cyp_ed_urgent",
     "cyp_ed_routine",
     "oap",
@@ -67,13 +68,15 @@ fn iapt_prevalence(m: Month) -> f64 {
 }
 
 /// (recovery, within 6 weeks, within 18 weeks, EIP within 2 weeks, dementia, SMI checks, ED urgent,
-/// ED routine, out-of-area placements) in a month.
-fn shares(m: Month) -> [f64; 9] {
+/// ED routine, out-of-area placements, LD health checks) in a month.
+fn shares(m: Month) -> [f64; 10] {
     match m.year * 100 + m.month as i32 {
-        ..=202002 => [0.52, 0.90, 0.99, 0.72, 0.66, 0.45, 0.80, 0.75, 6.0],
-        202003..=202012 => [0.50, 0.92, 0.99, 0.70, 0.60, 0.25, 0.60, 0.50, 4.0],
-        202101..=202112 => [0.51, 0.93, 0.99, 0.74, 0.57, 0.30, 0.35, 0.20, 2.0],
-        _ => [0.51, 0.938, 0.992, 0.75, 0.563, 0.324, 0.217, 0.094, 0.0],
+        ..=202002 => [0.52, 0.90, 0.99, 0.72, 0.66, 0.45, 0.80, 0.75, 6.0, 0.62],
+        202003..=202012 => [0.50, 0.92, 0.99, 0.70, 0.60, 0.25, 0.60, 0.50, 4.0, 0.45],
+        202101..=202112 => [0.51, 0.93, 0.99, 0.74, 0.57, 0.30, 0.35, 0.20, 2.0, 0.68],
+        _ => [
+            0.51, 0.938, 0.992, 0.75, 0.563, 0.324, 0.217, 0.094, 0.0, 0.72,
+        ],
     }
 }
 
@@ -138,7 +141,8 @@ pub fn generate(
         push("oap", oap, None);
     }
     // Register-based indicators, per practice: dementia diagnoses of people 65+ against the expected
-    // prevalence, and SMI patients with all six health checks in twelve months against the SMI register.
+    // prevalence, SMI patients with all six health checks in twelve months against the SMI register, and
+    // the same for annual health checks of the learning disability register.
     for p in practices {
         let expected = (p.list_size as f64 * 0.0075 * rng.random_range(0.8..1.2)) as i64;
         let smi = (p.list_size as f64 * 0.009 * rng.random_range(0.8..1.2)) as i64;
@@ -154,6 +158,13 @@ pub fn generate(
         kinds.push("practice");
         nums.push(binomial(rng, smi, s[5] + skill)?);
         dens.push(Some(smi));
+        // Learning disability register: patients with an annual health check in the last twelve months.
+        let ld = (p.list_size as f64 * 0.005 * rng.random_range(0.8..1.2)) as i64;
+        indicators.push("ld_checks");
+        orgs.push(p.code.clone());
+        kinds.push("practice");
+        nums.push(binomial(rng, ld, s[9] + skill / 2.0)?);
+        dens.push(Some(ld));
     }
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("indicator", Arc::new(StringArray::from(indicators))),

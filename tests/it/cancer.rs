@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
 };
 use serde_json::{Map, Value};
 
-use crate::sample_pack::{april, assert_contains, build_pack, col, table_rows};
+use crate::sample_pack::{april, assert_contains, col, shared_gapped_pack, table_rows};
 use crate::support::pdf_text;
 
 /// Numerator and denominator of one standard.
@@ -137,11 +137,7 @@ fn metric<'a>(
 
 #[tokio::test]
 async fn cancer_mental_health_benchmarks_and_exceptions() {
-    let (store, outcome) = build_pack(&[
-        "cancer_pathways:RLT:2022-02",
-        "mental_health_returns:RYG:2022-02",
-    ])
-    .await;
+    let (store, outcome) = shared_gapped_pack().await;
     let text = pdf_text(&store.path().join(&outcome.reports()[0]));
     let monthly = table_rows(store.path(), &outcome, "metric_month");
 
@@ -224,6 +220,25 @@ async fn cancer_mental_health_benchmarks_and_exceptions() {
         "practices still reported"
     );
     assert_contains(&text, "Mental health dashboard");
+    // Register-based indicators come per practice: their exception report splits them by Place, and the
+    // Places add up to the ICB.
+    let places = table_rows(store.path(), outcome, "metric_place_month");
+    let april_dementia: Vec<_> = places
+        .iter()
+        .filter(|r| r["metric_id"] == "dementia_dx" && r["month"] == "2022-04")
+        .collect();
+    assert_eq!(april_dementia.len(), 4, "four Places");
+    let icb = metric(&monthly, "dementia_dx", "2022-04").unwrap();
+    for key in ["numerator", "denominator"] {
+        let sum: f64 = april_dementia
+            .iter()
+            .map(|r| r[key].as_f64().unwrap())
+            .sum();
+        assert_eq!(sum, icb[key].as_f64().unwrap(), "{key}");
+    }
+    // Dementia diagnosis fails its 66.7% standard in the sample, so its exception report shows the Places.
+    assert!(icb["value"].as_f64().unwrap() < 0.667);
+    assert_contains(&text, "By Place, Apr-22");
     assert_contains(
         &text,
         "No mental health data was received from CWPT for Feb-22: ICB figures for that month exclude CWPT.",
@@ -252,6 +267,19 @@ async fn cancer_mental_health_benchmarks_and_exceptions() {
             format::percent(england, 1)
         ),
     );
+
+    // The scorecard's regional average is the Midlands value of the same month.
+    let row = format!(
+        "62-day GP urgent referral Commissioner 85% {}",
+        format::percent(share("cancer_62d"), 1)
+    );
+    let at = text
+        .find(&row)
+        .unwrap_or_else(|| panic!("{row:?} not in {text}"));
+    let rest: String = text[at + row.len()..].chars().take(24).collect();
+    assert!(rest.contains(&format::percent(midlands, 1)), "{rest:?}");
+    // A source with no data for the reporting month is behind (NHS 111 lags a month in the sample).
+    assert_contains(&text, "NHS 111 1 Apr-21 Mar-22 (behind) 0");
 
     // Exception reports: a failing metric's report carries the period's commentary.
     assert_contains(&text, "Exception reports");
