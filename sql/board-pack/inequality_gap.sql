@@ -8,7 +8,7 @@
 --                 midpoint of their cumulative population share (least deprived first), weighted by the
 --                 quintiles' denominators. Positive: the rate is higher in more deprived areas.
 WITH q AS (
-    SELECT metric_id, month, name, improvement, numerator, denominator, rate, ci_lower, ci_upper, quintile
+    SELECT metric_id, month, name, improvement, measure, per, basis, numerator, denominator, rate, ci_lower, ci_upper, quintile
     FROM inequality_split
     WHERE dimension = 'imd_quintile' AND quintile BETWEEN 1 AND 5 AND denominator > 0
 ),
@@ -44,6 +44,9 @@ ends AS (
         most.month,
         most.name,
         most.improvement,
+        most.measure,
+        most.per,
+        most.basis,
         most.rate AS most_deprived_rate,
         least.rate AS least_deprived_rate,
         most.rate - least.rate AS gap_absolute,
@@ -59,7 +62,7 @@ ends AS (
     WHERE most.quintile = 1
 )
 SELECT
-    e.metric_id, e.month, e.name, e.improvement, o.overall_rate, e.most_deprived_rate, e.least_deprived_rate,
+    e.metric_id, e.month, e.name, e.improvement, e.measure, e.per, e.basis, o.overall_rate, e.most_deprived_rate, e.least_deprived_rate,
     e.gap_absolute, e.gap_relative, e.gap_lower, e.gap_upper,
     e.gap_lower > 0 OR e.gap_upper < 0 AS significant,
     s.sii

@@ -1,11 +1,19 @@
 -- The health-inequalities lens: key metrics of each month shown split by deprivation (the IMD 2019
 -- quintile of the patient's area; quintile 1 is the most deprived 20% nationally, Core20), by ethnic
--- group and by the Place of the patient's registered practice — as configured in
--- config/board-pack/inequalities.yaml. Each group has its numerator, denominator, rate and a 95% Wilson
--- score interval (wilson_lower / wilson_upper), so that a difference within noise is not read as a gap.
--- Records without the dimension (no IMD decile, no practice) form the group 'Not known', so that the
--- groups of a split always add up to the whole. The figures are kept whole here, for audit; the pack
--- applies small-number suppression (`protect`, src/disclosure.rs) to what it prints.
+-- group, by the Place of the patient's registered practice and by PLUS group — as configured in
+-- config/board-pack/inequalities.yaml. Each group has its numerator, denominator, rate and a 95% interval:
+-- Wilson's score interval for a proportion, the exact Poisson interval for a rate per patient, so that a
+-- difference within noise is not read as a gap.
+--
+-- Two kinds of record feed it:
+-- * patient records (A&E, waiting lists, appointments, cancer pathways) carry the patient's own IMD decile
+--   and ethnic group; each record counts 1 in the denominator;
+-- * practice figures (QOF, registers, emergency admissions per registered patient) have no patient
+--   detail: they are split by the deprivation of the practice's patients (its mean IMD decile, rounded)
+--   and by Place, and their ethnic group is 'Not known'. The pack says which basis each metric uses.
+-- Records without the dimension form the group 'Not known', so that the groups of a split always add up
+-- to the whole. The figures are kept whole here, for audit; the pack applies small-number suppression
+-- (`protect`, src/disclosure.rs) to what it prints.
 WITH snapshots AS (
     -- Waiting lists are snapshots at each month's end: whole days waited are counted to that date.
     SELECT month, practice_code, imd_decile, ethnic_group, clock_start AS waiting_since,
@@ -17,10 +25,10 @@ WITH snapshots AS (
            CAST(month || '-01' AS DATE) + INTERVAL '1 month' - INTERVAL '1 day', 'dm01'
     FROM diagnostics_waiting_list
 ),
-records AS (
+patient_records AS (
     -- A&E: left within 4 hours of arrival.
     SELECT 'ae_4h' AS metric_id, month, practice_code, imd_decile, ethnic_group,
-           CASE WHEN departure_time <= arrival_time + INTERVAL '4 hours' THEN 1 ELSE 0 END AS hit
+           CASE WHEN departure_time <= arrival_time + INTERVAL '4 hours' THEN 1 ELSE 0 END AS numerator
     FROM ae_attendances
     UNION ALL
     -- Elective: waiting 19 whole weeks or more (133 days) at the month's end.
@@ -47,12 +55,53 @@ records AS (
     SELECT 'op_dna', month, practice_code, imd_decile, ethnic_group,
            CASE WHEN attendance_status = 'DNA' THEN 1 ELSE 0 END
     FROM op_attendances
+    UNION ALL
+    -- Cancers diagnosed in the month at stage 1 or 2, of those with a known stage.
+    SELECT 'cancer_early_stage', month, practice_code, imd_decile, ethnic_group,
+           CASE WHEN stage_at_diagnosis IN ('1', '2') THEN 1 ELSE 0 END
+    FROM cancer_pathways
+    WHERE cancer_diagnosed AND stage_at_diagnosis IN ('1', '2', '3', '4')
+      AND diagnosis_date >= CAST(month || '-01' AS DATE)
+      AND diagnosis_date < CAST(month || '-01' AS DATE) + INTERVAL '1 month'
+),
+practice_figures AS (
+    -- Core20PLUS5 clinical areas from the practices' returns: hypertension controlled (QOF HYP008),
+    -- diabetes HbA1c controlled (QOF DM020), SMI physical health checks (register).
+    SELECT 'hypertension_control' AS metric_id, month, practice_code,
+           CAST(numerator AS DOUBLE) AS numerator, CAST(denominator AS DOUBLE) AS denominator
+    FROM qof_achievement WHERE indicator_code = 'HYP008'
+    UNION ALL
+    SELECT 'diabetes_hba1c', month, practice_code, CAST(numerator AS DOUBLE), CAST(denominator AS DOUBLE)
+    FROM qof_achievement WHERE indicator_code = 'DM020'
+    UNION ALL
+    SELECT 'smi_health_checks', month, practice_code, CAST(health_checks AS DOUBLE), CAST(patients AS DOUBLE)
+    FROM practice_registers WHERE register = 'serious_mental_illness'
+    UNION ALL
+    -- Emergency (non-elective) admissions per registered patient in the month.
+    SELECT 'emergency_admissions', r.month, r.practice_code,
+           CAST(COALESCE(a.spells, 0) AS DOUBLE), CAST(r.patients AS DOUBLE)
+    FROM registered_population r
+    LEFT JOIN (
+        SELECT month, practice_code, COUNT(*) AS spells
+        FROM apc_spells WHERE point_of_delivery = 'NEL' GROUP BY month, practice_code
+    ) a ON a.month = r.month AND a.practice_code = r.practice_code
+),
+records AS (
+    SELECT metric_id, month, practice_code, imd_decile, ethnic_group,
+           CAST(numerator AS DOUBLE) AS numerator, 1.0 AS denominator
+    FROM patient_records
+    UNION ALL
+    SELECT f.metric_id, f.month, f.practice_code, CAST(round(p.imd_decile) AS BIGINT), NULL,
+           f.numerator, f.denominator
+    FROM practice_figures f
+    LEFT JOIN practices p ON p.practice_code = f.practice_code
 ),
 tagged AS (
     SELECT
         r.metric_id,
         r.month,
-        r.hit,
+        r.numerator,
+        r.denominator,
         COALESCE(q.quintile, 0) AS quintile,
         COALESCE(q.label, 'Not known') AS imd_quintile,
         COALESCE(r.ethnic_group, 'Not known') AS ethnic_group,
@@ -70,21 +119,23 @@ tagged AS (
 ),
 groups AS (
     SELECT metric_id, month, 'imd_quintile' AS dimension, imd_quintile AS group_label,
-           MAX(quintile) AS quintile, SUM(hit) AS numerator, COUNT(*) AS denominator
+           MAX(quintile) AS quintile, SUM(numerator) AS numerator, SUM(denominator) AS denominator
     FROM tagged GROUP BY metric_id, month, imd_quintile
     UNION ALL
-    SELECT metric_id, month, 'ethnic_group', ethnic_group, 0, SUM(hit), COUNT(*)
+    SELECT metric_id, month, 'ethnic_group', ethnic_group, 0, SUM(numerator), SUM(denominator)
     FROM tagged GROUP BY metric_id, month, ethnic_group
     UNION ALL
-    SELECT metric_id, month, 'place', place, 0, SUM(hit), COUNT(*) FROM tagged GROUP BY metric_id, month, place
+    SELECT metric_id, month, 'place', place, 0, SUM(numerator), SUM(denominator)
+    FROM tagged GROUP BY metric_id, month, place
     UNION ALL
-    SELECT metric_id, month, 'plus_group', plus_group, 0, SUM(hit), COUNT(*)
+    SELECT metric_id, month, 'plus_group', plus_group, 0, SUM(numerator), SUM(denominator)
     FROM tagged GROUP BY metric_id, month, plus_group
 ),
 configured AS (
-    SELECT g.*, c.name, c.improvement, c.min_denominator
+    SELECT g.*, c.name, c.improvement, c.measure, c.basis, c.per, c.min_denominator
     FROM groups g
     JOIN inequalities c ON c.metric_id = g.metric_id AND c.dimension = g.dimension
+    WHERE g.denominator > 0
 )
 SELECT
     metric_id,
@@ -94,12 +145,17 @@ SELECT
     group_label,
     quintile,
     improvement,
+    measure,
+    basis,
+    per,
     numerator,
     denominator,
-    CAST(numerator AS DOUBLE) / denominator AS rate,
-    wilson_lower(numerator, denominator, 0.95) AS ci_lower,
-    wilson_upper(numerator, denominator, 0.95) AS ci_upper,
-    -- Fewer records than the configured minimum: the group's rate is too unstable to publish.
+    numerator / denominator AS rate,
+    CASE WHEN measure = 'rate' THEN poisson_lower(numerator, denominator, 0.95)
+         ELSE wilson_lower(numerator, denominator, 0.95) END AS ci_lower,
+    CASE WHEN measure = 'rate' THEN poisson_upper(numerator, denominator, 0.95)
+         ELSE wilson_upper(numerator, denominator, 0.95) END AS ci_upper,
+    -- Fewer than the configured minimum in the denominator: the group's rate is too unstable to publish.
     denominator >= min_denominator AS enough
 FROM configured
 ORDER BY metric_id, dimension, month, quintile, group_label

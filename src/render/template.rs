@@ -154,7 +154,9 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             let value: String = kwargs.get("value")?;
             let lower: String = kwargs.get("lower")?;
             let upper: String = kwargs.get("upper")?;
-            let reference: Option<f64> = kwargs.get("reference")?;
+            // Rates per patient are drawn per `scale` patients (e.g. 1,000).
+            let scale: f64 = kwargs.get::<Option<f64>>("scale")?.unwrap_or(1.0);
+            let reference: Option<f64> = kwargs.get::<Option<f64>>("reference")?.map(|r| r * scale);
             let opts = chart_options(&kwargs)?;
             kwargs.assert_all_used()?;
             let mut estimates = Vec::new();
@@ -163,9 +165,9 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
                 if let Some(v) = number(&r.get_attr(&value)?) {
                     estimates.push(chart::Estimate {
                         label: r.get_attr(&label)?.to_string(),
-                        value: v,
-                        lower: number(&r.get_attr(&lower)?),
-                        upper: number(&r.get_attr(&upper)?),
+                        value: v * scale,
+                        lower: number(&r.get_attr(&lower)?).map(|x| x * scale),
+                        upper: number(&r.get_attr(&upper)?).map(|x| x * scale),
                     });
                 }
             }
@@ -404,9 +406,8 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
             .map(|g| r.get_attr(g).map(|v| v.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         groups.entry(key).or_default().push(i);
-        let json = serde_json::to_value(r).map_err(|e| {
-            Error::new(ErrorKind::InvalidOperation, format!("protect: a row: {e}"))
-        })?;
+        let json = serde_json::to_value(r)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("protect: a row: {e}")))?;
         match json {
             serde_json::Value::Object(m) => out.push(m),
             _ => {
@@ -422,12 +423,17 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
         for c in &counts {
             let values: Vec<Option<i64>> = members
                 .iter()
-                .map(|&i| number(&rows[i].get_attr(c).unwrap_or_default()).map(|x| x.round() as i64))
+                .map(|&i| {
+                    number(&rows[i].get_attr(c).unwrap_or_default()).map(|x| x.round() as i64)
+                })
                 .collect();
             let d = crate::disclosure::protect_group(&values);
             total_shown &= d.total_shown;
             for (k, &i) in members.iter().enumerate() {
-                out[i].insert(format!("{c}_shown"), serde_json::to_value(d.cells[k]).unwrap_or_default());
+                out[i].insert(
+                    format!("{c}_shown"),
+                    serde_json::to_value(d.cells[k]).unwrap_or_default(),
+                );
             }
         }
         for &i in members {

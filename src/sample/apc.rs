@@ -140,7 +140,15 @@ pub fn generate(
                     } else {
                         ELECTIVE_SPECIALTIES[rng.random_range(0..ELECTIVE_SPECIALTIES.len())]
                     };
-                    patients.draw(rng, practices, demography, area);
+                    if pod == "NEL" {
+                        // Emergency admissions are more frequent where practices serve more deprived
+                        // populations (about 1.8 times as many at the most deprived as the least).
+                        patients.draw_weighted(rng, practices, demography, area, |p| {
+                            (1.0 + 0.3 * (5.5 - p.imd_decile) / 4.5) / 1.3
+                        });
+                    } else {
+                        patients.draw(rng, practices, demography, area);
+                    }
                     ids.push(format!(
                         "APC{:02}{}{:07}",
                         area,

@@ -354,12 +354,18 @@ pub fn generate(
                         rows.first_seen.push(t.first_seen.map(abs).and_then(known));
                         rows.diagnosis.push(known(abs(t.diagnosis)));
                         rows.cancer.push(diagnosed.then_some(t.cancer));
+                        rows.patients.draw(rng, practices, demography, area);
+                        // Cancers are found later in more deprived areas (IMD decile 1 = most deprived):
+                        // the share at stages 1 and 2 falls with deprivation.
+                        let deprivation =
+                            (5.5 - rows.patients.last_imd_decile().unwrap_or(5) as f64) / 4.5;
+                        let early = 1.0 - 0.18 * deprivation;
                         rows.stage.push((diagnosed && t.cancer).then(|| {
                             pick(
                                 rng,
                                 &[
-                                    ("1", 0.25),
-                                    ("2", 0.22),
+                                    ("1", 0.25 * early),
+                                    ("2", 0.22 * early),
                                     ("3", 0.2),
                                     ("4", 0.2),
                                     ("unknown", 0.13),
@@ -375,7 +381,6 @@ pub fn generate(
                             )
                         }));
                         rows.first_treatment.push(true);
-                        rows.patients.draw(rng, practices, demography, area);
                     }
                 }
             }

@@ -189,7 +189,27 @@ impl PatientColumns {
         demography: &Demography,
         area: u32,
     ) {
-        let practice = demography.pick_practice(rng, practices, area);
+        self.draw_weighted(rng, practices, demography, area, |_| 1.0);
+    }
+
+    /// Draws a patient as [`draw`](Self::draw) does, with their practice's chance scaled by `weight`
+    /// (from 0 to 1): events that happen more where practices serve more deprived populations.
+    pub fn draw_weighted(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        practices: &[Practice],
+        demography: &Demography,
+        area: u32,
+        weight: impl Fn(&Practice) -> f64,
+    ) {
+        let mut practice = demography.pick_practice(rng, practices, area);
+        // Rejection sampling; a bounded number of tries keeps a zero weight from looping for ever.
+        for _ in 0..64 {
+            if rng.random::<f64>() < weight(practice) {
+                break;
+            }
+            practice = demography.pick_practice(rng, practices, area);
+        }
         let person = demography.person(rng, practice);
         self.practice.push(practice.code.clone());
         self.imd.push(person.imd_decile);
