@@ -222,6 +222,20 @@ async fn activity_against_last_year_and_the_plan() {
         let figures = printed(comparator, actual);
         assert_contains(&text, &format!("{label} {figures} {figures}"));
     }
+    // The cover's key points carry elective activity against plan.
+    let (el, el_plan) = (
+        line_value(&this, "el_spells"),
+        line_value(&plan, "el_spells"),
+    );
+    assert_contains(
+        &text,
+        &format!(
+            "Elective spells were {} in Apr-22 against a plan of {} ({}).",
+            format::thousands(el, 0),
+            format::thousands(el_plan, 0),
+            format::percent((el - el_plan) / el_plan, 0)
+        ),
+    );
     // The PDF shows the seed's headings and the tables' comparators.
     assert_contains(&text, "Acute activity against the same period last year");
     assert_contains(
@@ -307,6 +321,15 @@ async fn trajectories_and_finance() {
             "Total net expenditure {} {} {}",
             f(budget),
             f(spent),
+            f(budget - spent)
+        ),
+    );
+    assert_contains(
+        &text,
+        &format!(
+            "Year to date the ICB has spent {} against a budget of {} (£000s): an under/(over) spend of {}.",
+            f(spent),
+            f(budget),
             f(budget - spent)
         ),
     );
