@@ -7,6 +7,7 @@ mod cancer;
 mod cli;
 mod escaping;
 mod failures;
+mod finance;
 mod inequalities;
 mod input_months;
 mod pipeline;
