@@ -219,6 +219,11 @@ impl Engine {
                 .map_err(|e| err(e.to_string()))?
                 .ok_or_else(|| err("the seed has no rows".into()))?
         };
+        self.register_batch(name, batch)
+    }
+
+    /// Registers a table built in memory (a seed of a published format, already read and checked).
+    pub fn register_batch(&self, name: &str, batch: RecordBatch) -> Result<usize, EngineError> {
         let rows = batch.num_rows();
         let table = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         self.ctx.register_table(name, Arc::new(table))?;
@@ -333,6 +338,14 @@ impl Engine {
         self.ctx
             .register_parquet(name, url.as_str(), ParquetReadOptions::default())
             .await?;
+        Ok(())
+    }
+
+    /// Registers an empty table `name` with the columns of the registered table `like`.
+    pub async fn register_empty_like(&self, name: &str, like: &str) -> Result<(), EngineError> {
+        let schema: SchemaRef = Arc::new(self.ctx.table(like).await?.schema().as_arrow().clone());
+        let table = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
+        self.ctx.register_table(name, Arc::new(table))?;
         Ok(())
     }
 

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::engine::Engine;
 use crate::params::RunParams;
 use crate::period::Month;
-use crate::plan::{Plan, Severity, Step, StepKind};
+use crate::plan::{PREVIOUS_PREFIX, Plan, SeedFormat, Severity, Step, StepKind};
 use crate::record::{
     InputRecord, LatestPointer, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord,
     StepStatus, ToolInfo, latest_pointer,
@@ -213,6 +213,25 @@ async fn execute(
         .flat_map(|s| s.inputs.iter().map(String::as_str))
         .collect();
     for seed in plan.seeds.iter().filter(|s| read.contains(s.name.as_str())) {
+        if seed.format == SeedFormat::Desnz {
+            // Each file is read through the project, so that its hash goes into the run record.
+            let mut files = Vec::new();
+            for f in &seed.files {
+                let bytes = world
+                    .project
+                    .read(f)
+                    .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+                files.push((f.clone(), bytes));
+            }
+            let sets = crate::factors::parse_all(&files)
+                .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+            let batch = crate::factors::to_batch(&sets)
+                .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+            engine
+                .register_batch(&seed.name, batch)
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
         let bytes = world
             .project
             .read(&seed.file)
@@ -265,6 +284,10 @@ async fn execute(
         });
     }
 
+    // What this run reads and what the previously published run of the period read and produced, for
+    // steps that compare with it (restatements).
+    let empty_previous = register_run_tables(world, plan, &engine, &period.to_string(), record).await?;
+
     let context_base = json!({
         "pipeline": plan.name,
         "description": plan.description,
@@ -304,6 +327,7 @@ async fn execute(
                 context_base: context_base.clone(),
                 date: record.started_at,
                 ident: format!("{}/{}/{}", plan.name, period, step.id),
+                empty_previous: empty_previous.clone(),
             };
             running.spawn(async move {
                 let started = Instant::now();
@@ -394,6 +418,8 @@ struct StepContext {
     context_base: Json,
     date: DateTime<Utc>,
     ident: String,
+    /// Steps whose `previous_<id>` table is registered empty after the step runs (no previous run).
+    empty_previous: Arc<BTreeSet<String>>,
 }
 
 struct StepResult {
@@ -415,6 +441,12 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                 .register_result(&step.id, &path)
                 .await
                 .map_err(|e| e.to_string())?;
+            if ctx.empty_previous.contains(&step.id) {
+                ctx.engine
+                    .register_empty_like(&format!("{PREVIOUS_PREFIX}{}", step.id), &step.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             Ok(StepResult {
                 rows: Some(m.rows),
                 outputs: vec![ObjectRecord {
@@ -519,4 +551,132 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             })
         }
     }
+}
+
+/// The previously published run of a pipeline and period, if any: the record the `published/` pointer
+/// names. A pointer or record that cannot be read is an error: a restatement must not silently compare
+/// with nothing.
+pub async fn previous_run(
+    world: &World,
+    pipeline: &str,
+    period: &str,
+) -> Result<Option<RunRecord>, String> {
+    let pointer_path = latest_pointer(pipeline, period);
+    let exists = world
+        .store
+        .exists(&pointer_path)
+        .await
+        .map_err(|e| format!("reading `{pointer_path}`: {e}"))?;
+    if !exists {
+        return Ok(None);
+    }
+    let read = |path: String| async move {
+        world
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| format!("reading `{path}`: {e}"))
+    };
+    let pointer: LatestPointer = serde_json::from_slice(&read(pointer_path.clone()).await?)
+        .map_err(|e| format!("`{pointer_path}` is not a publication pointer: {e}"))?;
+    let record: RunRecord = serde_json::from_slice(&read(pointer.record.clone()).await?)
+        .map_err(|e| format!("`{}` is not a run record: {e}", pointer.record))?;
+    Ok(Some(record))
+}
+
+/// Registers `run_files` (this run's input objects, the project files read so far and the parameters, each
+/// with a fingerprint: SHA-256, or a parameter's value), `previous_run_files`
+/// and, for every step in `plan.previous`, the previous run's result as `previous_<id>`. Returns the steps
+/// with no previous result, whose `previous_<id>` is registered empty once the step has run.
+async fn register_run_tables(
+    world: &World,
+    plan: &Plan,
+    engine: &Engine,
+    period: &str,
+    record: &RunRecord,
+) -> Result<Arc<BTreeSet<String>>, String> {
+    let previous = previous_run(world, &plan.name, period).await?;
+    // Parameters count too: a restatement can come from a changed parameter (a GWP set, a factor rule).
+    let files = |r: &RunRecord, files: &BTreeMap<String, String>| -> Vec<[String; 5]> {
+        let mut rows: Vec<[String; 5]> = r
+            .inputs
+            .iter()
+            .flat_map(|i| {
+                i.objects.iter().map(|o| {
+                    [
+                        "input".into(),
+                        i.name.clone(),
+                        o.path.clone(),
+                        o.sha256.clone(),
+                        r.run_id.clone(),
+                    ]
+                })
+            })
+            .collect();
+        rows.extend(files.iter().map(|(path, sha)| {
+            [
+                "file".into(),
+                path.clone(),
+                path.clone(),
+                sha.clone(),
+                r.run_id.clone(),
+            ]
+        }));
+        if let Json::Object(params) = &r.parameters {
+            rows.extend(params.iter().map(|(name, value)| {
+                let value = match value {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                [
+                    "parameter".into(),
+                    name.clone(),
+                    format!("--param {name}"),
+                    value,
+                    r.run_id.clone(),
+                ]
+            }));
+        }
+        rows
+    };
+    let current = files(record, &world.project.files_read());
+    let before = previous
+        .as_ref()
+        .map(|p| files(p, &p.files))
+        .unwrap_or_default();
+    for (name, rows) in [("run_files", current), ("previous_run_files", before)] {
+        let column = |k: usize| -> datafusion::arrow::array::ArrayRef {
+            Arc::new(datafusion::arrow::array::StringArray::from(
+                rows.iter().map(|r| r[k].clone()).collect::<Vec<_>>(),
+            ))
+        };
+        let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![
+            ("kind", column(0)),
+            ("name", column(1)),
+            ("path", column(2)),
+            ("fingerprint", column(3)),
+            ("run_id", column(4)),
+        ])
+        .map_err(|e| e.to_string())?;
+        engine
+            .register_batch(name, batch)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut empty = BTreeSet::new();
+    for id in &plan.previous {
+        let table = previous.as_ref().and_then(|p| {
+            let suffix = format!("/tables/{id}.parquet");
+            p.outputs.iter().find(|o| o.path.ends_with(&suffix))
+        });
+        match table {
+            Some(o) => engine
+                .register_result(&format!("{PREVIOUS_PREFIX}{id}"), &o.path)
+                .await
+                .map_err(|e| format!("the previous run's `{}`: {e}", o.path))?,
+            None => {
+                empty.insert(id.clone());
+            }
+        }
+    }
+    Ok(Arc::new(empty))
 }

@@ -11,6 +11,7 @@
 //! | [`period`] | months, financial quarters and years |
 //! | [`execute`] | running a plan: inputs, steps in parallel, staging, the run record, publication |
 //! | [`engine`] | DataFusion and Parquet: registering inputs, running SQL, materialising results |
+//! | [`factors`] | published emission factor sets (DESNZ flat files) read into one table |
 //! | [`render`] | templates, formats, charts and Typst → PDF |
 //! | [`spc`] | statistical process control (Making Data Count) |
 //! | [`stats`] | funnel-plot limits and confidence intervals for comparing organisations |
@@ -29,6 +30,7 @@ pub mod diagnostic;
 pub mod disclosure;
 pub mod engine;
 pub mod execute;
+pub mod factors;
 pub mod params;
 pub mod period;
 pub mod plan;

@@ -31,7 +31,18 @@ pub struct Plan {
     /// In an order where every step comes after the steps it depends on.
     pub steps: Vec<Step>,
     pub schedule: Option<RawSchedule>,
+    /// SQL steps whose result in the previously published run of the same period some step reads, as
+    /// table `previous_<id>` (for restatements).
+    pub previous: BTreeSet<String>,
 }
+
+/// A step reads the previously published run's result of step `x` as table `previous_x` (empty, with the
+/// current result's columns, when the period has no published run yet).
+pub const PREVIOUS_PREFIX: &str = "previous_";
+/// Tables every step can read: the input objects, project files and parameters of this run (`run_files`)
+/// and of the previously published run of the same period (`previous_run_files`): `kind` (`input`, `file`
+/// or `parameter`), `name`, `path`, `fingerprint` (SHA-256, or a parameter's value), `run_id`.
+pub const RUN_TABLES: [&str; 2] = ["run_files", "previous_run_files"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parameter {
@@ -73,8 +84,20 @@ pub struct Input {
 #[derive(Debug, Clone)]
 pub struct Seed {
     pub name: String,
-    /// Relative to the project: `config/board-pack/metrics.yaml`.
+    /// Relative to the project: `config/board-pack/metrics.yaml` (the first of `files`).
     pub file: String,
+    /// How the file is read: a YAML list or CSV table, or a published format.
+    pub format: SeedFormat,
+    /// Every file of the seed (one, except for tables read from several files of a published format).
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedFormat {
+    /// A YAML list of records or a CSV table with a header.
+    Table,
+    /// UK Government GHG conversion factor flat files, one per year, read by `crate::factors`.
+    Desnz,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -305,6 +328,7 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
     }
 
     let mut steps = Vec::new();
+    let mut previous = BTreeSet::new();
     for (span, step) in &raw.steps {
         let step_loc = location(&v.file, span);
         let id = step.id.as_str().to_string();
@@ -332,6 +356,16 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                     for t in tables {
                         if input_names.contains(&t) {
                             reads_inputs.insert(t);
+                        } else if RUN_TABLES.contains(&t.as_str()) {
+                            // Provided by the executor for every run.
+                        } else if let Some(of) = t
+                            .strip_prefix(PREVIOUS_PREFIX)
+                            .filter(|of| sql_steps.contains(*of))
+                        {
+                            // The previous run's result has the current result's columns when there is
+                            // no previous run: the reader waits for the step.
+                            depends_on.insert(of.to_string());
+                            previous.insert(of.to_string());
                         } else if sql_steps.contains(&t) {
                             if t == id {
                                 v.error(loc.clone(), format!("{what} reads its own result `{t}`"));
@@ -486,6 +520,7 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         seeds,
         steps: ordered,
         schedule: raw.schedule.map(|(_, s)| s),
+        previous,
     };
     v.errors.into_result(plan)
 }
@@ -583,7 +618,55 @@ fn validate_seeds(v: &mut Validator, raw: &RawPipeline) -> Vec<Seed> {
         }
         out.push(Seed {
             name: name.as_str().to_string(),
-            file: rel,
+            file: rel.clone(),
+            format: SeedFormat::Table,
+            files: vec![rel],
+        });
+    }
+    for (name, table) in &raw.seed_tables {
+        v.identifier("seed", name);
+        if raw.inputs.iter().any(|(i, _)| i.as_str() == name.as_str())
+            || raw.seeds.iter().any(|(s, _)| s.as_str() == name.as_str())
+        {
+            v.error(
+                v.loc(name),
+                format!("seed `{}` has the name of an input or another seed", name.as_str()),
+            );
+        }
+        let format = match table.format.as_str() {
+            "desnz" => SeedFormat::Desnz,
+            other => {
+                v.error(
+                    v.loc(&table.format),
+                    format!("seed `{}`: unknown format `{other}` (known: desnz)", name.as_str()),
+                );
+                continue;
+            }
+        };
+        if table.files.is_empty() {
+            v.error(v.loc(name), format!("seed `{}` lists no files", name.as_str()));
+        }
+        let mut files = Vec::new();
+        for f in &table.files {
+            let rel = format!("config/{}", f.as_str());
+            if !rel.ends_with(".csv") {
+                v.error(
+                    v.loc(f),
+                    format!("seed `{}`: `{rel}` must be a .csv flat file", name.as_str()),
+                );
+            } else if !v.project.exists(&rel) {
+                v.error(
+                    v.loc(f),
+                    format!("seed `{}`: `{rel}` does not exist", name.as_str()),
+                );
+            }
+            files.push(rel);
+        }
+        out.push(Seed {
+            name: name.as_str().to_string(),
+            file: files.first().cloned().unwrap_or_default(),
+            format,
+            files,
         });
     }
     out

@@ -29,6 +29,20 @@ pub struct RawPipeline {
     pub schedule: Option<(Span, RawSchedule)>,
     /// Small tables kept with the project (`config/…`, YAML lists or CSV): metric standards, mappings.
     pub seeds: Vec<(Spanned<String>, Spanned<String>)>,
+    /// Seeds written as a mapping: a table read from files of a published format (`format: desnz`).
+    pub seed_tables: Vec<(Spanned<String>, RawSeedTable)>,
+}
+
+/// A seed read from files of a published format rather than a plain YAML list or CSV table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSeedTable {
+    /// `desnz`: UK Government GHG conversion factor flat files, one per year (see `crate::factors`).
+    pub format: Spanned<String>,
+    /// Files under `config/`, read together into one table.
+    pub files: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +205,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
     let mut steps = Vec::new();
     let mut schedule = None;
     let mut seeds = Vec::new();
+    let mut seed_tables = Vec::new();
 
     for (key, value) in map.iter() {
         match key.as_str() {
@@ -211,7 +226,24 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
                     "`steps` must be a list of steps (`- id: ...`)",
                 )),
             },
-            "seeds" => seeds = decode_entries(file, "seeds", value, &mut errors),
+            "seeds" => {
+                // A seed is a file name, or a mapping for a table read from files of a published format.
+                match value.as_mapping() {
+                    Some(map) => {
+                        for (key, v) in map.iter() {
+                            let name = Spanned::new(key.span().clone(), key.as_str().to_string());
+                            if v.as_mapping().is_some() {
+                                if let Some(t) = decode::<RawSeedTable>(file, v, &mut errors) {
+                                    seed_tables.push((name, t));
+                                }
+                            } else if let Some(f) = decode::<Spanned<String>>(file, v, &mut errors) {
+                                seeds.push((name, f));
+                            }
+                        }
+                    }
+                    None => seeds = decode_entries(file, "seeds", value, &mut errors),
+                }
+            }
             "schedule" => {
                 schedule = decode::<RawSchedule>(file, value, &mut errors).map(|s| (value.span().clone(), s))
             }
@@ -248,6 +280,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
         steps,
         schedule,
         seeds,
+        seed_tables,
     };
     Ok((raw, errors))
 }

@@ -12,9 +12,14 @@
 //!   target θ, a denominator n and a probability p (0.001, 0.025, 0.975, 0.999 for the two-sided 99.8% and
 //!   95% limits), r_p is the smallest count with F(r_p) ≥ p under Binomial(n, θ) (proportions; n rounded
 //!   to a whole number) or Poisson(θ·n) (rates per unit of the denominator); the limit is interpolated
-//!   between counts to give a smooth funnel: α = (F(r_p) − p) / (F(r_p) − F(r_p − 1)), limit = (r_p − α)/n.
+//!   between counts to give a smooth funnel: α = (F(r_p) − p) / (F(r_p) − F(r_p − 1)), limit = (r_p − α)/n,
+//!   kept within the indicator's range (a rate no lower than 0, a proportion between 0 and 1).
 //!   F is computed from the regularised incomplete beta (binomial) and gamma (Poisson) functions.
 //!   No allowance is made for over-dispersion: the limits describe chance alone.
+//! - **Outside the limits** is judged on the count itself, by its exact tail probability: above when
+//!   P(X ≥ x) < (1 − level)/2, below when P(X ≤ x) < (1 − level)/2. This agrees with the drawn limits
+//!   except on their steps, and never flags a count at the edge of what is possible (15 of 15) that is
+//!   in fact common.
 //! - **Wilson score interval** for x of n: (p̂ + z²/2n ± z·√(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n).
 //! - **Exact Poisson interval** for a count x (Garwood 1936): the λ with P(X ≥ x; λ) = α/2 (0 when
 //!   x = 0) and P(X ≤ x; λ) = α/2, found by bisection on the Poisson CDF; a rate divides by the exposure.
@@ -66,6 +71,51 @@ pub fn funnel_limits(
     ))
 }
 
+/// Where a unit lies against the funnel at a two-sided `level`: `1` above the upper limit, `-1` below the
+/// lower, `0` within — by the exact tail probability of its count, P(X ≥ x) or P(X ≤ x) below
+/// (1 − level)/2. The interpolated limits are for drawing; judging the count itself keeps a practice at
+/// the edge of what is possible (12 of 12, or none) from being flagged when such a count is common.
+pub fn funnel_position(
+    kind: Funnel,
+    target: f64,
+    numerator: f64,
+    denominator: f64,
+    level: f64,
+) -> Option<i8> {
+    if !(target.is_finite() && numerator.is_finite() && denominator > 0.0 && numerator >= 0.0)
+        || !(level > 0.0 && level < 1.0)
+    {
+        return None;
+    }
+    let a = (1.0 - level) / 2.0;
+    let x = numerator.round();
+    let cdf: Box<dyn Fn(f64) -> f64> = match kind {
+        Funnel::Binomial => {
+            if !(0.0..=1.0).contains(&target) {
+                return None;
+            }
+            let n = denominator.round().max(1.0);
+            Box::new(move |r| binomial_cdf(r, n, target))
+        }
+        Funnel::Poisson => {
+            if target < 0.0 {
+                return None;
+            }
+            let lambda = target * denominator;
+            Box::new(move |r| poisson_cdf(r, lambda))
+        }
+    };
+    let upper_tail = 1.0 - cdf(x - 1.0);
+    let lower_tail = cdf(x);
+    Some(if upper_tail < a {
+        1
+    } else if lower_tail < a {
+        -1
+    } else {
+        0
+    })
+}
+
 /// The funnel limit at probability `p` of the distribution of the indicator under `target`.
 pub fn funnel_limit(kind: Funnel, target: f64, denominator: f64, p: f64) -> Option<f64> {
     if !(target.is_finite() && denominator.is_finite() && denominator > 0.0 && p > 0.0 && p < 1.0) {
@@ -79,7 +129,7 @@ pub fn funnel_limit(kind: Funnel, target: f64, denominator: f64, p: f64) -> Opti
             let n = denominator.round().max(1.0);
             let cdf = |r: f64| binomial_cdf(r, n, target);
             let r = smallest_count(&cdf, p, n);
-            Some(interpolate(&cdf, r, p) / n)
+            Some((interpolate(&cdf, r, p) / n).clamp(0.0, 1.0))
         }
         Funnel::Poisson => {
             if target < 0.0 {
@@ -90,7 +140,7 @@ pub fn funnel_limit(kind: Funnel, target: f64, denominator: f64, p: f64) -> Opti
             // The count below which P(X ≤ r) ≥ p surely: well past the mean by many standard deviations.
             let hi = (lambda + 40.0 * lambda.sqrt() + 40.0).ceil();
             let r = smallest_count(&cdf, p, hi);
-            Some(interpolate(&cdf, r, p) / denominator)
+            Some((interpolate(&cdf, r, p) / denominator).max(0.0))
         }
     }
 }
@@ -427,6 +477,7 @@ fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
 /// | function | returns |
 /// | --- | --- |
 /// | `funnel_lower(kind, target, denominator, level)` / `funnel_upper(…)` | the funnel limit (kind `'binomial'` or `'poisson'`; level 0.95, 0.998) |
+/// | `funnel_position(kind, target, numerator, denominator, level)` | 1 above, −1 below, 0 within the funnel (exact tail test) |
 /// | `wilson_lower(x, n, level)` / `wilson_upper(…)` | the Wilson interval of a proportion |
 /// | `poisson_lower(count, exposure, level)` / `poisson_upper(…)` | the exact interval of a rate (count / exposure) |
 ///
@@ -435,11 +486,27 @@ pub fn sql_functions() -> Vec<ScalarUDF> {
     let f64s = |n: usize| vec![DataType::Float64; n];
     let mut kind_and_3 = vec![DataType::Utf8];
     kind_and_3.extend(f64s(3));
+    let mut position_args = vec![DataType::Utf8];
+    position_args.extend(f64s(4));
     vec![
         udf("funnel_lower", kind_and_3.clone(), |a| {
             funnel_row(a, |l, _| l)
         }),
         udf("funnel_upper", kind_and_3, |a| funnel_row(a, |_, u| u)),
+        udf("funnel_position", position_args, |a| {
+            let kinds = kinds_of(&a[0])?;
+            let cols = a[1..].iter().map(floats).collect::<Result<Vec<_>, _>>()?;
+            Ok((0..kinds.len())
+                .map(|i| {
+                    let kind: Funnel = (!kinds.is_null(i)).then(|| kinds.value(i))?.parse().ok()?;
+                    let v: Vec<f64> = cols
+                        .iter()
+                        .map(|c| (!c.is_null(i)).then(|| c.value(i)))
+                        .collect::<Option<_>>()?;
+                    funnel_position(kind, v[0], v[1], v[2], v[3]).map(f64::from)
+                })
+                .collect())
+        }),
         udf("wilson_lower", f64s(3), |a| {
             numeric_row(a, |v| wilson_interval(v[0]?, v[1]?, v[2]?).map(|i| i.0))
         }),
@@ -514,16 +581,20 @@ fn numeric_row(
         .collect())
 }
 
+fn kinds_of(a: &ArrayRef) -> Result<StringArray, DataFusionError> {
+    let kinds = cast(a, &DataType::Utf8)?;
+    Ok(kinds
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .unwrap_or_else(|| StringArray::from(vec![None::<&str>; a.len()])))
+}
+
 fn funnel_row(
     args: &[ArrayRef],
     pick: fn(f64, f64) -> f64,
 ) -> Result<Float64Array, DataFusionError> {
-    let kinds = cast(&args[0], &DataType::Utf8)?;
-    let kinds = kinds
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .cloned()
-        .unwrap_or_else(|| StringArray::from(vec![None::<&str>; args[0].len()]));
+    let kinds = kinds_of(&args[0])?;
     let cols = args[1..]
         .iter()
         .map(floats)
@@ -633,10 +704,41 @@ mod tests {
             4.0 - (0.02925 - 0.025) / (0.02925 - 0.01034),
             2e-3,
         );
+        // With few expected events the lower limit is 0, never negative.
+        assert_eq!(
+            funnel_limit(Funnel::Poisson, 0.0001, 1_000.0, 0.001),
+            Some(0.0)
+        );
         // A limit never inverts, and the 99.8% funnel is wider than the 95%.
         let (l95, u95) = funnel_limits(Funnel::Poisson, 0.5, 500.0, 0.95).unwrap();
         let (l998, u998) = funnel_limits(Funnel::Poisson, 0.5, 500.0, 0.998).unwrap();
         assert!(l998 < l95 && l95 < 0.5 && 0.5 < u95 && u95 < u998);
+    }
+
+    #[test]
+    fn positions_judge_the_count_not_the_interpolated_line() {
+        // 15 of 15 at a rate of 0.906: P(X = 15) = 0.906^15 ≈ 0.228, a common result, not an outlier —
+        // though 100% lies above the interpolated 99.8% limit (about 99.97%).
+        let (_, hi) = funnel_limits(Funnel::Binomial, 0.906, 15.0, 0.998).unwrap();
+        assert!(hi < 1.0);
+        assert_eq!(
+            funnel_position(Funnel::Binomial, 0.906, 15.0, 15.0, 0.998),
+            Some(0)
+        );
+        // 30 of 100 at 0.5: P(X ≤ 30) ≈ 3.9e-5, below 0.001.
+        assert_eq!(
+            funnel_position(Funnel::Binomial, 0.5, 30.0, 100.0, 0.998),
+            Some(-1)
+        );
+        // 22 events where 10 are expected: P(X ≥ 22; 10) ≈ 0.0007 < 0.001.
+        assert_eq!(
+            funnel_position(Funnel::Poisson, 0.01, 22.0, 1_000.0, 0.998),
+            Some(1)
+        );
+        assert_eq!(
+            funnel_position(Funnel::Poisson, 0.01, 15.0, 1_000.0, 0.998),
+            Some(0)
+        );
     }
 
     #[test]

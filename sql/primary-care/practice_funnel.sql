@@ -1,7 +1,7 @@
 -- Each practice against the ICB rate on a funnel plot: the 95% and 99.8% limits (levels from
 -- config/primary-care/rag.yaml) at the practice's denominator, from the binomial or Poisson distribution
 -- (the `funnel_lower` / `funnel_upper` functions: exact limits, Spiegelhalter 2005, see src/stats.rs),
--- its position, which side is worse (by the indicator's direction), and the size of the difference: in
+-- its position (`funnel_position`: the exact tail probability of its count), which side is worse (by the indicator's direction), and the size of the difference: in
 -- the indicator's units, and as patients or events more (+) or fewer (−) than the ICB rate would give.
 WITH icb AS (
     SELECT indicator_id, value AS icb_value FROM area_indicator WHERE level = 'ICB'
@@ -26,7 +26,9 @@ limits AS (
         CASE WHEN pi.submitted AND i.funnel <> 'none' THEN funnel_lower(i.funnel, icb.icb_value, pi.denominator, r.inner_level) END AS lower_inner,
         CASE WHEN pi.submitted AND i.funnel <> 'none' THEN funnel_upper(i.funnel, icb.icb_value, pi.denominator, r.inner_level) END AS upper_inner,
         CASE WHEN pi.submitted AND i.funnel <> 'none' THEN funnel_lower(i.funnel, icb.icb_value, pi.denominator, r.outer_level) END AS lower_outer,
-        CASE WHEN pi.submitted AND i.funnel <> 'none' THEN funnel_upper(i.funnel, icb.icb_value, pi.denominator, r.outer_level) END AS upper_outer
+        CASE WHEN pi.submitted AND i.funnel <> 'none' THEN funnel_upper(i.funnel, icb.icb_value, pi.denominator, r.outer_level) END AS upper_outer,
+        CASE WHEN pi.submitted AND i.funnel <> 'none' THEN funnel_position(i.funnel, icb.icb_value, pi.numerator, pi.denominator, r.inner_level) END AS position_inner,
+        CASE WHEN pi.submitted AND i.funnel <> 'none' THEN funnel_position(i.funnel, icb.icb_value, pi.numerator, pi.denominator, r.outer_level) END AS position_outer
     FROM practice_indicator pi
     JOIN indicators i ON i.id = pi.indicator_id
     JOIN icb ON icb.indicator_id = pi.indicator_id
@@ -37,11 +39,11 @@ positioned AS (
         limits.*,
         CASE
             WHEN NOT submitted THEN 'not_submitted'
-            WHEN lower_outer IS NULL OR upper_outer IS NULL THEN 'not_compared'
-            WHEN value < lower_outer THEN 'low_outer'
-            WHEN value > upper_outer THEN 'high_outer'
-            WHEN value < lower_inner THEN 'low_inner'
-            WHEN value > upper_inner THEN 'high_inner'
+            WHEN position_outer IS NULL OR position_inner IS NULL THEN 'not_compared'
+            WHEN position_outer < 0 THEN 'low_outer'
+            WHEN position_outer > 0 THEN 'high_outer'
+            WHEN position_inner < 0 THEN 'low_inner'
+            WHEN position_inner > 0 THEN 'high_inner'
             ELSE 'within'
         END AS position
     FROM limits

@@ -28,6 +28,18 @@ list AS (
         WHERE CAST(month || '-01' AS DATE) BETWEEN $period_start AND $period_end
     )
 ),
+age AS (
+    -- The share of the list aged 65 or over at the period's end (the practice's age profile).
+    SELECT
+        practice_code,
+        CAST(SUM(CASE WHEN age_band IN ('65-79', '80+') THEN patients ELSE 0 END) AS DOUBLE) / SUM(patients) AS share_65_plus
+    FROM practice_list_size
+    WHERE month = (
+        SELECT MAX(month) FROM practice_list_size
+        WHERE CAST(month || '-01' AS DATE) BETWEEN $period_start AND $period_end
+    )
+    GROUP BY practice_code
+),
 rated AS (
     SELECT
         p.practice_code,
@@ -37,6 +49,7 @@ rated AS (
         p.place,
         p.imd_decile,
         l.patients AS list_size,
+        a.share_65_plus,
         c.worse_outer,
         c.worse_inner,
         c.better_outer,
@@ -57,6 +70,7 @@ rated AS (
     FROM practices p
     JOIN counts c ON c.practice_code = p.practice_code
     LEFT JOIN list l ON l.practice_code = p.practice_code
+    LEFT JOIN age a ON a.practice_code = p.practice_code
     LEFT JOIN status s ON s.practice_code = p.practice_code
     LEFT JOIN cqc_ratings q ON q.rating = s.cqc_rating
     CROSS JOIN rag_rule r

@@ -328,7 +328,8 @@ pub struct FunnelSpec {
 }
 
 /// A funnel plot: each unit's value against its denominator, around the centre (e.g. the ICB rate) with
-/// the 95% (dashed) and 99.8% (solid) limits of `crate::stats`. Units outside the 99.8% limits are
+/// the 95% (dashed) and 99.8% (solid) limits of `crate::stats`. Units outside the 99.8% limits (judged on
+/// their count, `stats::funnel_position`) are
 /// coloured by side (orange worse, blue better, purple for a neutral indicator) and labelled; those
 /// outside 95% only are ringed in the same colour.
 pub fn funnel_chart(
@@ -336,7 +337,7 @@ pub fn funnel_chart(
     spec: &FunnelSpec,
     opts: &ChartOptions,
 ) -> Result<String, ChartError> {
-    use crate::stats::funnel_limits;
+    use crate::stats::{funnel_limits, funnel_position};
     let err = chart_err(opts);
     let scale = if opts.percent { 1.0 } else { spec.scale };
     let pts: Vec<&FunnelPoint> = points
@@ -367,12 +368,13 @@ pub fn funnel_chart(
     let c95 = curve(0.95);
     let c998 = curve(0.998);
     let status = |p: &FunnelPoint| -> (bool, bool, bool) {
-        // (outside 95%, outside 99.8%, above)
-        let l95 = funnel_limits(spec.kind, spec.centre, p.denominator, 0.95);
-        let l998 = funnel_limits(spec.kind, spec.centre, p.denominator, 0.998);
-        let out95 = l95.is_some_and(|(l, u)| p.value < l || p.value > u);
-        let out998 = l998.is_some_and(|(l, u)| p.value < l || p.value > u);
-        (out95, out998, p.value > spec.centre)
+        // (outside 95%, outside 99.8%, above), judged on the count as the pipelines judge it.
+        let count = p.value * p.denominator;
+        let outside = |level| {
+            funnel_position(spec.kind, spec.centre, count, p.denominator, level)
+                .is_some_and(|x| x != 0)
+        };
+        (outside(0.95), outside(0.998), p.value > spec.centre)
     };
     // The y range covers the points and the limits where the points are (not the limits' far tips).
     let in_range = c998

@@ -11,6 +11,7 @@ pub mod ambulance;
 pub mod apc;
 pub mod benchmarks;
 pub mod cancer;
+pub mod carbon;
 pub mod finance;
 pub mod gp_appointments;
 pub mod mental_health;
@@ -385,6 +386,8 @@ const MONTHLY_INPUTS: [(&str, Generator); 14] = [
 pub fn input_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = MONTHLY_INPUTS.iter().map(|(n, _)| *n).collect();
     names.push("registered_population");
+    names.extend(primary_care::input_names());
+    names.extend(carbon::input_names());
     names
 }
 
@@ -515,7 +518,8 @@ pub async fn generate(
             let path = format!("inputs/{input}/month={month}/part-0.parquet");
             write(store, &path, &batch, &mut summary).await?;
         }
-        primary_care::generate_month(store, opts, month, &practices, &mut summary, progress).await?;
+        primary_care::generate_month(store, opts, month, &practices, &mut summary, progress)
+            .await?;
     }
     // Months outside the range that an input is limited to (a baseline month long before the range).
     for (input, generate) in MONTHLY_INPUTS {
@@ -534,5 +538,7 @@ pub async fn generate(
             write(store, &path, &batch, &mut summary).await?;
         }
     }
+    // The carbon account's inputs, over their own wider range (from 2018/19).
+    carbon::generate(store, opts, &practices, progress, &mut summary).await?;
     Ok(summary)
 }

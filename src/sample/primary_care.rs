@@ -47,17 +47,17 @@ const MEASURES: [Measure; 13] = [
     Measure {
         key: "HYP008",
         base: 0.60,
-        imd_slope: 0.03,
+        imd_slope: 0.02,
     },
     Measure {
         key: "DM020",
         base: 0.62,
-        imd_slope: 0.04,
+        imd_slope: 0.025,
     },
     Measure {
         key: "AST007",
         base: 0.55,
-        imd_slope: 0.03,
+        imd_slope: 0.02,
     },
     Measure {
         key: "inhaler_mdi",
@@ -77,27 +77,27 @@ const MEASURES: [Measure; 13] = [
     Measure {
         key: "serious_mental_illness",
         base: 0.54,
-        imd_slope: 0.05,
+        imd_slope: 0.04,
     },
     Measure {
         key: "mmr1_24m",
         base: 0.91,
-        imd_slope: 0.09,
+        imd_slope: 0.06,
     },
     Measure {
         key: "cervical_25_49",
         base: 0.69,
-        imd_slope: 0.06,
+        imd_slope: 0.03,
     },
     Measure {
         key: "overall_good",
         base: 0.72,
-        imd_slope: 0.05,
+        imd_slope: 0.03,
     },
     Measure {
         key: "phone_easy",
         base: 0.52,
-        imd_slope: 0.06,
+        imd_slope: 0.035,
     },
     Measure {
         key: "fft_positive",
@@ -313,6 +313,24 @@ pub const INHALERS: [(&str, &str, &str, bool, f64); 8] = [
     ),
 ];
 
+/// The practice-level inputs, by the name of their folder under `inputs/`.
+const TABLES: [(&str, MonthTable); 10] = [
+    ("practice_list_size", list_size),
+    ("qof_achievement", qof),
+    ("inhaler_prescribing", inhalers),
+    ("practice_registers", registers),
+    ("immunisation_screening", uptake),
+    ("gp_patient_survey", survey),
+    ("friends_family_test", fft),
+    ("practice_incidents", incidents),
+    ("practice_status", status),
+    ("practice_workforce", workforce),
+];
+
+pub fn input_names() -> impl Iterator<Item = &'static str> {
+    TABLES.iter().map(|(n, _)| *n)
+}
+
 /// Writes every primary-care table of one month.
 pub async fn generate_month(
     store: &Store,
@@ -323,19 +341,7 @@ pub async fn generate_month(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), SampleError> {
     let profiles = profiles(opts.seed, practices);
-    let tables: [(&str, MonthTable); 10] = [
-        ("practice_list_size", list_size),
-        ("qof_achievement", qof),
-        ("inhaler_prescribing", inhalers),
-        ("practice_registers", registers),
-        ("immunisation_screening", uptake),
-        ("gp_patient_survey", survey),
-        ("friends_family_test", fft),
-        ("practice_incidents", incidents),
-        ("practice_status", status),
-        ("practice_workforce", workforce),
-    ];
-    for (input, make) in tables {
+    for (input, make) in TABLES {
         if !opts.wants(input) || !opts.writes(input, month) {
             continue;
         }
@@ -631,7 +637,6 @@ fn fft(
         resp.push(responses);
         pos.push(positive);
     }
-    let _ = month;
     batch(vec![
         ("practice_code", strings(code)),
         ("responses", ints(resp)),

@@ -4,6 +4,7 @@
 
 mod activity;
 mod cancer;
+mod carbon;
 mod cli;
 mod escaping;
 mod failures;

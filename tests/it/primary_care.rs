@@ -78,7 +78,8 @@ fn limit(cdf: &dyn Fn(i64) -> f64, q: f64, n: f64) -> f64 {
         r += 1;
     }
     let below = if r == 0 { 0.0 } else { cdf(r - 1) };
-    (r as f64 - (cdf(r) - q) / (cdf(r) - below)) / n
+    // Never below zero (with few expected events, the interpolation at r = 0 would go below).
+    ((r as f64 - (cdf(r) - q) / (cdf(r) - below)) / n).max(0.0)
 }
 
 /// Writes the sample data for April to June 2022 (FFT of M84005 missing in May) and runs the dashboard
@@ -96,6 +97,11 @@ async fn build() -> (tempfile::TempDir, RunOutcome, RunOutcome) {
             month: 6,
         },
         gaps: vec!["friends_family_test:M84005:2022-05".parse().unwrap()],
+        // Only what the dashboard reads (GP appointments are about 450,000 rows a month).
+        only: sample::primary_care::input_names()
+            .chain(["gp_appointments", "registered_population"])
+            .map(|s| s.to_string())
+            .collect(),
         ..SampleOptions::default()
     };
     sample::generate(&world.store, &opts, &|_| {})
@@ -103,8 +109,12 @@ async fn build() -> (tempfile::TempDir, RunOutcome, RunOutcome) {
         .unwrap();
     let plan = plan::load_named(&world.project, "primary-care").unwrap();
     let mut outcomes = Vec::new();
-    for period in ["2022-04", "2022-23-Q1"] {
-        let given = BTreeMap::from([("period".to_string(), period.to_string())]);
+    // Practice pages only for one PCN's practices (M84001 to M84007), to keep the test quick.
+    for (period, pages) in [("2022-04", "none"), ("2022-23-Q1", "U84001")] {
+        let given = BTreeMap::from([
+            ("period".to_string(), period.to_string()),
+            ("practice_pages".to_string(), pages.to_string()),
+        ]);
         let params = RunParams::bind(&plan, &given).unwrap();
         let outcome = execute::run(&world, &plan, &params, Arc::new(Silent))
             .await
@@ -157,13 +167,14 @@ fn raw_sum(
 async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
     let (store, month, quarter) = build().await;
     let store = store.path();
-    for outcome in [&month, &quarter] {
-        let text = pdf_text(&store.join(&outcome.reports()[0]));
-        assert!(text.contains("ICB summary"), "{text}");
-        assert!(text.contains("Funnel plots: every practice"));
-        assert!(text.contains("Appendix: practice profiles"));
-        assert!(text.contains("Data notes"));
+    let month_text = pdf_text(&store.join(&month.reports()[0]));
+    let text = pdf_text(&store.join(&quarter.reports()[0]));
+    for t in [&month_text, &text] {
+        assert!(t.contains("ICB summary"), "{t}");
+        assert!(t.contains("Funnel plots: every practice"));
+        assert!(t.contains("Data notes"));
     }
+    assert!(!month_text.contains("Appendix: practice profiles"));
 
     // Rollups equal the sums of their parts: PCN = its submitting practices, Place = its PCNs, ICB = the
     // Places — for every indicator, in the quarter.
@@ -251,17 +262,20 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
         .find(|r| s(r, "practice_code") == "M84005" && s(r, "indicator_id") == "fft_positive")
         .unwrap();
     assert_eq!(m05["submitted"], false);
-    assert!(m05["numerator"].is_null(), "{m05:?}");
+    assert!(m05.get("numerator").is_none_or(|v| v.is_null()), "{m05:?}");
     let non = table_rows(store, &quarter, "non_submissions");
     assert!(
         non.iter()
             .any(|r| s(r, "practice_code") == "M84005" && s(r, "source") == "fft"),
         "{non:?}"
     );
-    let text = pdf_text(&store.join(&quarter.reports()[0]));
+    assert!(text.contains("Appendix: practice profiles"));
     let notes = &text[text.rfind("Practices that did not submit").unwrap()..];
     assert!(notes.contains("M84005"), "{notes}");
-    assert!(notes.contains("fft FFT 2 of 3"), "{notes}");
+    assert!(
+        notes.contains("Friends and Family Test FFT 2 of 3"),
+        "{notes}"
+    );
     // Its profile page: the FFT row says so, and prints no figure.
     let appendix = &text[text.find("Appendix: practice profiles").unwrap()..];
     let profile = &appendix[appendix.find("M84005 ").unwrap()..];
@@ -273,8 +287,11 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
         "{}",
         &profile[..120]
     );
+    // In the PCN's table its FFT cell says n/s (not submitted), not a figure.
+    let pcn = &text[text.find("PCN: Coventry PCN 1").unwrap()..];
+    let row = &pcn[pcn.find("M84005").unwrap()..pcn.find("M84006").unwrap()];
+    assert!(row.contains(" n/s "), "{row}");
     // M84017 never submits its FFT: in the month too.
-    let month_text = pdf_text(&store.join(&month.reports()[0]));
     let notes = &month_text[month_text.rfind("Practices that did not submit").unwrap()..];
     assert!(notes.contains("M84017"), "{notes}");
 
@@ -308,6 +325,35 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
         }
     }
     assert_eq!(checked, 15);
+    // Positions: every practice on two indicators, judged by the exact tail probability of its count.
+    let mut outside = 0;
+    for r in funnel.iter().filter(|r| {
+        ["cervical", "incidents"].contains(&s(r, "indicator_id")) && r["submitted"] == true
+    }) {
+        let theta = f(r, "icb_value");
+        let n = f(r, "denominator");
+        let x = f(r, "numerator").round() as i64;
+        let cdf: Box<dyn Fn(i64) -> f64> = if s(r, "funnel") == "binomial" {
+            Box::new(move |k| binomial_cdf(k, n as i64, theta))
+        } else {
+            Box::new(move |k| poisson_cdf(k, theta * n))
+        };
+        let (above, below) = (1.0 - if x > 0 { cdf(x - 1) } else { 0.0 }, cdf(x));
+        let expected = if above < 0.001 {
+            "high_outer"
+        } else if below < 0.001 {
+            "low_outer"
+        } else if above < 0.025 {
+            "high_inner"
+        } else if below < 0.025 {
+            "low_inner"
+        } else {
+            "within"
+        };
+        assert_eq!(s(r, "position"), expected, "{r:?}");
+        outside += usize::from(expected != "within");
+    }
+    assert!(outside > 0, "the sample has outliers to find");
 }
 
 /// A practice's funnel results, hand-made: (practice, indicator, counts towards RAG, side, outside 99.8%,
@@ -371,6 +417,13 @@ inputs:
     partitioned_by: month
     columns:
       - { name: practice_code, type: string }
+      - { name: patients, type: integer }
+  practice_list_size:
+    location: inputs/practice_list_size
+    partitioned_by: month
+    columns:
+      - { name: practice_code, type: string }
+      - { name: age_band, type: string }
       - { name: patients, type: integer }
   practice_status:
     location: inputs/practice_status
@@ -467,6 +520,19 @@ steps:
         &project,
         "inputs/registered_population/month=2022-04/part-0.parquet",
         &pop,
+    );
+    write_parquet(
+        &project,
+        "inputs/practice_list_size/month=2022-04/part-0.parquet",
+        &RecordBatch::try_from_iter(vec![
+            ("practice_code", strs(codes.clone())),
+            ("age_band", strs(vec!["80+".to_string(); 9])),
+            (
+                "patients",
+                Arc::new(Int64Array::from(vec![5000; 9])) as ArrayRef,
+            ),
+        ])
+        .unwrap(),
     );
     let status = RecordBatch::try_from_iter(vec![
         ("practice_code", strs(codes.clone())),
