@@ -1,6 +1,7 @@
 -- Acute activity per month for the leaf lines of config/board-pack/activity_lines.yaml (a total line is
 -- the sum of its parts, in activity_summary), over the months the inputs supply.
---   A&E: every attendance at every department type.
+--   A&E: every attendance at every department type (input ae_attendances_history: the same records as
+--   ae_attendances, read back to April of the previous year).
 --   Spells (SUS APC, by month of discharge): non-elective (`NEL`) split by a zero length of stay
 --   (discharged the day of admission) or a stay of one day or more; elective day cases (`DC`) and
 --   inpatients (`EL`).
@@ -10,7 +11,7 @@
 --   Advice and guidance: requests from the aggregated return, pre- or post-referral.
 SELECT line, month, CAST(SUM(n) AS DOUBLE) AS actual
 FROM (
-    SELECT 'ae_attendances' AS line, month, 1 AS n FROM ae_attendances
+    SELECT 'ae_attendances' AS line, month, 1 AS n FROM ae_attendances_history
     UNION ALL
     SELECT
         CASE

@@ -8,7 +8,7 @@
 //! count). Plans exist from 2021/22; earlier months are written empty. Calibrated to the seed's
 //! 2022/23 plan for April 2022 (elective 6,791 spells, outpatients 109,524, PIFU 1,749, A&G 10,711) and
 //! its trajectories (52-week waits 4,515, zero 104-week waits by June 2022, zero 78-week waits by March
-//! 2023, handovers 65% within 15 and 95% within 30 minutes).
+//! 2023, handovers 65% within 15 and 95% within 30 minutes, the 62-day cancer backlog 456 falling to 429).
 //!
 //! Owns this one input's generation; it must not touch the other inputs.
 
@@ -64,12 +64,15 @@ fn trajectories(m: Month) -> Vec<(&'static str, f64)> {
         ));
         out.push(("cancer_fds", 0.70 + 0.05 * k / 11.0));
         out.push(("cancer_104d", (30.0 - 1.5 * k).round()));
+        // Back to the February 2020 level of the 62-day backlog by March 2023.
+        out.push(("cancer_62d_backlog", (456.0 - 2.5 * k).round()));
     } else {
         // 2021/22: recovery from the pandemic backlog.
         let j = k + 12.0;
         out.push(("rtt_52w", (6_300.0 - 110.0 * j).round()));
         out.push(("rtt_104w", (150.0 - 8.0 * j).round()));
         out.push(("cancer_104d", 40.0));
+        out.push(("cancer_62d_backlog", 480.0));
     }
     out
 }

@@ -222,6 +222,20 @@ async fn activity_against_last_year_and_the_plan() {
         let figures = printed(comparator, actual);
         assert_contains(&text, &format!("{label} {figures} {figures}"));
     }
+    // The cover's key points carry elective activity against plan.
+    let (el, el_plan) = (
+        line_value(&this, "el_spells"),
+        line_value(&plan, "el_spells"),
+    );
+    assert_contains(
+        &text,
+        &format!(
+            "Elective spells were {} in Apr-22 against a plan of {} ({}).",
+            format::thousands(el, 0),
+            format::thousands(el_plan, 0),
+            format::percent((el - el_plan) / el_plan, 0)
+        ),
+    );
     // The PDF shows the seed's headings and the tables' comparators.
     assert_contains(&text, "Acute activity against the same period last year");
     assert_contains(
@@ -231,34 +245,6 @@ async fn activity_against_last_year_and_the_plan() {
     assert_contains(&text, "Acute activity against the 22/23 operational plan");
     eprintln!("activity: sample data and pack built in {built:?}");
 
-    // Later in the year the year to date adds up the months, and a year to date with a month of data
-    // missing (outpatients are written only for April of each year here) is N/A, not a partial sum.
-    let march = run_pack(root, "2022-03").await;
-    let summary = table_rows(root, &march, "activity_summary");
-    let row = |line: &str| summary.iter().find(|r| r["line"] == line).unwrap().clone();
-    let months: Vec<String> = (4..=15)
-        .map(|k| format!("{}-{:02}", 2021 + (k - 1) / 12, (k - 1) % 12 + 1))
-        .collect();
-    let (mut spells, mut planned_spells) = (0.0, 0.0);
-    for m in &months {
-        spells += line_value(&leaf_counts(root, m), "el_spells");
-        planned_spells += line_value(&planned(root, m), "el_spells");
-    }
-    let el = row("el_spells");
-    assert_eq!(num(&el, "ytd_actual"), Some(spells));
-    assert_eq!(num(&el, "ytd_comparator"), Some(planned_spells));
-    assert_eq!(num(&row("op_total"), "ytd_actual"), None);
-    // 2020/21 is not in this sample: last year's year to date is unknown.
-    assert_eq!(num(&row("nel_spells"), "ytd_comparator"), None);
-    let text = pdf_text(&root.join(&march.reports()[0]));
-    let total = format::thousands(spells, 0);
-    assert_contains(
-        &text,
-        &format!(
-            "Elective spells {} {total}",
-            format::thousands(planned_spells, 0)
-        ),
-    );
     eprintln!("activity: whole test took {:?}", started.elapsed());
 }
 
@@ -338,6 +324,15 @@ async fn trajectories_and_finance() {
             f(budget - spent)
         ),
     );
+    assert_contains(
+        &text,
+        &format!(
+            "Year to date the ICB has spent {} against a budget of {} (£000s): an under/(over) spend of {}.",
+            f(spent),
+            f(budget),
+            f(budget - spent)
+        ),
+    );
     let summary = table_rows(root, &outcome, "finance_summary");
     let total = summary
         .iter()
@@ -378,32 +373,34 @@ fn gp_counts(store: &Path, month: &str) -> (u64, u64, [u64; 8]) {
 }
 
 #[tokio::test]
-async fn gp_appointments_against_the_pre_covid_baseline() {
+async fn a_later_month_year_to_date_and_gp_appointments() {
     let started = std::time::Instant::now();
     let (store, _) = shared_pack().await;
     let root = store.path();
-    // GP appointments (about 400,000 a month) only for the baseline month and the reporting month.
+    // One pack for March 2022 checks what April cannot: years to date of several months, and GP
+    // appointments (about 400,000 a month, so only the baseline month and the reporting month).
     let world = World::open(&crate::support::repo(), Some(root.to_str().unwrap())).unwrap();
     let feb20 = Month {
         year: 2020,
         month: 2,
     };
-    let apr22 = Month {
+    let mar22 = Month {
         year: 2022,
-        month: 4,
+        month: 3,
     };
     let opts = SampleOptions {
-        from: apr22,
-        to: apr22,
+        from: mar22,
+        to: mar22,
         only: vec!["gp_appointments".to_string()],
-        only_months: vec![("gp_appointments".to_string(), vec![feb20, apr22])],
+        only_months: vec![("gp_appointments".to_string(), vec![feb20, mar22])],
         ..SampleOptions::default()
     };
     sample::generate(&world.store, &opts, &|_| {})
         .await
         .unwrap();
     let generated = started.elapsed();
-    let outcome = run_pack(root, "2022-04").await;
+    let march = run_pack(root, "2022-03").await;
+    let outcome = &march;
     let text = pdf_text(&root.join(&outcome.reports()[0]));
     let rows = table_rows(root, &outcome, "gp_month");
     assert_eq!(
@@ -413,7 +410,7 @@ async fn gp_appointments_against_the_pre_covid_baseline() {
     );
     let mut totals = Vec::new();
     let mut f2f_line = Vec::new();
-    for (month, baseline) in [("2020-02", true), ("2022-04", false)] {
+    for (month, baseline) in [("2020-02", true), ("2022-03", false)] {
         let (total, f2f, bands) = gp_counts(root, month);
         assert_eq!(
             bands.iter().sum::<u64>(),
@@ -446,7 +443,7 @@ async fn gp_appointments_against_the_pre_covid_baseline() {
             .iter()
             .map(|n| format::percent(*n as f64 / total as f64, 1))
             .collect();
-        let label = if baseline { "Feb-20" } else { "Apr-22" };
+        let label = if baseline { "Feb-20" } else { "Mar-22" };
         assert_contains(
             &text,
             &format!("{label} {} % {}", counts.join(" "), shares.join(" ")),
@@ -454,10 +451,54 @@ async fn gp_appointments_against_the_pre_covid_baseline() {
         totals.push(format::thousands(total as f64, 0));
         f2f_line.push(format::percent(f2f as f64 / total as f64, 1));
     }
-    // Calibrated to the seed: about 392 thousand and 74% face to face in Feb-20, 58% in Apr-22.
-    assert_contains(&text, "Feb-20 (pre-Covid baseline) Apr-22");
+    // Calibrated to the seed: 392,268 appointments, 73.6% face to face in Feb-20; 479,924, 56.8% in Mar-22.
+    for ((month, seed_total, seed_f2f), (total, f2f)) in
+        [("2020-02", 392_268.0, 0.736), ("2022-03", 479_924.0, 0.568)]
+            .into_iter()
+            .zip(["2020-02", "2022-03"].map(|m| {
+                let (t, f, _) = gp_counts(root, m);
+                (t as f64, f as f64)
+            }))
+    {
+        assert!(
+            (total - seed_total).abs() / seed_total < 0.05,
+            "{month}: {total}"
+        );
+        assert!(
+            (f2f / total - seed_f2f).abs() < 0.02,
+            "{month}: {}",
+            f2f / total
+        );
+    }
+    assert_contains(&text, "Feb-20 (pre-Covid baseline) Mar-22");
     assert_contains(&text, &format!("Total appointments {}", totals.join(" ")));
     assert_contains(&text, &format!("% face to face {}", f2f_line.join(" ")));
+    // Later in the year the year to date adds up the months, and a year to date with a month of data
+    // missing (outpatients are written only for April of each year here) is N/A, not a partial sum.
+    let summary = table_rows(root, &march, "activity_summary");
+    let row = |line: &str| summary.iter().find(|r| r["line"] == line).unwrap().clone();
+    let months: Vec<String> = (4..=15)
+        .map(|k| format!("{}-{:02}", 2021 + (k - 1) / 12, (k - 1) % 12 + 1))
+        .collect();
+    let (mut spells, mut planned_spells) = (0.0, 0.0);
+    for m in &months {
+        spells += line_value(&leaf_counts(root, m), "el_spells");
+        planned_spells += line_value(&planned(root, m), "el_spells");
+    }
+    let el = row("el_spells");
+    assert_eq!(num(&el, "ytd_actual"), Some(spells));
+    assert_eq!(num(&el, "ytd_comparator"), Some(planned_spells));
+    assert_eq!(num(&row("op_total"), "ytd_actual"), None);
+    // 2020/21 is not in this sample: last year's year to date is unknown.
+    assert_eq!(num(&row("nel_spells"), "ytd_comparator"), None);
+    let total = format::thousands(spells, 0);
+    assert_contains(
+        &text,
+        &format!(
+            "Elective spells {} {total}",
+            format::thousands(planned_spells, 0)
+        ),
+    );
     eprintln!(
         "gp: sample data written in {generated:?}, whole test {:?}",
         started.elapsed()

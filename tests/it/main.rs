@@ -8,6 +8,7 @@ mod carbon;
 mod cli;
 mod escaping;
 mod failures;
+mod finance;
 mod inequalities;
 mod input_months;
 mod pipeline;
