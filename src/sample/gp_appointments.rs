@@ -175,7 +175,7 @@ pub fn generate(
             // Face-to-face and long-booked appointments are missed more; so are those of patients from
             // the most deprived areas (about twice the rate of the least deprived).
             let base_dna = if f2f { 0.045 } else { 0.015 } * if lead > 7 { 1.5 } else { 1.0 };
-            let dna = base_dna * (1.0 + 0.11 * (5.5 - imd));
+            let dna = base_dna * (1.0 + 0.07 * (5.5 - imd));
             let x = rng.random::<f64>();
             let status = if x < dna {
                 "DNA"

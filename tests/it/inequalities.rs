@@ -190,7 +190,7 @@ async fn small_groups_are_suppressed_in_the_section() {
     );
     let row = |group: &str, q: i64, x: i64, n: i64, enough: bool| {
         format!(
-            "- {{ metric_id: m, month: \"2022-04\", name: \"Test metric\", dimension: imd_quintile, group_label: \"{group}\", quintile: {q}, improvement: decrease, numerator: {x}, denominator: {n}, rate: {}, ci_lower: 0.01, ci_upper: 0.9, enough: {enough} }}\n",
+            "- {{ metric_id: m, month: \"2022-04\", name: \"Test metric\", dimension: imd_quintile, group_label: \"{group}\", quintile: {q}, improvement: decrease, measure: proportion, per: 1, basis: patient, numerator: {x}, denominator: {n}, rate: {}, ci_lower: 0.01, ci_upper: 0.9, enough: {enough} }}\n",
             x as f64 / n as f64
         )
     };
@@ -204,7 +204,7 @@ async fn small_groups_are_suppressed_in_the_section() {
     // A gap of another month only: this month has none to print.
     p.write(
         "config/t/gap.yaml",
-        "- { metric_id: m, month: \"2022-03\", name: \"Test metric\", improvement: decrease, overall_rate: 0.2, most_deprived_rate: 0.1, least_deprived_rate: 0.3, gap_absolute: -0.2, gap_relative: 0.33, gap_lower: -0.3, gap_upper: -0.1, significant: true, sii: -0.2 }\n",
+        "- { metric_id: m, month: \"2022-03\", name: \"Test metric\", improvement: decrease, measure: proportion, per: 1, basis: patient, overall_rate: 0.2, most_deprived_rate: 0.1, least_deprived_rate: 0.3, gap_absolute: -0.2, gap_relative: 0.33, gap_lower: -0.3, gap_upper: -0.1, significant: true, sii: -0.2 }\n",
     );
     p.write(
         "pipelines/t.yaml",
