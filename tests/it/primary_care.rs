@@ -354,6 +354,84 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
         outside += usize::from(expected != "within");
     }
     assert!(outside > 0, "the sample has outliers to find");
+    fair_comparison_within_deprivation_bands(store, &month, &month_text);
+}
+
+/// The health-inequalities lens on the dashboard: each band's rate is recomputed from its practices'
+/// numerators and denominators, a practice's band comes from its patients' mean IMD decile, and a practice
+/// worse than the ICB but not than its band is listed as following deprivation.
+fn fair_comparison_within_deprivation_bands(store: &Path, month: &RunOutcome, text: &str) {
+    let fair = table_rows(store, month, "practice_fair");
+    let practices = table_rows(store, month, "practice_funnel");
+    let deciles: std::collections::BTreeMap<String, f64> = {
+        let batches = read_parquet(&store.join("reference/practices/practices.parquet"));
+        let mut m = std::collections::BTreeMap::new();
+        for b in &batches {
+            let code = b
+                .column_by_name("practice_code")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .unwrap();
+            let imd = b
+                .column_by_name("imd_decile")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Float64Array>()
+                .unwrap();
+            for i in 0..b.num_rows() {
+                m.insert(code.value(i).to_string(), imd.value(i));
+            }
+        }
+        m
+    };
+    let band_of = |code: &str| ((deciles[code].round() as i64) + 1) / 2;
+    // The DNA rate of each band, from the practices' own rows.
+    let mut sums: std::collections::BTreeMap<i64, (f64, f64)> = Default::default();
+    for r in practices
+        .iter()
+        .filter(|r| s(r, "indicator_id") == "appt_dna" && r["submitted"] == true)
+    {
+        let e = sums.entry(band_of(s(r, "practice_code"))).or_default();
+        e.0 += f(r, "numerator");
+        e.1 += f(r, "denominator");
+    }
+    let dna: Vec<&Row> = fair
+        .iter()
+        .filter(|r| s(r, "indicator_id") == "appt_dna")
+        .collect();
+    assert!(!dna.is_empty());
+    for r in &dna {
+        let band = r["band"].as_i64().unwrap();
+        assert_eq!(band, band_of(s(r, "practice_code")), "{r:?}");
+        let (x, n) = sums[&band];
+        assert!((f(r, "band_value") - x / n).abs() < 1e-12, "{r:?}");
+    }
+    // The sample's missed appointments rise with deprivation, so some practices are worse than the ICB
+    // only because of whom they serve: each is listed with the reading that says so.
+    let follows: Vec<&&Row> = dna
+        .iter()
+        .filter(|r| {
+            s(r, "icb_side") == "worse"
+                && r["icb_outside_outer"] == true
+                && r.get("band_side").is_none_or(|v| v.is_null())
+        })
+        .collect();
+    assert!(
+        !follows.is_empty(),
+        "a DNA outlier that follows deprivation"
+    );
+    assert!(text.contains("Compared within deprivation bands"), "{text}");
+    for r in follows {
+        let needle = format!("{} {}", s(r, "practice_code"), s(r, "practice_name"));
+        let at = text
+            .find(&needle)
+            .unwrap_or_else(|| panic!("{needle} listed"));
+        assert!(
+            text[at..].contains("Worse than the ICB only: follows deprivation"),
+            "{needle}"
+        );
+    }
 }
 
 /// A practice's funnel results, hand-made: (practice, indicator, counts towards RAG, side, outside 99.8%,
