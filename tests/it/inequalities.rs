@@ -206,9 +206,14 @@ async fn small_groups_are_suppressed_in_the_section() {
         "config/t/gap.yaml",
         "- { metric_id: m, month: \"2022-03\", name: \"Test metric\", improvement: decrease, measure: proportion, per: 1, basis: patient, overall_rate: 0.2, most_deprived_rate: 0.1, least_deprived_rate: 0.3, gap_absolute: -0.2, gap_relative: 0.33, gap_lower: -0.3, gap_upper: -0.1, significant: true, sii: -0.2 }\n",
     );
+    // Elective waits by specialty: quintile 1 has three pathways only, so its average is withheld.
+    p.write(
+        "config/t/waits.yaml",
+        "- { specialty: Urology, quintile: 1, pathways: 3, mean_weeks: 30.0 }\n- { specialty: Urology, quintile: 5, pathways: 40, mean_weeks: 12.5 }\n",
+    );
     p.write(
         "pipelines/t.yaml",
-        "name: t\nparameters:\n  period: { type: period }\nseeds:\n  inequality_split: t/split.yaml\n  inequality_gap: t/gap.yaml\nsteps:\n  - id: report\n    report: t/split.typ.j2\n    uses: [inequality_split, inequality_gap]\n",
+        "name: t\nparameters:\n  period: { type: period }\nseeds:\n  inequality_split: t/split.yaml\n  inequality_gap: t/gap.yaml\n  inequality_wait_specialty: t/waits.yaml\nsteps:\n  - id: report\n    report: t/split.typ.j2\n    uses: [inequality_split, inequality_gap, inequality_wait_specialty]\n",
     );
     let outcome = run_period(&p, "t", "2022-04")
         .await
@@ -220,4 +225,5 @@ async fn small_groups_are_suppressed_in_the_section() {
     assert!(!text.contains(" 3 7.5%"), "{text}");
     assert_contains(&text, "Q2 60 17 28.3%");
     assert_contains(&text, "No metric has a deprivation split for");
+    assert_contains(&text, "Urology 43 <5 pathways – – – 12.5 wk");
 }
