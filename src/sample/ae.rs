@@ -174,7 +174,7 @@ pub fn generate(
             }
         }
     }
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
+    let columns: Vec<(&str, ArrayRef)> = vec![
         ("attendance_id", Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         ("department_type", Arc::new(Int64Array::from(dept_types))),
@@ -192,6 +192,5 @@ pub fn generate(
         ),
         ("admitted", Arc::new(BooleanArray::from(admitted))),
     ];
-    columns.extend(patients.into_columns());
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
+    patients.batch(columns)
 }

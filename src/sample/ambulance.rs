@@ -100,7 +100,7 @@ pub fn generate(
             }
         }
     }
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
+    let columns: Vec<(&str, ArrayRef)> = vec![
         ("handover_id", Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         (
@@ -112,6 +112,5 @@ pub fn generate(
             Arc::new(TimestampMicrosecondArray::from(handovers)),
         ),
     ];
-    columns.extend(patients.into_columns());
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
+    patients.batch(columns)
 }

@@ -164,7 +164,7 @@ pub fn generate(
             }
         }
     }
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
+    let columns: Vec<(&str, ArrayRef)> = vec![
         ("spell_id", Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         ("point_of_delivery", Arc::new(StringArray::from(pods))),
@@ -172,6 +172,5 @@ pub fn generate(
         ("discharge_date", Arc::new(Date32Array::from(discharged))),
         ("specialty", Arc::new(StringArray::from(specialties))),
     ];
-    columns.extend(patients.into_columns());
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
+    patients.batch(columns)
 }

@@ -165,16 +165,9 @@ struct Timeline {
     treatment: Option<i64>,
 }
 
+/// A value drawn from a weighted table.
 fn pick<'a>(rng: &mut ChaCha8Rng, table: &[(&'a str, f64)]) -> &'a str {
-    let total: f64 = table.iter().map(|t| t.1).sum();
-    let mut u = rng.random::<f64>() * total;
-    for (name, w) in table {
-        u -= w;
-        if u <= 0.0 {
-            return name;
-        }
-    }
-    table[table.len() - 1].0
+    super::weighted(rng, table, |_| 1.0)
 }
 
 /// Days within a standard of `limit` days with probability `p`, else beyond it with an exponential tail.
@@ -415,7 +408,7 @@ pub fn generate(
         }
     }
 
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
+    let columns: Vec<(&str, ArrayRef)> = vec![
         ("pathway_id", Arc::new(StringArray::from(rows.ids))),
         ("provider_code", Arc::new(StringArray::from(rows.providers))),
         ("tumour_site", Arc::new(StringArray::from(rows.sites))),
@@ -454,6 +447,5 @@ pub fn generate(
             Arc::new(BooleanArray::from(rows.first_treatment)),
         ),
     ];
-    columns.extend(rows.patients.into_columns());
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
+    rows.patients.batch(columns)
 }

@@ -21,7 +21,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::reference::Practice;
-use super::{SampleError, SampleOptions, SampleSummary, rng_for, write};
+use super::{SampleError, SampleOptions, SampleSummary, batch, floats, rng_for, strings, write};
 use crate::period::Month;
 use crate::store::Store;
 
@@ -85,18 +85,6 @@ fn fy_month(m: Month) -> usize {
 
 fn noise(rng: &mut ChaCha8Rng, spread: f64) -> f64 {
     1.0 + rng.random_range(-spread..spread)
-}
-
-fn text(v: Vec<String>) -> ArrayRef {
-    Arc::new(StringArray::from(v))
-}
-
-fn floats(v: Vec<f64>) -> ArrayRef {
-    Arc::new(Float64Array::from(v))
-}
-
-fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, SampleError> {
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
 }
 
 /// Organisations whose returns of `input` are left out in `month`.
@@ -229,10 +217,10 @@ fn energy(
         }
     }
     batch(vec![
-        ("org_code", text(org)),
-        ("site", text(site)),
-        ("fuel", text(fuel)),
-        ("unit", text(unit)),
+        ("org_code", strings(org)),
+        ("site", strings(site)),
+        ("fuel", strings(fuel)),
+        ("unit", strings(unit)),
         ("quantity", floats(qty)),
     ])
 }
@@ -258,8 +246,8 @@ fn water(
         waste.push((s * 0.95).round());
     }
     batch(vec![
-        ("org_code", text(org)),
-        ("site", text(site)),
+        ("org_code", strings(org)),
+        ("site", strings(site)),
         ("supply_m3", floats(supply)),
         ("wastewater_m3", floats(waste)),
     ])
@@ -313,10 +301,10 @@ fn waste(
         }
     }
     batch(vec![
-        ("org_code", text(org)),
-        ("site", text(site)),
-        ("stream", text(stream)),
-        ("route", text(route)),
+        ("org_code", strings(org)),
+        ("site", strings(site)),
+        ("stream", strings(stream)),
+        ("route", strings(route)),
         ("tonnes", floats(tonnes)),
     ])
 }
@@ -357,9 +345,9 @@ fn travel(
         }
     }
     batch(vec![
-        ("org_code", text(org)),
-        ("mode", text(mode)),
-        ("unit", text(unit)),
+        ("org_code", strings(org)),
+        ("mode", strings(mode)),
+        ("unit", strings(unit)),
         ("quantity", floats(qty)),
     ])
 }
@@ -381,7 +369,7 @@ fn ambulance(
             km.push((annual / 12.0 * k * noise(rng, 0.05)).round());
         }
     }
-    batch(vec![("vehicle_type", text(vt)), ("km", floats(km))])
+    batch(vec![("vehicle_type", strings(vt)), ("km", floats(km))])
 }
 
 /// Anaesthetic gases bought. 2020/21: 9.24 million litres of N2O (4,990 t at AR4), and volatile agents of
@@ -454,9 +442,9 @@ fn anaesthetic(
         }
     }
     batch(vec![
-        ("org_code", text(org)),
-        ("agent", text(agent)),
-        ("unit", text(unit)),
+        ("org_code", strings(org)),
+        ("agent", strings(agent)),
+        ("unit", strings(unit)),
         ("bottles", Arc::new(Float64Array::from(bottles))),
         ("bottle_ml", Arc::new(Float64Array::from(bottle_ml))),
         ("quantity", floats(qty)),
@@ -533,12 +521,12 @@ fn inhalers(
         }
     }
     batch(vec![
-        ("org_code", text(org)),
+        ("org_code", strings(org)),
         (
             "practice_code",
             Arc::new(StringArray::from(practice)) as ArrayRef,
         ),
-        ("bnf_code", text(bnf)),
+        ("bnf_code", strings(bnf)),
         ("items", Arc::new(Int64Array::from(items))),
         ("quantity", Arc::new(Int64Array::from(qty))),
     ])
@@ -576,8 +564,8 @@ fn procurement(
         spend.push((26.3e6 / 4.0 * k * noise(rng, 0.05)).round());
     }
     batch(vec![
-        ("org_code", text(org)),
-        ("spend_category", text(cat)),
+        ("org_code", strings(org)),
+        ("spend_category", strings(cat)),
         ("spend_gbp", floats(spend)),
     ])
 }
@@ -611,11 +599,11 @@ fn travel_survey(rng: &mut ChaCha8Rng) -> Result<RecordBatch, SampleError> {
         }
     }
     batch(vec![
-        ("org_code", text(org)),
+        ("org_code", strings(org)),
         ("survey_fy", Arc::new(Int64Array::from(fy))),
-        ("journey", text(journey)),
-        ("mode", text(mode)),
-        ("unit", text(unit)),
+        ("journey", strings(journey)),
+        ("mode", strings(mode)),
+        ("unit", strings(unit)),
         ("annual_quantity", floats(qty)),
     ])
 }

@@ -196,7 +196,7 @@ pub fn generate(
             });
         }
     }
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
+    let columns: Vec<(&str, ArrayRef)> = vec![
         ("appointment_id", Arc::new(StringArray::from(ids))),
         ("booked_date", Arc::new(Date32Array::from(booked))),
         ("appointment_date", Arc::new(Date32Array::from(dates))),
@@ -204,8 +204,7 @@ pub fn generate(
         ("appointment_status", Arc::new(StringArray::from(statuses))),
         ("hcp_type", Arc::new(StringArray::from(hcp))),
     ];
-    columns.extend(patients.into_columns());
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
+    patients.batch(columns)
 }
 
 #[cfg(test)]

@@ -223,6 +223,12 @@ impl PatientColumns {
         self.imd.last().copied()
     }
 
+    /// A record batch of `columns` followed by the patient columns.
+    pub fn batch(self, mut columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, SampleError> {
+        columns.extend(self.into_columns());
+        batch(columns)
+    }
+
     pub fn into_columns(self) -> Vec<(&'static str, ArrayRef)> {
         vec![
             (
@@ -310,11 +316,11 @@ impl Demography {
     }
 }
 
-fn weighted(
+pub(crate) fn weighted<'a>(
     rng: &mut ChaCha8Rng,
-    table: &[(&'static str, f64)],
+    table: &[(&'a str, f64)],
     boost: impl Fn(&str) -> f64,
-) -> &'static str {
+) -> &'a str {
     table[pick_index(rng, table.iter().map(|(n, w)| w * boost(n)))].0
 }
 
@@ -365,8 +371,24 @@ async fn write(
     Ok(())
 }
 
-fn strings(v: impl IntoIterator<Item = String>) -> ArrayRef {
+// Column builders shared by the generators.
+pub(crate) fn strings(v: impl IntoIterator<Item = String>) -> ArrayRef {
     Arc::new(StringArray::from(v.into_iter().collect::<Vec<_>>()))
+}
+pub(crate) fn strs(v: Vec<&str>) -> ArrayRef {
+    Arc::new(StringArray::from(v))
+}
+pub(crate) fn ints(v: Vec<i64>) -> ArrayRef {
+    Arc::new(Int64Array::from(v))
+}
+pub(crate) fn opt_ints(v: Vec<Option<i64>>) -> ArrayRef {
+    Arc::new(Int64Array::from(v))
+}
+pub(crate) fn floats(v: Vec<f64>) -> ArrayRef {
+    Arc::new(Float64Array::from(v))
+}
+pub(crate) fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, SampleError> {
+    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
 }
 
 /// A generator of one month of one record-level input: (rng, month, scale, practices, demography,

@@ -124,7 +124,7 @@ pub fn generate(
             }
         }
     }
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
+    let columns: Vec<(&str, ArrayRef)> = vec![
         ("attendance_id", Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         ("appointment_date", Arc::new(Date32Array::from(dates))),
@@ -134,6 +134,5 @@ pub fn generate(
         ("pifu", Arc::new(BooleanArray::from(pifu))),
         ("specialty", Arc::new(StringArray::from(specialties))),
     ];
-    columns.extend(patients.into_columns());
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
+    patients.batch(columns)
 }

@@ -13,14 +13,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution, Poisson};
 
 use super::reference::Practice;
-use super::{SampleError, SampleOptions, SampleSummary, rng_for, write};
+use super::{
+    SampleError, SampleOptions, SampleSummary, batch, floats, ints, opt_ints, rng_for, strings,
+    strs, write,
+};
 use crate::period::Month;
 use crate::store::Store;
 
@@ -232,25 +235,6 @@ fn rate(p: &Practice, profile: &Profile, key: &str) -> f64 {
         .find(|(_, m)| m.key == key)
         .expect("a measure of MEASURES");
     expit(logit(m.base) + m.imd_slope * (p.imd_decile - 5.5) + profile.effects[k])
-}
-
-fn strings(v: Vec<String>) -> ArrayRef {
-    Arc::new(StringArray::from(v))
-}
-fn strs(v: Vec<&str>) -> ArrayRef {
-    Arc::new(StringArray::from(v))
-}
-fn ints(v: Vec<i64>) -> ArrayRef {
-    Arc::new(Int64Array::from(v))
-}
-fn opt_ints(v: Vec<Option<i64>>) -> ArrayRef {
-    Arc::new(Int64Array::from(v))
-}
-fn floats(v: Vec<f64>) -> ArrayRef {
-    Arc::new(Float64Array::from(v))
-}
-fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, SampleError> {
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
 }
 
 /// Inhaler products: (BNF chemical-substance code, product, device, salbutamol, share of items).

@@ -173,7 +173,7 @@ pub fn generate(
             starts.push(((snapshot - Duration::days(days)) - epoch).num_days() as i32);
         }
     }
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
+    let columns: Vec<(&str, ArrayRef)> = vec![
         (list.id_column, Arc::new(StringArray::from(ids))),
         ("provider_code", Arc::new(StringArray::from(providers))),
         (
@@ -182,6 +182,5 @@ pub fn generate(
         ),
         (list.start_column, Arc::new(Date32Array::from(starts))),
     ];
-    columns.extend(patients.into_columns());
-    RecordBatch::try_from_iter(columns).map_err(|e| SampleError::Generator(e.to_string()))
+    patients.batch(columns)
 }
