@@ -118,7 +118,11 @@ fn days_at_april_end(day: i32) -> i64 {
 }
 
 /// Rows of a published table, read back from the run's Parquet output.
-pub(crate) fn table_rows(store: &Path, outcome: &RunOutcome, name: &str) -> Vec<Map<String, Value>> {
+pub(crate) fn table_rows(
+    store: &Path,
+    outcome: &RunOutcome,
+    name: &str,
+) -> Vec<Map<String, Value>> {
     let out = outcome
         .record
         .outputs
@@ -306,4 +310,42 @@ async fn quarters_and_years_follow_the_aggregation_rules() {
         .find(|r| r["metric_id"] == "ae_4h" && r["fy"] == 2022 && r["part"] == "Year")
         .unwrap();
     assert_eq!(fy22["complete"], false);
+}
+
+#[tokio::test]
+async fn weekly_trajectories_count_the_records() {
+    let (store, outcome) = shared_pack().await;
+    // Handovers within 15 minutes in the week commencing Monday 4 April 2022, from the April records.
+    let monday = NaiveDate::from_ymd_opt(2022, 4, 4).unwrap();
+    let start = monday
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_micros();
+    let end = start + 7 * 24 * HOUR;
+    let (mut n, mut within) = (0u64, 0u64);
+    for b in &april(store.path(), "ambulance_handovers") {
+        let arr = col::<TimestampMicrosecondArray>(b, "arrival_time");
+        let hand = col::<TimestampMicrosecondArray>(b, "handover_time");
+        for i in 0..b.num_rows() {
+            if (start..end).contains(&arr.value(i)) {
+                n += 1;
+                within += u64::from(hand.value(i) - arr.value(i) <= HOUR / 4);
+            }
+        }
+    }
+    assert!(n > 0);
+    let weekly = table_rows(store.path(), outcome, "trajectory_week");
+    let row = weekly
+        .iter()
+        .find(|r| r["metric_id"] == "amb_15" && r["week_commencing"] == "2022-04-04")
+        .expect("the week of 4 April");
+    let share = within as f64 / n as f64;
+    assert!((row["actual"].as_f64().unwrap() - share).abs() < 1e-12);
+    assert!((row["variance"].as_f64().unwrap() - (share - 0.65)).abs() < 1e-12);
+    // Only whole weeks within the month: the week of 25 April runs into May.
+    assert!(weekly.iter().all(|r| r["week_commencing"] != "2022-04-25"));
+    let text = pdf_text(&store.path().join(&outcome.reports()[0]));
+    assert_contains(&text, "Weekly, to Apr-22");
+    assert_contains(&text, &format::percent(share, 1));
 }
