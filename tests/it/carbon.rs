@@ -516,3 +516,58 @@ fn a_factor_seed_of_an_unknown_format_or_missing_file_is_refused_at_its_place() 
         "{errors}"
     );
 }
+
+#[tokio::test]
+async fn remote_outpatients_kpi_counts_attended_telephone_and_video() {
+    let p = project();
+    practices(&p);
+    energy(&p, "2022-05", "RKB", &[("grid_electricity", "kWh", 1000.0)]);
+    // May 2022 at RKB: 3 attended face to face, 1 by telephone, 1 by video, 1 video not attended.
+    let day = |d: u32| {
+        (chrono::NaiveDate::from_ymd_opt(2022, 5, d).unwrap()
+            - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+        .num_days() as i32
+    };
+    put(
+        &p,
+        "op_attendances",
+        "2022-05",
+        vec![
+            ("attendance_id", strings(&["a", "b", "c", "d", "e", "f"])),
+            ("provider_code", strings(&["RKB"; 6])),
+            (
+                "appointment_date",
+                Arc::new(datafusion::arrow::array::Date32Array::from(
+                    (1..=6).map(day).collect::<Vec<_>>(),
+                )),
+            ),
+            (
+                "consultation_medium",
+                strings(&[
+                    "Face to face",
+                    "Face to face",
+                    "Face to face",
+                    "Telephone",
+                    "Video",
+                    "Video",
+                ]),
+            ),
+            (
+                "attendance_status",
+                strings(&[
+                    "Attended", "Attended", "Attended", "Attended", "Attended", "DNA",
+                ]),
+            ),
+        ],
+    );
+    let out = run(&p, "2022-23-Q1", &[]).await.expect("builds");
+    let k = table(&p, &out, "kpi_outpatients");
+    let all = k.iter().find(|r| s(r, "org_code") == "All trusts").unwrap();
+    assert_eq!(all["attended"], 5);
+    assert!(close(all["remote_share"].as_f64().unwrap(), 2.0 / 5.0));
+    let text = pdf(&p, &out);
+    assert!(
+        text.contains("Outpatient appointments delivered remotely 40.0% 25% Met"),
+        "{text}"
+    );
+}
