@@ -27,7 +27,10 @@ agg AS (
         COUNT(*) AS months,
         MAX(month) AS last_month,
         SUM(numerator) AS numerator,
-        SUM(denominator) AS denominator
+        SUM(denominator) AS denominator,
+        -- A count of 1 to 4 in one of the months: the pack prints that month as <5, so a total that adds
+        -- it in would reveal it (disclosure control: the total is withheld too).
+        MAX(CASE WHEN kind = 'count' AND numerator BETWEEN 1 AND 4 THEN 1 ELSE 0 END) = 1 AS has_small_month
     FROM periods
     GROUP BY metric_id, kind, fy, part
 )
@@ -41,7 +44,8 @@ SELECT
         WHEN a.kind = 'ratio' THEN a.numerator / a.denominator
         ELSE a.numerator
     END AS value,
-    a.months = CASE WHEN a.part = 'Year' THEN 12 ELSE 3 END AS complete
+    a.months = CASE WHEN a.part = 'Year' THEN 12 ELSE 3 END AS complete,
+    a.has_small_month
 FROM agg a
 JOIN m last ON last.metric_id = a.metric_id AND last.month = a.last_month
 ORDER BY a.metric_id, a.fy, a.part

@@ -290,6 +290,15 @@ async fn quarters_and_years_follow_the_aggregation_rules() {
         .map(num)
         .sum();
     assert_eq!(cell("ae_trolley_12h", "Year"), trolley);
+    // A total that adds in a month printed as <5 is marked, and the pack withholds it.
+    let small = months_of("ae_trolley_12h", "2021-04", "2022-03")
+        .iter()
+        .any(|r| (1.0..=4.0).contains(&num(r)));
+    let year = matrix
+        .iter()
+        .find(|r| r["metric_id"] == "ae_trolley_12h" && r["fy"] == 2021 && r["part"] == "Year")
+        .unwrap();
+    assert_eq!(year["has_small_month"], small);
     // A ratio is recomputed from the quarter's numerators and denominators, not averaged.
     let q3 = months_of("ae_4h", "2021-10", "2021-12");
     assert_eq!(q3.len(), 3);
