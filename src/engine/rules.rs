@@ -50,10 +50,23 @@ pub(super) async fn check(
     let started = std::time::Instant::now();
     let table = read(engine, input, &format!("{}/", input.location), Some(months))?;
     let rules = value_rules(input)?;
-    if !rules.is_empty() {
-        check_values(engine, input, table.clone(), objects, &rules).await?;
+    let checked = async {
+        if !rules.is_empty() {
+            check_values(engine, input, table.clone(), objects, &rules).await?;
+        }
+        check_key(input, table, objects).await
+    };
+    match checked.await {
+        Ok(()) => {}
+        // A scan that fails (a corrupt page behind a readable footer) does not say which object it was
+        // reading: read each one on its own to name it.
+        Err(EngineError::DataFusion(e)) => {
+            return Err(unreadable_object(engine, input, objects)
+                .await
+                .unwrap_or(EngineError::DataFusion(e)));
+        }
+        Err(e) => return Err(e),
     }
-    check_key(input, table, objects).await?;
     tracing::info!(
         input = %input.name,
         objects = objects.len(),
@@ -117,6 +130,31 @@ fn value_rules(input: &Input) -> Result<Vec<ValueRule>, EngineError> {
         }
     }
     Ok(rules)
+}
+
+/// The first object that cannot be read in full, as an error naming it.
+async fn unreadable_object(
+    engine: &Engine,
+    input: &Input,
+    objects: &[ObjectInfo],
+) -> Option<EngineError> {
+    for o in objects {
+        let whole = match read(engine, input, &o.path, None) {
+            Ok(df) => df.collect().await,
+            Err(_) => continue,
+        };
+        if let Err(e) = whole {
+            return Some(EngineError::Contract {
+                input: input.name.clone(),
+                object: o.path.clone(),
+                message: format!(
+                    "not a readable Parquet file (its pages cannot be read in full): {}",
+                    e.strip_backtrace()
+                ),
+            });
+        }
+    }
+    None
 }
 
 /// The input (a prefix, with its months) or one of its objects, read with every column nullable.

@@ -288,6 +288,22 @@ async fn broken_files_are_named_not_skipped() {
     assert!(m.contains("not a readable Parquet file"), "{m}");
     let m = broken_object("part-1.parquet", b"provider_code,visits\nRX1,3\n").await;
     assert!(m.contains("not a readable Parquet file"), "{m}");
+    // A readable footer over garbled pages: found when the rows are read, and still named.
+    let ids: Vec<String> = (0..5000).map(|i| format!("z{i}")).collect();
+    let many: Vec<(&str, &str, i64)> = ids.iter().map(|i| (i.as_str(), "Cardiology", 1)).collect();
+    let mut garbled = boardpack::sample::parquet_bytes(&visits(&many))
+        .unwrap()
+        .to_vec();
+    let len = garbled.len();
+    for b in garbled.iter_mut().skip(4).take(len / 2) {
+        *b = 0xA5;
+    }
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(
+        garbled.clone(),
+    ))
+    .expect("the footer is still readable");
+    let m = broken_object("part-1.parquet", &garbled).await;
+    assert!(m.contains("its pages cannot be read in full"), "{m}");
     // A file of another kind in the partition is data that would be left out: refused, not skipped.
     let m = broken_object(
         "part-1.csv",
