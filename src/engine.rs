@@ -32,6 +32,8 @@ use crate::period::Month;
 use crate::plan::{ColumnType, Input};
 use crate::store::{ObjectInfo, Store, StoreError};
 
+mod rules;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
@@ -48,6 +50,13 @@ pub enum EngineError {
     Contract {
         input: String,
         object: String,
+        message: String,
+    },
+    /// Rows breaking a rule of the input's contract (nulls, a repeated key, a value out of bounds).
+    #[error("input `{input}`, {objects}: {message}")]
+    Rows {
+        input: String,
+        objects: String,
         message: String,
     },
     #[error("writing `{path}`: {message}")]
@@ -105,26 +114,30 @@ impl Engine {
         input: &Input,
         months: &[Month],
     ) -> Result<Vec<ObjectInfo>, EngineError> {
-        let mut objects = Vec::new();
+        let mut listed = Vec::new();
         if input.partitioned_by_month {
             for m in months {
                 let prefix = format!("{}/{MONTH_COLUMN}={m}/", input.location);
-                objects.extend(
-                    self.store
-                        .list(&prefix)
-                        .await?
-                        .into_iter()
-                        .filter(|o| o.path.ends_with(".parquet")),
-                );
+                listed.extend(self.store.list(&prefix).await?);
             }
         } else {
-            objects.extend(
-                self.store
-                    .list(&format!("{}/", input.location))
-                    .await?
-                    .into_iter()
-                    .filter(|o| o.path.ends_with(".parquet")),
-            );
+            listed.extend(self.store.list(&format!("{}/", input.location)).await?);
+        }
+        // Every object of the prefix is data except markers (`_SUCCESS`, `.crc`, hidden files): another
+        // kind of file would be left out of the counts silently, so it is refused.
+        let mut objects = Vec::new();
+        for o in listed {
+            let name = o.path.rsplit('/').next().unwrap_or(&o.path);
+            if o.path.ends_with(".parquet") {
+                objects.push(o);
+            } else if !(name.starts_with('_') || name.starts_with('.')) {
+                return Err(EngineError::Contract {
+                    input: input.name.clone(),
+                    object: o.path.clone(),
+                    message: "not a Parquet file: an input's prefix may hold only `.parquet` objects"
+                        .into(),
+                });
+            }
         }
         let file_schema = contract_schema(input);
         if objects.is_empty() {
@@ -169,6 +182,10 @@ impl Engine {
         } else {
             self.ctx.register_table(input.name.as_str(), table)?;
         }
+        // The row rules (nulls, keys, allowed values and ranges) run on what the steps will read, through
+        // a schema where every column may be null: a non-nullable scan would fail on the first null
+        // without saying where, and the optimiser would fold `IS NULL` on it to false.
+        rules::check(self, input, months, &objects).await?;
         Ok(objects)
     }
 
@@ -465,6 +482,11 @@ fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Map<String, Json>>, En
 
 /// The Arrow schema a contract describes (the partition column is added by the listing, not here).
 pub fn contract_schema(input: &Input) -> SchemaRef {
+    contract_schema_with(input, false)
+}
+
+/// The contract's schema; with `all_nullable`, every column may be null whatever the contract says.
+fn contract_schema_with(input: &Input, all_nullable: bool) -> SchemaRef {
     let fields: Vec<Field> = input
         .columns
         .iter()
@@ -477,7 +499,7 @@ pub fn contract_schema(input: &Input) -> SchemaRef {
                 ColumnType::Date => DataType::Date32,
                 ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             };
-            Field::new(&c.name, dt, c.nullable)
+            Field::new(&c.name, dt, c.nullable || all_nullable)
         })
         .collect();
     Arc::new(Schema::new(fields))

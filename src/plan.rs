@@ -106,6 +106,13 @@ pub struct Column {
     pub kind: ColumnType,
     pub nullable: bool,
     pub key: bool,
+    /// `allowed:` values, as written (parsed as the column's type when checked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
 }
 
 /// The column types a contract can declare, as Arrow types.
@@ -755,11 +762,15 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
                 );
                 continue;
             };
+            let (allowed, min, max) = validate_column_rules(v, name.as_str(), c, kind);
             columns.push(Column {
                 name: c.name.as_str().to_string(),
                 kind,
                 nullable: c.nullable.unwrap_or(true),
                 key: c.key.unwrap_or(false),
+                allowed,
+                min,
+                max,
             });
         }
         out.push(Input {
@@ -774,6 +785,69 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
         });
     }
     out
+}
+
+/// Checks a column's `allowed:`, `min:` and `max:` against its type: a set of values for strings and
+/// whole numbers, a range for numbers. Returns them as the engine checks them.
+fn validate_column_rules(
+    v: &mut Validator,
+    input: &str,
+    c: &crate::spec::RawColumn,
+    kind: ColumnType,
+) -> (Vec<String>, Option<f64>, Option<f64>) {
+    let name = c.name.as_str();
+    let mut allowed = Vec::new();
+    if let Some(list) = &c.allowed {
+        if !matches!(kind, ColumnType::String | ColumnType::Integer) {
+            v.error(
+                v.loc(list),
+                format!("input `{input}`, column `{name}`: `allowed` needs a string or integer column"),
+            );
+        } else if list.is_empty() {
+            v.error(
+                v.loc(list),
+                format!("input `{input}`, column `{name}`: `allowed` lists no values"),
+            );
+        }
+        for value in list.iter() {
+            if kind == ColumnType::Integer && value.as_str().parse::<i64>().is_err() {
+                v.error(
+                    v.loc(value),
+                    format!(
+                        "input `{input}`, column `{name}`: allowed value `{}` is not a whole number",
+                        value.as_str()
+                    ),
+                );
+            }
+            allowed.push(value.as_str().to_string());
+        }
+    }
+    let mut bound = |b: &Option<marked_yaml::Spanned<f64>>, which: &str| -> Option<f64> {
+        let b = b.as_ref()?;
+        if !matches!(kind, ColumnType::Integer | ColumnType::Float) {
+            v.error(
+                v.loc(b),
+                format!("input `{input}`, column `{name}`: `{which}` needs an integer or float column"),
+            );
+        } else if !b.is_finite() {
+            v.error(
+                v.loc(b),
+                format!("input `{input}`, column `{name}`: `{which}` must be a finite number"),
+            );
+        }
+        Some(**b)
+    };
+    let min = bound(&c.min, "min");
+    let max = bound(&c.max, "max");
+    if let (Some(lo), Some(hi), Some(at)) = (min, max, c.max.as_ref())
+        && lo > hi
+    {
+        v.error(
+            v.loc(at),
+            format!("input `{input}`, column `{name}`: `max` ({hi}) is below `min` ({lo})"),
+        );
+    }
+    (allowed, min, max)
 }
 
 /// Orders steps so that each follows its dependencies (declaration order among equals), reporting cycles.

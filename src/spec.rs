@@ -92,6 +92,15 @@ pub struct RawColumn {
     pub nullable: Option<bool>,
     #[serde(default)]
     pub key: Option<bool>,
+    /// The only values the column may hold (strings or whole numbers); checked before any SQL runs.
+    #[serde(default)]
+    pub allowed: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The least value a number column may hold; checked before any SQL runs.
+    #[serde(default)]
+    pub min: Option<Spanned<f64>>,
+    /// The greatest value a number column may hold; checked before any SQL runs.
+    #[serde(default)]
+    pub max: Option<Spanned<f64>>,
     #[serde(default)]
     pub description: Option<String>,
 }

@@ -47,6 +47,8 @@ pub enum ProjectError {
     },
     #[error(transparent)]
     Path(#[from] StoreError),
+    #[error("`{path}` resolves to `{target}`, outside the project folder: a link may not leave the project")]
+    Escapes { path: String, target: String },
 }
 
 /// The project folder: `pipelines/`, `sql/`, `reports/`, `config/`. Every file read through it is
@@ -71,7 +73,18 @@ impl Project {
     /// The path on disk of a project file, refusing any path that would leave the project folder.
     pub fn file_path(&self, rel: &str) -> Result<PathBuf, ProjectError> {
         check_relative(rel)?;
-        Ok(self.root.join(rel))
+        let path = self.root.join(rel);
+        // The text of the path stays inside; a symbolic link on the way may still point out. A path that
+        // does not resolve (a missing file) is left for the read to report.
+        if let (Ok(root), Ok(target)) = (self.root.canonicalize(), path.canonicalize())
+            && !target.starts_with(&root)
+        {
+            return Err(ProjectError::Escapes {
+                path: rel.to_string(),
+                target: target.display().to_string(),
+            });
+        }
+        Ok(path)
     }
 
     /// Reads a project file (`sql/board-pack/ae.sql`) and remembers its hash.

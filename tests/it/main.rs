@@ -9,6 +9,7 @@ mod cli;
 mod escaping;
 mod failures;
 mod finance;
+mod hardening;
 mod inequalities;
 mod input_months;
 mod pipeline;

@@ -1,0 +1,431 @@
+//! The row rules of an input's contract, checked before any SQL step runs: no nulls in a column declared
+//! `nullable: false`, no two rows with the same key (the declared `key: true` columns, plus the month for
+//! partitioned inputs), and values within `allowed:` / `min:` / `max:`.
+//!
+//! Each rule is a query the engine runs over the registered input, aggregated so that a clean input costs
+//! one scan for the value rules and one grouping for the key; rows are fetched into Rust only when a rule
+//! fails, and then only a few examples. Values from the contract reach the plan as literals built with the
+//! DataFrame API, never as SQL text. Owns nothing else: the schema checks stay in `engine`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::logical_expr::{Expr, cast, ident, lit, when};
+use datafusion::prelude::DataFrame;
+use serde_json::{Map, Value as Json};
+
+use super::{Engine, EngineError, MONTH_COLUMN, batches_to_json, contract_schema_with};
+use crate::period::Month;
+use crate::plan::{ColumnType, Input};
+use crate::store::ObjectInfo;
+
+/// How many offending rows an error shows.
+const EXAMPLES: usize = 3;
+/// How many objects an error names before saying how many more.
+const OBJECTS_NAMED: usize = 5;
+
+/// A rule on one column's values: `offends` is true for a row that breaks it.
+struct ValueRule {
+    column: String,
+    offends: Expr,
+    /// What an offending row is, after the count: "have a null `x` …".
+    says: String,
+}
+
+/// Checks the registered table `input.name` against the input's row rules.
+pub(super) async fn check(
+    engine: &Engine,
+    input: &Input,
+    months: &[Month],
+    objects: &[ObjectInfo],
+) -> Result<(), EngineError> {
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let table = read(engine, input, &format!("{}/", input.location), Some(months))?;
+    let rules = value_rules(input)?;
+    let checked = async {
+        if !rules.is_empty() {
+            check_values(engine, input, table.clone(), objects, &rules).await?;
+        }
+        check_key(input, table, objects).await
+    };
+    match checked.await {
+        Ok(()) => {}
+        // A scan that fails (a corrupt page behind a readable footer) does not say which object it was
+        // reading: read each one on its own to name it.
+        Err(EngineError::DataFusion(e)) => {
+            return Err(unreadable_object(engine, input, objects)
+                .await
+                .unwrap_or(EngineError::DataFusion(e)));
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(
+        input = %input.name,
+        objects = objects.len(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "contract rules checked"
+    );
+    Ok(())
+}
+
+fn value_rules(input: &Input) -> Result<Vec<ValueRule>, EngineError> {
+    let mut rules = Vec::new();
+    for c in &input.columns {
+        let column = || ident(c.name.as_str());
+        if !c.nullable {
+            rules.push(ValueRule {
+                column: c.name.clone(),
+                offends: column().is_null(),
+                says: format!("a null `{}` (the contract says `nullable: false`)", c.name),
+            });
+        }
+        if !c.allowed.is_empty() {
+            let mut values = Vec::with_capacity(c.allowed.len());
+            for a in &c.allowed {
+                values.push(match c.kind {
+                    ColumnType::Integer => {
+                        lit(a.parse::<i64>().map_err(|_| EngineError::Contract {
+                            input: input.name.clone(),
+                            object: input.location.clone(),
+                            message: format!(
+                                "column `{}`: allowed value `{a}` is not a whole number",
+                                c.name
+                            ),
+                        })?)
+                    }
+                    _ => lit(a.as_str()),
+                });
+            }
+            rules.push(ValueRule {
+                column: c.name.clone(),
+                offends: column().in_list(values, true),
+                says: format!(
+                    "a `{}` not among the allowed values ({})",
+                    c.name,
+                    c.allowed.join(", ")
+                ),
+            });
+        }
+        if let Some(min) = c.min {
+            rules.push(ValueRule {
+                column: c.name.clone(),
+                offends: cast(column(), DataType::Float64).lt(lit(min)),
+                says: format!("a `{}` below the minimum {min}", c.name),
+            });
+        }
+        if let Some(max) = c.max {
+            rules.push(ValueRule {
+                column: c.name.clone(),
+                offends: cast(column(), DataType::Float64).gt(lit(max)),
+                says: format!("a `{}` above the maximum {max}", c.name),
+            });
+        }
+    }
+    Ok(rules)
+}
+
+/// The first object that cannot be read in full, as an error naming it.
+async fn unreadable_object(
+    engine: &Engine,
+    input: &Input,
+    objects: &[ObjectInfo],
+) -> Option<EngineError> {
+    for o in objects {
+        let whole = match read(engine, input, &o.path, None) {
+            Ok(df) => df.collect().await,
+            Err(_) => continue,
+        };
+        if let Err(e) = whole {
+            return Some(EngineError::Contract {
+                input: input.name.clone(),
+                object: o.path.clone(),
+                message: format!(
+                    "not a readable Parquet file (its pages cannot be read in full): {}",
+                    e.strip_backtrace()
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// The input (a prefix, with its months) or one of its objects, read with every column nullable.
+fn read(
+    engine: &Engine,
+    input: &Input,
+    rel: &str,
+    months: Option<&[Month]>,
+) -> Result<DataFrame, EngineError> {
+    let url = ListingTableUrl::parse(engine.store.url(rel)?.as_str())?;
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let partitioned = input.partitioned_by_month && months.is_some();
+    if partitioned {
+        options =
+            options.with_table_partition_cols(vec![(MONTH_COLUMN.to_string(), DataType::Utf8)]);
+    }
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(contract_schema_with(input, true));
+    let df = engine
+        .ctx
+        .read_table(Arc::new(ListingTable::try_new(config)?))?;
+    Ok(match months {
+        Some(months) if partitioned => {
+            let wanted = months.iter().map(|m| lit(m.to_string())).collect();
+            df.filter(ident(MONTH_COLUMN).in_list(wanted, false))?
+        }
+        _ => df,
+    })
+}
+
+/// One scan counts the offending rows of every value rule; only a failing rule is looked at again.
+async fn check_values(
+    engine: &Engine,
+    input: &Input,
+    table: DataFrame,
+    objects: &[ObjectInfo],
+    rules: &[ValueRule],
+) -> Result<(), EngineError> {
+    let counts: Vec<Expr> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(
+                sum(when(r.offends.clone(), lit(1i64)).otherwise(lit(0i64))?)
+                    .alias(format!("r{i}")),
+            )
+        })
+        .collect::<Result<_, datafusion::error::DataFusionError>>()?;
+    let row = first_row(table.clone().aggregate(vec![], counts)?).await?;
+    let mut failures = Vec::new();
+    let mut failing = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let n = row
+            .get(&format!("r{i}"))
+            .and_then(Json::as_i64)
+            .unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        let offending = table.clone().filter(r.offends.clone())?;
+        let mut shown: Vec<Expr> = Vec::new();
+        if input.partitioned_by_month {
+            shown.push(ident(MONTH_COLUMN));
+        }
+        shown.extend(
+            input
+                .columns
+                .iter()
+                .filter(|c| c.key)
+                .map(|c| ident(c.name.as_str())),
+        );
+        if !input.columns.iter().any(|c| c.key && c.name == r.column) {
+            shown.push(ident(r.column.as_str()));
+        }
+        let order = names(&shown);
+        let sort = shown.iter().map(|e| e.clone().sort(true, true)).collect();
+        let examples = rows(
+            offending
+                .clone()
+                .select(shown)?
+                .sort(sort)?
+                .limit(0, Some(EXAMPLES))?,
+        )
+        .await?;
+        let months = offending_months(input, offending).await?;
+        failing.extend(objects_holding(engine, input, objects, &months, &r.offends).await?);
+        failures.push(format!(
+            "{n} row(s) have {}; e.g. {}",
+            r.says,
+            describe(&examples, &order)
+        ));
+    }
+    if failures.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Rows {
+        input: input.name.clone(),
+        objects: name_objects(&failing),
+        message: failures.join("; and "),
+    })
+}
+
+/// Of the objects in the offending months, those holding an offending row: each is read on its own, which
+/// is paid only when a rule has failed.
+async fn objects_holding<'a>(
+    engine: &Engine,
+    input: &Input,
+    objects: &'a [ObjectInfo],
+    months: &[String],
+    offends: &Expr,
+) -> Result<Vec<&'a ObjectInfo>, EngineError> {
+    let candidates = in_months(input, objects, months);
+    if candidates.len() <= 1 {
+        return Ok(candidates);
+    }
+    let mut holding = Vec::new();
+    for o in candidates {
+        let one = read(engine, input, &o.path, None)?;
+        let hit = rows(one.filter(offends.clone())?.limit(0, Some(1))?).await?;
+        if !hit.is_empty() {
+            holding.push(o);
+        }
+    }
+    Ok(holding)
+}
+
+/// Rows sharing a key: one grouping counts the keys held more than once and the rows holding them.
+async fn check_key(
+    input: &Input,
+    table: DataFrame,
+    objects: &[ObjectInfo],
+) -> Result<(), EngineError> {
+    let key: Vec<&str> = input
+        .columns
+        .iter()
+        .filter(|c| c.key)
+        .map(|c| c.name.as_str())
+        .collect();
+    if key.is_empty() {
+        return Ok(());
+    }
+    let mut grain: Vec<Expr> = Vec::new();
+    if input.partitioned_by_month {
+        grain.push(ident(MONTH_COLUMN));
+    }
+    grain.extend(key.iter().map(|k| ident(*k)));
+    let repeated = table
+        .aggregate(grain.clone(), vec![count(lit(1i64)).alias("__rows")])?
+        .filter(ident("__rows").gt(lit(1i64)))?;
+    let totals = first_row(repeated.clone().aggregate(
+        vec![],
+        vec![
+            count(lit(1i64)).alias("keys"),
+            sum(ident("__rows")).alias("rows"),
+        ],
+    )?)
+    .await?;
+    let keys = totals.get("keys").and_then(Json::as_i64).unwrap_or(0);
+    if keys == 0 {
+        return Ok(());
+    }
+    let rows_n = totals.get("rows").and_then(Json::as_i64).unwrap_or(0);
+    let mut order = names(&grain);
+    order.push("__rows".into());
+    let sort = grain.iter().map(|e| e.clone().sort(true, true)).collect();
+    let examples = rows(repeated.clone().sort(sort)?.limit(0, Some(EXAMPLES))?).await?;
+    let months = offending_months(input, repeated).await?;
+    let grain_text = if input.partitioned_by_month {
+        format!("month, {}", key.join(", "))
+    } else {
+        key.join(", ")
+    };
+    Err(EngineError::Rows {
+        input: input.name.clone(),
+        objects: name_objects(&in_months(input, objects, &months)),
+        message: format!(
+            "{rows_n} row(s) share a key: {keys} value(s) of the key ({grain_text}) occur more than once \
+             (column(s) {}); e.g. {}",
+            key.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            describe(&examples, &order).replace("__rows=", "rows=")
+        ),
+    })
+}
+
+/// The months (partitions) holding offending rows, for naming their objects.
+async fn offending_months(input: &Input, offending: DataFrame) -> Result<Vec<String>, EngineError> {
+    if !input.partitioned_by_month {
+        return Ok(Vec::new());
+    }
+    let found = rows(offending.aggregate(vec![ident(MONTH_COLUMN)], vec![])?).await?;
+    Ok(found
+        .iter()
+        .filter_map(|r| {
+            r.get(MONTH_COLUMN)
+                .and_then(Json::as_str)
+                .map(str::to_string)
+        })
+        .collect())
+}
+
+/// "object `a`" or "objects `a`, `b` …": the objects of the offending months (every object of an
+/// unpartitioned input).
+fn name_objects(objects: &[&ObjectInfo]) -> String {
+    let mut named: Vec<&str> = objects.iter().map(|o| o.path.as_str()).collect();
+    named.sort();
+    named.dedup();
+    let more = named.len().saturating_sub(OBJECTS_NAMED);
+    let list = named
+        .iter()
+        .take(OBJECTS_NAMED)
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (named.len(), more) {
+        (1, _) => format!("object {list}"),
+        (_, 0) => format!("objects {list}"),
+        _ => format!("objects {list} and {more} more"),
+    }
+}
+
+/// The objects of the given months (every object of an unpartitioned input).
+fn in_months<'a>(
+    input: &Input,
+    objects: &'a [ObjectInfo],
+    months: &[String],
+) -> Vec<&'a ObjectInfo> {
+    objects
+        .iter()
+        .filter(|o| {
+            !input.partitioned_by_month
+                || months
+                    .iter()
+                    .any(|m| o.path.contains(&format!("/{MONTH_COLUMN}={m}/")))
+        })
+        .collect()
+}
+
+fn names(exprs: &[Expr]) -> Vec<String> {
+    exprs.iter().map(|e| e.schema_name().to_string()).collect()
+}
+
+/// Example rows as `(month="2022-04", id="a1", value=3)`, columns in `order` (then any others).
+fn describe(examples: &[Map<String, Json>], order: &[String]) -> String {
+    examples
+        .iter()
+        .map(|r| {
+            let mut keys: Vec<&String> = order.iter().filter(|k| r.contains_key(*k)).collect();
+            keys.extend(r.keys().filter(|k| !order.contains(k)));
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| (k, &r[k]))
+                .map(|(k, v)| match v {
+                    Json::String(s) => format!("{k}={s:?}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect();
+            format!("({})", fields.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn rows(df: DataFrame) -> Result<Vec<Map<String, Json>>, EngineError> {
+    batches_to_json(&df.collect().await?)
+}
+
+async fn first_row(df: DataFrame) -> Result<Map<String, Json>, EngineError> {
+    Ok(rows(df).await?.into_iter().next().unwrap_or_default())
+}
