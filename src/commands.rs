@@ -44,6 +44,27 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Sample(opts) => sample(&world, &opts, out).await,
         Command::Demo => demo(&world, out).await,
         Command::Spc(args) => spc(&world, &args).await,
+        Command::Verify { run } => verify(&world, &run).await,
+    }
+}
+
+async fn verify(world: &World, run: &str) -> Result<()> {
+    let (path, record) = crate::verify::find_record(world, run)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let report = crate::verify::verify(world, &path, &record)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    println!("{report}");
+    if report.identical() {
+        Ok(())
+    } else {
+        // Exit code 1: the run does not reproduce.
+        bail!(
+            "run {} does not reproduce: {} output(s) differ",
+            report.run_id,
+            report.different_outputs().len()
+        )
     }
 }
 
