@@ -195,6 +195,9 @@ async fn run(
     given: &BTreeMap<String, String>,
     out: Output,
 ) -> Result<RunOutcome> {
+    // A fresh record of files read: the run record lists only this pipeline's files (`demo` runs every
+    // pipeline in one world), and the run's fingerprint depends on nothing else.
+    let world = &world.fresh();
     let plan = load(world, name)?;
     let params = RunParams::bind(&plan, given)?;
     let progress = Arc::new(Progress::new(out.quiet, out.plain_logs));

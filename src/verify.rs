@@ -159,6 +159,14 @@ pub async fn verify(
     record_path: &str,
     record: &RunRecord,
 ) -> Result<VerifyReport, String> {
+    if record.status != crate::record::RunStatus::Succeeded {
+        // A failed run published nothing: there is nothing to reproduce.
+        return Err(format!(
+            "run {} failed ({}): it published nothing to verify",
+            record.run_id,
+            record.error.as_deref().unwrap_or("no reason recorded")
+        ));
+    }
     let world = world.fresh();
     let mut report = VerifyReport {
         run_id: record.run_id.clone(),
