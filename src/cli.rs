@@ -80,6 +80,15 @@ pub enum CommandArgs {
         after_help = "Example:\n  boardpack spc ae.csv --value pct_4h --date month --improvement increase --target 0.95 --chart ae.pdf"
     )]
     Spc(SpcArgs),
+    /// Re-execute a recorded run (into a scratch prefix; nothing is published) and compare every output
+    /// with the record, byte for byte. Exit code 0 when all are identical, 1 otherwise.
+    #[command(
+        after_help = "Examples:\n  boardpack verify 20220510T070000Z-1a2b3c\n  boardpack verify runs/board-pack/2022-04/20220510T070000Z-1a2b3c/run.json"
+    )]
+    Verify {
+        /// A run id, a run record's path on the store, or a run.json file.
+        run: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +180,9 @@ pub enum Command {
     Sample(SampleOptions),
     Demo,
     Spc(SpcArgs),
+    Verify {
+        run: String,
+    },
 }
 
 impl CommandArgs {
@@ -181,6 +193,7 @@ impl CommandArgs {
             CommandArgs::Plan { pipeline } => Command::Plan { pipeline },
             CommandArgs::List => Command::List,
             CommandArgs::Demo => Command::Demo,
+            CommandArgs::Verify { run } => Command::Verify { run },
             CommandArgs::Spc(args) => {
                 if args.baseline.is_some_and(|n| n < 12) {
                     return Err("--baseline must be at least 12 points".into());

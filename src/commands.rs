@@ -44,6 +44,27 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Sample(opts) => sample(&world, &opts, out).await,
         Command::Demo => demo(&world, out).await,
         Command::Spc(args) => spc(&world, &args).await,
+        Command::Verify { run } => verify(&world, &run).await,
+    }
+}
+
+async fn verify(world: &World, run: &str) -> Result<()> {
+    let (path, record) = crate::verify::find_record(world, run)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let report = crate::verify::verify(world, &path, &record)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    println!("{report}");
+    if report.identical() {
+        Ok(())
+    } else {
+        // Exit code 1: the run does not reproduce.
+        bail!(
+            "run {} does not reproduce: {} output(s) differ",
+            report.run_id,
+            report.different_outputs().len()
+        )
     }
 }
 
@@ -174,6 +195,9 @@ async fn run(
     given: &BTreeMap<String, String>,
     out: Output,
 ) -> Result<RunOutcome> {
+    // A fresh record of files read: the run record lists only this pipeline's files (`demo` runs every
+    // pipeline in one world), and the run's fingerprint depends on nothing else.
+    let world = &world.fresh();
     let plan = load(world, name)?;
     let params = RunParams::bind(&plan, given)?;
     let progress = Arc::new(Progress::new(out.quiet, out.plain_logs));

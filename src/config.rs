@@ -34,7 +34,9 @@ pub struct EngineConfig {
     pub memory_limit: String,
     /// Where spill files go; the system temporary folder when absent.
     pub spill_dir: Option<String>,
-    /// Partitions each query is split into; the number of cores when 0.
+    /// Partitions each query is split into; the number of cores when 0. The default is 1: with more,
+    /// sums of floating-point numbers depend on how rows were split (and so on the machine's cores) and
+    /// differ in the last digits from run to run, and outputs are no longer byte-identical.
     pub target_partitions: usize,
     /// How many independent steps run at once.
     pub max_parallel_steps: usize,
@@ -54,7 +56,7 @@ impl Default for EngineConfig {
         Self {
             memory_limit: "2GiB".into(),
             spill_dir: None,
-            target_partitions: 0,
+            target_partitions: 1,
             max_parallel_steps: 2,
         }
     }

@@ -65,6 +65,26 @@ pub struct RunFailure {
     pub record_path: Option<String>,
 }
 
+/// How a run is carried out: published as usual, or staged only (to re-execute a recorded run).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stage every output under this store prefix instead of `runs/…`, write no record and publish
+    /// nothing: the caller reads the outputs from the returned record and deletes them.
+    pub stage_only: Option<String>,
+    /// Which earlier run the restatement tables (`previous_*`) compare with.
+    pub previous: Previous,
+}
+
+/// The earlier run a run compares with.
+#[derive(Debug, Clone, Default)]
+pub enum Previous {
+    /// The run published for the pipeline and period now (an ordinary run).
+    #[default]
+    Published,
+    /// The run of this record, or none: a re-execution compares with what the original compared with.
+    Record(Option<String>),
+}
+
 /// Runs a plan for the given parameters.
 pub async fn run(
     world: &World,
@@ -72,11 +92,27 @@ pub async fn run(
     params: &RunParams,
     events: Arc<dyn Events>,
 ) -> Result<RunOutcome, RunFailure> {
+    run_with(world, plan, params, events, &RunOptions::default()).await
+}
+
+/// Runs a plan for the given parameters, as `options` say.
+pub async fn run_with(
+    world: &World,
+    plan: &Plan,
+    params: &RunParams,
+    events: Arc<dyn Events>,
+    options: &RunOptions,
+) -> Result<RunOutcome, RunFailure> {
     let started_at = world.clock.now();
     let clock_start = Instant::now();
     let period = params.period();
     let run_id = new_run_id(started_at);
-    let layout = RunLayout::new(&plan.name, &period.to_string(), &run_id);
+    let layout = match &options.stage_only {
+        Some(prefix) => RunLayout {
+            prefix: format!("{}/{run_id}", prefix.trim_end_matches('/')),
+        },
+        None => RunLayout::new(&plan.name, &period.to_string(), &run_id),
+    };
     events.run_started(plan, &run_id);
 
     let mut record = RunRecord {
@@ -97,14 +133,44 @@ pub async fn run(
         steps: Vec::new(),
         outputs: Vec::new(),
         files: BTreeMap::new(),
+        fingerprint: String::new(),
+        previous_record: None,
         warnings: Vec::new(),
         error: None,
     };
 
-    let result = execute(world, plan, params, &layout, &mut record, events.clone()).await;
+    let result = execute(
+        world,
+        plan,
+        params,
+        &layout,
+        &mut record,
+        events.clone(),
+        &options.previous,
+    )
+    .await;
     record.files = world.project.files_read();
     record.finished_at = world.clock.now();
     record.duration_ms = clock_start.elapsed().as_millis() as u64;
+    if options.stage_only.is_some() {
+        // Staged only: no record, no pointer; nothing of it looks published.
+        return match result {
+            Ok(()) => {
+                record.status = RunStatus::Succeeded;
+                Ok(RunOutcome {
+                    record,
+                    record_path: String::new(),
+                })
+            }
+            Err(message) => {
+                cleanup(world, &record).await;
+                Err(RunFailure {
+                    message,
+                    record_path: None,
+                })
+            }
+        };
+    }
     match result {
         Ok(()) => {
             record.status = RunStatus::Succeeded;
@@ -200,6 +266,7 @@ async fn execute(
     layout: &RunLayout,
     record: &mut RunRecord,
     events: Arc<dyn Events>,
+    previous: &Previous,
 ) -> Result<(), String> {
     let period = params.period();
     let engine = Engine::new(&world.config, &world.store)
@@ -286,7 +353,23 @@ async fn execute(
 
     // What this run reads and what the previously published run of the period read and produced, for
     // steps that compare with it (restatements).
-    let empty_previous = register_run_tables(world, plan, &engine, &period.to_string(), record).await?;
+    let empty_previous =
+        register_run_tables(world, plan, &engine, &period.to_string(), record, previous).await?;
+    // The previous run counts only for a pipeline that reads it (restatements).
+    let uses_previous = !plan.previous.is_empty()
+        || plan
+            .steps
+            .iter()
+            .any(|s| s.inputs.iter().any(|i| i == "previous_run_files"));
+    record.fingerprint = fingerprint(record, &world.project.files_read(), uses_previous);
+    // The PDFs' date: the last day of the period reported on, never the wall clock, so that a re-run
+    // gives the same bytes and an auditor can reproduce them. (The printed pack date is the period label,
+    // itself a parameter.) When the run happened is in the run record, which is the audit trail.
+    let document_date = period
+        .end()
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc())
+        .unwrap_or(record.started_at);
 
     let context_base = json!({
         "pipeline": plan.name,
@@ -297,7 +380,9 @@ async fn execute(
         "period_end": period.end().to_string(),
         "months": period.months().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         "params": params.to_json(),
-        "run": { "id": record.run_id, "started_at": record.started_at.to_rfc3339() },
+        // The PDFs name what they were computed from (the fingerprint, in the run record as `fingerprint`),
+        // not the run id: a run id is new every run, and would make two identical runs differ.
+        "run": { "id": short_fingerprint(&record.fingerprint), "fingerprint": record.fingerprint },
         "tool": { "version": env!("CARGO_PKG_VERSION") },
     });
 
@@ -325,8 +410,14 @@ async fn execute(
                 params: sql_params.clone(),
                 layout: layout.clone(),
                 context_base: context_base.clone(),
-                date: record.started_at,
-                ident: format!("{}/{}/{}", plan.name, period, step.id),
+                date: document_date,
+                ident: format!(
+                    "{}/{}/{}/{}",
+                    plan.name,
+                    period,
+                    step.id,
+                    short_fingerprint(&record.fingerprint)
+                ),
                 empty_previous: empty_previous.clone(),
             };
             running.spawn(async move {
@@ -593,9 +684,27 @@ async fn register_run_tables(
     plan: &Plan,
     engine: &Engine,
     period: &str,
-    record: &RunRecord,
+    record: &mut RunRecord,
+    choice: &Previous,
 ) -> Result<Arc<BTreeSet<String>>, String> {
-    let previous = previous_run(world, &plan.name, period).await?;
+    let previous = match choice {
+        Previous::Published => previous_run(world, &plan.name, period).await?,
+        Previous::Record(None) => None,
+        Previous::Record(Some(path)) => {
+            let bytes = world
+                .store
+                .get(path)
+                .await
+                .map_err(|e| format!("reading the previous run's record `{path}`: {e}"))?;
+            Some(
+                serde_json::from_slice::<RunRecord>(&bytes)
+                    .map_err(|e| format!("`{path}` is not a run record: {e}"))?,
+            )
+        }
+    };
+    record.previous_record = previous
+        .as_ref()
+        .map(|p| RunLayout::new(&p.pipeline, &p.period, &p.run_id).record());
     // Parameters count too: a restatement can come from a changed parameter (a GWP set, a factor rule).
     let files = |r: &RunRecord, files: &BTreeMap<String, String>| -> Vec<[String; 5]> {
         let mut rows: Vec<[String; 5]> = r
@@ -639,7 +748,7 @@ async fn register_run_tables(
         }
         rows
     };
-    let current = files(record, &world.project.files_read());
+    let current = files(&*record, &world.project.files_read());
     let before = previous
         .as_ref()
         .map(|p| files(p, &p.files))
@@ -679,4 +788,42 @@ async fn register_run_tables(
         }
     }
     Ok(Arc::new(empty))
+}
+
+/// The run's fingerprint: SHA-256 of a canonical JSON of everything the run computes from that is known
+/// before its steps run (code version, pipeline, period, parameters, input objects, project files read).
+/// Templates are read while typesetting and are not in it; their hashes are in the record's `files`.
+fn fingerprint(
+    record: &RunRecord,
+    files: &BTreeMap<String, String>,
+    uses_previous: bool,
+) -> String {
+    let inputs: Vec<Json> = record
+        .inputs
+        .iter()
+        .map(|i| {
+            json!({
+                "name": i.name,
+                "months": i.months,
+                "objects": i.objects.iter().map(|o| json!([o.path, o.sha256])).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "tool": [record.tool.name, record.tool.version, record.tool.git_commit],
+        "pipeline": record.pipeline,
+        "period": record.period,
+        "parameters": record.parameters,
+        "inputs": inputs,
+        "files": files,
+        "previous": if uses_previous { record.previous_record.clone() } else { None },
+    });
+    // Keys come in a fixed order (sorted, or in insertion order if `preserve_order` is on), so the text
+    // is the same for the same content.
+    crate::store::sha256_hex(doc.to_string().as_bytes())
+}
+
+/// The first 16 hex digits of a fingerprint: enough to find the run, short enough for a page.
+fn short_fingerprint(fingerprint: &str) -> &str {
+    fingerprint.get(..16).unwrap_or(fingerprint)
 }

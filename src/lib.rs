@@ -41,5 +41,6 @@ pub mod sample;
 pub mod spc;
 pub mod spec;
 pub mod stats;
+pub mod verify;
 pub mod store;
 pub mod world;

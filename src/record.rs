@@ -35,6 +35,16 @@ pub struct RunRecord {
     pub outputs: Vec<ObjectRecord>,
     /// Every project file the run read (pipeline, SQL, templates), with its SHA-256.
     pub files: BTreeMap<String, String>,
+    /// What the run computed from, as one SHA-256: code version, pipeline, period, parameters, the hash of
+    /// every input object and of every project file read before the steps ran. Two runs with the same
+    /// fingerprint must produce the same bytes; PDFs carry it (as their identifier and as the run they
+    /// name), never the run id, so that they are reproducible. Empty in records from before it existed.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// The record of the published run this run compared with (restatements), when there was one: a
+    /// re-execution (`verify`) compares with the same run, not with whatever is published today.
+    #[serde(default)]
+    pub previous_record: Option<String>,
     pub warnings: Vec<String>,
     pub error: Option<String>,
 }

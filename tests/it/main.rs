@@ -14,6 +14,7 @@ mod inequalities;
 mod input_months;
 mod pipeline;
 mod primary_care;
+mod reproducible;
 mod sample_pack;
 mod spec_errors;
 mod support;

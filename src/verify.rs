@@ -1,0 +1,434 @@
+//! Verifying a run: re-executes a recorded run from its parameters (the project files as they are now)
+//! into a scratch prefix of the store, and compares every output with the record, byte for byte. Says
+//! which project files and input objects changed since the run, instead of guessing why outputs differ.
+//!
+//! Owns the comparison and its report. It uses `execute` (staged only: nothing is published, the
+//! `published/` pointer never moves, the scratch outputs are deleted) and never prints.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use serde_json::Value as Json;
+
+use crate::execute::{self, Previous, RunOptions, Silent};
+use crate::params::RunParams;
+use crate::record::{ObjectRecord, RunRecord};
+use crate::store::sha256_hex;
+use crate::world::World;
+
+/// Where re-executions are staged; each under its own run id, removed when the comparison is done.
+pub const SCRATCH_PREFIX: &str = "scratch/verify";
+
+/// How many example rows a differing table shows.
+const EXAMPLES: usize = 3;
+
+/// What `verify` found.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    pub run_id: String,
+    pub record_path: String,
+    /// Project files whose content changed since the run (path, what happened).
+    pub files_changed: Vec<(String, String)>,
+    /// Input objects gone or changed since the run (path, what happened).
+    pub inputs_changed: Vec<(String, String)>,
+    /// The re-execution's failure, when it failed.
+    pub rerun_error: Option<String>,
+    pub outputs: Vec<OutputCheck>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputCheck {
+    /// The output's path in the record.
+    pub path: String,
+    pub identical: bool,
+    /// Why it is not identical, one line each (empty when identical).
+    pub details: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Every output identical to the record and nothing changed underneath.
+    pub fn identical(&self) -> bool {
+        self.rerun_error.is_none() && self.outputs.iter().all(|o| o.identical)
+    }
+    pub fn different_outputs(&self) -> Vec<&str> {
+        self.outputs
+            .iter()
+            .filter(|o| !o.identical)
+            .map(|o| o.path.as_str())
+            .collect()
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "verify run {} ({})", self.run_id, self.record_path)?;
+        if self.files_changed.is_empty() {
+            writeln!(f, "  project files: unchanged since the run")?;
+        } else {
+            writeln!(f, "  project files changed since the run:")?;
+            for (path, what) in &self.files_changed {
+                writeln!(f, "    {path}: {what}")?;
+            }
+        }
+        if self.inputs_changed.is_empty() {
+            writeln!(f, "  input objects: unchanged since the run")?;
+        } else {
+            writeln!(f, "  input objects changed since the run:")?;
+            for (path, what) in &self.inputs_changed {
+                writeln!(f, "    {path}: {what}")?;
+            }
+        }
+        if let Some(e) = &self.rerun_error {
+            writeln!(f, "  re-execution failed: {e}")?;
+        }
+        for o in &self.outputs {
+            let verdict = if o.identical {
+                "identical"
+            } else {
+                "DIFFERENT"
+            };
+            writeln!(f, "  {verdict:9}  {}", o.path)?;
+            for d in &o.details {
+                writeln!(f, "             {d}")?;
+            }
+        }
+        let n = self.different_outputs().len();
+        if self.identical() {
+            write!(f, "all {} outputs identical", self.outputs.len())
+        } else {
+            write!(f, "{n} of {} outputs differ", self.outputs.len())
+        }
+    }
+}
+
+/// Finds a run record: a run.json file on disk, a record path on the store, or a run id (looked up
+/// under `runs/`).
+pub async fn find_record(world: &World, what: &str) -> Result<(String, RunRecord), String> {
+    let parse = |path: &str, bytes: &[u8]| {
+        serde_json::from_slice::<RunRecord>(bytes)
+            .map_err(|e| format!("`{path}` is not a run record: {e}"))
+    };
+    if what.ends_with(".json") {
+        let disk = std::path::Path::new(what);
+        if disk.is_file() {
+            let bytes = std::fs::read(disk).map_err(|e| format!("{what}: {e}"))?;
+            let record = parse(what, &bytes)?;
+            let path =
+                crate::record::RunLayout::new(&record.pipeline, &record.period, &record.run_id)
+                    .record();
+            return Ok((path, record));
+        }
+        let bytes = world
+            .store
+            .get(what)
+            .await
+            .map_err(|e| format!("reading `{what}`: {e}"))?;
+        return Ok((what.to_string(), parse(what, &bytes)?));
+    }
+    let suffix = format!("/{what}/run.json");
+    let listed = world
+        .store
+        .list("runs")
+        .await
+        .map_err(|e| format!("listing runs: {e}"))?;
+    let found: Vec<String> = listed
+        .into_iter()
+        .map(|o| o.path)
+        .filter(|p| p.ends_with(&suffix))
+        .collect();
+    match found.as_slice() {
+        [path] => {
+            let bytes = world
+                .store
+                .get(path)
+                .await
+                .map_err(|e| format!("reading `{path}`: {e}"))?;
+            Ok((path.clone(), parse(path, &bytes)?))
+        }
+        [] => Err(format!("no run `{what}` under runs/ on the store")),
+        _ => Err(format!("run id `{what}` names {} records", found.len())),
+    }
+}
+
+/// Re-executes the run of `record` and compares its outputs with the record.
+pub async fn verify(
+    world: &World,
+    record_path: &str,
+    record: &RunRecord,
+) -> Result<VerifyReport, String> {
+    if record.status != crate::record::RunStatus::Succeeded {
+        // A failed run published nothing: there is nothing to reproduce.
+        return Err(format!(
+            "run {} failed ({}): it published nothing to verify",
+            record.run_id,
+            record.error.as_deref().unwrap_or("no reason recorded")
+        ));
+    }
+    let world = world.fresh();
+    let mut report = VerifyReport {
+        run_id: record.run_id.clone(),
+        record_path: record_path.to_string(),
+        files_changed: Vec::new(),
+        inputs_changed: Vec::new(),
+        rerun_error: None,
+        outputs: Vec::new(),
+    };
+    // Project files: read from disk directly, so that they are not counted as read by the re-execution.
+    for (path, sha) in &record.files {
+        let what = match world
+            .project
+            .file_path(path)
+            .ok()
+            .and_then(|p| std::fs::read(p).ok())
+        {
+            None => Some("gone".to_string()),
+            Some(bytes) if &sha256_hex(&bytes) != sha => Some("content changed".to_string()),
+            Some(_) => None,
+        };
+        if let Some(w) = what {
+            report.files_changed.push((path.clone(), w));
+        }
+    }
+    for input in &record.inputs {
+        for o in &input.objects {
+            if let Some(w) = object_change(&world, o).await {
+                report
+                    .inputs_changed
+                    .push((o.path.clone(), format!("input `{}`: {w}", input.name)));
+            }
+        }
+    }
+
+    let plan = crate::plan::load_named(&world.project, &record.pipeline)
+        .map_err(|d| format!("pipeline `{}`: {d}", record.pipeline))?;
+    let given: BTreeMap<String, String> = match &record.parameters {
+        Json::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let params = RunParams::bind(&plan, &given).map_err(|e| format!("recorded parameters: {e}"))?;
+    let options = RunOptions {
+        stage_only: Some(format!("{SCRATCH_PREFIX}/{}", record.run_id)),
+        previous: Previous::Record(record.previous_record.clone()),
+    };
+    let rerun = execute::run_with(&world, &plan, &params, Arc::new(Silent), &options).await;
+    let staged: BTreeMap<String, ObjectRecord> = match &rerun {
+        Ok(outcome) => outcome
+            .record
+            .outputs
+            .iter()
+            .map(|o| (relative(&o.path), o.clone()))
+            .collect(),
+        Err(f) => {
+            report.rerun_error = Some(f.message.clone());
+            BTreeMap::new()
+        }
+    };
+
+    for original in &record.outputs {
+        let mut details = Vec::new();
+        let stored_changed = object_change(&world, original).await;
+        if let Some(w) = &stored_changed {
+            details.push(format!("the stored object {w}"));
+        }
+        let rel = relative(&original.path);
+        match staged.get(&rel) {
+            None if report.rerun_error.is_none() => {
+                details.push("the re-execution produced no such output".into())
+            }
+            None => details.push("not re-executed: the re-execution failed".into()),
+            Some(new) => {
+                if new.sha256 != original.sha256 {
+                    details.push(format!(
+                        "re-executed: sha256 {} ≠ recorded {}",
+                        &new.sha256[..12.min(new.sha256.len())],
+                        &original.sha256[..12.min(original.sha256.len())]
+                    ));
+                }
+                // Rows of the stored table against the re-executed one: what a reader of it would see.
+                if !details.is_empty() && original.path.ends_with(".parquet") {
+                    details.extend(table_diff(&world, &original.path, &new.path).await);
+                }
+            }
+        }
+        report.outputs.push(OutputCheck {
+            path: original.path.clone(),
+            identical: details.is_empty(),
+            details,
+        });
+    }
+    for (rel, new) in &staged {
+        if !record.outputs.iter().any(|o| relative(&o.path) == *rel) {
+            report.outputs.push(OutputCheck {
+                path: rel.clone(),
+                identical: false,
+                details: vec![format!(
+                    "new output, not in the record ({} bytes)",
+                    new.size
+                )],
+            });
+        }
+    }
+    // The staged outputs were only for comparing.
+    for o in staged.values() {
+        let _ = world.store.delete(&o.path).await;
+    }
+    Ok(report)
+}
+
+/// The output's path within its run (`tables/x.parquet`), whatever prefix the run staged under.
+fn relative(path: &str) -> String {
+    for marker in ["/tables/", "/reports/"] {
+        if let Some(i) = path.rfind(marker) {
+            return path[i + 1..].to_string();
+        }
+    }
+    path.to_string()
+}
+
+/// How a stored object differs from its record, if it does.
+async fn object_change(world: &World, o: &ObjectRecord) -> Option<String> {
+    match world.store.exists(&o.path).await {
+        Ok(false) => return Some("is gone".into()),
+        Err(e) => return Some(format!("cannot be read: {e}")),
+        Ok(true) => {}
+    }
+    match world.store.digest(&o.path).await {
+        Ok((_, sha)) if sha == o.sha256 => None,
+        Ok((size, sha)) => Some(format!(
+            "changed since the run (sha256 {} ≠ recorded {}, {size} bytes)",
+            &sha[..12.min(sha.len())],
+            &o.sha256[..12.min(o.sha256.len())]
+        )),
+        Err(e) => Some(format!("cannot be read: {e}")),
+    }
+}
+
+/// A row-level comparison of two Parquet tables on the store: rows only in one of them, with examples,
+/// and the columns whose values differ.
+async fn table_diff(world: &World, old: &str, new: &str) -> Vec<String> {
+    let (old_rows, new_rows) = match (rows(world, old).await, rows(world, new).await) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => return vec![format!("cannot compare rows: {e}")],
+    };
+    if old_rows.0 != new_rows.0 {
+        return vec![format!(
+            "columns changed: [{}] → [{}]",
+            old_rows.0.join(", "),
+            new_rows.0.join(", ")
+        )];
+    }
+    let columns = &old_rows.0;
+    fn count(rows: &[Vec<String>]) -> BTreeMap<&Vec<String>, i64> {
+        let mut m: BTreeMap<&Vec<String>, i64> = BTreeMap::new();
+        for r in rows {
+            *m.entry(r).or_default() += 1;
+        }
+        m
+    }
+    let (a, b) = (count(&old_rows.1), count(&new_rows.1));
+    let only = |x: &BTreeMap<&Vec<String>, i64>, y: &BTreeMap<&Vec<String>, i64>| {
+        let mut out = Vec::new();
+        for (row, n) in x {
+            for _ in 0..(n - y.get(row).copied().unwrap_or(0)).max(0) {
+                out.push((*row).clone());
+            }
+        }
+        out
+    };
+    let removed = only(&a, &b);
+    let added = only(&b, &a);
+    let show = |r: &Vec<String>| {
+        columns
+            .iter()
+            .zip(r)
+            .map(|(c, v)| format!("{c}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = vec![format!(
+        "rows: {} → {}; {} removed, {} added",
+        old_rows.1.len(),
+        new_rows.1.len(),
+        removed.len(),
+        added.len()
+    )];
+    let changed_columns: Vec<&str> = (0..columns.len())
+        .filter(|&i| {
+            let mut x: Vec<&String> = removed.iter().map(|r| &r[i]).collect();
+            let mut y: Vec<&String> = added.iter().map(|r| &r[i]).collect();
+            x.sort();
+            y.sort();
+            x != y
+        })
+        .map(|i| columns[i].as_str())
+        .collect();
+    if !changed_columns.is_empty() {
+        out.push(format!(
+            "columns with changed values: {}",
+            changed_columns.join(", ")
+        ));
+    }
+    out.extend(
+        removed
+            .iter()
+            .take(EXAMPLES)
+            .map(|r| format!("- {}", show(r))),
+    );
+    out.extend(
+        added
+            .iter()
+            .take(EXAMPLES)
+            .map(|r| format!("+ {}", show(r))),
+    );
+    out
+}
+
+/// A Parquet object's column names and its rows as display text.
+async fn rows(world: &World, path: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let bytes = world
+        .store
+        .get(path)
+        .await
+        .map_err(|e| format!("`{path}`: {e}"))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
+    let batches: Vec<RecordBatch> = reader
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
+    let mut columns = Vec::new();
+    let mut out = Vec::new();
+    let options = FormatOptions::default().with_null("null");
+    for batch in &batches {
+        if columns.is_empty() {
+            columns = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+        }
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        for i in 0..batch.num_rows() {
+            out.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
+        }
+    }
+    Ok((columns, out))
+}
