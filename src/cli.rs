@@ -89,6 +89,31 @@ pub enum CommandArgs {
         /// A run id, a run record's path on the store, or a run.json file.
         run: String,
     },
+    /// The lineage of a published table of a run: the step that produced it, its SQL file (with the
+    /// recorded SHA-256) and leading comments, the tables it read, down to the input objects and seed
+    /// files, with the row counts and hashes the run recorded. Reads only; the dependency graph is the
+    /// pipeline's as it is now, with a warning when its files differ from the run's.
+    #[command(
+        after_help = "Examples:\n  boardpack explain 20220510T070000Z-1a2b3c summary\n  boardpack explain runs/board-pack/2022-04/20220510T070000Z-1a2b3c/run.json tables/summary.parquet\n\nAn unknown table lists the run's tables."
+    )]
+    Explain {
+        /// A run id, a run record's path on the store, or a run.json file.
+        run: String,
+        /// A table or step id (`summary`), or an output's path (`tables/summary.parquet`).
+        table: String,
+    },
+    /// Compare two runs of the same pipeline and period: parameters, input objects and project files
+    /// that changed (by SHA-256), then per published table identical or the figures that changed
+    /// (rows matched on their text and date columns; old → new and the difference). Reads only.
+    #[command(
+        after_help = "Example (a restated quarter against the first publication):\n  boardpack diff 20220510T070000Z-1a2b3c 20220817T060000Z-4d5e6f\n\nAt most 20 changed figures are listed per table, then how many more."
+    )]
+    Diff {
+        /// The earlier run (id, record path on the store, or run.json file).
+        old: String,
+        /// The later run.
+        new: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +208,14 @@ pub enum Command {
     Verify {
         run: String,
     },
+    Explain {
+        run: String,
+        table: String,
+    },
+    Diff {
+        old: String,
+        new: String,
+    },
 }
 
 impl CommandArgs {
@@ -194,6 +227,8 @@ impl CommandArgs {
             CommandArgs::List => Command::List,
             CommandArgs::Demo => Command::Demo,
             CommandArgs::Verify { run } => Command::Verify { run },
+            CommandArgs::Explain { run, table } => Command::Explain { run, table },
+            CommandArgs::Diff { old, new } => Command::Diff { old, new },
             CommandArgs::Spc(args) => {
                 if args.baseline.is_some_and(|n| n < 12) {
                     return Err("--baseline must be at least 12 points".into());

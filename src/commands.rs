@@ -45,6 +45,8 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Demo => demo(&world, out).await,
         Command::Spc(args) => spc(&world, &args).await,
         Command::Verify { run } => verify(&world, &run).await,
+        Command::Explain { run, table } => explain(&world, &run, &table).await,
+        Command::Diff { old, new } => diff(&world, &old, &new).await,
     }
 }
 
@@ -66,6 +68,29 @@ async fn verify(world: &World, run: &str) -> Result<()> {
             report.different_outputs().len()
         )
     }
+}
+
+async fn explain(world: &World, run: &str, table: &str) -> Result<()> {
+    let (_, record) = crate::verify::find_record(world, run)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let text = crate::lineage::explain(world, &record, table).map_err(|e| anyhow!(e))?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn diff(world: &World, old: &str, new: &str) -> Result<()> {
+    let (_, a) = crate::verify::find_record(world, old)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let (_, b) = crate::verify::find_record(world, new)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let text = crate::lineage::diff(world, &a, &b)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    println!("{text}");
+    Ok(())
 }
 
 fn load(world: &World, name: &str) -> Result<Plan> {

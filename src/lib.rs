@@ -16,6 +16,7 @@
 //! | [`spc`] | statistical process control (Making Data Count) |
 //! | [`stats`] | funnel-plot limits and confidence intervals for comparing organisations |
 //! | [`disclosure`] | small-number suppression that totals cannot undo |
+//! | [`lineage`] | `explain` and `diff` of recorded runs (read only) |
 //! | [`record`] | the run record and the store layout of a run |
 //! | [`store`] | the object store and path safety |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
@@ -31,6 +32,7 @@ pub mod disclosure;
 pub mod engine;
 pub mod execute;
 pub mod factors;
+pub mod lineage;
 pub mod params;
 pub mod period;
 pub mod plan;

@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::Value as Json;
 
 use crate::execute::{self, Previous, RunOptions, Silent};
@@ -289,12 +287,7 @@ pub async fn verify(
 
 /// The output's path within its run (`tables/x.parquet`), whatever prefix the run staged under.
 fn relative(path: &str) -> String {
-    for marker in ["/tables/", "/reports/"] {
-        if let Some(i) = path.rfind(marker) {
-            return path[i + 1..].to_string();
-        }
-    }
-    path.to_string()
+    crate::lineage::relative(path)
 }
 
 /// How a stored object differs from its record, if it does.
@@ -395,40 +388,8 @@ async fn table_diff(world: &World, old: &str, new: &str) -> Vec<String> {
     out
 }
 
-/// A Parquet object's column names and its rows as display text.
+/// A Parquet object's column names and its rows as display text (shared with `diff`).
 async fn rows(world: &World, path: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let bytes = world
-        .store
-        .get(path)
-        .await
-        .map_err(|e| format!("`{path}`: {e}"))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.build())
-        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
-    let batches: Vec<RecordBatch> = reader
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
-    let mut columns = Vec::new();
-    let mut out = Vec::new();
-    let options = FormatOptions::default().with_null("null");
-    for batch in &batches {
-        if columns.is_empty() {
-            columns = batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
-        }
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        for i in 0..batch.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
-        }
-    }
-    Ok((columns, out))
+    let t = crate::lineage::read_table(world, path).await?;
+    Ok((t.columns, t.rows))
 }

@@ -11,6 +11,7 @@ mod failures;
 mod finance;
 mod hardening;
 mod inequalities;
+mod lineage;
 mod input_months;
 mod pipeline;
 mod primary_care;

@@ -1,0 +1,509 @@
+//! Lineage and comparison of recorded runs, read only: `explain` traces a published table back through
+//! the steps that produced it to the inputs and seeds (with the record's hashes and row counts), and
+//! `diff` compares two runs of the same pipeline and period (parameters, inputs, files, published figures).
+//!
+//! Owns those two reports and the reading of a published Parquet table as text rows, which `verify` shares.
+//! It never writes to the store and never runs a step; the dependency graph comes from the pipeline as it
+//! is now in the project, with a warning when its files differ from the run's.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use serde_json::Value as Json;
+
+use crate::plan::{Plan, StepKind};
+use crate::record::RunRecord;
+use crate::store::sha256_hex;
+use crate::world::World;
+
+/// How many changed figures `diff` lists per table.
+const DIFF_ROWS: usize = 20;
+
+/// A Parquet table read as display text, with which columns hold numbers.
+#[derive(Debug, Clone)]
+pub struct TextTable {
+    pub columns: Vec<String>,
+    pub numeric: Vec<bool>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Reads a Parquet object of the store as display text (nulls as `null`).
+pub async fn read_table(world: &World, path: &str) -> Result<TextTable, String> {
+    let bytes = world
+        .store
+        .get(path)
+        .await
+        .map_err(|e| format!("`{path}`: {e}"))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
+    let schema = builder.schema().clone();
+    let reader = builder
+        .build()
+        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
+    let batches: Vec<RecordBatch> = reader
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
+    let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let numeric = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().is_numeric())
+        .collect();
+    let mut rows = Vec::new();
+    let options = FormatOptions::default().with_null("null");
+    for batch in &batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        for i in 0..batch.num_rows() {
+            rows.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
+        }
+    }
+    Ok(TextTable {
+        columns,
+        numeric,
+        rows,
+    })
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..12.min(sha.len())]
+}
+
+/// The step id a table is named by: `summary`, `tables/summary.parquet` or a full output path.
+fn table_id(what: &str) -> &str {
+    let name = what.rsplit('/').next().unwrap_or(what);
+    name.strip_suffix(".parquet")
+        .or_else(|| name.strip_suffix(".pdf"))
+        .unwrap_or(name)
+}
+
+/// The run's tables and reports by step id.
+fn published(record: &RunRecord) -> Vec<String> {
+    record
+        .outputs
+        .iter()
+        .map(|o| table_id(&o.path).to_string())
+        .collect()
+}
+
+/// The leading `--` comment lines of a SQL statement.
+fn leading_comments(sql: &str) -> Vec<String> {
+    sql.lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| l.starts_with("--"))
+        .map(|l| l.trim_start_matches('-').trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The lineage of one table (or step) of a recorded run, as an indented tree.
+pub fn explain(world: &World, record: &RunRecord, what: &str) -> Result<String, String> {
+    let plan = crate::plan::load_named(&world.project, &record.pipeline)
+        .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
+    let id = table_id(what);
+    if !plan.steps.iter().any(|s| s.id == id) {
+        return Err(format!(
+            "run {} has no table or step `{what}`; its tables and reports: {}",
+            record.run_id,
+            published(record).join(", ")
+        ));
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lineage of `{id}` in run {} ({} {})",
+        record.run_id, record.pipeline, record.period
+    );
+    // The graph is today's; say so when the files it comes from are not the run's.
+    for w in file_warnings(world, record, &plan) {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let mut seen = BTreeSet::new();
+    explain_step(&mut out, record, &plan, id, 1, &mut seen);
+    Ok(out.trim_end().to_string())
+}
+
+fn file_warnings(world: &World, record: &RunRecord, plan: &Plan) -> Vec<String> {
+    let mut files = vec![plan.file.to_string_lossy().replace('\\', "/")];
+    for s in &plan.steps {
+        if let StepKind::Sql { file, .. } = &s.kind {
+            files.push(file.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let now = world
+            .project
+            .file_path(&f)
+            .ok()
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|b| sha256_hex(&b));
+        match (record.files.get(&f), now) {
+            (Some(then), Some(now)) if *then == now => {}
+            (Some(then), Some(now)) => out.push(format!(
+                "{f} changed since the run (sha256 {} now, {} recorded): the lineage shown may differ from the run's",
+                short(&now),
+                short(then)
+            )),
+            (Some(_), None) => out.push(format!("{f} is gone since the run")),
+            (None, _) => out.push(format!(
+                "{f} is not in the run's record: the lineage shown may differ from the run's"
+            )),
+        }
+    }
+    out
+}
+
+fn explain_step(
+    out: &mut String,
+    record: &RunRecord,
+    plan: &Plan,
+    id: &str,
+    depth: usize,
+    seen: &mut BTreeSet<String>,
+) {
+    let pad = "  ".repeat(depth);
+    let Some(step) = plan.steps.iter().find(|s| s.id == id) else {
+        let _ = writeln!(out, "{pad}table `{id}` (not a step of the pipeline now)");
+        return;
+    };
+    let rec = record.steps.iter().find(|s| s.id == id);
+    let rows = rec
+        .and_then(|r| r.rows)
+        .map(|n| format!(", {n} rows"))
+        .unwrap_or_default();
+    let status = rec
+        .map(|r| format!("{:?}", r.status).to_lowercase())
+        .unwrap_or_else(|| "not in the record".into());
+    let _ = writeln!(
+        out,
+        "{pad}step {id} ({}, {status}{rows})",
+        step.kind.label()
+    );
+    if !seen.insert(id.to_string()) {
+        let _ = writeln!(out, "{pad}  (shown above)");
+        return;
+    }
+    if let Some(r) = rec {
+        for o in &r.outputs {
+            let _ = writeln!(out, "{pad}  output {} sha256 {}", o.path, short(&o.sha256));
+        }
+    }
+    match &step.kind {
+        StepKind::Sql { file, sql } => {
+            let sha = record
+                .files
+                .get(file)
+                .map(|s| short(s).to_string())
+                .unwrap_or_else(|| "not recorded".into());
+            let _ = writeln!(out, "{pad}  sql {file} sha256 {sha}");
+            for c in leading_comments(sql) {
+                let _ = writeln!(out, "{pad}    -- {c}");
+            }
+        }
+        StepKind::Report { template, .. } => {
+            let sha = record
+                .files
+                .get(template)
+                .map(|s| short(s).to_string())
+                .unwrap_or_else(|| "not recorded".into());
+            let _ = writeln!(out, "{pad}  template {template} sha256 {sha}");
+        }
+        StepKind::Check { assertions } => {
+            let _ = writeln!(out, "{pad}  {} assertion(s)", assertions.len());
+        }
+    }
+    if step.depends_on.is_empty() && step.inputs.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{pad}  reads:");
+    for name in &step.inputs {
+        explain_source(out, record, plan, name, depth + 2);
+    }
+    for dep in &step.depends_on {
+        explain_step(out, record, plan, dep, depth + 2, seen);
+    }
+}
+
+/// An input (with the months and objects the run read) or a seed (with its files' hashes).
+fn explain_source(out: &mut String, record: &RunRecord, plan: &Plan, name: &str, depth: usize) {
+    let pad = "  ".repeat(depth);
+    if let Some(input) = record.inputs.iter().find(|i| i.name == name) {
+        let months = if input.months.is_empty() {
+            "unpartitioned".to_string()
+        } else {
+            format!("months {}", input.months.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "{pad}input {name} ({}, {months}, {} object(s))",
+            input.location,
+            input.objects.len()
+        );
+        for o in &input.objects {
+            let _ = writeln!(
+                out,
+                "{pad}  {} {} bytes sha256 {}",
+                o.path,
+                o.size,
+                short(&o.sha256)
+            );
+        }
+    } else if let Some(seed) = plan.seeds.iter().find(|s| s.name == name) {
+        let _ = writeln!(out, "{pad}seed {name}");
+        for f in &seed.files {
+            let sha = record
+                .files
+                .get(f)
+                .map(|s| short(s).to_string())
+                .unwrap_or_else(|| "not recorded".into());
+            let _ = writeln!(out, "{pad}  {f} sha256 {sha}");
+        }
+    } else {
+        let _ = writeln!(out, "{pad}{name} (not recorded by the run)");
+    }
+}
+
+/// Two runs of the same pipeline and period compared, as text.
+pub async fn diff(world: &World, a: &RunRecord, b: &RunRecord) -> Result<String, String> {
+    if a.pipeline != b.pipeline {
+        return Err(format!(
+            "runs {} and {} are of different pipelines ({} and {}): diff compares runs of one pipeline and period",
+            a.run_id, b.run_id, a.pipeline, b.pipeline
+        ));
+    }
+    if a.period != b.period {
+        return Err(format!(
+            "runs {} and {} are of different periods ({} and {}): diff compares runs of one pipeline and period",
+            a.run_id, b.run_id, a.period, b.period
+        ));
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "diff {} {}: run {} → run {}",
+        a.pipeline, a.period, a.run_id, b.run_id
+    );
+
+    let params = |r: &RunRecord| -> BTreeMap<String, String> {
+        match &r.parameters {
+            Json::Object(m) => m
+                .iter()
+                .map(|(k, v)| {
+                    let t = match v {
+                        Json::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), t)
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        }
+    };
+    section(
+        &mut out,
+        "parameters",
+        &changes(&params(a), &params(b), false),
+    );
+    let objects = |r: &RunRecord| -> BTreeMap<String, String> {
+        r.inputs
+            .iter()
+            .flat_map(|i| i.objects.iter().map(|o| (o.path.clone(), o.sha256.clone())))
+            .collect()
+    };
+    section(
+        &mut out,
+        "input objects",
+        &changes(&objects(a), &objects(b), true),
+    );
+    section(
+        &mut out,
+        "project files",
+        &changes(&a.files, &b.files, true),
+    );
+
+    let outputs = |r: &RunRecord| -> BTreeMap<String, (String, String)> {
+        r.outputs
+            .iter()
+            .map(|o| (relative(&o.path), (o.path.clone(), o.sha256.clone())))
+            .collect()
+    };
+    let (oa, ob) = (outputs(a), outputs(b));
+    let mut identical = 0;
+    let mut different = 0;
+    for (rel, (pa, sa)) in &oa {
+        let Some((pb, sb)) = ob.get(rel) else {
+            let _ = writeln!(out, "  only in {}  {rel}", a.run_id);
+            continue;
+        };
+        if sa == sb {
+            identical += 1;
+            let _ = writeln!(out, "  identical  {rel}");
+            continue;
+        }
+        different += 1;
+        let _ = writeln!(out, "  DIFFERENT  {rel}");
+        if rel.ends_with(".parquet") {
+            for line in figure_changes(world, pa, pb).await {
+                let _ = writeln!(out, "             {line}");
+            }
+        }
+    }
+    for rel in ob.keys().filter(|k| !oa.contains_key(*k)) {
+        let _ = writeln!(out, "  only in {}  {rel}", b.run_id);
+    }
+    let _ = write!(
+        out,
+        "{identical} output(s) identical, {different} different"
+    );
+    Ok(out)
+}
+
+fn section(out: &mut String, what: &str, lines: &[String]) {
+    if lines.is_empty() {
+        let _ = writeln!(out, "  {what}: unchanged");
+    } else {
+        let _ = writeln!(out, "  {what}:");
+        for l in lines {
+            let _ = writeln!(out, "    {l}");
+        }
+    }
+}
+
+/// Added, removed and changed entries of two maps (values shortened when they are hashes).
+fn changes(
+    a: &BTreeMap<String, String>,
+    b: &BTreeMap<String, String>,
+    hashes: bool,
+) -> Vec<String> {
+    let show = |v: &str| {
+        if hashes {
+            format!("sha256 {}", short(v))
+        } else {
+            v.to_string()
+        }
+    };
+    let mut out = Vec::new();
+    for (k, va) in a {
+        match b.get(k) {
+            None => out.push(format!("removed  {k} ({})", show(va))),
+            Some(vb) if vb != va => out.push(format!("changed  {k}: {} → {}", show(va), show(vb))),
+            Some(_) => {}
+        }
+    }
+    for (k, vb) in b {
+        if !a.contains_key(k) {
+            out.push(format!("added    {k} ({})", show(vb)));
+        }
+    }
+    out
+}
+
+/// The output's path within its run (`tables/x.parquet`), whatever prefix the run wrote under.
+pub fn relative(path: &str) -> String {
+    for marker in ["/tables/", "/reports/"] {
+        if let Some(i) = path.rfind(marker) {
+            return path[i + 1..].to_string();
+        }
+    }
+    path.to_string()
+}
+
+/// The figures that changed between two versions of a table: rows are matched on their non-numeric
+/// columns (the key), and each numeric value that differs is listed with old → new and the difference.
+async fn figure_changes(world: &World, old: &str, new: &str) -> Vec<String> {
+    let (ta, tb) = match (read_table(world, old).await, read_table(world, new).await) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return vec![format!("cannot compare rows: {e}")],
+    };
+    if ta.columns != tb.columns || ta.numeric != tb.numeric {
+        return vec![format!(
+            "columns changed: [{}] → [{}]",
+            ta.columns.join(", "),
+            tb.columns.join(", ")
+        )];
+    }
+    let keys: Vec<usize> = (0..ta.columns.len()).filter(|&i| !ta.numeric[i]).collect();
+    let group = |t: &TextTable| {
+        let mut m: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
+        for r in &t.rows {
+            m.entry(keys.iter().map(|&i| r[i].clone()).collect())
+                .or_default()
+                .push(r.clone());
+        }
+        m
+    };
+    let (ga, gb) = (group(&ta), group(&tb));
+    let show_key = |k: &[String]| {
+        if k.is_empty() {
+            "(the row)".to_string()
+        } else {
+            keys.iter()
+                .zip(k)
+                .map(|(&i, v)| format!("{}={v}", ta.columns[i]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let mut figures = Vec::new();
+    let mut only = Vec::new();
+    for (k, rows_a) in &ga {
+        let Some(rows_b) = gb.get(k) else {
+            only.push(format!("row removed: {}", show_key(k)));
+            continue;
+        };
+        for (ra, rb) in rows_a.iter().zip(rows_b) {
+            for i in (0..ta.columns.len()).filter(|&i| ta.numeric[i]) {
+                if ra[i] != rb[i] {
+                    let delta = match (ra[i].parse::<f64>(), rb[i].parse::<f64>()) {
+                        (Ok(x), Ok(y)) => format!(" ({:+})", y - x),
+                        _ => String::new(),
+                    };
+                    figures.push(format!(
+                        "{}: {}: {} → {}{delta}",
+                        ta.columns[i],
+                        show_key(k),
+                        ra[i],
+                        rb[i]
+                    ));
+                }
+            }
+        }
+        if rows_a.len() != rows_b.len() {
+            only.push(format!(
+                "rows with {}: {} → {}",
+                show_key(k),
+                rows_a.len(),
+                rows_b.len()
+            ));
+        }
+    }
+    for k in gb.keys().filter(|k| !ga.contains_key(*k)) {
+        only.push(format!("row added: {}", show_key(k)));
+    }
+    // Per column, in the table's column order.
+    figures.sort_by_key(|f| {
+        let col = f.split(':').next().unwrap_or("");
+        ta.columns
+            .iter()
+            .position(|c| c == col)
+            .unwrap_or(usize::MAX)
+    });
+    let mut out: Vec<String> = Vec::new();
+    let total = figures.len() + only.len();
+    out.extend(figures.into_iter().chain(only).take(DIFF_ROWS));
+    if total > DIFF_ROWS {
+        out.push(format!("… and {} more", total - DIFF_ROWS));
+    }
+    if out.is_empty() {
+        out.push("same figures, other bytes".into());
+    }
+    out
+}
