@@ -75,8 +75,16 @@ async fn explain(world: &World, run: &str, table: &str) -> Result<()> {
         .await
         .map_err(|e| anyhow!(e))?;
     let text = crate::lineage::explain(world, &record, table).map_err(|e| anyhow!(e))?;
-    println!("{text}");
-    Ok(())
+    print_long(&text)
+}
+
+/// Prints a long report; a reader that stops early (`| head`) is not an error.
+fn print_long(text: &str) -> Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 async fn diff(world: &World, old: &str, new: &str) -> Result<()> {
@@ -89,8 +97,7 @@ async fn diff(world: &World, old: &str, new: &str) -> Result<()> {
     let text = crate::lineage::diff(world, &a, &b)
         .await
         .map_err(|e| anyhow!(e))?;
-    println!("{text}");
-    Ok(())
+    print_long(&text)
 }
 
 fn load(world: &World, name: &str) -> Result<Plan> {
