@@ -441,13 +441,32 @@ async fn figure_changes(world: &World, old: &str, new: &str) -> Vec<String> {
         m
     };
     let (ga, gb) = (group(&ta), group(&tb));
+    // Rows are matched on every key column, but named by the fewest that tell them apart (taken in table
+    // order): a column that distinguishes no more rows than those before it (a year beside its month, a
+    // unit that is always the same) only lengthens the listing.
+    let mut named: Vec<usize> = Vec::new();
+    let mut distinct = 1;
+    for (pos, _) in keys.iter().enumerate() {
+        let mut candidate = named.clone();
+        candidate.push(pos);
+        let n = ga
+            .keys()
+            .chain(gb.keys())
+            .map(|k| candidate.iter().map(|&p| k[p].as_str()).collect::<Vec<_>>())
+            .collect::<BTreeSet<_>>()
+            .len();
+        if n > distinct {
+            named = candidate;
+            distinct = n;
+        }
+    }
     let show_key = |k: &[String]| {
         if k.is_empty() {
             "(the row)".to_string()
         } else {
-            keys.iter()
-                .zip(k)
-                .map(|(&i, v)| format!("{}={v}", ta.columns[i]))
+            named
+                .iter()
+                .map(|&p| format!("{}={}", ta.columns[keys[p]], k[p]))
                 .collect::<Vec<_>>()
                 .join(", ")
         }
@@ -459,7 +478,13 @@ async fn figure_changes(world: &World, old: &str, new: &str) -> Vec<String> {
             only.push(format!("row removed: {}", show_key(k)));
             continue;
         };
-        for (ra, rb) in rows_a.iter().zip(rows_b) {
+        // Rows sharing a key are matched in table order (outputs have a stable order), and numbered.
+        for (n, (ra, rb)) in rows_a.iter().zip(rows_b).enumerate() {
+            let which = if rows_a.len() > 1 {
+                format!(" (row {} of {})", n + 1, rows_a.len())
+            } else {
+                String::new()
+            };
             for i in (0..ta.columns.len()).filter(|&i| ta.numeric[i]) {
                 if ra[i] != rb[i] {
                     let delta = match (ra[i].parse::<f64>(), rb[i].parse::<f64>()) {
@@ -467,7 +492,7 @@ async fn figure_changes(world: &World, old: &str, new: &str) -> Vec<String> {
                         _ => String::new(),
                     };
                     figures.push(format!(
-                        "{}: {}: {} → {}{delta}",
+                        "{}: {}{which}: {} → {}{delta}",
                         ta.columns[i],
                         show_key(k),
                         ra[i],
