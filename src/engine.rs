@@ -134,8 +134,9 @@ impl Engine {
                 return Err(EngineError::Contract {
                     input: input.name.clone(),
                     object: o.path.clone(),
-                    message: "not a Parquet file: an input's prefix may hold only `.parquet` objects"
-                        .into(),
+                    message:
+                        "not a Parquet file: an input's prefix may hold only `.parquet` objects"
+                            .into(),
                 });
             }
         }

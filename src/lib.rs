@@ -43,6 +43,6 @@ pub mod sample;
 pub mod spc;
 pub mod spec;
 pub mod stats;
-pub mod verify;
 pub mod store;
+pub mod verify;
 pub mod world;

@@ -637,7 +637,10 @@ fn validate_seeds(v: &mut Validator, raw: &RawPipeline) -> Vec<Seed> {
         {
             v.error(
                 v.loc(name),
-                format!("seed `{}` has the name of an input or another seed", name.as_str()),
+                format!(
+                    "seed `{}` has the name of an input or another seed",
+                    name.as_str()
+                ),
             );
         }
         let format = match table.format.as_str() {
@@ -645,13 +648,19 @@ fn validate_seeds(v: &mut Validator, raw: &RawPipeline) -> Vec<Seed> {
             other => {
                 v.error(
                     v.loc(&table.format),
-                    format!("seed `{}`: unknown format `{other}` (known: desnz)", name.as_str()),
+                    format!(
+                        "seed `{}`: unknown format `{other}` (known: desnz)",
+                        name.as_str()
+                    ),
                 );
                 continue;
             }
         };
         if table.files.is_empty() {
-            v.error(v.loc(name), format!("seed `{}` lists no files", name.as_str()));
+            v.error(
+                v.loc(name),
+                format!("seed `{}` lists no files", name.as_str()),
+            );
         }
         let mut files = Vec::new();
         for f in &table.files {
@@ -801,7 +810,9 @@ fn validate_column_rules(
         if !matches!(kind, ColumnType::String | ColumnType::Integer) {
             v.error(
                 v.loc(list),
-                format!("input `{input}`, column `{name}`: `allowed` needs a string or integer column"),
+                format!(
+                    "input `{input}`, column `{name}`: `allowed` needs a string or integer column"
+                ),
             );
         } else if list.is_empty() {
             v.error(
@@ -827,7 +838,9 @@ fn validate_column_rules(
         if !matches!(kind, ColumnType::Integer | ColumnType::Float) {
             v.error(
                 v.loc(b),
-                format!("input `{input}`, column `{name}`: `{which}` needs an integer or float column"),
+                format!(
+                    "input `{input}`, column `{name}`: `{which}` needs an integer or float column"
+                ),
             );
         } else if !b.is_finite() {
             v.error(

@@ -47,7 +47,9 @@ pub enum ProjectError {
     },
     #[error(transparent)]
     Path(#[from] StoreError),
-    #[error("`{path}` resolves to `{target}`, outside the project folder: a link may not leave the project")]
+    #[error(
+        "`{path}` resolves to `{target}`, outside the project folder: a link may not leave the project"
+    )]
     Escapes { path: String, target: String },
 }
 

@@ -474,16 +474,22 @@ pub fn funnel_chart(
                         .map_err(|e| err(e.to_string()))?;
                 } else {
                     chart
-                        .draw_series([Circle::new(at, if highlight { 4 } else { 3 }, colour.filled())])
+                        .draw_series([Circle::new(
+                            at,
+                            if highlight { 4 } else { 3 },
+                            colour.filled(),
+                        )])
                         .map_err(|e| err(e.to_string()))?;
                 }
                 if highlight && out998 {
                     // The label just above and to the right of its point.
                     let label = EmptyElement::at(at)
-                        + Text::new(p.label.clone(), (6, -14), (FONT, 10).into_font().color(&BLACK));
-                    chart
-                        .draw_series([label])
-                        .map_err(|e| err(e.to_string()))?;
+                        + Text::new(
+                            p.label.clone(),
+                            (6, -14),
+                            (FONT, 10).into_font().color(&BLACK),
+                        );
+                    chart.draw_series([label]).map_err(|e| err(e.to_string()))?;
                 }
             }
         }
