@@ -2,20 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::{TestProject, repo};
-
-fn boardpack(project: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_boardpack"))
-        .args(["--project", project.to_str().unwrap(), "--quiet"])
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::support::{TestProject, boardpack, repo};
 
 #[test]
 fn validate_lists_every_error_and_exits_2() {

@@ -1,42 +1,14 @@
 //! `explain` and `diff` on recorded runs of the small `waits` pipeline: the lineage of a table down to
 //! the input objects it read, and the figures that changed between two runs when one input row changed.
 
-use std::collections::BTreeMap;
-use std::process::Command;
-use std::sync::Arc;
-
-use boardpack::execute::{self, RunOutcome, Silent};
-use boardpack::params::RunParams;
-use boardpack::world::FixedClock;
+use boardpack::execute::RunOutcome;
 use chrono::{TimeZone, Utc};
 
 use crate::pipeline::{project, seed_visits, visits};
-use crate::support::{TestProject, write_parquet};
+use crate::support::{TestProject, boardpack_output, run_period_at, write_parquet};
 
 async fn run(p: &TestProject, period: &str, at: chrono::DateTime<Utc>) -> RunOutcome {
-    let world = p.world().with_clock(Arc::new(FixedClock(at)));
-    let plan = boardpack::plan::load_named(&world.project, "waits").expect("a valid pipeline");
-    let given = BTreeMap::from([("period".to_string(), period.to_string())]);
-    let params = RunParams::bind(&plan, &given).expect("valid parameters");
-    execute::run(&world, &plan, &params, Arc::new(Silent))
-        .await
-        .expect("the run succeeds")
-}
-
-fn boardpack(p: &TestProject, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_boardpack"))
-        .args(["--project", p.root().to_str().unwrap(), "--quiet"])
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    run_period_at(p, "waits", period, at).await
 }
 
 #[tokio::test]
@@ -51,7 +23,7 @@ async fn explain_traces_a_table_to_its_steps_sql_and_input_objects() {
     .await;
     let id = r.record.run_id.clone();
 
-    let (code, out) = boardpack(&p, &["explain", &id, "summary"]);
+    let (code, out) = boardpack_output(&p, &["explain", &id, "summary"]);
     assert_eq!(code, 0, "{out}");
     let by_clinic_sha = &r.record.files["sql/waits/by_clinic.sql"][..12];
     // summary has one row per clinic seen in April (Cardiology, Dermatology); by_clinic one per clinic
@@ -73,10 +45,11 @@ async fn explain_traces_a_table_to_its_steps_sql_and_input_objects() {
     assert!(!out.contains("warning"), "{out}");
 
     // A table path works as well; an unknown id lists the run's tables.
-    let (code, out) = boardpack(&p, &["explain", &r.record_path, "tables/by_clinic.parquet"]);
+    let (code, out) =
+        boardpack_output(&p, &["explain", &r.record_path, "tables/by_clinic.parquet"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("  step by_clinic (sql"), "{out}");
-    let (code, out) = boardpack(&p, &["explain", &id, "nope"]);
+    let (code, out) = boardpack_output(&p, &["explain", &id, "nope"]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("no table or step `nope`"), "{out}");
     assert!(out.contains("by_clinic, summary, report"), "{out}");
@@ -86,7 +59,7 @@ async fn explain_traces_a_table_to_its_steps_sql_and_input_objects() {
         "sql/waits/summary.sql",
         &format!("-- edited\n{}", crate::pipeline::SUMMARY),
     );
-    let (code, out) = boardpack(&p, &["explain", &id, "summary"]);
+    let (code, out) = boardpack_output(&p, &["explain", &id, "summary"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("warning: sql/waits/summary.sql changed since the run"),
@@ -124,7 +97,7 @@ async fn diff_names_the_changed_input_and_exactly_the_affected_figures() {
     .await;
     assert_ne!(first.record.run_id, second.record.run_id);
 
-    let (code, out) = boardpack(&p, &["diff", &first.record.run_id, &second.record.run_id]);
+    let (code, out) = boardpack_output(&p, &["diff", &first.record.run_id, &second.record.run_id]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("  parameters: unchanged"), "{out}");
     assert!(out.contains("  project files: unchanged"), "{out}");
@@ -179,7 +152,7 @@ async fn diff_names_the_changed_input_and_exactly_the_affected_figures() {
         Utc.with_ymd_and_hms(2022, 9, 1, 6, 0, 0).unwrap(),
     )
     .await;
-    let (code, out) = boardpack(
+    let (code, out) = boardpack_output(
         &p,
         &["diff", &second.record.run_id, &third_run.record.run_id],
     );
@@ -194,7 +167,7 @@ async fn diff_names_the_changed_input_and_exactly_the_affected_figures() {
         Utc.with_ymd_and_hms(2022, 6, 10, 7, 0, 0).unwrap(),
     )
     .await;
-    let (code, out) = boardpack(&p, &["diff", &first.record.run_id, &may.record.run_id]);
+    let (code, out) = boardpack_output(&p, &["diff", &first.record.run_id, &may.record.run_id]);
     assert_ne!(code, 0, "{out}");
     assert!(
         out.contains("different periods (2022-04 and 2022-05)"),

@@ -2,27 +2,17 @@
 //! and the project folder), and `verify` re-executes a recorded run and names what no longer matches.
 
 use std::collections::BTreeMap;
-use std::process::Command;
-use std::sync::Arc;
 
-use boardpack::execute::{self, RunOutcome, Silent};
-use boardpack::params::RunParams;
+use boardpack::execute::RunOutcome;
 use boardpack::record::RunRecord;
-use boardpack::world::FixedClock;
 use chrono::{TimeZone, Utc};
 
 use crate::pipeline::{project, seed_visits, visits};
-use crate::support::{TestProject, write_parquet};
+use crate::support::{TestProject, boardpack_output, run_period_at, write_parquet};
 
 /// Runs the `waits` pipeline for 2022-04 with the clock stopped at `at`.
 async fn run_at(p: &TestProject, at: chrono::DateTime<Utc>) -> RunOutcome {
-    let world = p.world().with_clock(Arc::new(FixedClock(at)));
-    let plan = boardpack::plan::load_named(&world.project, "waits").expect("a valid pipeline");
-    let given = BTreeMap::from([("period".to_string(), "2022-04".to_string())]);
-    let params = RunParams::bind(&plan, &given).expect("valid parameters");
-    execute::run(&world, &plan, &params, Arc::new(Silent))
-        .await
-        .expect("the run succeeds")
+    run_period_at(p, "waits", "2022-04", at).await
 }
 
 /// Every output of a run by its path within the run (`tables/x.parquet`), with its SHA-256 as recorded,
@@ -77,22 +67,6 @@ async fn two_runs_with_different_clocks_and_folders_give_identical_outputs() {
     assert!(!text.contains("2022-05-10") && !text.contains("20220510"));
 }
 
-fn boardpack(p: &TestProject, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_boardpack"))
-        .args(["--project", p.root().to_str().unwrap(), "--quiet"])
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 async fn verify(p: &TestProject, r: &RunOutcome) -> boardpack::verify::VerifyReport {
     let world = p.world();
     let (path, record) = boardpack::verify::find_record(&world, &r.record.run_id)
@@ -115,7 +89,7 @@ async fn verify_reports_identical_then_names_a_tampered_output_and_a_changed_inp
     assert!(report.identical(), "{report}");
     assert_eq!(report.outputs.len(), 3);
     assert!(report.files_changed.is_empty() && report.inputs_changed.is_empty());
-    let (code, out) = boardpack(&p, &["verify", &run.record.run_id]);
+    let (code, out) = boardpack_output(&p, &["verify", &run.record.run_id]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("all 3 outputs identical"), "{out}");
     // Nothing was published by verifying, and nothing was left in the scratch prefix.
@@ -151,7 +125,7 @@ async fn verify_reports_identical_then_names_a_tampered_output_and_a_changed_inp
         "{report}"
     );
     assert!(report.inputs_changed.is_empty(), "{report}");
-    let (code, out) = boardpack(&p, &["verify", &run.record_path]);
+    let (code, out) = boardpack_output(&p, &["verify", &run.record_path]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("DIFFERENT  {summary}")), "{out}");
     std::fs::write(p.store_file(&summary), original).unwrap();

@@ -81,9 +81,52 @@ pub async fn run_period(
     pipeline: &str,
     period: &str,
 ) -> Result<boardpack::execute::RunOutcome, boardpack::execute::RunFailure> {
-    let world = project.world();
+    run_with(project.world(), pipeline, period).await
+}
+
+/// Runs a pipeline of the project for a period with its clock at `at` (a run made at another time).
+pub async fn run_period_at(
+    project: &TestProject,
+    pipeline: &str,
+    period: &str,
+    at: chrono::DateTime<Utc>,
+) -> boardpack::execute::RunOutcome {
+    run_with(
+        project.world().with_clock(Arc::new(FixedClock(at))),
+        pipeline,
+        period,
+    )
+    .await
+    .expect("the run succeeds")
+}
+
+async fn run_with(
+    world: World,
+    pipeline: &str,
+    period: &str,
+) -> Result<boardpack::execute::RunOutcome, boardpack::execute::RunFailure> {
     let plan = boardpack::plan::load_named(&world.project, pipeline).expect("a valid pipeline");
     let given = std::collections::BTreeMap::from([("period".to_string(), period.to_string())]);
     let params = boardpack::params::RunParams::bind(&plan, &given).expect("valid parameters");
     boardpack::execute::run(&world, &plan, &params, Arc::new(boardpack::execute::Silent)).await
+}
+
+/// Runs the `boardpack` binary on a project: (exit code, standard output, standard error).
+pub fn boardpack(project: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"))
+        .args(["--project", project.to_str().unwrap(), "--quiet"])
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The same, with both streams as one text.
+pub fn boardpack_output(project: &TestProject, args: &[&str]) -> (i32, String) {
+    let (code, out, err) = boardpack(project.root(), args);
+    (code, format!("{out}{err}"))
 }
