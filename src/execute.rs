@@ -135,6 +135,7 @@ pub async fn run_with(
         files: BTreeMap::new(),
         fingerprint: String::new(),
         previous_record: None,
+        file_store: String::new(),
         warnings: Vec::new(),
         error: None,
     };
@@ -176,6 +177,27 @@ pub async fn run_with(
             record.status = RunStatus::Succeeded;
             record.published = true;
             let record_path = layout.record();
+            // A copy of every project file the run read, by hash, so that `verify` can re-execute the run
+            // as it was when the project has changed since.
+            match crate::audit::store_files(world, &record.files).await {
+                Ok(changed) => {
+                    record.file_store = crate::audit::FILE_STORE.to_string();
+                    for path in changed {
+                        let w = format!(
+                            "`{path}` changed while the run read it: no copy of it is kept on the store"
+                        );
+                        events.warning(&w);
+                        record.warnings.push(w);
+                    }
+                }
+                Err(message) => {
+                    cleanup(world, &record).await;
+                    return Err(RunFailure {
+                        message,
+                        record_path: None,
+                    });
+                }
+            }
             let body = serde_json::to_vec_pretty(&record).map_err(|e| RunFailure {
                 message: e.to_string(),
                 record_path: None,
@@ -343,12 +365,17 @@ async fn execute(
                 sha256,
             });
         }
-        record.inputs.push(InputRecord {
+        let mut input_record = InputRecord {
             name: input.name.clone(),
             location: input.location.clone(),
             months: months.iter().map(|m| m.to_string()).collect(),
             objects: recorded,
-        });
+            rows: None,
+            object_rows: BTreeMap::new(),
+            sha256: String::new(),
+        };
+        crate::audit::complete_input(&world.store, &mut input_record).await?;
+        record.inputs.push(input_record);
     }
 
     // What this run reads and what the previously published run of the period read and produced, for
@@ -361,6 +388,8 @@ async fn execute(
             .steps
             .iter()
             .any(|s| s.inputs.iter().any(|i| i == "previous_run_files"));
+    // The configuration and templates too: the PDFs' appendix lists every file the run reads.
+    crate::audit::read_run_files(&world.project, plan);
     record.fingerprint = fingerprint(record, &world.project.files_read(), uses_previous);
     // The PDFs' date: the last day of the period reported on, never the wall clock, so that a re-run
     // gives the same bytes and an auditor can reproduce them. (The printed pack date is the period label,
@@ -384,6 +413,10 @@ async fn execute(
         // not the run id: a run id is new every run, and would make two identical runs differ.
         "run": { "id": short_fingerprint(&record.fingerprint), "fingerprint": record.fingerprint },
         "tool": { "version": env!("CARGO_PKG_VERSION") },
+        // What the PDFs' appendix "Data sources and lineage" prints, and whether each table a report uses
+        // is a step's result or a seed (for the source line under each table and chart).
+        "lineage": crate::audit::lineage_context(record, &world.project.files_read()),
+        "sources": plan.seeds.iter().map(|s| (s.name.clone(), json!("seed"))).collect::<serde_json::Map<_, _>>(),
     });
 
     let limit = world.config.engine.max_parallel_steps.max(1);
@@ -599,9 +632,22 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                     .table_json(name)
                     .await
                     .map_err(|e| format!("reading `{name}`: {e}"))?;
+                // Each row says which step (or seed) it comes from: tables and charts print it as their source.
+                let source = if ctx.context_base["sources"].get(name).is_some() {
+                    format!("seed:{name}")
+                } else {
+                    name.clone()
+                };
                 tables.insert(
                     name.clone(),
-                    Json::Array(rows.into_iter().map(Json::Object).collect()),
+                    Json::Array(
+                        rows.into_iter()
+                            .map(|mut r| {
+                                r.insert("_source".into(), json!(source));
+                                Json::Object(r)
+                            })
+                            .collect(),
+                    ),
                 );
             }
             let mut context = ctx.context_base.clone();
@@ -630,9 +676,10 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             let path = ctx.layout.report(&step.id);
             let size = pdf.len() as u64;
             let sha256 = crate::store::sha256_hex(&pdf);
+            // Written once: an output of a run is never replaced.
             ctx.world
                 .store
-                .put(&path, Bytes::from(pdf))
+                .put_new(&path, Bytes::from(pdf))
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(StepResult {

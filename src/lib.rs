@@ -17,6 +17,7 @@
 //! | [`stats`] | funnel-plot limits and confidence intervals for comparing organisations |
 //! | [`disclosure`] | small-number suppression that totals cannot undo |
 //! | [`lineage`] | `explain` and `diff` of recorded runs (read only) |
+//! | [`audit`] | input row counts, the PDFs' lineage appendix data, copies of project files on the store |
 //! | [`record`] | the run record and the store layout of a run |
 //! | [`store`] | the object store and path safety |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
@@ -26,6 +27,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod audit;
 pub mod config;
 pub mod diagnostic;
 pub mod disclosure;

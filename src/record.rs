@@ -45,6 +45,11 @@ pub struct RunRecord {
     /// re-execution (`verify`) compares with the same run, not with whatever is published today.
     #[serde(default)]
     pub previous_record: Option<String>,
+    /// Where the store keeps a copy of every project file in `files`, by SHA-256
+    /// (`files/sha256/<hash>`), so that `verify` can re-execute the run as it was even after the
+    /// project has changed. Empty in records from before the copies were kept.
+    #[serde(default)]
+    pub file_store: String,
     pub warnings: Vec<String>,
     pub error: Option<String>,
 }
@@ -91,6 +96,16 @@ pub struct InputRecord {
     /// The months read (empty for an unpartitioned input).
     pub months: Vec<String>,
     pub objects: Vec<ObjectRecord>,
+    /// Rows in all the objects read (from their Parquet footers).
+    #[serde(default)]
+    pub rows: Option<u64>,
+    /// Rows per object, by path.
+    #[serde(default)]
+    pub object_rows: BTreeMap<String, u64>,
+    /// One SHA-256 for the input as read: of the lines `<path> <sha256>` of its objects, in order
+    /// (`crate::audit::input_digest`). The PDFs' appendix prints it.
+    #[serde(default)]
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

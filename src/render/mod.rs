@@ -96,7 +96,15 @@ pub fn render_pdf(
     input: ReportInput<'_>,
 ) -> Result<Vec<u8>, RenderError> {
     let generated = Generated::default();
-    let markup = render_markup(project.clone(), &generated, input.template, &input.context)?;
+    let mut markup = render_markup(project.clone(), &generated, input.template, &input.context)?;
+    // Every report of a run ends with the house style's appendix "Data sources and lineage".
+    if let Some(lineage) = input.context.get("lineage").filter(|l| l.is_object()) {
+        let path = generated.add("lineage", "json", lineage.to_string().into_bytes());
+        markup.push_str(&format!(
+            "\n#import \"/reports/_lib/boardpack.typ\": lineage-appendix\n#lineage-appendix(json({}))\n",
+            format::string_literal(&path)
+        ));
+    }
     typst_world::typeset(
         Some(&project),
         fonts,

@@ -125,7 +125,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
                 series.push((name, values));
             }
             let svg = chart::line_chart(&labels, &series, &opts).map_err(chart_error)?;
-            Ok(image(&g, "line", svg))
+            Ok(image(&g, "line", svg, &rows))
         },
     );
     let g = generated.clone();
@@ -143,7 +143,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
                 cats.push((l, v));
             }
             let svg = chart::bar_chart(&cats, &opts).map_err(chart_error)?;
-            Ok(image(&g, "bar", svg))
+            Ok(image(&g, "bar", svg, &rows))
         },
     );
     let g = generated.clone();
@@ -172,7 +172,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
                 }
             }
             let svg = chart::interval_chart(&estimates, reference, &opts).map_err(chart_error)?;
-            Ok(image(&g, "interval", svg))
+            Ok(image(&g, "interval", svg, &rows))
         },
     );
     let g = generated.clone();
@@ -180,10 +180,14 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
         "funnel_chart",
         move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
             let svg = funnel_from_rows(&rows, &kwargs)?;
-            Ok(image(&g, "funnel", svg))
+            Ok(image(&g, "funnel", svg, &rows))
         },
     );
     env.add_function("protect", protect_rows);
+    // `source(rows, …)`: the line under a table naming the steps (and seeds) its rows come from.
+    env.add_function("source", |tables: minijinja::value::Rest<Value>| {
+        Value::from_safe_string(source_note(&tables))
+    });
     env.add_function(
         "spc",
         |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
@@ -200,7 +204,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             let opts = chart_options(&kwargs)?;
             kwargs.assert_all_used()?;
             let svg = chart::spc_chart(&labels, &analysis, target, &opts).map_err(chart_error)?;
-            Ok(image(&g, "spc", svg))
+            Ok(image(&g, "spc", svg, &rows))
         },
     );
     env
@@ -260,13 +264,59 @@ fn chart_error(e: chart::ChartError) -> Error {
     Error::new(ErrorKind::InvalidOperation, e.to_string())
 }
 
-/// Typst markup embedding a generated SVG at full width.
-fn image(g: &Generated, stem: &str, svg: String) -> Value {
+/// Typst markup embedding a generated SVG at full width, with the source line of the rows drawn.
+fn image(g: &Generated, stem: &str, svg: String, rows: &[Value]) -> Value {
     let path = g.add(stem, "svg", svg.into_bytes());
     Value::from_safe_string(format!(
-        "#image({}, width: 100%)",
-        format::string_literal(&path)
+        "#image({}, width: 100%){}",
+        format::string_literal(&path),
+        source_note(&[Value::from(rows.to_vec())])
     ))
+}
+
+/// The house style's source line (`#source-note(steps: (…), seeds: (…))`) for tables of rows: each row
+/// carries `_source`, the step that produced it (`seed:<name>` for a seed), so the line names what
+/// `boardpack explain <run> <step>` accepts. A name given as text counts as a step. Empty when no row
+/// says where it comes from.
+fn source_note(tables: &[Value]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: String| {
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    };
+    for t in tables {
+        if let Some(name) = t.as_str() {
+            add(name.to_string());
+            continue;
+        }
+        if let Ok(rows) = t.try_iter() {
+            for r in rows {
+                if let Ok(v) = r.get_attr("_source")
+                    && let Some(name) = v.as_str()
+                {
+                    add(name.to_string());
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        return String::new();
+    }
+    let list = |items: Vec<&str>| -> String {
+        let mut out: Vec<String> = items.iter().map(|s| format::string_literal(s)).collect();
+        if out.len() == 1 {
+            out.push(String::new());
+        }
+        format!("({})", out.join(", "))
+    };
+    let seeds: Vec<&str> = names.iter().filter_map(|n| n.strip_prefix("seed:")).collect();
+    let steps: Vec<&str> = names
+        .iter()
+        .filter(|n| !n.starts_with("seed:"))
+        .map(String::as_str)
+        .collect();
+    format!("#source-note(steps: {}, seeds: {})", list(steps), list(seeds))
 }
 
 fn spc_from_rows(
