@@ -1,4 +1,4 @@
-//! Verifying a run: re-executes a recorded run from its parameters (the project files as they are now)
+//! Verifying a run: re-executes a recorded run from its parameters (the project files as the run read
 //! into a scratch prefix of the store, and compares every output with the record, byte for byte. Says
 //! which project files and input objects changed since the run, instead of guessing why outputs differ.
 //!
@@ -35,6 +35,9 @@ pub struct VerifyReport {
     /// The re-execution's failure, when it failed.
     pub rerun_error: Option<String>,
     pub outputs: Vec<OutputCheck>,
+    /// Project files the re-execution took from the store's copies (`files/sha256/…`), because they
+    /// changed or are gone in the project since the run.
+    pub files_from_store: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +81,14 @@ impl fmt::Display for VerifyReport {
             for (path, what) in &self.inputs_changed {
                 writeln!(f, "    {path}: {what}")?;
             }
+        }
+        if !self.files_from_store.is_empty() {
+            writeln!(
+                f,
+                "  re-executed with the run's own copies of {} changed file(s) from the store ({})",
+                self.files_from_store.len(),
+                crate::audit::FILE_STORE
+            )?;
         }
         if let Some(e) = &self.rerun_error {
             writeln!(f, "  re-execution failed: {e}")?;
@@ -173,6 +184,7 @@ pub async fn verify(
         inputs_changed: Vec::new(),
         rerun_error: None,
         outputs: Vec::new(),
+        files_from_store: Vec::new(),
     };
     // Project files: read from disk directly, so that they are not counted as read by the re-execution.
     for (path, sha) in &record.files {
@@ -200,6 +212,19 @@ pub async fn verify(
         }
     }
 
+    // Re-execute the run as it was: the files that changed since come from the store's copies.
+    let run_project = if record.file_store.is_empty() {
+        None
+    } else {
+        crate::audit::run_project(&world, record).await?
+    };
+    let world = match &run_project {
+        Some(p) => {
+            report.files_from_store = p.from_store.clone();
+            crate::audit::world_at(&world, &p.root)
+        }
+        None => world,
+    };
     let plan = crate::plan::load_named(&world.project, &record.pipeline)
         .map_err(|d| format!("pipeline `{}`: {d}", record.pipeline))?;
     let given: BTreeMap<String, String> = match &record.parameters {
