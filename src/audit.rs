@@ -319,8 +319,9 @@ pub fn world_at(world: &World, root: &Path) -> World {
     w
 }
 
-/// The columns a statement's outermost `ORDER BY` sorts by, when every key is a plain column name
-/// (`None` when the statement has no `ORDER BY` or a key is an expression).
+/// The plain columns among a statement's outermost `ORDER BY` keys (expressions left out; `None` when the
+/// statement has no `ORDER BY`). When the result has no two rows alike on these columns, its order is
+/// total whatever the other keys are.
 pub fn order_by_columns(sql: &str) -> Option<Vec<String>> {
     use datafusion::sql::sqlparser::ast::{Expr, OrderByKind, Statement};
     use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -333,12 +334,14 @@ pub fn order_by_columns(sql: &str) -> Option<Vec<String>> {
     let OrderByKind::Expressions(exprs) = &order.kind else {
         return None;
     };
-    exprs
-        .iter()
-        .map(|e| match &e.expr {
-            Expr::Identifier(i) => Some(i.value.clone()),
-            Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
-            _ => None,
-        })
-        .collect()
+    Some(
+        exprs
+            .iter()
+            .filter_map(|e| match &e.expr {
+                Expr::Identifier(i) => Some(i.value.clone()),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
+                _ => None,
+            })
+            .collect(),
+    )
 }

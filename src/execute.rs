@@ -556,6 +556,18 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
     match &step.kind {
         StepKind::Sql { sql, .. } => {
             let path = ctx.layout.table(&step.id);
+            // An output of a run is never replaced (the run's prefix is new; this guards against a clash).
+            if ctx
+                .world
+                .store
+                .exists(&path)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!(
+                    "`{path}` already exists: a run's output is never replaced"
+                ));
+            }
             let m = ctx
                 .engine
                 .materialise(sql, &ctx.params, &path)

@@ -108,6 +108,15 @@ pub fn explain(world: &World, record: &RunRecord, what: &str) -> Result<String, 
     let plan = crate::plan::load_named(&world.project, &record.pipeline)
         .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
     let id = table_id(what);
+    // A seed (named as a source under a table) is explained by its files as the run read them.
+    if !plan.steps.iter().any(|s| s.id == id) && plan.seeds.iter().any(|s| s.name == id) {
+        let mut out = format!(
+            "lineage of seed `{id}` in run {} ({} {})\n",
+            record.run_id, record.pipeline, record.period
+        );
+        explain_source(&mut out, record, &plan, id, 1);
+        return Ok(out.trim_end().to_string());
+    }
     if !plan.steps.iter().any(|s| s.id == id) {
         return Err(format!(
             "run {} has no table or step `{what}`; its tables and reports: {}",
@@ -243,9 +252,13 @@ fn explain_source(out: &mut String, record: &RunRecord, plan: &Plan, name: &str,
         };
         let _ = writeln!(
             out,
-            "{pad}input {name} ({}, {months}, {} object(s))",
+            "{pad}input {name} ({}, {months}, {} object(s){})",
             input.location,
-            input.objects.len()
+            input.objects.len(),
+            input
+                .rows
+                .map(|n| format!(", {n} rows"))
+                .unwrap_or_default()
         );
         for o in &input.objects {
             let _ = writeln!(

@@ -23,4 +23,4 @@ SELECT
     excess
 FROM practice_funnel
 WHERE outside_outer
-ORDER BY CASE side WHEN 'worse' THEN 0 WHEN 'different' THEN 1 ELSE 2 END, indicator_order, difference
+ORDER BY CASE side WHEN 'worse' THEN 0 WHEN 'different' THEN 1 ELSE 2 END, indicator_order, difference, practice_code

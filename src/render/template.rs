@@ -292,10 +292,22 @@ fn source_note(tables: &[Value]) -> String {
         }
         if let Ok(rows) = t.try_iter() {
             for r in rows {
-                if let Ok(v) = r.get_attr("_source")
-                    && let Some(name) = v.as_str()
-                {
-                    add(name.to_string());
+                match r.get_attr("_source") {
+                    Ok(v) if v.as_str().is_some() => {
+                        add(v.as_str().unwrap_or_default().to_string())
+                    }
+                    // A row the template built from rows (`{"m": metric, "last": row}`): one level down.
+                    _ if r.kind() == minijinja::value::ValueKind::Map => {
+                        for key in r.try_iter().into_iter().flatten() {
+                            if let Ok(inner) = r.get_item(&key)
+                                && let Ok(v) = inner.get_attr("_source")
+                                && let Some(name) = v.as_str()
+                            {
+                                add(name.to_string());
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -310,13 +322,20 @@ fn source_note(tables: &[Value]) -> String {
         }
         format!("({})", out.join(", "))
     };
-    let seeds: Vec<&str> = names.iter().filter_map(|n| n.strip_prefix("seed:")).collect();
+    let seeds: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("seed:"))
+        .collect();
     let steps: Vec<&str> = names
         .iter()
         .filter(|n| !n.starts_with("seed:"))
         .map(String::as_str)
         .collect();
-    format!("#source-note(steps: {}, seeds: {})", list(steps), list(seeds))
+    format!(
+        "#source-note(steps: {}, seeds: {})",
+        list(steps),
+        list(seeds)
+    )
 }
 
 fn spc_from_rows(

@@ -241,7 +241,9 @@ async fn runs_end_to_end_and_the_figures_match_an_independent_count() {
     let text = pdf_text(&p.store_file(&pdf));
     assert!(text.contains("Cardiology 3 66.7%"), "{text}");
     assert!(text.contains("Dermatology 1 0.0%"), "{text}");
-    assert!(text.contains("Page 1 of 1"), "{text}");
+    // One page of report, then the appendix "Data sources and lineage".
+    assert!(text.contains("Page 1 of 2"), "{text}");
+    assert!(text.contains("Data sources and lineage"), "{text}");
 
     // The published index points at this run.
     let pointer = std::fs::read_to_string(p.store_file("published/waits/2022-04.json")).unwrap();
