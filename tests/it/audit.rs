@@ -291,6 +291,13 @@ async fn board_pack_appendix_sources_and_order() {
     let (store, outcome) = crate::sample_pack::shared_pack().await;
     let world = World::open(&repo(), Some(store.path().to_str().unwrap())).unwrap();
     check_pdf(&world, store.path(), &outcome.record, 15);
+    // A seed named as a source is explained by its file as the run read it.
+    let seed = boardpack::lineage::explain(&world, &outcome.record, "metrics").unwrap();
+    let sha = &outcome.record.files["config/board-pack/metrics.yaml"][..12];
+    assert!(
+        seed.contains(&format!("config/board-pack/metrics.yaml sha256 {sha}")),
+        "{seed}"
+    );
     let ties = check_total_order(&world, &outcome.record).await;
     assert!(ties.is_empty(), "{ties:#?}");
 }

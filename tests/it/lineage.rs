@@ -35,7 +35,11 @@ async fn explain_traces_a_table_to_its_steps_sql_and_input_objects() {
         "      step by_clinic (sql, succeeded, 3 rows)",
         &format!("        sql sql/waits/by_clinic.sql sha256 {by_clinic_sha}"),
         "          -- Visits per clinic and month, and how many waited no longer than the threshold.",
-        "          input visits (inputs/visits, months 2022-03, 2022-04, 2 object(s))",
+        // The rows of the objects read, from their Parquet footers (as the record says).
+        &format!(
+            "          input visits (inputs/visits, months 2022-03, 2022-04, 2 object(s), {} rows)",
+            r.record.inputs[0].rows.unwrap()
+        ),
         "            inputs/visits/month=2022-04/part-0.parquet ",
     ] {
         assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
