@@ -38,6 +38,9 @@ pub struct VerifyReport {
     /// Project files the re-execution took from the store's copies (`files/sha256/…`), because they
     /// changed or are gone in the project since the run.
     pub files_from_store: Vec<String>,
+    /// The tool that re-executed, when it is not the run's (another version or git commit): the
+    /// fingerprint, and so every PDF, names the code version, and other code may compute otherwise.
+    pub tool_changed: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +84,9 @@ impl fmt::Display for VerifyReport {
             for (path, what) in &self.inputs_changed {
                 writeln!(f, "    {path}: {what}")?;
             }
+        }
+        if let Some(t) = &self.tool_changed {
+            writeln!(f, "  tool: {t}")?;
         }
         if !self.files_from_store.is_empty() {
             writeln!(
@@ -185,7 +191,24 @@ pub async fn verify(
         rerun_error: None,
         outputs: Vec::new(),
         files_from_store: Vec::new(),
+        tool_changed: None,
     };
+    let now = crate::record::ToolInfo::current();
+    if (&now.version, &now.git_commit) != (&record.tool.version, &record.tool.git_commit) {
+        let describe = |t: &crate::record::ToolInfo| {
+            format!(
+                "{} {} (commit {})",
+                t.name,
+                t.version,
+                t.git_commit.as_deref().unwrap_or("not recorded")
+            )
+        };
+        report.tool_changed = Some(format!(
+            "the run used {}, this is {}: the PDFs name the code version, so they differ",
+            describe(&record.tool),
+            describe(&now)
+        ));
+    }
     // Project files: read from disk directly, so that they are not counted as read by the re-execution.
     for (path, sha) in &record.files {
         let what = match world
