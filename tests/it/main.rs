@@ -15,6 +15,7 @@ mod input_months;
 mod lineage;
 mod pipeline;
 mod primary_care;
+mod quality;
 mod reproducible;
 mod sample_pack;
 mod spec_errors;
