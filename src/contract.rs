@@ -316,7 +316,10 @@ pub fn check_references(
                 match by_name.get(&r.table) {
                     None => errors.push((
                         at.clone(),
-                        format!("input `{}`: reference to unknown input `{}`", input.name, r.table),
+                        format!(
+                            "input `{}`: reference to unknown input `{}`",
+                            input.name, r.table
+                        ),
                     )),
                     Some(t) if t.partitioned_by_month => errors.push((
                         at.clone(),
@@ -348,7 +351,10 @@ pub fn check_references(
             } else if !seeds.contains(&r.table) {
                 errors.push((
                     at.clone(),
-                    format!("input `{}`: reference to unknown seed `{}`", input.name, r.table),
+                    format!(
+                        "input `{}`: reference to unknown seed `{}`",
+                        input.name, r.table
+                    ),
                 ));
             }
         }

@@ -206,6 +206,24 @@ pub enum Severity {
 
 /// Reads, parses and validates one pipeline file (`pipelines/x.yaml`).
 pub fn load(project: &Project, file: &str) -> Result<Plan, Diagnostics> {
+    // Refused by its size before it is read: a pipeline is a page of YAML, and a huge file would be read
+    // into memory whole.
+    if let Ok(size) = project.file_path(file).and_then(|p| {
+        std::fs::metadata(&p).map_err(|source| crate::world::ProjectError::Read {
+            path: file.to_string(),
+            source,
+        })
+    }) && size.len() > spec::MAX_SPEC_BYTES as u64
+    {
+        return Err(Diagnostics(vec![Diagnostic::in_file(
+            file,
+            format!(
+                "the file is {} bytes; a pipeline file may be at most {}",
+                size.len(),
+                spec::MAX_SPEC_BYTES
+            ),
+        )]));
+    }
     let text = project.read_to_string(file).map_err(|e| {
         Diagnostics(vec![Diagnostic::in_file(
             file,

@@ -205,8 +205,7 @@ pub(super) async fn completeness(
         let rows = kept
             .clone()
             .filter(ident(MONTH_COLUMN).eq(lit(month.as_str())))?;
-        let mut checks: Vec<(String, BTreeSet<String>, BTreeSet<String>, Option<f64>)> =
-            Vec::new();
+        let mut checks: Vec<(String, BTreeSet<String>, BTreeSet<String>, Option<f64>)> = Vec::new();
         if let Some(day_col) = &c.days {
             let expected: BTreeSet<String> = m
                 .first_day()
@@ -433,7 +432,12 @@ fn widens(from: &DataType, to: &DataType) -> bool {
         Float64 => Some(3),
         _ => None,
     };
-    match (int_rank(from), int_rank(to), float_rank(from), float_rank(to)) {
+    match (
+        int_rank(from),
+        int_rank(to),
+        float_rank(from),
+        float_rank(to),
+    ) {
         (Some(a), Some(b), _, _) => a < b,
         (_, _, Some(a), Some(b)) => a < b,
         (Some(_), None, None, Some(3)) => true,
@@ -451,6 +455,9 @@ mod tests {
         assert!(!widens(&DataType::Int64, &DataType::Int32));
         assert!(widens(&DataType::Int32, &DataType::Float64));
         assert!(!widens(&DataType::Utf8, &DataType::Int64));
-        assert_eq!(month_of("inputs/x/month=2022-04/part-0.parquet"), Some("2022-04"));
+        assert_eq!(
+            month_of("inputs/x/month=2022-04/part-0.parquet"),
+            Some("2022-04")
+        );
     }
 }

@@ -20,3 +20,4 @@ mod reproducible;
 mod sample_pack;
 mod spec_errors;
 mod support;
+mod yaml_attacks;

@@ -28,13 +28,13 @@ fn project_with(columns: &str) -> TestProject {
 ",
             columns,
         )
-        .replace(
-            "steps:\n",
-            "seeds:\n  clinics: waits/clinics.csv\nsteps:\n",
-        );
+        .replace("steps:\n", "seeds:\n  clinics: waits/clinics.csv\nsteps:\n");
     assert!(pipeline.contains(columns));
     p.write("pipelines/waits.yaml", &pipeline)
-        .write("config/waits/clinics.csv", "clinic\nCardiology\nDermatology\n")
+        .write(
+            "config/waits/clinics.csv",
+            "clinic\nCardiology\nDermatology\n",
+        )
         .write("sql/waits/by_clinic.sql", BY_CLINIC)
         .write("sql/waits/summary.sql", SUMMARY)
         .write(
@@ -316,7 +316,10 @@ async fn added_columns_and_widened_integers_between_months_are_read_together() {
             .map(|f| f.name().as_str())
             .zip(april.columns().iter().cloned())
             .collect();
-        cols.push(("referral_source", Arc::new(StringArray::from(vec!["GP", "GP"]))));
+        cols.push((
+            "referral_source",
+            Arc::new(StringArray::from(vec!["GP", "GP"])),
+        ));
         RecordBatch::try_from_iter(cols).unwrap()
     };
     write_parquet(&p, "inputs/visits/month=2022-04/part-0.parquet", &april);
@@ -353,7 +356,10 @@ async fn added_columns_and_widened_integers_between_months_are_read_together() {
                 "drift: { allow_added_columns: true }",
             ),
     );
-    let m = run_period(&p, "waits", "2022-04").await.unwrap_err().message;
+    let m = run_period(&p, "waits", "2022-04")
+        .await
+        .unwrap_err()
+        .message;
     assert!(
         m.contains("input `visits`, object `inputs/visits/month=2022-04/part-0.parquet`: column `wait_days` changed type in month 2022-04: Int32 in month 2022-03"),
         "{m}"
@@ -368,7 +374,10 @@ async fn added_columns_and_widened_integers_between_months_are_read_together() {
                 "drift: { allow_widening: true }",
             ),
     );
-    let m = run_period(&p, "waits", "2022-04").await.unwrap_err().message;
+    let m = run_period(&p, "waits", "2022-04")
+        .await
+        .unwrap_err()
+        .message;
     assert!(
         m.contains("column(s) `referral_source` appear in month 2022-04 but not in month 2022-03"),
         "{m}"
@@ -389,7 +398,10 @@ async fn a_column_renamed_between_months_is_named_with_object_and_month() {
         "inputs/visits/month=2022-04/part-0.parquet",
         &visits_i32(&[("b1", "Cardiology", 10)], Some("source")),
     );
-    let m = run_period(&p, "waits", "2022-04").await.unwrap_err().message;
+    let m = run_period(&p, "waits", "2022-04")
+        .await
+        .unwrap_err()
+        .message;
     assert!(
         m.contains("input `visits`, object `inputs/visits/month=2022-04/part-0.parquet`: column `referral_source` was dropped or renamed in month 2022-04: it is in month 2022-03 (`inputs/visits/month=2022-03/part-0.parquet`) but not here (new column(s) in its place: `source`)"),
         "{m}"
