@@ -6,6 +6,7 @@ mod activity;
 mod cancer;
 mod carbon;
 mod cli;
+mod disclosure_sweep;
 mod escaping;
 mod failures;
 mod finance;
