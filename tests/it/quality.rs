@@ -524,3 +524,23 @@ async fn gaps_within_the_threshold_are_caveats_and_beyond_it_fail_the_run() {
         "{m}"
     );
 }
+
+/// The shipped board pack with George Eliot's April A&E return missing: within the contract's threshold
+/// (one of three providers), so a caveat on the data-quality page and a warning of the run.
+#[tokio::test]
+async fn the_board_pack_prints_a_missing_provider_as_a_caveat() {
+    let (store, outcome) = crate::sample_pack::shared_gapped_pack().await;
+    let caveat = "input `ae_attendances`, 2022-04: 1 of 3 expected `provider_code` value(s) have no rows (33.3%): RLT";
+    assert!(
+        outcome.record.warnings.iter().any(|w| w == caveat),
+        "{:?}",
+        outcome.record.warnings
+    );
+    let text = pdf_text(&store.path().join(&outcome.reports()[0]));
+    assert!(
+        text.contains(
+            "Records set aside and incomplete months Input Month What is missing ae_attendances Apr-22 1 of 3 expected provider_code values have no records: RLT"
+        ),
+        "{text}"
+    );
+}
