@@ -174,8 +174,15 @@ impl Engine {
         for o in &objects {
             self.check_contract(input, o).await?;
         }
-        // Rules whose offending rows are quarantined are left out of what the steps read.
+        // Rules whose offending rows are quarantined are left out of what the steps read, by a filter over a
+        // schema where every column may be null (on the contract's schema the optimiser would fold a
+        // quarantined `IS NULL` to false).
         let prepared = rules::prepare(self, input).await?;
+        let file_schema = if prepared.keep()?.is_some() {
+            contract_schema_with(input, true)
+        } else {
+            file_schema
+        };
 
         let url =
             ListingTableUrl::parse(self.store.url(&format!("{}/", input.location))?.as_str())?;

@@ -66,10 +66,12 @@ const QUARANTINED: &str = "    columns:
       - { name: visit_id, type: string, key: true }
       - { name: clinic, type: string, in_reference: { seed: clinics, column: clinic }, on_fail: quarantine }
       - { name: wait_days, type: integer, min: 0, on_fail: quarantine }
-      - { name: seen_days, type: integer }
+      - { name: seen_days, type: integer, nullable: false, on_fail: quarantine }
     rules:
       - { name: seen_after_waiting, expr: \"seen_days >= wait_days\", on_fail: quarantine }
 ";
+
+const NO_SEEN: i64 = i64::MIN;
 
 /// Visits with a second number: `(id, clinic, wait_days, seen_days)`.
 fn visits_seen(rows: &[(&str, &str, i64, i64)]) -> RecordBatch {
@@ -94,8 +96,11 @@ fn visits_seen(rows: &[(&str, &str, i64, i64)]) -> RecordBatch {
         ),
         (
             "seen_days",
+            // `NO_SEEN` stands for a missing value.
             Arc::new(Int64Array::from(
-                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+                rows.iter()
+                    .map(|r| (r.3 != NO_SEEN).then_some(r.3))
+                    .collect::<Vec<_>>(),
             )),
         ),
     ])
@@ -120,6 +125,8 @@ async fn quarantined_rows_are_set_aside_counted_and_printed() {
             ("x1", "Oncology", 3, 4),
             ("x2", "Dermatology", -2, -5),
             ("x3", "Dermatology", 9, 1),
+            // No seen date where the contract says `nullable: false`.
+            ("x5", "Cardiology", 4, NO_SEEN),
             ("b3", "Dermatology", 90, 91),
         ]),
     );
@@ -136,6 +143,7 @@ async fn quarantined_rows_are_set_aside_counted_and_printed() {
         counts,
         vec![
             ("visits".to_string(), "min".to_string(), 1),
+            ("visits".to_string(), "nullable".to_string(), 1),
             ("visits".to_string(), "in_reference".to_string(), 1),
             ("visits".to_string(), "seen_after_waiting".to_string(), 2),
         ],
@@ -162,7 +170,7 @@ async fn quarantined_rows_are_set_aside_counted_and_printed() {
             (0..a.len()).map(move |i| a.value(i).to_string())
         })
         .collect();
-    assert_eq!(ids, vec!["x1", "x2", "x3"]);
+    assert_eq!(ids, vec!["x1", "x2", "x3", "x5"]);
     let rules = batches[0]
         .column_by_name("quarantine_rules")
         .unwrap()
