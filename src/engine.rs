@@ -32,7 +32,10 @@ use crate::period::Month;
 use crate::plan::{ColumnType, Input};
 use crate::store::{ObjectInfo, Store, StoreError};
 
+mod quality;
 mod rules;
+
+pub use quality::{Findings, Gap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -59,6 +62,13 @@ pub enum EngineError {
         objects: String,
         message: String,
     },
+    /// A month of the period short of what the input's `completeness:` expects, beyond its threshold.
+    #[error("input `{input}`, month {month} is incomplete: {message}")]
+    Incomplete {
+        input: String,
+        month: String,
+        message: String,
+    },
     #[error("writing `{path}`: {message}")]
     Write { path: String, message: String },
     #[error("`{path}`: expected a .csv or .parquet file")]
@@ -82,6 +92,8 @@ pub struct Materialised {
 pub struct Engine {
     ctx: SessionContext,
     store: Store,
+    /// Quarantined rows and completeness gaps found while registering inputs (`quality`).
+    quality: Arc<std::sync::Mutex<quality::State>>,
 }
 
 impl Engine {
@@ -104,6 +116,7 @@ impl Engine {
         Ok(Engine {
             ctx,
             store: store.clone(),
+            quality: Default::default(),
         })
     }
 
@@ -156,9 +169,20 @@ impl Engine {
                 });
             }
         }
+        // Months' objects compared with each other under `drift:` (a column dropped or renamed is named).
+        quality::drift(self, input, &objects).await?;
         for o in &objects {
             self.check_contract(input, o).await?;
         }
+        // Rules whose offending rows are quarantined are left out of what the steps read, by a filter over a
+        // schema where every column may be null (on the contract's schema the optimiser would fold a
+        // quarantined `IS NULL` to false).
+        let prepared = rules::prepare(self, input).await?;
+        let file_schema = if prepared.keep()?.is_some() {
+            contract_schema_with(input, true)
+        } else {
+            file_schema
+        };
 
         let url =
             ListingTableUrl::parse(self.store.url(&format!("{}/", input.location))?.as_str())?;
@@ -177,7 +201,14 @@ impl Engine {
             // values, not SQL text.
             let raw = self.ctx.read_table(table)?;
             let wanted = months.iter().map(|m| lit(m.to_string())).collect();
-            let view = raw.filter(col(MONTH_COLUMN).in_list(wanted, false))?;
+            let mut view = raw.filter(col(MONTH_COLUMN).in_list(wanted, false))?;
+            if let Some(keep) = prepared.keep()? {
+                view = view.filter(keep)?;
+            }
+            self.ctx
+                .register_table(input.name.as_str(), view.into_view())?;
+        } else if let Some(keep) = prepared.keep()? {
+            let view = self.ctx.read_table(table)?.filter(keep)?;
             self.ctx
                 .register_table(input.name.as_str(), view.into_view())?;
         } else {
@@ -186,7 +217,7 @@ impl Engine {
         // The row rules (nulls, keys, allowed values and ranges) run on what the steps will read, through
         // a schema where every column may be null: a non-nullable scan would fail on the first null
         // without saying where, and the optimiser would fold `IS NULL` on it to false.
-        rules::check(self, input, months, &objects).await?;
+        rules::check(self, input, months, &objects, &prepared).await?;
         Ok(objects)
     }
 
@@ -382,6 +413,14 @@ impl Engine {
         let batches = self.ctx.table(name).await?.collect().await?;
         batches_to_json(&batches)
     }
+}
+
+/// Checks, without data, that `expr` parses as a boolean SQL expression over the input's columns (a row
+/// rule of its contract).
+pub fn check_row_expr(input: &Input, expr: &str) -> Result<(), String> {
+    rules::row_expr(&SessionContext::new(), input, expr)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Reads the named columns of a CSV or Parquet file (by its extension), as JSON rows in file order. For

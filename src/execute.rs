@@ -138,6 +138,7 @@ pub async fn run_with(
         file_store: String::new(),
         warnings: Vec::new(),
         error: None,
+        quarantine: Vec::new(),
     };
 
     let result = execute(
@@ -265,6 +266,9 @@ async fn cleanup(world: &World, record: &RunRecord) {
     {
         let _ = world.store.delete(&o.path).await;
     }
+    for q in &record.quarantine {
+        let _ = world.store.delete(&q.path).await;
+    }
 }
 
 fn new_run_id(started_at: DateTime<Utc>) -> String {
@@ -301,7 +305,20 @@ async fn execute(
         .iter()
         .flat_map(|s| s.inputs.iter().map(String::as_str))
         .collect();
-    for seed in plan.seeds.iter().filter(|s| read.contains(s.name.as_str())) {
+    // An input or seed named by another's `in_reference:` or completeness is registered (first) even if no step
+    // reads it.
+    let referenced: BTreeSet<&str> = plan
+        .inputs
+        .iter()
+        .filter(|i| read.contains(i.name.as_str()))
+        .flat_map(crate::contract::references)
+        .map(|r| r.table.as_str())
+        .collect();
+    for seed in plan
+        .seeds
+        .iter()
+        .filter(|s| read.contains(s.name.as_str()) || referenced.contains(s.name.as_str()))
+    {
         if seed.format == SeedFormat::Desnz {
             // Each file is read through the project, so that its hash goes into the run record.
             let mut files = Vec::new();
@@ -329,10 +346,12 @@ async fn execute(
             .register_seed(&seed.name, &seed.file, &bytes)
             .map_err(|e| e.to_string())?;
     }
+    // Quarantined rows go under the run's prefix; completeness is judged on the period's months.
+    engine.set_quality_context(&format!("{}/quarantine", layout.prefix), &period.months());
     for input in plan
         .inputs
         .iter()
-        .filter(|i| read.contains(i.name.as_str()))
+        .filter(|i| read.contains(i.name.as_str()) || referenced.contains(i.name.as_str()))
     {
         let months = if input.partitioned_by_month {
             let mut months = input_months(
@@ -348,10 +367,10 @@ async fn execute(
         } else {
             Vec::new()
         };
-        let objects = engine
-            .register_input(input, &months)
-            .await
-            .map_err(|e| e.to_string())?;
+        let registered = engine.register_input(input, &months).await;
+        // Rows set aside so far are in the record (a failed run removes their files with its outputs).
+        record.quarantine = engine.quality_findings().quarantined;
+        let objects = registered.map_err(|e| e.to_string())?;
         let mut recorded = Vec::with_capacity(objects.len());
         for o in objects {
             let (_, sha256) = world
@@ -376,6 +395,13 @@ async fn execute(
         };
         crate::audit::complete_input(&world.store, &mut input_record).await?;
         record.inputs.push(input_record);
+    }
+
+    // Caveats of the inputs' completeness: warnings of the run, and lines on the data-quality pages.
+    let quality = engine.quality_findings();
+    for g in &quality.gaps {
+        events.warning(&g.text());
+        record.warnings.push(g.text());
     }
 
     // What this run reads and what the previously published run of the period read and produced, for
@@ -417,6 +443,8 @@ async fn execute(
         // is a step's result or a seed (for the source line under each table and chart).
         "lineage": crate::audit::lineage_context(record, &world.project.files_read()),
         "sources": plan.seeds.iter().map(|s| (s.name.clone(), json!("seed"))).collect::<serde_json::Map<_, _>>(),
+        // Rows quarantined and completeness caveats (`crate::engine::Findings`), for data-quality pages.
+        "quality": quality.to_json(),
     });
 
     let limit = world.config.engine.max_parallel_steps.max(1);

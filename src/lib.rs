@@ -22,6 +22,7 @@
 //! | [`store`] | the object store and path safety |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
+//! | [`contract`] | an input's data-quality rules: quarantine, row and reference rules, drift, completeness |
 //! | [`sample`] | the synthetic sample data set |
 //! | [`cli`], [`commands`], [`progress`] | the command line, carrying out commands, showing progress |
 
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod commands;
 pub mod audit;
 pub mod config;
+pub mod contract;
 pub mod diagnostic;
 pub mod disclosure;
 pub mod engine;

@@ -77,6 +77,8 @@ pub struct Input {
     pub baseline_months: Vec<crate::period::Month>,
     pub required: bool,
     pub columns: Vec<Column>,
+    /// Rules over rows, months and completeness (`crate::contract`).
+    pub rules: crate::contract::Rules,
 }
 
 /// A small table kept with the project under `config/`: a YAML list of records or a CSV file. Its file is
@@ -113,6 +115,11 @@ pub struct Column {
     pub min: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// The values must be codes of a reference input or seed (`in_reference:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reference: Option<crate::contract::Reference>,
+    /// What a row breaking this column's rules does to the run (`on_fail:`).
+    pub on_fail: crate::contract::OnFail,
 }
 
 /// The column types a contract can declare, as Arrow types.
@@ -199,6 +206,24 @@ pub enum Severity {
 
 /// Reads, parses and validates one pipeline file (`pipelines/x.yaml`).
 pub fn load(project: &Project, file: &str) -> Result<Plan, Diagnostics> {
+    // Refused by its size before it is read: a pipeline is a page of YAML, and a huge file would be read
+    // into memory whole.
+    if let Ok(size) = project.file_path(file).and_then(|p| {
+        std::fs::metadata(&p).map_err(|source| crate::world::ProjectError::Read {
+            path: file.to_string(),
+            source,
+        })
+    }) && size.len() > spec::MAX_SPEC_BYTES as u64
+    {
+        return Err(Diagnostics(vec![Diagnostic::in_file(
+            file,
+            format!(
+                "the file is {} bytes; a pipeline file may be at most {}",
+                size.len(),
+                spec::MAX_SPEC_BYTES
+            ),
+        )]));
+    }
     let text = project.read_to_string(file).map_err(|e| {
         Diagnostics(vec![Diagnostic::in_file(
             file,
@@ -299,6 +324,23 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
     let parameters = validate_parameters(&mut v, &raw);
     let inputs = validate_inputs(&mut v, &raw);
     let seeds = validate_seeds(&mut v, &raw);
+    // References between inputs and seeds (`in_reference:`, completeness codes) resolve, and a referenced
+    // input is registered first.
+    let inputs = {
+        let seed_names: BTreeSet<String> = seeds.iter().map(|s| s.name.clone()).collect();
+        let at: BTreeMap<String, Location> = raw
+            .inputs
+            .iter()
+            .map(|(n, _)| (n.as_str().to_string(), v.loc(n)))
+            .collect();
+        let mut found = Vec::new();
+        let ordered =
+            crate::contract::check_references(&v.file, inputs, &seed_names, &mut found, &at);
+        for (loc, message) in found {
+            v.error(loc, message);
+        }
+        ordered
+    };
     // Seeds are read like inputs: by name, from SQL or by a report.
     let input_names: BTreeSet<String> = inputs
         .iter()
@@ -772,6 +814,15 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
                 continue;
             };
             let (allowed, min, max) = validate_column_rules(v, name.as_str(), c, kind);
+            let mut found = Vec::new();
+            let in_reference = c.in_reference.as_ref().map(|r| {
+                crate::contract::reference(&v.file, name.as_str(), r, &mut found)
+            });
+            let on_fail =
+                crate::contract::on_fail(&v.file, name.as_str(), c.on_fail.as_ref(), &mut found);
+            for (loc, message) in found {
+                v.error(loc, message);
+            }
             columns.push(Column {
                 name: c.name.as_str().to_string(),
                 kind,
@@ -780,9 +831,11 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
                 allowed,
                 min,
                 max,
+                in_reference,
+                on_fail,
             });
         }
-        out.push(Input {
+        let mut validated = Input {
             name: name.as_str().to_string(),
             description: input.description.clone().unwrap_or_default(),
             location: input.location.as_str().trim_end_matches('/').to_string(),
@@ -791,7 +844,15 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
             baseline_months,
             required: input.required.unwrap_or(true),
             columns,
-        });
+            rules: Default::default(),
+        };
+        let mut found = Vec::new();
+        validated.rules =
+            crate::contract::rules(&v.file, name.as_str(), input, &validated, &mut found);
+        for (loc, message) in found {
+            v.error(loc, message);
+        }
+        out.push(validated);
     }
     out
 }

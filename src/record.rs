@@ -52,6 +52,24 @@ pub struct RunRecord {
     pub file_store: String,
     pub warnings: Vec<String>,
     pub error: Option<String>,
+    /// Rows of the inputs set aside by rules saying `on_fail: quarantine`: per input and rule, how many and
+    /// where they were written (under the run's prefix). Empty when no row was set aside.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantine: Vec<QuarantineRecord>,
+}
+
+/// Rows of one input set aside by one rule (a row breaking several rules is counted under each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineRecord {
+    pub input: String,
+    /// `nullable`, `allowed`, `min`, `max`, `in_reference` (a column's rules) or a row rule's name.
+    pub rule: String,
+    /// The column, or the columns a row rule reads.
+    pub column: String,
+    pub rows: u64,
+    /// The input's quarantined rows (every rule), relative to the store root.
+    pub path: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,6 +80,80 @@ pub struct RawInput {
     #[serde(default)]
     pub required: Option<bool>,
     pub columns: Vec<RawColumn>,
+    /// Rules over several columns of a row: a boolean SQL expression that must hold (`crate::engine`).
+    #[serde(default)]
+    pub rules: Option<Vec<RawRowRule>>,
+    /// How the objects of different months may differ from each other (`drift:`).
+    #[serde(default)]
+    pub drift: Option<RawDrift>,
+    /// What a complete month of the input looks like: every day, every expected code (`completeness:`).
+    #[serde(default)]
+    pub completeness: Option<RawCompleteness>,
+}
+
+/// A rule over the columns of a row: `expr` is a boolean SQL expression over the input's columns, evaluated
+/// by the engine; a row for which it is false breaks the rule (a null result does not, as in SQL `CHECK`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRowRule {
+    pub name: Spanned<String>,
+    pub expr: Spanned<String>,
+    /// `error` (the default) fails the run; `quarantine` sets the offending rows aside.
+    #[serde(default)]
+    pub on_fail: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A table and column holding the valid codes: another input or a seed, optionally only its rows whose
+/// columns equal the given values (`where: { source: ae_attendances }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReference {
+    #[serde(default)]
+    pub input: Option<Spanned<String>>,
+    #[serde(default)]
+    pub seed: Option<Spanned<String>>,
+    pub column: Spanned<String>,
+    #[serde(default, rename = "where")]
+    pub filter: Option<std::collections::BTreeMap<String, Spanned<String>>>,
+}
+
+/// Which differences between months' objects are accepted; anything else (a column dropped or renamed) is
+/// an error naming the column, the object and the month.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrift {
+    /// A column that appears in a later month (it is not read unless the contract declares it).
+    #[serde(default)]
+    pub allow_added_columns: Option<bool>,
+    /// A number column widened between months (Int32 → Int64, Float32 → Float64, integer → float).
+    #[serde(default)]
+    pub allow_widening: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompleteness {
+    /// A date or timestamp column: every day of each month of the period should have rows.
+    #[serde(default)]
+    pub days: Option<Spanned<String>>,
+    /// Codes expected in each month of the period: `{ column: provider_code, expected: <reference> }`.
+    #[serde(default)]
+    pub codes: Option<RawExpectedCodes>,
+    /// Beyond this share missing (`5%`) the run fails; below it the gap is a caveat and a warning.
+    #[serde(default)]
+    pub max_missing: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpectedCodes {
+    pub column: Spanned<String>,
+    pub expected: RawReference,
+    /// Overrides the completeness's `max_missing` for the codes.
+    #[serde(default)]
+    pub max_missing: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +175,13 @@ pub struct RawColumn {
     /// The greatest value a number column may hold; checked before any SQL runs.
     #[serde(default)]
     pub max: Option<Spanned<f64>>,
+    /// The column's values must be codes of a reference input or seed.
+    #[serde(default)]
+    pub in_reference: Option<RawReference>,
+    /// `error` (the default) fails the run on a row breaking the column's rules; `quarantine` sets such
+    /// rows aside (written under the run's prefix, counted in the record and the pack).
+    #[serde(default)]
+    pub on_fail: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
 }

@@ -330,6 +330,12 @@ pub async fn verify(
     for o in staged.values() {
         let _ = world.store.delete(&o.path).await;
     }
+    // So were the rows it set aside (`on_fail: quarantine`).
+    if let Ok(outcome) = &rerun {
+        for q in &outcome.record.quarantine {
+            let _ = world.store.delete(&q.path).await;
+        }
+    }
     Ok(report)
 }
 

@@ -1,6 +1,9 @@
 //! The row rules of an input's contract, checked before any SQL step runs: no nulls in a column declared
 //! `nullable: false`, no two rows with the same key (the declared `key: true` columns, plus the month for
-//! partitioned inputs), and values within `allowed:` / `min:` / `max:`.
+//! partitioned inputs), values within `allowed:` / `min:` / `max:`, codes found in a reference
+//! (`in_reference:`), and rules over several columns (`rules:`, a boolean SQL expression parsed by the
+//! engine over the input's schema). A rule saying `on_fail: quarantine` sets its offending rows aside
+//! (written under the run's prefix, left out of what steps read) instead of failing the run.
 //!
 //! Each rule is a query the engine runs over the registered input, aggregated so that a clean input costs
 //! one scan for the value rules and one grouping for the key; rows are fetched into Rust only when a rule
@@ -20,6 +23,7 @@ use datafusion::prelude::DataFrame;
 use serde_json::{Map, Value as Json};
 
 use super::{Engine, EngineError, MONTH_COLUMN, batches_to_json, contract_schema_with};
+use crate::contract::OnFail;
 use crate::period::Month;
 use crate::plan::{ColumnType, Input};
 use crate::store::ObjectInfo;
@@ -35,6 +39,115 @@ struct ValueRule {
     offends: Expr,
     /// What an offending row is, after the count: "have a null `x` …".
     says: String,
+    /// The rule's name in the run record: `nullable`, `allowed`, `min`, `max`, `in_reference` or the name of
+    /// a row rule.
+    rule: String,
+    on_fail: OnFail,
+    /// Columns an example shows besides the key (a row rule's columns).
+    shows: Vec<String>,
+}
+
+/// An input's rules, ready to run: those whose rows are quarantined and those that fail the run.
+pub(super) struct Prepared {
+    quarantine: Vec<ValueRule>,
+    error: Vec<ValueRule>,
+}
+
+impl Prepared {
+    /// The filter keeping the rows no quarantine rule sets aside (a rule evaluating to null keeps the row,
+    /// as a SQL `CHECK` would).
+    pub(super) fn keep(&self) -> Result<Option<Expr>, EngineError> {
+        let mut any: Option<Expr> = None;
+        for r in &self.quarantine {
+            let hit = r.offends.clone().is_true();
+            any = Some(match any {
+                Some(a) => a.or(hit),
+                None => hit,
+            });
+        }
+        Ok(any.map(|a| !a))
+    }
+}
+
+/// Builds an input's value and row rules (reading its references' codes from the tables registered first).
+pub(super) async fn prepare(engine: &Engine, input: &Input) -> Result<Prepared, EngineError> {
+    let mut rules = value_rules(input)?;
+    for c in &input.columns {
+        let Some(r) = &c.in_reference else { continue };
+        let codes = engine.reference_values(r).await?;
+        let value = cast(ident(c.name.as_str()), DataType::Utf8);
+        let offends = if codes.is_empty() {
+            value.is_not_null()
+        } else {
+            value.in_list(codes.iter().map(|v| lit(v.as_str())).collect(), true)
+        };
+        rules.push(ValueRule {
+            column: c.name.clone(),
+            offends,
+            says: format!("a `{}` not found in {}", c.name, r.describe()),
+            rule: "in_reference".into(),
+            on_fail: c.on_fail,
+            shows: Vec::new(),
+        });
+    }
+    for r in &input.rules.rows {
+        let expr = row_expr(&engine.ctx, input, &r.expr)?;
+        let mut shows: Vec<String> = expr
+            .column_refs()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        shows.sort();
+        shows.dedup();
+        rules.push(ValueRule {
+            column: shows.join(", "),
+            // A rule is broken where it is false; null (a missing value) is for `nullable` to judge.
+            offends: expr.is_false(),
+            says: format!("`{}` false (rule `{}`)", r.expr, r.name),
+            rule: r.name.clone(),
+            on_fail: r.on_fail,
+            shows,
+        });
+    }
+    let (quarantine, error) = rules
+        .into_iter()
+        .partition(|r| r.on_fail == OnFail::Quarantine);
+    Ok(Prepared { quarantine, error })
+}
+
+/// A row rule's expression, parsed over the input's columns (and `month` for a partitioned input); it must
+/// be boolean. The expression is configuration, never data.
+pub(super) fn row_expr(
+    ctx: &datafusion::prelude::SessionContext,
+    input: &Input,
+    text: &str,
+) -> Result<Expr, EngineError> {
+    let mut fields: Vec<datafusion::arrow::datatypes::Field> = contract_schema_with(input, true)
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    if input.partitioned_by_month {
+        fields.push(datafusion::arrow::datatypes::Field::new(
+            MONTH_COLUMN,
+            DataType::Utf8,
+            true,
+        ));
+    }
+    let schema = datafusion::common::DFSchema::try_from(datafusion::arrow::datatypes::Schema::new(
+        fields,
+    ))?;
+    let expr = ctx.parse_sql_expr(text, &schema)?;
+    use datafusion::logical_expr::ExprSchemable;
+    let kind = expr.get_type(&schema)?;
+    if kind != DataType::Boolean {
+        return Err(EngineError::DataFusion(
+            datafusion::error::DataFusionError::Plan(format!(
+                "the expression is {kind}, not boolean"
+            )),
+        ));
+    }
+    Ok(expr)
 }
 
 /// Checks the registered table `input.name` against the input's row rules.
@@ -43,18 +156,26 @@ pub(super) async fn check(
     input: &Input,
     months: &[Month],
     objects: &[ObjectInfo],
+    prepared: &Prepared,
 ) -> Result<(), EngineError> {
     if objects.is_empty() {
         return Ok(());
     }
     let started = std::time::Instant::now();
     let table = read(engine, input, &format!("{}/", input.location), Some(months))?;
-    let rules = value_rules(input)?;
     let checked = async {
-        if !rules.is_empty() {
-            check_values(engine, input, table.clone(), objects, &rules).await?;
+        let kept = match prepared.keep()? {
+            Some(keep) => {
+                quarantine(engine, input, table.clone(), &prepared.quarantine).await?;
+                table.filter(keep)?
+            }
+            None => table,
+        };
+        if !prepared.error.is_empty() {
+            check_values(engine, input, kept.clone(), objects, &prepared.error).await?;
         }
-        check_key(input, table, objects).await
+        check_key(input, kept.clone(), objects).await?;
+        super::quality::completeness(engine, input, kept, objects).await
     };
     match checked.await {
         Ok(()) => {}
@@ -85,6 +206,9 @@ fn value_rules(input: &Input) -> Result<Vec<ValueRule>, EngineError> {
                 column: c.name.clone(),
                 offends: column().is_null(),
                 says: format!("a null `{}` (the contract says `nullable: false`)", c.name),
+                rule: "nullable".into(),
+                on_fail: c.on_fail,
+                shows: Vec::new(),
             });
         }
         if !c.allowed.is_empty() {
@@ -112,6 +236,9 @@ fn value_rules(input: &Input) -> Result<Vec<ValueRule>, EngineError> {
                     c.name,
                     c.allowed.join(", ")
                 ),
+                rule: "allowed".into(),
+                on_fail: c.on_fail,
+                shows: Vec::new(),
             });
         }
         if let Some(min) = c.min {
@@ -119,6 +246,9 @@ fn value_rules(input: &Input) -> Result<Vec<ValueRule>, EngineError> {
                 column: c.name.clone(),
                 offends: cast(column(), DataType::Float64).lt(lit(min)),
                 says: format!("a `{}` below the minimum {min}", c.name),
+                rule: "min".into(),
+                on_fail: c.on_fail,
+                shows: Vec::new(),
             });
         }
         if let Some(max) = c.max {
@@ -126,6 +256,9 @@ fn value_rules(input: &Input) -> Result<Vec<ValueRule>, EngineError> {
                 column: c.name.clone(),
                 offends: cast(column(), DataType::Float64).gt(lit(max)),
                 says: format!("a `{}` above the maximum {max}", c.name),
+                rule: "max".into(),
+                on_fail: c.on_fail,
+                shows: Vec::new(),
             });
         }
     }
@@ -228,8 +361,16 @@ async fn check_values(
                 .filter(|c| c.key)
                 .map(|c| ident(c.name.as_str())),
         );
-        if !input.columns.iter().any(|c| c.key && c.name == r.column) {
-            shown.push(ident(r.column.as_str()));
+        if r.shows.is_empty() {
+            if !input.columns.iter().any(|c| c.key && c.name == r.column) {
+                shown.push(ident(r.column.as_str()));
+            }
+        } else {
+            for c in &r.shows {
+                if !input.columns.iter().any(|k| k.key && &k.name == c) && c != MONTH_COLUMN {
+                    shown.push(ident(c.as_str()));
+                }
+            }
         }
         let order = names(&shown);
         let sort = shown.iter().map(|e| e.clone().sort(true, true)).collect();
@@ -257,6 +398,83 @@ async fn check_values(
         objects: name_objects(&failing),
         message: failures.join("; and "),
     })
+}
+
+/// Writes the rows any quarantine rule sets aside to `<quarantine prefix>/<input>.parquet`, with a column
+/// `quarantine_rules` naming the rules each breaks, and records how many rows each rule set aside.
+async fn quarantine(
+    engine: &Engine,
+    input: &Input,
+    table: DataFrame,
+    rules: &[ValueRule],
+) -> Result<(), EngineError> {
+    let counts: Vec<Expr> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(
+                sum(when(r.offends.clone(), lit(1i64)).otherwise(lit(0i64))?)
+                    .alias(format!("r{i}")),
+            )
+        })
+        .collect::<Result<_, datafusion::error::DataFusionError>>()?;
+    let row = first_row(table.clone().aggregate(vec![], counts)?).await?;
+    let n: Vec<i64> = (0..rules.len())
+        .map(|i| {
+            row.get(&format!("r{i}"))
+                .and_then(Json::as_i64)
+                .unwrap_or(0)
+        })
+        .collect();
+    if n.iter().all(|n| *n == 0) {
+        return Ok(());
+    }
+    let mut any: Option<Expr> = None;
+    let mut names = Vec::new();
+    for r in rules {
+        let hit = r.offends.clone().is_true();
+        names.push(
+            when(hit.clone(), lit(format!("{} ({})", r.rule, r.column)))
+                .end()?,
+        );
+        any = Some(match any {
+            Some(a) => a.or(hit),
+            None => hit,
+        });
+    }
+    let set_aside = table
+        .filter(any.expect("at least one rule"))?
+        .with_column(
+            "quarantine_rules",
+            datafusion::functions::string::expr_fn::concat_ws(lit("; "), names),
+        )?;
+    // Written through the engine's own writer (deterministic order, hashed), from a view of the run's own.
+    let view = format!("__quarantine_{}", input.name);
+    let path = engine.quarantine_path(&input.name);
+    engine.ctx.register_table(view.as_str(), set_aside.into_view())?;
+    let written = engine
+        .materialise(&format!("SELECT * FROM \"{view}\""), &[], &path)
+        .await;
+    engine.ctx.deregister_table(view.as_str())?;
+    let written = written?;
+    let records = rules
+        .iter()
+        .zip(&n)
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| crate::record::QuarantineRecord {
+            input: input.name.clone(),
+            rule: r.rule.clone(),
+            column: r.column.clone(),
+            rows: *n as u64,
+            path: written.path.clone(),
+            sha256: written.sha256.clone(),
+        })
+        .collect::<Vec<_>>();
+    for r in &records {
+        tracing::warn!(input = %r.input, rule = %r.rule, rows = r.rows, path = %r.path, "rows quarantined");
+    }
+    engine.record_quarantine(records);
+    Ok(())
 }
 
 /// Of the objects in the offending months, those holding an offending row: each is read on its own, which

@@ -85,10 +85,15 @@ pub fn signed(value: f64, dp: usize) -> String {
 
 /// Escapes text for Typst markup: every ASCII punctuation character is backslash-escaped (Typst reads
 /// `\x` as the literal `x`), so nothing in the text can start markup, code, maths, a label, a reference
-/// or a comment. Line breaks become spaces; other control characters are dropped.
+/// or a comment. Line breaks become spaces; other control characters are dropped, and so are explicit
+/// bidirectional overrides and isolates, which would make printed text read other than its value
+/// (`"\u{202e}txt.exe"` shows as `exe.txt`); right-to-left script itself prints as written.
 pub fn escape_markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
+        if is_bidi_control(c) {
+            continue;
+        }
         if c.is_ascii_punctuation() {
             out.push('\\');
             out.push(c);
@@ -99,6 +104,11 @@ pub fn escape_markup(text: &str) -> String {
         }
     }
     out
+}
+
+/// Explicit bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Text as a Typst string literal (`"…"`), for template positions in code rather than markup.
@@ -112,7 +122,7 @@ pub fn string_literal(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {}
+            c if c.is_control() || is_bidi_control(c) => {}
             c => out.push(c),
         }
     }

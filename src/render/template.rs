@@ -266,6 +266,11 @@ fn chart_error(e: chart::ChartError) -> Error {
 
 /// Typst markup embedding a generated SVG at full width, with the source line of the rows drawn.
 fn image(g: &Generated, stem: &str, svg: String, rows: &[Value]) -> Value {
+    // A label from data may hold control characters, which XML forbids: the chart would not typeset.
+    let svg: String = svg
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .collect();
     let path = g.add(stem, "svg", svg.into_bytes());
     Value::from_safe_string(format!(
         "#image({}, width: 100%){}",

@@ -15,9 +15,12 @@ pub struct TestProject {
 impl TestProject {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let lib = repo().join("reports/_lib/boardpack.typ");
+        // The shared report library: the house style and the templates every pipeline includes.
         std::fs::create_dir_all(dir.path().join("reports/_lib")).unwrap();
-        std::fs::copy(lib, dir.path().join("reports/_lib/boardpack.typ")).unwrap();
+        for e in std::fs::read_dir(repo().join("reports/_lib")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.path().join("reports/_lib").join(e.file_name())).unwrap();
+        }
         TestProject { dir }
     }
 
