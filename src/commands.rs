@@ -47,6 +47,12 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Verify { run } => verify(&world, &run).await,
         Command::Explain { run, table } => explain(&world, &run, &table).await,
         Command::Diff { old, new } => diff(&world, &old, &new).await,
+        // The scheduler's commands (`crate::schedule::command`).
+        c @ (Command::Schedule { .. }
+        | Command::Backfill { .. }
+        | Command::Runs { .. }
+        | Command::RunShow { .. }
+        | Command::Resume { .. }) => crate::schedule::command::dispatch(c, world, out).await,
     }
 }
 

@@ -22,6 +22,7 @@
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
 //! | [`sample`] | the synthetic sample data set |
+//! | [`schedule`] | the scheduler: when pipelines run, readiness, leases, retries, resume, backfill, run history |
 //! | [`cli`], [`commands`], [`progress`] | the command line, carrying out commands, showing progress |
 
 pub mod cli;
@@ -40,6 +41,7 @@ pub mod progress;
 pub mod record;
 pub mod render;
 pub mod sample;
+pub mod schedule;
 pub mod spc;
 pub mod spec;
 pub mod stats;

@@ -47,6 +47,12 @@ pub struct RunRecord {
     pub previous_record: Option<String>,
     pub warnings: Vec<String>,
     pub error: Option<String>,
+    /// What started the run: `manual` (records from before it existed), `schedule`, `backfill`, `resume`.
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// The failed run this run resumed, reusing the outputs of its succeeded steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +60,22 @@ pub struct RunRecord {
 pub enum RunStatus {
     Succeeded,
     Failed,
+    /// Stopped by SIGTERM/SIGINT: no step was started after the signal; nothing was published.
+    Interrupted,
+    /// The process died (SIGKILL, a lost machine) and left only its lease; recorded by the next scheduler
+    /// pass once the lease expired.
+    Abandoned,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    #[default]
+    Manual,
+    Schedule,
+    Backfill,
+    Resume,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
