@@ -213,7 +213,10 @@ fn list(world: &World) -> Result<()> {
                 let schedule = p
                     .schedule
                     .as_ref()
-                    .map(|s| format!(", schedule `{}`", s.cron))
+                    .map(|s| {
+                        let day = s.working_day.map(|n| format!(" on working day {n}"));
+                        format!(", schedule `{}`{}", s.cron, day.unwrap_or_default())
+                    })
                     .unwrap_or_default();
                 println!("{:<16} {} ({period}{schedule})", p.name, p.description);
             }

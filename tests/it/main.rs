@@ -17,5 +17,6 @@ mod pipeline;
 mod primary_care;
 mod reproducible;
 mod sample_pack;
+mod scheduler;
 mod spec_errors;
 mod support;
