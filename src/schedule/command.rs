@@ -111,7 +111,7 @@ async fn schedule(world: &World, settings: &Settings, once: bool, out: Output) -
     let events: Arc<dyn Events> = Arc::new(Progress::new(out.quiet, true));
     let report = |line: &str| println!("{line}");
     if once {
-        let handled = runner::pass(world, settings, &stop, events, &report)
+        let handled = runner::pass(world, settings, &stop, events, &report, true)
             .await
             .map_err(|e| anyhow!(e))?;
         if handled == 0 {

@@ -318,13 +318,18 @@ async fn write_state(world: &World, pipeline: &str, last_firing: DateTime<Utc>) 
 
 /// One pass: for every scheduled pipeline, the firings due since the last pass (or, on a first start,
 /// within the catch-up window), at most `catch_up_limit` of them, oldest first; each builds its period
-/// unless it is published already. Returns one line per firing handled.
+/// unless it is published already. Returns how many firings it handled.
+///
+/// `once` (`schedule --once`, under cron or a CronJob) never waits for data: a firing whose data has not
+/// landed is left for the next pass until its readiness deadline, then fails with what is missing. The
+/// long-lived scheduler waits, polling, within the pass.
 pub async fn pass(
     world: &World,
     settings: &Settings,
     stop: &StopSignal,
     events: Arc<dyn Events>,
     report: &(dyn Fn(&str) + Sync),
+    once: bool,
 ) -> Result<usize, String> {
     let calendar = Calendar::load(
         &world.project,
@@ -382,6 +387,18 @@ pub async fn pass(
             }
             let deadline =
                 firing + chrono::Duration::from_std(schedule.ready.deadline).unwrap_or_default();
+            if once && world.clock.now() < deadline {
+                let missing = ready::missing(world, &plan, &period, &schedule.ready).await?;
+                if !missing.is_empty() {
+                    report(&format!(
+                        "{} {period}: firing of {when}: waiting for data ({}); looked for again next pass, until {}",
+                        plan.name,
+                        missing.join("; "),
+                        schedule.local(deadline)
+                    ));
+                    break;
+                }
+            }
             let launched = launch(
                 world,
                 settings,
@@ -471,7 +488,7 @@ pub async fn serve(
     report: &(dyn Fn(&str) + Sync),
 ) -> Result<(), String> {
     loop {
-        pass(world, settings, stop, events.clone(), report).await?;
+        pass(world, settings, stop, events.clone(), report, false).await?;
         if stop.is_stopped() {
             return Ok(());
         }

@@ -65,12 +65,21 @@ fn settings(w: &World) -> Settings {
     Settings::from_config(&w.config.scheduler).unwrap()
 }
 
-/// Runs one pass; returns its lines.
+/// Runs one pass of the long-lived scheduler (waiting for data); returns its lines.
 async fn pass(w: &World, stop: &StopSignal) -> Vec<String> {
+    pass_as(w, stop, false).await
+}
+
+async fn pass_as(w: &World, stop: &StopSignal, once: bool) -> Vec<String> {
     let lines = Mutex::new(Vec::new());
-    runner::pass(w, &settings(w), stop, Arc::new(Silent), &|l: &str| {
-        lines.lock().unwrap().push(l.to_string())
-    })
+    runner::pass(
+        w,
+        &settings(w),
+        stop,
+        Arc::new(Silent),
+        &|l: &str| lines.lock().unwrap().push(l.to_string()),
+        once,
+    )
     .await
     .expect("the pass runs");
     lines.into_inner().unwrap()
@@ -139,6 +148,25 @@ async fn a_due_firing_waits_for_its_month_then_runs_and_is_recorded() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("trigger   schedule"), "{out}");
     assert!(out.contains("by_clinic"), "{out}");
+}
+
+#[tokio::test]
+async fn a_once_pass_does_not_wait_for_data_but_looks_again_next_pass() {
+    let p = scheduled("");
+    month(&p, "2022-03");
+    let w = at(&p, utc(2022, 5, 1, 6, 5));
+    let lines = pass_as(&w, &stop(), true).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("waiting for data (`visits` has no data for 2022-04)")
+            && lines[0].contains("until 2022-05-01 08:00 BST"),
+        "{lines:?}"
+    );
+    assert!(records(&w).await.is_empty());
+    // April lands; the next pass (a quarter of an hour later) runs the same firing.
+    month(&p, "2022-04");
+    let lines = pass_as(&at(&p, utc(2022, 5, 1, 6, 20)), &stop(), true).await;
+    assert!(lines[0].contains("waits 2022-04 succeeded"), "{lines:?}");
 }
 
 #[tokio::test]
