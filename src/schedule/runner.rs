@@ -56,19 +56,18 @@ impl Launched {
     pub fn line(&self) -> String {
         match self {
             Launched::Recorded { record: r, path } => format!(
-                "{} {} {} {} (run {}, {}){}",
+                "{} {} {}{} (run {}, {}){}",
                 r.pipeline,
                 r.period,
                 super::history::status_name(r.status),
-                if r.published { "and published" } else { "" },
+                if r.published { " and published" } else { "" },
                 r.run_id,
                 path,
                 r.error
                     .as_deref()
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default()
-            )
-            .replace("  ", " "),
+            ),
             Launched::Busy(b) => format!(
                 "{} {}: run {} ({}) holds the lease until {}; not started twice",
                 b.pipeline,
@@ -336,12 +335,8 @@ pub async fn pass(
         world.config.scheduler.bank_holidays.as_deref(),
     )?;
     sweep_abandoned(world, settings).await;
-    let now = world.clock.now();
-    let mut handled = 0;
+    let mut scheduled = Vec::new();
     for file in world.project.pipeline_files() {
-        if stop.is_stopped() {
-            break;
-        }
         let plan = match plan::load(&world.project, &file) {
             Ok(p) => p,
             Err(d) => {
@@ -356,12 +351,51 @@ pub async fn pass(
             continue;
         };
         let schedule = Schedule::parse(raw).map_err(|e| format!("{file}: {}", e.join("; ")))?;
+        scheduled.push((plan, schedule));
+    }
+    // Pipelines side by side: one waiting for its data does not hold up another's firing.
+    let passes = scheduled.iter().map(|(plan, schedule)| {
+        pipeline_pass(
+            world,
+            settings,
+            stop,
+            events.clone(),
+            report,
+            once,
+            &calendar,
+            plan,
+            schedule,
+        )
+    });
+    let mut handled = 0;
+    for r in futures::future::join_all(passes).await {
+        handled += r?;
+    }
+    Ok(handled)
+}
+
+/// One pipeline's part of a pass: its due firings, oldest first.
+#[allow(clippy::too_many_arguments)]
+async fn pipeline_pass(
+    world: &World,
+    settings: &Settings,
+    stop: &StopSignal,
+    events: Arc<dyn Events>,
+    report: &(dyn Fn(&str) + Sync),
+    once: bool,
+    calendar: &Calendar,
+    plan: &Plan,
+    schedule: &Schedule,
+) -> Result<usize, String> {
+    let now = world.clock.now();
+    let mut handled = 0;
+    {
         let since = match read_state(world, &plan.name).await {
             Some(s) => s.last_firing,
             None => now - chrono::Duration::from_std(settings.catch_up_window).unwrap_or_default(),
         };
         let mut due = schedule
-            .firings_between(since, now, &calendar)
+            .firings_between(since, now, calendar)
             .map_err(|e| format!("{}: {e}", plan.name))?;
         if due.len() > settings.catch_up_limit {
             let skipped = due.len() - settings.catch_up_limit;
@@ -388,7 +422,7 @@ pub async fn pass(
             let deadline =
                 firing + chrono::Duration::from_std(schedule.ready.deadline).unwrap_or_default();
             if once && world.clock.now() < deadline {
-                let missing = ready::missing(world, &plan, &period, &schedule.ready).await?;
+                let missing = ready::missing(world, plan, &period, &schedule.ready).await?;
                 if !missing.is_empty() {
                     report(&format!(
                         "{} {period}: firing of {when}: waiting for data ({}); looked for again next pass, until {}",
@@ -807,7 +841,7 @@ pub fn stop_on_signals(grace: Duration) -> StopSignal {
                 std::process::exit(130);
             }
             tracing::warn!(
-                "signal received: no new step starts; running steps have {} to finish; the lease is released and the run recorded as interrupted",
+                "signal received: no new step starts; steps running have {} to finish; a run in progress releases its lease and is recorded as interrupted",
                 super::format_duration(grace)
             );
             s.stop();
