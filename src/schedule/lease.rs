@@ -136,10 +136,21 @@ pub async fn acquire(
     let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
     match store.put_new(&path, Bytes::from(bytes)).await {
         Ok(()) => {}
-        // Another process created this generation first: it holds the lease.
+        // Another process created this generation first: it holds the lease. (Unless the object is our
+        // own: a put retried after a lost response finds the object its first attempt wrote.)
         Err(StoreError::AlreadyExists { .. }) => {
             let winner = store.get(&path).await?;
             return match serde_json::from_slice::<LeaseBody>(&winner) {
+                Ok(b) if b.run_id == body.run_id && b.holder == body.holder => Ok(Acquired::Held {
+                    lease: Lease {
+                        store: store.clone(),
+                        path,
+                        prefix,
+                        generation,
+                        body,
+                    },
+                    expired: existing.map(|(_, b)| b).filter(|b| !b.released),
+                }),
                 Ok(b) => Ok(Acquired::Busy(b)),
                 Err(e) => Err(StoreError::Open {
                     url: path,

@@ -570,3 +570,86 @@ fn the_schedule_command_fires_a_due_run_and_stops_on_sigterm() {
         );
     }
 }
+
+#[tokio::test]
+async fn readiness_counts_rows_and_looks_for_markers() {
+    let p = scheduled("");
+    month(&p, "2022-04");
+    let w = p.world();
+    let plan = boardpack::plan::load_named(&w.project, "waits").unwrap();
+    let period = "2022-04".parse().unwrap();
+    let mut ready = boardpack::schedule::Readiness {
+        poll: Duration::from_millis(10),
+        deadline: Duration::from_secs(60),
+        min_rows: [("visits".to_string(), 3)].into(),
+        markers: vec!["inputs/visits/_READY_{month}".into()],
+    };
+    let missing = boardpack::schedule::ready::missing(&w, &plan, &period, &ready)
+        .await
+        .unwrap();
+    assert_eq!(
+        missing,
+        vec![
+            "`visits` has 2 row(s) for 2022-04, fewer than the 3 required".to_string(),
+            "marker `inputs/visits/_READY_2022-04` is not on the store".to_string()
+        ]
+    );
+    std::fs::write(p.store_file("inputs/visits/_READY_2022-04"), b"").unwrap();
+    ready.min_rows.insert("visits".into(), 2);
+    assert!(
+        boardpack::schedule::ready::missing(&w, &plan, &period, &ready)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A failed run is sent to the configured command (the record on standard input) and POSTed to the URL
+/// named by an environment variable.
+#[tokio::test]
+async fn a_failed_run_is_notified_by_command_and_by_post() {
+    use std::io::{Read, Write};
+    // A one-request HTTP server on a thread of its own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 8192];
+        // Read until the body (after the headers) holds the whole JSON record.
+        loop {
+            let n = socket.read(&mut buf).unwrap();
+            request.extend_from_slice(&buf[..n]);
+            if n == 0 || String::from_utf8_lossy(&request).trim_end().ends_with('}') {
+                break;
+            }
+        }
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&request).to_string()
+    });
+    let p = scheduled("");
+    let out = p.root().join("notified.json");
+    let var = format!("BOARDPACK_TEST_NOTIFY_URL_{port}");
+    // SAFETY: a variable of this test's own, read by this test's pass only.
+    unsafe { std::env::set_var(&var, format!("http://127.0.0.1:{port}/hooks/s3cr3t-token")) };
+    p.write(
+        "config/boardpack.yaml",
+        &format!(
+            "scheduler:\n  catch_up_window: 1d\n  notify:\n    command: [\"sh\", \"-c\", \"cat > '{}'\"]\n    url_env: {var}\n",
+            out.display()
+        ),
+    );
+    month(&p, "2022-03");
+    // Past the deadline with April missing: the run fails.
+    let w = at(&p, utc(2022, 5, 1, 8, 0));
+    pass(&w, &stop()).await;
+    let rs = records(&w).await;
+    assert_eq!(rs[0].status, RunStatus::Failed);
+    let sent: RunRecord = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(sent.run_id, rs[0].run_id);
+    let request = server.join().unwrap();
+    assert!(request.starts_with("POST /hooks/s3cr3t-token"), "{request}");
+    assert!(request.contains(&rs[0].run_id), "{request}");
+}
