@@ -111,10 +111,10 @@ async fn schedule(world: &World, settings: &Settings, once: bool, out: Output) -
     let events: Arc<dyn Events> = Arc::new(Progress::new(out.quiet, true));
     let report = |line: &str| println!("{line}");
     if once {
-        let handled = runner::pass(world, settings, &stop, events, &report, true)
+        let outcome = runner::pass(world, settings, &stop, events, &report, true)
             .await
             .map_err(|e| anyhow!(e))?;
-        if handled == 0 {
+        if outcome.handled == 0 {
             println!("nothing due");
         }
         if let Some((_, what)) = runner::next_firing(world).await.map_err(|e| anyhow!(e))? {
@@ -122,6 +122,13 @@ async fn schedule(world: &World, settings: &Settings, once: bool, out: Output) -
         }
         if stop.is_stopped() {
             bail!("interrupted by a signal");
+        }
+        // Exit code 1 when a run failed, so that cron, systemd or the CronJob shows it too.
+        if outcome.unsuccessful > 0 {
+            bail!(
+                "{} scheduled run(s) did not succeed (see `boardpack runs`)",
+                outcome.unsuccessful
+            );
         }
         return Ok(());
     }

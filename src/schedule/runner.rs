@@ -317,7 +317,7 @@ async fn write_state(world: &World, pipeline: &str, last_firing: DateTime<Utc>) 
 
 /// One pass: for every scheduled pipeline, the firings due since the last pass (or, on a first start,
 /// within the catch-up window), at most `catch_up_limit` of them, oldest first; each builds its period
-/// unless it is published already. Returns how many firings it handled.
+/// unless it is published already.
 ///
 /// `once` (`schedule --once`, under cron or a CronJob) never waits for data: a firing whose data has not
 /// landed is left for the next pass until its readiness deadline, then fails with what is missing. The
@@ -329,7 +329,7 @@ pub async fn pass(
     events: Arc<dyn Events>,
     report: &(dyn Fn(&str) + Sync),
     once: bool,
-) -> Result<usize, String> {
+) -> Result<PassOutcome, String> {
     let calendar = Calendar::load(
         &world.project,
         world.config.scheduler.bank_holidays.as_deref(),
@@ -367,11 +367,27 @@ pub async fn pass(
             schedule,
         )
     });
-    let mut handled = 0;
+    // A pipeline that cannot be scheduled (a working day in a year without bank holidays, a store
+    // error) is reported and does not stop the others; the pass still fails, so that cron notices.
+    let mut total = PassOutcome::default();
+    let mut errors = Vec::new();
     for r in futures::future::join_all(passes).await {
-        handled += r?;
+        match r {
+            Ok(o) => {
+                total.handled += o.handled;
+                total.unsuccessful += o.unsuccessful;
+            }
+            Err(e) => {
+                report(&format!("error: {e}"));
+                errors.push(e);
+            }
+        }
     }
-    Ok(handled)
+    if errors.is_empty() {
+        Ok(total)
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// One pipeline's part of a pass: its due firings, oldest first.
@@ -386,85 +402,94 @@ async fn pipeline_pass(
     calendar: &Calendar,
     plan: &Plan,
     schedule: &Schedule,
-) -> Result<usize, String> {
+) -> Result<PassOutcome, String> {
     let now = world.clock.now();
-    let mut handled = 0;
-    {
-        let since = match read_state(world, &plan.name).await {
-            Some(s) => s.last_firing,
-            None => now - chrono::Duration::from_std(settings.catch_up_window).unwrap_or_default(),
-        };
-        let mut due = schedule
-            .firings_between(since, now, calendar)
-            .map_err(|e| format!("{}: {e}", plan.name))?;
-        if due.len() > settings.catch_up_limit {
-            let skipped = due.len() - settings.catch_up_limit;
-            report(&format!(
-                "{}: {skipped} older missed firing(s) not caught up (catch_up_limit {}); backfill them if needed",
-                plan.name, settings.catch_up_limit
-            ));
-            due.drain(..skipped);
+    let mut outcome = PassOutcome::default();
+    let since = match read_state(world, &plan.name).await {
+        Some(s) => s.last_firing,
+        None => now - chrono::Duration::from_std(settings.catch_up_window).unwrap_or_default(),
+    };
+    let mut due = schedule
+        .firings_between(since, now, calendar)
+        .map_err(|e| format!("{}: {e}", plan.name))?;
+    if due.len() > settings.catch_up_limit {
+        let skipped = due.len() - settings.catch_up_limit;
+        report(&format!(
+            "{}: {skipped} older missed firing(s) not caught up (catch_up_limit {}); backfill them if needed",
+            plan.name, settings.catch_up_limit
+        ));
+        due.drain(..skipped);
+    }
+    for firing in due {
+        if stop.is_stopped() {
+            break;
         }
-        for firing in due {
-            if stop.is_stopped() {
+        let period = schedule.period_for(firing);
+        let when = schedule.local(firing);
+        if published(world, &plan.name, &period.to_string()).await? {
+            report(&format!(
+                "{} {period}: firing of {when}: already published",
+                plan.name
+            ));
+            write_state(world, &plan.name, firing).await;
+            continue;
+        }
+        let deadline =
+            firing + chrono::Duration::from_std(schedule.ready.deadline).unwrap_or_default();
+        if once && world.clock.now() < deadline {
+            let missing = ready::missing(world, plan, &period, &schedule.ready).await?;
+            if !missing.is_empty() {
+                report(&format!(
+                    "{} {period}: firing of {when}: waiting for data ({}); looked for again next pass, until {}",
+                    plan.name,
+                    missing.join("; "),
+                    schedule.local(deadline)
+                ));
                 break;
             }
-            let period = schedule.period_for(firing);
-            let when = schedule.local(firing);
-            if published(world, &plan.name, &period.to_string()).await? {
-                report(&format!(
-                    "{} {period}: firing of {when}: already published",
-                    plan.name
-                ));
-                write_state(world, &plan.name, firing).await;
-                continue;
-            }
-            let deadline =
-                firing + chrono::Duration::from_std(schedule.ready.deadline).unwrap_or_default();
-            if once && world.clock.now() < deadline {
-                let missing = ready::missing(world, plan, &period, &schedule.ready).await?;
-                if !missing.is_empty() {
-                    report(&format!(
-                        "{} {period}: firing of {when}: waiting for data ({}); looked for again next pass, until {}",
-                        plan.name,
-                        missing.join("; "),
-                        schedule.local(deadline)
-                    ));
+        }
+        let launched = launch(
+            world,
+            settings,
+            stop,
+            events.clone(),
+            Launch {
+                pipeline: plan.name.clone(),
+                period,
+                params: BTreeMap::new(),
+                trigger: Trigger::Schedule,
+                readiness: Some((schedule.ready.clone(), deadline)),
+                retry: schedule.retry.clone(),
+                resume: None,
+            },
+        )
+        .await?;
+        report(&format!("firing of {when}: {}", launched.line()));
+        outcome.handled += 1;
+        match launched {
+            // Another process runs it: look again next pass (it may die; its lease will expire).
+            Launched::Busy(_) => break,
+            Launched::Recorded { record, .. } => {
+                if record.status != RunStatus::Succeeded {
+                    outcome.unsuccessful += 1;
+                }
+                if record.status == RunStatus::Interrupted {
+                    // Not handled: the next start fires it again.
                     break;
                 }
-            }
-            let launched = launch(
-                world,
-                settings,
-                stop,
-                events.clone(),
-                Launch {
-                    pipeline: plan.name.clone(),
-                    period,
-                    params: BTreeMap::new(),
-                    trigger: Trigger::Schedule,
-                    readiness: Some((schedule.ready.clone(), deadline)),
-                    retry: schedule.retry.clone(),
-                    resume: None,
-                },
-            )
-            .await?;
-            report(&format!("firing of {when}: {}", launched.line()));
-            handled += 1;
-            match launched {
-                // Another process runs it: look again next pass (it may die; its lease will expire).
-                Launched::Busy(_) => break,
-                Launched::Recorded { record, .. } => {
-                    if record.status == RunStatus::Interrupted {
-                        // Not handled: the next start fires it again.
-                        break;
-                    }
-                    write_state(world, &plan.name, firing).await;
-                }
+                write_state(world, &plan.name, firing).await;
             }
         }
     }
-    Ok(handled)
+    Ok(outcome)
+}
+
+/// What a pass did: firings run (or found held by another run), and how many of those runs did not
+/// succeed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassOutcome {
+    pub handled: usize,
+    pub unsuccessful: usize,
 }
 
 /// Records as abandoned the runs whose leases expired unreleased (their process died), and frees them.
@@ -522,7 +547,11 @@ pub async fn serve(
     report: &(dyn Fn(&str) + Sync),
 ) -> Result<(), String> {
     loop {
-        pass(world, settings, stop, events.clone(), report, false).await?;
+        // A pass that fails (a store that cannot be reached) is retried at the next tick: the long-lived
+        // scheduler outlives passing faults.
+        if let Err(e) = pass(world, settings, stop, events.clone(), report, false).await {
+            tracing::error!("scheduler pass: {e}");
+        }
         if stop.is_stopped() {
             return Ok(());
         }
