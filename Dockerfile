@@ -3,8 +3,7 @@
 #
 # Not built by CI (no Docker engine runs there): its build steps are kept the same as the ones `.ci/run`
 # proves — the same toolchain (Rust 1.95), `--locked` against the committed Cargo.lock, and the same
-# files (the whole checkout: Cargo.toml, Cargo.lock, build.rs, src/, and config/, which the binary
-# embeds the bank holiday list from).
+# files (the whole checkout, as CI clones it, less what .dockerignore leaves out).
 #
 # Point it at an object store with BOARDPACK_STORE (s3://…, gs://…, az://…) and the cloud's own
 # credential variables, e.g.

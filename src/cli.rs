@@ -25,7 +25,8 @@ only when the whole run succeeds.",
     after_help = "Start here:\n  boardpack demo                          sample data, every pipeline, PDFs\n  \
 boardpack validate                      check every pipeline without reading data\n  \
 boardpack plan board-pack               the step order and what runs in parallel\n  \
-boardpack run board-pack --period 2022-04\n\n\
+boardpack run board-pack --period 2022-04\n  \
+boardpack schedule --once               fire the scheduled runs that are due (`boardpack schedule --help`)\n\n\
 Periods: a month `2022-04`, a financial-year quarter `2022-23-Q1` (April–June 2022), a financial year `2022-23`."
 )]
 pub struct Cli {
@@ -136,6 +137,7 @@ const SCHEDULE_HELP: &str = "A pipeline's schedule (pipelines/NAME.yaml):\n  sch
 
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
+    /// The pipeline (a file under pipelines/).
     pub pipeline: String,
     /// The first period (a month `2021-04`, or a quarter or year).
     #[arg(long)]

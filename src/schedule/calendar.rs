@@ -66,6 +66,7 @@ impl Calendar {
     }
 
     /// The shipped England and Wales list, for tests.
+    #[cfg(test)]
     pub fn england_and_wales_for_tests() -> Calendar {
         Calendar::parse(
             "config/bank-holidays/england-and-wales.yaml",

@@ -664,15 +664,18 @@ pub async fn backfill(
             todo.push(*p);
         }
     }
-    let results: Vec<Result<Launched, String>> = futures::stream::iter(todo)
+    let mut results: Vec<(Period, Result<Launched, String>)> = futures::stream::iter(todo)
         .map(|period| {
             let events = events.clone();
             let retry = retry.clone();
             async move {
                 if stop.is_stopped() {
-                    return Err(format!("{pipeline} {period}: not started (interrupted)"));
+                    return (
+                        period,
+                        Err(format!("{pipeline} {period}: not started (interrupted)")),
+                    );
                 }
-                launch(
+                let launched = launch(
                     world,
                     settings,
                     stop,
@@ -687,14 +690,17 @@ pub async fn backfill(
                         resume: None,
                     },
                 )
-                .await
+                .await;
+                (period, launched)
             }
         })
         .buffer_unordered(jobs.max(1))
         .collect()
         .await;
+    // Reported in period order, whatever order they finished in.
+    results.sort_by_key(|(p, _)| (p.first_month(), p.last_month()));
     let mut failed = 0;
-    for r in results {
+    for (_, r) in results {
         match r {
             Ok(l) => {
                 if !matches!(&l, Launched::Recorded { record, .. } if record.status == RunStatus::Succeeded)
