@@ -508,7 +508,7 @@ async fn execute(
         record.steps.push(step_record);
     }
     if failure.is_none() && control.is_stopped() && !pending.is_empty() {
-        failure = Some("interrupted by a signal: no step was started after it".to_string());
+        failure = Some("interrupted (by a signal, or because the run's lease was taken over): no step was started after it".to_string());
     }
     for step in pending {
         record.steps.push(StepRecord {

@@ -47,6 +47,14 @@ pub struct Lease {
     pub body: LeaseBody,
 }
 
+/// The outcome of renewing a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    Renewed,
+    /// Another process took the lease over after it expired.
+    Lost,
+}
+
 /// The outcome of asking for a lease.
 #[derive(Debug)]
 pub enum Acquired {
@@ -180,13 +188,14 @@ pub async fn acquire(
 }
 
 impl Lease {
-    /// Pushes the expiry to `ttl` after `now`. Fails when another process has taken the lease over
-    /// (this one expired unrenewed): the caller must stop.
+    /// Pushes the expiry to `ttl` after `now`. `Lost` when another process has taken the lease over
+    /// (this one expired unrenewed): the caller must stop. An error is a store fault; the lease may still
+    /// be renewed at the next attempt.
     pub async fn renew(
         &mut self,
         now: DateTime<Utc>,
         ttl: std::time::Duration,
-    ) -> Result<(), String> {
+    ) -> Result<Renewal, String> {
         let newest = self
             .store
             .list(&self.prefix)
@@ -196,14 +205,11 @@ impl Lease {
             .filter_map(|o| generation_of(&o.path))
             .max();
         if newest != Some(self.generation) {
-            return Err(format!(
-                "the lease `{}` was taken over by another process after it expired",
-                self.path
-            ));
+            return Ok(Renewal::Lost);
         }
         self.body.expires_at =
             now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(5));
-        self.write().await
+        self.write().await.map(|()| Renewal::Renewed)
     }
 
     /// Marks the lease released, so that the next run need not wait for it to expire.
@@ -268,10 +274,10 @@ mod tests {
             other => panic!("expected busy, got {other:?}"),
         }
         // Renewed at 4 minutes, it is still held at 8 (past the first expiry).
-        lease
-            .renew(t0 + chrono::Duration::minutes(4), ttl)
-            .await
-            .unwrap();
+        assert_eq!(
+            lease.renew(t0 + chrono::Duration::minutes(4), ttl).await,
+            Ok(Renewal::Renewed)
+        );
         let t8 = t0 + chrono::Duration::minutes(8);
         assert!(matches!(
             acquire(&store, "p", "2022-04", "run-b", Trigger::Schedule, t8, ttl)
@@ -289,7 +295,7 @@ mod tests {
             panic!("an expired lease is taken over")
         };
         assert_eq!(expired.unwrap().run_id, "run-a");
-        assert!(lease.renew(t10, ttl).await.is_err());
+        assert_eq!(lease.renew(t10, ttl).await, Ok(Renewal::Lost));
         // Released, the next run takes it at once, with nothing abandoned.
         b.release(t10).await.unwrap();
         let Acquired::Held { expired, .. } =

@@ -143,7 +143,7 @@ pub async fn wait(
             Some(s) => {
                 tokio::select! {
                     _ = tokio::time::sleep(nap) => {}
-                    _ = s.stopped() => return Err("interrupted by a signal while waiting for data".into()),
+                    _ = s.stopped() => return Err("interrupted while waiting for data (by a signal, or because the run's lease was taken over)".into()),
                 }
             }
             None => tokio::time::sleep(nap).await,

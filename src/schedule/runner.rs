@@ -114,24 +114,46 @@ pub async fn launch(
             lease
         }
     };
+    // The run stops on a signal, or when its lease is lost (it went unrenewed past its expiry and another
+    // process took it over): two runs of a pipeline and period must not go on at once.
+    let run_stop = StopSignal::new(settings.grace_period);
+    let follower = {
+        let (parent, run_stop) = (stop.clone(), run_stop.clone());
+        tokio::spawn(async move {
+            parent.stopped().await;
+            run_stop.stop();
+        })
+    };
     // Renewed every third of its life while the run lives.
     let lease = Arc::new(tokio::sync::Mutex::new(lease));
     let renewer = {
         let lease = lease.clone();
         let clock = world.clock.clone();
+        let run_stop = run_stop.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(ttl / 3).await;
-                if let Err(e) = lease.lock().await.renew(clock.now(), ttl).await {
-                    tracing::error!("{e}");
+                let renewed = lease.lock().await.renew(clock.now(), ttl).await;
+                match renewed {
+                    Ok(lease::Renewal::Renewed) => {}
+                    Ok(lease::Renewal::Lost) => {
+                        tracing::error!(
+                            "the lease of run {} was taken over by another process: stopping the run",
+                            lease.lock().await.body.run_id
+                        );
+                        run_stop.stop();
+                        return;
+                    }
+                    Err(e) => tracing::warn!("renewing the lease (tried again shortly): {e}"),
                 }
             }
         })
     };
 
     let started_at = world.clock.now();
-    let outcome = run_leased(&world, &plan, &run_id, stop, events, &l).await;
+    let outcome = run_leased(&world, &plan, &run_id, &run_stop, events, &l).await;
     renewer.abort();
+    follower.abort();
     let lease = lease.lock().await.clone();
     if let Err(e) = lease.release(world.clock.now()).await {
         tracing::warn!("releasing the lease: {e}");
@@ -141,7 +163,7 @@ pub async fn launch(
         Err(reason) => {
             // The run never reached `execute` (not ready, bad parameters): record why.
             let mut r = bare_record(&world, &plan, &period_text, &run_id, l.trigger, started_at);
-            r.status = if stop.is_stopped() {
+            r.status = if run_stop.is_stopped() {
                 RunStatus::Interrupted
             } else {
                 RunStatus::Failed

@@ -500,7 +500,12 @@ async fn a_signal_while_waiting_records_the_run_interrupted_and_frees_the_lease(
         panic!()
     };
     assert_eq!(record.status, RunStatus::Interrupted);
-    assert!(record.error.unwrap().contains("interrupted by a signal"));
+    assert!(
+        record
+            .error
+            .unwrap()
+            .contains("interrupted while waiting for data")
+    );
     let (_, l) = lease::current(&w.store, "waits", "2022-04")
         .await
         .unwrap()
@@ -652,4 +657,46 @@ async fn a_failed_run_is_notified_by_command_and_by_post() {
     let request = server.join().unwrap();
     assert!(request.starts_with("POST /hooks/s3cr3t-token"), "{request}");
     assert!(request.contains(&rs[0].run_id), "{request}");
+}
+
+/// A run whose lease went unrenewed and was taken over stops: two runs of a period never go on at once.
+#[tokio::test]
+async fn a_run_that_loses_its_lease_stops() {
+    // Leases of 300 ms, renewed every 100 ms; the fixed clock never lets them expire by themselves.
+    let p = scheduled("  catch_up_window: 1d\n  lease_ttl: 300ms\n");
+    month(&p, "2022-03");
+    let t = utc(2022, 5, 1, 6, 5);
+    let w = at(&p, t);
+    let store = w.store.clone();
+    let thief = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Another scheduler whose clock is a second later finds the lease expired and takes it over.
+        lease::acquire(
+            &store,
+            "waits",
+            "2022-04",
+            "other-run",
+            Trigger::Schedule,
+            t + chrono::Duration::seconds(1),
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap()
+    });
+    // The run waits for April (never written) until it notices the takeover.
+    let lines = pass(&w, &stop()).await;
+    assert!(matches!(thief.await.unwrap(), lease::Acquired::Held { .. }));
+    assert!(lines[0].contains("interrupted"), "{lines:?}");
+    let rs = records(&w).await;
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0].status, RunStatus::Interrupted);
+    assert!(
+        rs[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("lease was taken over"),
+        "{:?}",
+        rs[0].error
+    );
 }
