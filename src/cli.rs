@@ -25,7 +25,8 @@ only when the whole run succeeds.",
     after_help = "Start here:\n  boardpack demo                          sample data, every pipeline, PDFs\n  \
 boardpack validate                      check every pipeline without reading data\n  \
 boardpack plan board-pack               the step order and what runs in parallel\n  \
-boardpack run board-pack --period 2022-04\n\n\
+boardpack run board-pack --period 2022-04\n  \
+boardpack schedule --once               fire the scheduled runs that are due (`boardpack schedule --help`)\n\n\
 Periods: a month `2022-04`, a financial-year quarter `2022-23-Q1` (April–June 2022), a financial year `2022-23`."
 )]
 pub struct Cli {
@@ -114,6 +115,60 @@ pub enum CommandArgs {
         /// The later run.
         new: String,
     },
+    /// Run the pipelines' schedules (`schedule:` in each pipeline): fire due runs, wait for their data,
+    /// run them under a lease, record them. Long-lived until SIGTERM/SIGINT, or one pass with `--once`.
+    #[command(after_help = SCHEDULE_HELP)]
+    Schedule {
+        /// One pass: fire what is due (and missed firings, up to the catch-up limit), then exit. For cron,
+        /// systemd timers and Kubernetes CronJobs.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Run a pipeline for a range of periods, a few at a time, skipping periods already published.
+    #[command(
+        after_help = "Example:\n  boardpack backfill board-pack --from 2021-04 --to 2022-03\n  boardpack backfill carbon-account --from 2021-22 --to 2022-23 --force\n\nThe periods are the pipeline's own (months, quarters or years) lying wholly within the range."
+    )]
+    Backfill(BackfillArgs),
+    /// The run history from the run records on the store: id, period, status, trigger, start, duration.
+    Runs(RunsArgs),
+}
+
+const SCHEDULE_HELP: &str = "A pipeline's schedule (pipelines/NAME.yaml):\n  schedule:\n    cron: \"0 7 * * *\"          # minute hour day month weekday\n    timezone: Europe/London     # GMT/BST handled\n    working_day: 8              # only on the 8th working day of the month\n    builds: previous-month      # or previous-quarter, previous-year\n    ready: { poll: 15m, deadline: 8h, min_rows: { INPUT: N }, markers: [PATH] }\n    retries: 2\n    retry_backoff: 1m\n    step_timeout: 30m\n\nScheduler settings (bank holidays, lease, catch-up, notifications) are under `scheduler:` in\nconfig/boardpack.yaml. On SIGTERM/SIGINT no new step starts, running steps have the grace period,\nthe lease is released and the run is recorded as interrupted.";
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The pipeline (a file under pipelines/).
+    pub pipeline: String,
+    /// The first period (a month `2021-04`, or a quarter or year).
+    #[arg(long)]
+    pub from: String,
+    /// The last period.
+    #[arg(long)]
+    pub to: String,
+    /// Rebuild periods already published.
+    #[arg(long)]
+    pub force: bool,
+    /// Periods run at once (default: `scheduler.backfill_jobs`, 2).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub show: Option<RunsCommand>,
+    /// Only this pipeline's runs.
+    pub pipeline: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: its record's status, trigger, times, error and steps.
+    Show {
+        /// A run id, a run record's path on the store, or a run.json file.
+        run: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +213,10 @@ pub struct RunArgs {
     /// Another parameter, as NAME=VALUE (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// Continue this failed run from its failed step, reusing the tables of the steps that succeeded
+    /// (their SHA-256 checked); the period and parameters are the failed run's.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["period", "params"])]
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +275,26 @@ pub enum Command {
         old: String,
         new: String,
     },
+    Schedule {
+        once: bool,
+    },
+    Backfill {
+        pipeline: String,
+        from: Period,
+        to: Period,
+        force: bool,
+        jobs: Option<usize>,
+    },
+    Runs {
+        pipeline: Option<String>,
+    },
+    RunShow {
+        run: String,
+    },
+    Resume {
+        pipeline: String,
+        run: String,
+    },
 }
 
 impl CommandArgs {
@@ -229,6 +308,33 @@ impl CommandArgs {
             CommandArgs::Verify { run } => Command::Verify { run },
             CommandArgs::Explain { run, table } => Command::Explain { run, table },
             CommandArgs::Diff { old, new } => Command::Diff { old, new },
+            CommandArgs::Schedule { once } => Command::Schedule { once },
+            CommandArgs::Runs(RunsArgs { show, pipeline }) => match show {
+                Some(RunsCommand::Show { run }) => Command::RunShow { run },
+                None => Command::Runs { pipeline },
+            },
+            CommandArgs::Backfill(args) => {
+                let from: Period = args.from.parse().map_err(|e| format!("--from: {e}"))?;
+                let to: Period = args.to.parse().map_err(|e| format!("--to: {e}"))?;
+                if to.last_month() < from.first_month() {
+                    return Err(format!("--to {to} is before --from {from}"));
+                }
+                if args.jobs == Some(0) {
+                    return Err("--jobs must be at least 1".into());
+                }
+                Command::Backfill {
+                    pipeline: args.pipeline,
+                    from,
+                    to,
+                    force: args.force,
+                    jobs: args.jobs,
+                }
+            }
+            CommandArgs::Run(RunArgs {
+                pipeline,
+                resume: Some(run),
+                ..
+            }) => Command::Resume { pipeline, run },
             CommandArgs::Spc(args) => {
                 if args.baseline.is_some_and(|n| n < 12) {
                     return Err("--baseline must be at least 12 points".into());

@@ -47,6 +47,12 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Verify { run } => verify(&world, &run).await,
         Command::Explain { run, table } => explain(&world, &run, &table).await,
         Command::Diff { old, new } => diff(&world, &old, &new).await,
+        // The scheduler's commands (`crate::schedule::command`).
+        c @ (Command::Schedule { .. }
+        | Command::Backfill { .. }
+        | Command::Runs { .. }
+        | Command::RunShow { .. }
+        | Command::Resume { .. }) => crate::schedule::command::dispatch(c, world, out).await,
     }
 }
 
@@ -207,7 +213,10 @@ fn list(world: &World) -> Result<()> {
                 let schedule = p
                     .schedule
                     .as_ref()
-                    .map(|s| format!(", schedule `{}`", s.cron))
+                    .map(|s| {
+                        let day = s.working_day.map(|n| format!(" on working day {n}"));
+                        format!(", schedule `{}`{}", s.cron, day.unwrap_or_default())
+                    })
                     .unwrap_or_default();
                 println!("{:<16} {} ({period}{schedule})", p.name, p.description);
             }

@@ -16,6 +16,8 @@ pub const CONFIG_FILE: &str = "config/boardpack.yaml";
 pub struct Config {
     pub store: StoreConfig,
     pub engine: EngineConfig,
+    /// `boardpack schedule`: bank holidays, leases, catch-up, notifications (`crate::schedule`).
+    pub scheduler: crate::schedule::SchedulerConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +69,7 @@ impl Default for Config {
         Self {
             store: StoreConfig::default(),
             engine: EngineConfig::default(),
+            scheduler: Default::default(),
         }
     }
 }

@@ -73,6 +73,12 @@ pub struct RunOptions {
     pub stage_only: Option<String>,
     /// Which earlier run the restatement tables (`previous_*`) compare with.
     pub previous: Previous,
+    /// What started the run, for its record.
+    pub trigger: crate::record::Trigger,
+    /// The run's id when the caller chose it (the scheduler names it in its lease first); new otherwise.
+    pub run_id: Option<String>,
+    /// Step retries and timeout, the stop signal and the steps a resumed run reuses (`crate::schedule`).
+    pub control: crate::schedule::control::RunControl,
 }
 
 /// The earlier run a run compares with.
@@ -106,7 +112,10 @@ pub async fn run_with(
     let started_at = world.clock.now();
     let clock_start = Instant::now();
     let period = params.period();
-    let run_id = new_run_id(started_at);
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| new_run_id(started_at));
     let layout = match &options.stage_only {
         Some(prefix) => RunLayout {
             prefix: format!("{}/{run_id}", prefix.trim_end_matches('/')),
@@ -139,6 +148,8 @@ pub async fn run_with(
         warnings: Vec::new(),
         error: None,
         quarantine: Vec::new(),
+        trigger: options.trigger,
+        resumed_from: options.control.resumed_from(),
     };
 
     let result = execute(
@@ -149,6 +160,7 @@ pub async fn run_with(
         &mut record,
         events.clone(),
         &options.previous,
+        &options.control,
     )
     .await;
     record.files = world.project.files_read();
@@ -238,7 +250,12 @@ pub async fn run_with(
         }
         Err(message) => {
             // Nothing of a failed run may look published: remove what it staged, then record the failure.
+            // Its succeeded tables are kept aside first, for `run --resume`.
+            crate::schedule::control::keep_checkpoints(world, &record).await;
             cleanup(world, &record).await;
+            if options.control.is_stopped() {
+                record.status = RunStatus::Interrupted;
+            }
             record.error = Some(message.clone());
             record.outputs.clear();
             let record_path = layout.record();
@@ -271,7 +288,7 @@ async fn cleanup(world: &World, record: &RunRecord) {
     }
 }
 
-fn new_run_id(started_at: DateTime<Utc>) -> String {
+pub fn new_run_id(started_at: DateTime<Utc>) -> String {
     // Time first, so that run ids sort by start; a random suffix keeps two runs in one second apart.
     format!(
         "{}-{:06x}",
@@ -293,6 +310,7 @@ async fn execute(
     record: &mut RunRecord,
     events: Arc<dyn Events>,
     previous: &Previous,
+    control: &crate::schedule::control::RunControl,
 ) -> Result<(), String> {
     let period = params.period();
     let engine = Engine::new(&world.config, &world.store)
@@ -456,7 +474,7 @@ async fn execute(
 
     loop {
         // Start every ready step, up to the limit, unless the run has already failed.
-        while failure.is_none() && running.len() < limit {
+        while failure.is_none() && !control.is_stopped() && running.len() < limit {
             let Some(pos) = pending
                 .iter()
                 .position(|s| s.depends_on.iter().all(|d| done.contains(d)))
@@ -481,9 +499,15 @@ async fn execute(
                 ),
                 empty_previous: empty_previous.clone(),
             };
+            let reused = control.reused(&step.id);
+            let control = control.clone();
             running.spawn(async move {
                 let started = Instant::now();
-                let (status, rows, outputs, message, warnings) = match run_step(&ctx, &step).await {
+                let result = match &reused {
+                    Some(from) => reuse_step(&ctx, &step, from).await,
+                    None => control.attempt(&step.id, || run_step(&ctx, &step)).await,
+                };
+                let (status, rows, outputs, message, warnings) = match result {
                     Ok(StepResult {
                         rows,
                         outputs,
@@ -511,12 +535,12 @@ async fn execute(
                     duration_ms: started.elapsed().as_millis() as u64,
                     rows,
                     outputs,
-                    message,
+                    message: message.or_else(|| reused.map(|r| r.note())),
                 };
                 (step.id.clone(), record, warnings)
             });
         }
-        let Some(joined) = running.join_next().await else {
+        let Some(joined) = control.join_next(&mut running).await else {
             break;
         };
         let (id, step_record, warnings) =
@@ -543,6 +567,9 @@ async fn execute(
         record.outputs.extend(step_record.outputs.iter().cloned());
         done.insert(id);
         record.steps.push(step_record);
+    }
+    if failure.is_none() && control.is_stopped() && !pending.is_empty() {
+        failure = Some("interrupted (by a signal, or because the run's lease was taken over): no step was started after it".to_string());
     }
     for step in pending {
         record.steps.push(StepRecord {
@@ -729,6 +756,31 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             })
         }
     }
+}
+
+/// A step of a resumed run whose table is taken from the failed run's checkpoint, its SHA-256 checked.
+async fn reuse_step(
+    ctx: &StepContext,
+    step: &Step,
+    from: &crate::schedule::control::Reused,
+) -> Result<StepResult, String> {
+    let path = ctx.layout.table(&step.id);
+    let object = from.copy_to(&ctx.world.store, &path).await?;
+    ctx.engine
+        .register_result(&step.id, &path)
+        .await
+        .map_err(|e| e.to_string())?;
+    if ctx.empty_previous.contains(&step.id) {
+        ctx.engine
+            .register_empty_like(&format!("{PREVIOUS_PREFIX}{}", step.id), &step.id)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(StepResult {
+        rows: from.rows,
+        outputs: vec![object],
+        warnings: Vec::new(),
+    })
 }
 
 /// The previously published run of a pipeline and period, if any: the record the `published/` pointer

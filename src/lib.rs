@@ -24,6 +24,7 @@
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
 //! | [`contract`] | an input's data-quality rules: quarantine, row and reference rules, drift, completeness |
 //! | [`sample`] | the synthetic sample data set |
+//! | [`schedule`] | the scheduler: when pipelines run, readiness, leases, retries, resume, backfill, run history |
 //! | [`cli`], [`commands`], [`progress`] | the command line, carrying out commands, showing progress |
 
 pub mod cli;
@@ -44,6 +45,7 @@ pub mod progress;
 pub mod record;
 pub mod render;
 pub mod sample;
+pub mod schedule;
 pub mod spc;
 pub mod spec;
 pub mod stats;

@@ -559,6 +559,11 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         ));
     }
 
+    if let Some((span, schedule)) = &raw.schedule {
+        for message in crate::schedule::check_schedule(schedule, &inputs, &parameters) {
+            v.error(location(&v.file, span), message);
+        }
+    }
     let ordered = order_steps(&mut v, steps);
     let plan = Plan {
         name: raw.name.as_str().to_string(),

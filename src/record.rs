@@ -56,6 +56,12 @@ pub struct RunRecord {
     /// where they were written (under the run's prefix). Empty when no row was set aside.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quarantine: Vec<QuarantineRecord>,
+    /// What started the run: `manual` (records from before it existed), `schedule`, `backfill`, `resume`.
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// The failed run this run resumed, reusing the outputs of its succeeded steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
 }
 
 /// Rows of one input set aside by one rule (a row breaking several rules is counted under each).
@@ -77,6 +83,22 @@ pub struct QuarantineRecord {
 pub enum RunStatus {
     Succeeded,
     Failed,
+    /// Stopped by SIGTERM/SIGINT: no step was started after the signal; nothing was published.
+    Interrupted,
+    /// The process died (SIGKILL, a lost machine) and left only its lease; recorded by the next scheduler
+    /// pass once the lease expired.
+    Abandoned,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    #[default]
+    Manual,
+    Schedule,
+    Backfill,
+    Resume,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

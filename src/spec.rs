@@ -233,6 +233,40 @@ pub struct RawSchedule {
     /// Which period a firing builds: `previous-month`, `previous-quarter`, `previous-year`.
     #[serde(default)]
     pub builds: Option<String>,
+    /// Fire only on the Nth working day of the month (weekends and configured bank holidays skipped):
+    /// `8` with `cron: "0 7 * * *"` is 07:00 on the 8th working day after month end.
+    #[serde(default)]
+    pub working_day: Option<u32>,
+    /// When the period's data counts as landed, and how long to wait for it.
+    #[serde(default)]
+    pub ready: Option<RawReadiness>,
+    /// How many times a failed step is run again (exponential backoff from `retry_backoff`).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// The first wait before a retry, e.g. `1m`; doubled for each further retry.
+    #[serde(default)]
+    pub retry_backoff: Option<String>,
+    /// A step still running after this long fails (and may be retried), e.g. `30m`.
+    #[serde(default)]
+    pub step_timeout: Option<String>,
+}
+
+/// A schedule's readiness conditions: every declared input has the period's partitions, plus these.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReadiness {
+    /// How often to look again while data is missing, e.g. `10m`.
+    #[serde(default)]
+    pub poll: Option<String>,
+    /// How long after the firing to keep waiting before the run fails, e.g. `6h`.
+    #[serde(default)]
+    pub deadline: Option<String>,
+    /// Fewest rows an input must have in the period's months, by input name.
+    #[serde(default)]
+    pub min_rows: std::collections::BTreeMap<String, u64>,
+    /// Objects that must exist on the store (`{period}`, `{month}` — the period's last month — are filled in).
+    #[serde(default)]
+    pub markers: Vec<String>,
 }
 
 /// Turns a marked-yaml marker into a location in `file`.

@@ -20,6 +20,7 @@ mod primary_care;
 mod quality;
 mod reproducible;
 mod sample_pack;
+mod scheduler;
 mod spec_errors;
 mod support;
 mod yaml_attacks;

@@ -1,0 +1,152 @@
+//! Readiness: whether a period's data has landed on the store, and waiting for it.
+//!
+//! Ready means every required input the pipeline reads has at least one Parquet object in each of the
+//! period's month partitions (an unpartitioned input: any object), each input named in `min_rows` has at
+//! least that many rows in those months (from the Parquet footers), and every marker object exists.
+//! Owns these checks only; it reads the store and the clock, and writes nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Readiness;
+use super::control::StopSignal;
+use crate::engine::MONTH_COLUMN;
+use crate::period::Period;
+use crate::plan::Plan;
+use crate::world::World;
+
+/// What is still missing for a period (empty when ready).
+pub async fn missing(
+    world: &World,
+    plan: &Plan,
+    period: &Period,
+    ready: &Readiness,
+) -> Result<Vec<String>, String> {
+    let read: std::collections::BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.inputs.iter().map(String::as_str))
+        .collect();
+    let mut missing = Vec::new();
+    for input in plan
+        .inputs
+        .iter()
+        .filter(|i| read.contains(i.name.as_str()))
+    {
+        let prefixes: Vec<(String, String)> = if input.partitioned_by_month {
+            period
+                .months()
+                .iter()
+                .map(|m| {
+                    (
+                        format!("{}/{MONTH_COLUMN}={m}/", input.location),
+                        format!("`{}` has no data for {m}", input.name),
+                    )
+                })
+                .collect()
+        } else {
+            vec![(
+                format!("{}/", input.location),
+                format!("`{}` has no data", input.name),
+            )]
+        };
+        let minimum = ready.min_rows.get(&input.name).copied();
+        let mut rows = 0u64;
+        for (prefix, absent) in prefixes {
+            let objects: Vec<_> = world
+                .store
+                .list(&prefix)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|o| o.path.ends_with(".parquet"))
+                .collect();
+            if objects.is_empty() {
+                if input.required || minimum.is_some() {
+                    missing.push(absent);
+                }
+                continue;
+            }
+            if minimum.is_some() {
+                for o in &objects {
+                    rows += parquet_rows(world, &o.path).await?;
+                }
+            }
+        }
+        if let Some(min) = minimum
+            && rows < min
+        {
+            missing.push(format!(
+                "`{}` has {rows} row(s) for {period}, fewer than the {min} required",
+                input.name
+            ));
+        }
+    }
+    let last = period.last_month().to_string();
+    for marker in &ready.markers {
+        let path = marker
+            .replace("{period}", &period.to_string())
+            .replace("{month}", &last);
+        if !world.store.exists(&path).await.map_err(|e| e.to_string())? {
+            missing.push(format!("marker `{path}` is not on the store"));
+        }
+    }
+    Ok(missing)
+}
+
+/// Rows in a Parquet object, from its footer.
+async fn parquet_rows(world: &World, path: &str) -> Result<u64, String> {
+    let bytes = world.store.get(path).await.map_err(|e| e.to_string())?;
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes)
+        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
+    Ok(meta.file_metadata().num_rows().max(0) as u64)
+}
+
+/// Waits until the period is ready, looking again every `ready.poll`, until `deadline`; past it, fails
+/// with what is still missing. A stop signal ends the wait.
+pub async fn wait(
+    world: &World,
+    plan: &Plan,
+    period: &Period,
+    ready: &Readiness,
+    deadline: DateTime<Utc>,
+    stop: Option<&StopSignal>,
+) -> Result<(), String> {
+    let mut first = true;
+    loop {
+        let missing = missing(world, plan, period, ready).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let now = world.clock.now();
+        if now >= deadline {
+            return Err(format!(
+                "the data for {period} had not landed by the readiness deadline {}: {}",
+                deadline.format("%Y-%m-%d %H:%M UTC"),
+                missing.join("; ")
+            ));
+        }
+        if first {
+            tracing::info!(
+                "{} {period}: waiting for data ({}), looking again every {}",
+                plan.name,
+                missing.join("; "),
+                super::format_duration(ready.poll)
+            );
+            first = false;
+        }
+        let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
+        let nap = ready.poll.min(left).max(Duration::from_millis(1));
+        match stop {
+            Some(s) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(nap) => {}
+                    _ = s.stopped() => return Err("interrupted while waiting for data (by a signal, or because the run's lease was taken over)".into()),
+                }
+            }
+            None => tokio::time::sleep(nap).await,
+        }
+    }
+}
