@@ -350,6 +350,35 @@ impl Engine {
         })
     }
 
+    /// The rows of a Parquet object, from its footer (two ranged reads; the data pages are not read).
+    pub async fn parquet_rows(&self, path: &str, size: u64) -> Result<u64, EngineError> {
+        let err = |message: String| EngineError::Contract {
+            input: String::new(),
+            object: path.to_string(),
+            message,
+        };
+        if size < 12 {
+            return Err(err("too short to be a Parquet file".into()));
+        }
+        let store = self.store.object_store();
+        let location = self.store.path(path)?;
+        let tail = store
+            .get_range(&location, size - 8..size)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let footer = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+        if &tail[4..8] != b"PAR1" || footer + 8 > size {
+            return Err(err("not a Parquet file (no footer)".into()));
+        }
+        let bytes = store
+            .get_range(&location, size - 8 - footer..size - 8)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let meta = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&bytes)
+            .map_err(|e| err(format!("unreadable Parquet footer: {e}")))?;
+        Ok(meta.file_metadata().num_rows().max(0) as u64)
+    }
+
     /// Makes a materialised result available to later steps as table `name`.
     pub async fn register_result(&self, name: &str, path: &str) -> Result<(), EngineError> {
         let url = self.store.url(path)?;

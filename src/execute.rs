@@ -73,6 +73,9 @@ pub struct RunOptions {
     pub stage_only: Option<String>,
     /// Which earlier run the restatement tables (`previous_*`) compare with.
     pub previous: Previous,
+    /// Run every SQL step, neither reading nor filling the step cache (`--no-cache`). A staged-only run
+    /// (`verify`) never uses the cache either: it must recompute what it compares.
+    pub no_cache: bool,
 }
 
 /// The earlier run a run compares with.
@@ -147,6 +150,8 @@ pub async fn run_with(
         &mut record,
         events.clone(),
         &options.previous,
+        (!options.no_cache && options.stage_only.is_none())
+            .then(|| crate::cache::StepCache::new(&world.store, &world.config)),
     )
     .await;
     record.files = world.project.files_read();
@@ -267,6 +272,7 @@ async fn execute(
     record: &mut RunRecord,
     events: Arc<dyn Events>,
     previous: &Previous,
+    cache: Option<crate::cache::StepCache>,
 ) -> Result<(), String> {
     let period = params.period();
     let engine = Engine::new(&world.config, &world.store)
@@ -331,10 +337,15 @@ async fn execute(
             .await
             .map_err(|e| e.to_string())?;
         let mut recorded = Vec::with_capacity(objects.len());
+        let mut rows = 0u64;
         for o in objects {
             let (_, sha256) = world
                 .store
                 .digest(&o.path)
+                .await
+                .map_err(|e| e.to_string())?;
+            rows += engine
+                .parquet_rows(&o.path, o.size)
                 .await
                 .map_err(|e| e.to_string())?;
             recorded.push(ObjectRecord {
@@ -343,12 +354,34 @@ async fn execute(
                 sha256,
             });
         }
+        let months: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+        if let Some(cache) = &cache {
+            let objects = recorded.iter().map(|o| (o.path.as_str(), o.sha256.as_str()));
+            cache.add_source(
+                &input.name,
+                crate::cache::StepCache::input_id(&months, objects),
+            );
+        }
         record.inputs.push(InputRecord {
             name: input.name.clone(),
             location: input.location.clone(),
-            months: months.iter().map(|m| m.to_string()).collect(),
+            months,
+            bytes: recorded.iter().map(|o| o.size).sum(),
+            rows,
             objects: recorded,
         });
+    }
+    if let Some(cache) = &cache {
+        let hashes = world.project.files_read();
+        for seed in &plan.seeds {
+            let files = match seed.format {
+                SeedFormat::Desnz => seed.files.clone(),
+                SeedFormat::Table => vec![seed.file.clone()],
+            };
+            if let Some(id) = crate::cache::StepCache::seed_id(&files, &hashes) {
+                cache.add_source(&seed.name, id);
+            }
+        }
     }
 
     // What this run reads and what the previously published run of the period read and produced, for
@@ -419,15 +452,19 @@ async fn execute(
                     short_fingerprint(&record.fingerprint)
                 ),
                 empty_previous: empty_previous.clone(),
+                cache: cache.clone(),
             };
             running.spawn(async move {
                 let started = Instant::now();
+                let mut cached = false;
                 let (status, rows, outputs, message, warnings) = match run_step(&ctx, &step).await {
                     Ok(StepResult {
                         rows,
                         outputs,
                         warnings,
+                        cached: from_cache,
                     }) => {
+                        cached = from_cache;
                         let status = if warnings.is_empty() {
                             StepStatus::Succeeded
                         } else {
@@ -451,6 +488,7 @@ async fn execute(
                     rows,
                     outputs,
                     message,
+                    cached,
                 };
                 (step.id.clone(), record, warnings)
             });
@@ -492,6 +530,7 @@ async fn execute(
             rows: None,
             outputs: Vec::new(),
             message: None,
+            cached: false,
         });
     }
     match failure {
@@ -511,23 +550,33 @@ struct StepContext {
     ident: String,
     /// Steps whose `previous_<id>` table is registered empty after the step runs (no previous run).
     empty_previous: Arc<BTreeSet<String>>,
+    /// The step cache, unless bypassed.
+    cache: Option<crate::cache::StepCache>,
 }
 
 struct StepResult {
     rows: Option<u64>,
     outputs: Vec<ObjectRecord>,
     warnings: Vec<String>,
+    /// The result was the step cache's, not computed.
+    cached: bool,
 }
 
 async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> {
     match &step.kind {
         StepKind::Sql { sql, .. } => {
             let path = ctx.layout.table(&step.id);
-            let m = ctx
-                .engine
-                .materialise(sql, &ctx.params, &path)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (m, cached) = crate::cache::materialise(
+                ctx.cache.as_ref(),
+                &ctx.engine,
+                sql,
+                &ctx.params,
+                &path,
+            )
+            .await?;
+            if let Some(cache) = &ctx.cache {
+                cache.add_source(&step.id, m.sha256.clone());
+            }
             ctx.engine
                 .register_result(&step.id, &path)
                 .await
@@ -546,6 +595,7 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                     sha256: m.sha256,
                 }],
                 warnings: Vec::new(),
+                cached,
             })
         }
         StepKind::Check { assertions } => {
@@ -585,6 +635,7 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                 rows: Some(offending),
                 outputs: Vec::new(),
                 warnings,
+                cached: false,
             })
         }
         StepKind::Report {
@@ -639,6 +690,7 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                 rows: None,
                 outputs: vec![ObjectRecord { path, size, sha256 }],
                 warnings: Vec::new(),
+                cached: false,
             })
         }
     }

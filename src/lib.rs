@@ -9,6 +9,7 @@
 //! | [`plan`] | the validated plan: names resolved, files read, SQL parsed, steps ordered |
 //! | [`params`] | run parameters and the bound SQL parameters derived from them |
 //! | [`period`] | months, financial quarters and years |
+//! | [`cache`] | the step cache: results reused when nothing a step reads has changed |
 //! | [`execute`] | running a plan: inputs, steps in parallel, staging, the run record, publication |
 //! | [`engine`] | DataFusion and Parquet: registering inputs, running SQL, materialising results |
 //! | [`factors`] | published emission factor sets (DESNZ flat files) read into one table |
@@ -24,6 +25,7 @@
 //! | [`sample`] | the synthetic sample data set |
 //! | [`cli`], [`commands`], [`progress`] | the command line, carrying out commands, showing progress |
 
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;

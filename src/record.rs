@@ -91,6 +91,12 @@ pub struct InputRecord {
     /// The months read (empty for an unpartitioned input).
     pub months: Vec<String>,
     pub objects: Vec<ObjectRecord>,
+    /// Rows in the objects read (from their Parquet footers): with `bytes`, what pruning left to read.
+    #[serde(default)]
+    pub rows: u64,
+    /// Bytes of the objects read.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +120,9 @@ pub struct StepRecord {
     pub rows: Option<u64>,
     pub outputs: Vec<ObjectRecord>,
     pub message: Option<String>,
+    /// The result was reused from the step cache (nothing the step reads had changed), not computed.
+    #[serde(default)]
+    pub cached: bool,
 }
 
 /// Where the pieces of one run live on the store.

@@ -1,0 +1,204 @@
+//! The step cache: a SQL step whose result is fully determined by what it reads reuses the result an
+//! earlier run computed from the same things, instead of running its SQL again.
+//!
+//! A step's key is the SHA-256 of everything its result depends on: the tool (name, version, git commit,
+//! which fix the engine and the Parquet writer), the engine settings that change results (partitions), the
+//! step's SQL text, every bound parameter, and the content of every table it reads: an input by its months
+//! and the SHA-256 of each object read, a seed by the SHA-256 of its files, an upstream step by the
+//! SHA-256 of its materialised Parquet. A step that reads anything else (`run_files`, the previous run's
+//! tables) has no key and always runs.
+//!
+//! Entries live on the run's store, content addressed: `cache/steps/<key>.parquet` (the result, the same
+//! bytes an uncached run writes) and `cache/steps/<key>.json` (its rows, size and SHA-256), each written
+//! create-if-absent, the JSON after the Parquet. A reader trusts an entry only when the Parquet's bytes hash
+//! to what the JSON says, so two runs filling the same entry at once, or a run that died halfway, can never
+//! hand a reader a partial result: at worst the step runs again.
+//!
+//! Owns the keys and the entries. It does not run SQL (that is `engine`) nor decide what runs (`execute`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use datafusion::scalar::ScalarValue;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::engine::{Engine, Materialised, table_references};
+use crate::record::ToolInfo;
+use crate::store::{Store, StoreError, sha256_hex};
+
+/// Where entries live on the store.
+pub const CACHE_PREFIX: &str = "cache/steps";
+
+/// What the JSON half of an entry says about its Parquet half.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub rows: u64,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The cache as one run uses it: the store, and the content ids of the tables known so far.
+#[derive(Clone)]
+pub struct StepCache {
+    store: Store,
+    /// What every key starts with: tool and engine settings.
+    salt: String,
+    /// Table name → content id (a SHA-256), for every table a cacheable step may read.
+    sources: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+impl StepCache {
+    pub fn new(store: &Store, config: &Config) -> StepCache {
+        let tool = ToolInfo::current();
+        let salt = json!({
+            "tool": [tool.name, tool.version, tool.git_commit],
+            "target_partitions": config.engine.target_partitions,
+        })
+        .to_string();
+        StepCache {
+            store: store.clone(),
+            salt,
+            sources: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// Records the content id of a table steps may read (an input, a seed, a step's result).
+    pub fn add_source(&self, table: &str, content_id: String) {
+        if let Ok(mut s) = self.sources.lock() {
+            s.insert(table.to_string(), content_id);
+        }
+    }
+
+    /// The content id of an input: its months and each object read, with its SHA-256.
+    pub fn input_id<'a>(
+        months: &[String],
+        objects: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> String {
+        let objects: Vec<[&str; 2]> = objects.map(|(p, s)| [p, s]).collect();
+        sha256_hex(
+            json!({"months": months, "objects": objects})
+                .to_string()
+                .as_bytes(),
+        )
+    }
+
+    /// The content id of a seed: the SHA-256 of each of its files, as the project read them. None when a
+    /// file was not read (then the seed is unknown and its readers are not cached).
+    pub fn seed_id(files: &[String], read: &BTreeMap<String, String>) -> Option<String> {
+        let mut hashes = Vec::new();
+        for f in files {
+            hashes.push([f.as_str(), read.get(f)?.as_str()]);
+        }
+        Some(sha256_hex(json!(hashes).to_string().as_bytes()))
+    }
+
+    /// The key of a SQL step reading `tables`, or None when one of them has no content id.
+    pub fn key(
+        &self,
+        sql: &str,
+        params: &[(String, ScalarValue)],
+        tables: &BTreeSet<String>,
+    ) -> Option<String> {
+        let sources = self.sources.lock().ok()?;
+        let mut read = BTreeMap::new();
+        for t in tables {
+            read.insert(t.as_str(), sources.get(t)?.as_str());
+        }
+        // A parameter by its type and value: `Date32(19083)` and `Utf8("19083")` differ.
+        let params: Vec<[String; 2]> = params
+            .iter()
+            .map(|(n, v)| [n.clone(), format!("{v:?}")])
+            .collect();
+        let doc = json!({
+            "salt": self.salt,
+            "sql": sql,
+            "params": params,
+            "tables": read,
+        });
+        Some(sha256_hex(doc.to_string().as_bytes()))
+    }
+
+    fn paths(key: &str) -> (String, String) {
+        (
+            format!("{CACHE_PREFIX}/{key}.parquet"),
+            format!("{CACHE_PREFIX}/{key}.json"),
+        )
+    }
+
+    /// Copies the entry for `key` to `dest`, when there is a whole one. Anything missing, unreadable or
+    /// not matching its hash is a miss, never an error: the step then runs.
+    pub async fn fetch(&self, key: &str, dest: &str) -> Option<Entry> {
+        let (parquet, meta) = Self::paths(key);
+        let entry: Entry = serde_json::from_slice(&self.store.get(&meta).await.ok()?).ok()?;
+        let bytes = self.store.get(&parquet).await.ok()?;
+        if bytes.len() as u64 != entry.size || sha256_hex(&bytes) != entry.sha256 {
+            return None;
+        }
+        self.store.put(dest, bytes).await.ok()?;
+        Some(entry)
+    }
+
+    /// Keeps a result just materialised at `staged` as the entry for `key`. An entry already there (a run
+    /// computing the same thing at the same time) is left as it is: it holds the same bytes.
+    pub async fn keep(&self, key: &str, staged: &str, entry: &Entry) -> Result<(), StoreError> {
+        let (parquet, meta) = Self::paths(key);
+        let bytes = self.store.get(staged).await?;
+        if sha256_hex(&bytes) != entry.sha256 {
+            // Changed under us: keep nothing rather than an entry that lies.
+            return Ok(());
+        }
+        ignore_existing(self.store.put_new(&parquet, bytes).await)?;
+        let body = serde_json::to_vec(entry).unwrap_or_default();
+        ignore_existing(self.store.put_new(&meta, Bytes::from(body)).await)
+    }
+}
+
+fn ignore_existing(r: Result<(), StoreError>) -> Result<(), StoreError> {
+    match r {
+        Err(StoreError::AlreadyExists { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// Materialises a SQL step's result at `path`: from the cache when it holds the step's key, else by
+/// running the SQL (and keeping the result for next time). Returns whether it came from the cache.
+pub async fn materialise(
+    cache: Option<&StepCache>,
+    engine: &Engine,
+    sql: &str,
+    params: &[(String, ScalarValue)],
+    path: &str,
+) -> Result<(Materialised, bool), String> {
+    let key = cache.and_then(|c| {
+        let tables: BTreeSet<String> = table_references(sql).ok()?.into_iter().collect();
+        c.key(sql, params, &tables)
+    });
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        if let Some(e) = cache.fetch(key, path).await {
+            let m = Materialised {
+                path: path.to_string(),
+                rows: e.rows,
+                bytes: e.size,
+                sha256: e.sha256,
+            };
+            return Ok((m, true));
+        }
+    }
+    let m = engine
+        .materialise(sql, params, path)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        let entry = Entry {
+            rows: m.rows,
+            size: m.bytes,
+            sha256: m.sha256.clone(),
+        };
+        // A cache that cannot be written costs the next run time, not this run its result.
+        let _ = cache.keep(key, path, &entry).await;
+    }
+    Ok((m, false))
+}
