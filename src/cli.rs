@@ -158,6 +158,9 @@ pub struct RunArgs {
     /// Another parameter, as NAME=VALUE (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// Run every SQL step, neither reusing nor keeping results in the step cache (`cache/steps/`).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +203,7 @@ pub enum Command {
     Run {
         pipeline: String,
         params: BTreeMap<String, String>,
+        no_cache: bool,
     },
     List,
     Sample(SampleOptions),
@@ -259,6 +263,7 @@ impl CommandArgs {
                 Command::Run {
                     pipeline: args.pipeline,
                     params,
+                    no_cache: args.no_cache,
                 }
             }
             CommandArgs::Sample(args) => {

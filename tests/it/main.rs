@@ -3,6 +3,7 @@
 //! the outputs, run records and PDF text are read back.
 
 mod activity;
+mod cache;
 mod cancer;
 mod carbon;
 mod cli;
