@@ -14,6 +14,10 @@
 //! to what the JSON says, so two runs filling the same entry at once, or a run that died halfway, can never
 //! hand a reader a partial result: at worst the step runs again.
 //!
+//! The same goes for an input's row rules (nulls, keys, ranges: a scan of every object read): objects
+//! whose SHA-256 passed them under the same contract leave a marker, `cache/rules/<key>.json`, and are not
+//! scanned again.
+//!
 //! Owns the keys and the entries. It does not run SQL (that is `engine`) nor decide what runs (`execute`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,11 +30,14 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::engine::{Engine, Materialised, table_references};
+use crate::plan::Input;
 use crate::record::ToolInfo;
 use crate::store::{Store, StoreError, sha256_hex};
 
 /// Where entries live on the store.
 pub const CACHE_PREFIX: &str = "cache/steps";
+/// Markers of inputs whose objects passed their contract's row rules.
+pub const RULES_PREFIX: &str = "cache/rules";
 
 /// What the JSON half of an entry says about its Parquet half.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,4 +208,31 @@ pub async fn materialise(
         let _ = cache.keep(key, path, &entry).await;
     }
     Ok((m, false))
+}
+
+impl StepCache {
+    /// Where the marker lives that says an input's objects passed its contract's row rules.
+    fn rules_marker(&self, input: &Input, content_id: &str) -> String {
+        let key =
+            json!({"salt": self.salt, "contract": format!("{input:?}"), "content": content_id});
+        format!(
+            "{RULES_PREFIX}/{}.json",
+            sha256_hex(key.to_string().as_bytes())
+        )
+    }
+
+    /// Whether these objects passed the input's row rules under this contract before (None when that
+    /// cannot be known: the store did not answer).
+    pub async fn rules_passed(&self, input: &Input, content_id: &str) -> Option<bool> {
+        self.store
+            .exists(&self.rules_marker(input, content_id))
+            .await
+            .ok()
+    }
+
+    /// Records that these objects passed the input's row rules.
+    pub async fn mark_rules_passed(&self, input: &Input, content_id: &str) {
+        let marker = self.rules_marker(input, content_id);
+        let _ = self.store.put_new(&marker, Bytes::from_static(b"{}")).await;
+    }
 }

@@ -333,9 +333,10 @@ async fn execute(
             Vec::new()
         };
         let objects = engine
-            .register_input(input, &months)
+            .register_input_unchecked(input, &months)
             .await
             .map_err(|e| e.to_string())?;
+        let checked = objects.clone();
         let mut recorded = Vec::with_capacity(objects.len());
         let mut rows = 0u64;
         for o in objects {
@@ -354,13 +355,29 @@ async fn execute(
                 sha256,
             });
         }
-        let months: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+        let month_names: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+        let content = crate::cache::StepCache::input_id(
+            &month_names,
+            recorded.iter().map(|o| (o.path.as_str(), o.sha256.as_str())),
+        );
+        // The row rules need a scan of every object; objects that passed them under the same contract
+        // before need not be scanned again.
+        let passed = match &cache {
+            Some(cache) => cache.rules_passed(input, &content).await,
+            None => None,
+        };
+        if passed != Some(true) {
+            engine
+                .check_rows(input, &months, &checked)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let (Some(cache), Some(false)) = (&cache, passed) {
+                cache.mark_rules_passed(input, &content).await;
+            }
+        }
+        let months = month_names;
         if let Some(cache) = &cache {
-            let objects = recorded.iter().map(|o| (o.path.as_str(), o.sha256.as_str()));
-            cache.add_source(
-                &input.name,
-                crate::cache::StepCache::input_id(&months, objects),
-            );
+            cache.add_source(&input.name, content);
         }
         record.inputs.push(InputRecord {
             name: input.name.clone(),
