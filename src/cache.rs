@@ -236,3 +236,111 @@ impl StepCache {
         let _ = self.store.put_new(&marker, Bytes::from_static(b"{}")).await;
     }
 }
+
+/// Where typeset reports are kept.
+pub const REPORT_PREFIX: &str = "cache/reports";
+
+/// What the JSON half of a report entry says: the PDF's size and hash, and every project file the
+/// typesetting could have read, with its SHA-256 (the template, what it includes, the house style).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportEntry {
+    pub size: u64,
+    pub sha256: String,
+    pub files: BTreeMap<String, String>,
+}
+
+impl StepCache {
+    /// The key of a report step: its template and title, everything the context holds apart from the
+    /// tables (period, parameters, the run's fingerprint), the PDF's date and identifier, and the content
+    /// of every table it uses. None when a table has no content id. The files the template reads are not
+    /// in the key: they are checked against the entry when it is found.
+    pub fn report_key(
+        &self,
+        template: &str,
+        title: &str,
+        context: &serde_json::Value,
+        date: &str,
+        ident: &str,
+        uses: &[String],
+    ) -> Option<String> {
+        let sources = self.sources.lock().ok()?;
+        let mut tables = BTreeMap::new();
+        for t in uses {
+            tables.insert(t.as_str(), sources.get(t)?.as_str());
+        }
+        let doc = json!({
+            "salt": self.salt,
+            "template": template,
+            "title": title,
+            "context": context,
+            "date": date,
+            "ident": ident,
+            "tables": tables,
+        });
+        Some(sha256_hex(doc.to_string().as_bytes()))
+    }
+
+    /// Copies a PDF kept for `key` to `dest` when every file its typesetting read is unchanged (each is
+    /// read through the project, so the run record lists it as an uncached run's would). A key can hold
+    /// several entries, one per version of the files (a template changed and changed back).
+    pub async fn fetch_report(
+        &self,
+        key: &str,
+        project: &crate::world::Project,
+        dest: &str,
+    ) -> Option<ReportEntry> {
+        let listed = self
+            .store
+            .list(&format!("{REPORT_PREFIX}/{key}/"))
+            .await
+            .ok()?;
+        'entries: for meta in listed.iter().filter(|o| o.path.ends_with(".json")) {
+            let Some(entry) = self
+                .store
+                .get(&meta.path)
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<ReportEntry>(&b).ok())
+            else {
+                continue;
+            };
+            for (path, sha) in &entry.files {
+                match project.read(path) {
+                    Ok(bytes) if &sha256_hex(&bytes) == sha => {}
+                    _ => continue 'entries,
+                }
+            }
+            let pdf_path = format!("{}.pdf", meta.path.trim_end_matches(".json"));
+            let Ok(pdf) = self.store.get(&pdf_path).await else {
+                continue;
+            };
+            if pdf.len() as u64 != entry.size || sha256_hex(&pdf) != entry.sha256 {
+                continue;
+            }
+            self.store.put(dest, pdf).await.ok()?;
+            return Some(entry);
+        }
+        None
+    }
+
+    /// Keeps a typeset PDF for `key`, with the project files read so far (a superset of what the
+    /// typesetting read).
+    pub async fn keep_report(&self, key: &str, pdf: Bytes, files: BTreeMap<String, String>) {
+        let entry = ReportEntry {
+            size: pdf.len() as u64,
+            sha256: sha256_hex(&pdf),
+            files,
+        };
+        let Ok(body) = serde_json::to_vec(&entry) else {
+            return;
+        };
+        let stem = format!("{REPORT_PREFIX}/{key}/{}", sha256_hex(&body));
+        let written = self.store.put_new(&format!("{stem}.pdf"), pdf).await;
+        if matches!(written, Ok(()) | Err(StoreError::AlreadyExists { .. })) {
+            let _ = self
+                .store
+                .put_new(&format!("{stem}.json"), Bytes::from(body))
+                .await;
+        }
+    }
+}

@@ -114,6 +114,35 @@ pub enum CommandArgs {
         /// The later run.
         new: String,
     },
+    /// Benchmark every pipeline on sample data at each --scale: cold run, warm re-run, re-run after a
+    /// template change and after one month's input changed (wall, CPU, peak RSS, rows and bytes read,
+    /// medians), then each SQL step in DataFusion and DuckDB side by side. Prints tables and saves JSON.
+    #[command(
+        after_help = "Example (see BENCHMARKS.md):\n  boardpack bench --scale 1 --scale 4 --runs 3\n\nSample data, a project copy, a Python venv with duckdb (from PyPI) and bench-results.json go under --dir."
+    )]
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Sample data scale (repeatable): 1 is one ICB, 16 a region.
+    #[arg(long = "scale", default_values_t = [1u32])]
+    pub scales: Vec<u32>,
+    /// Repetitions of every scenario and step query; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Only this pipeline (repeatable; default: every pipeline).
+    #[arg(long = "pipeline")]
+    pub pipelines: Vec<String>,
+    /// Where sample data, results and the DuckDB environment go (kept between runs).
+    #[arg(long, default_value = "target/bench")]
+    pub dir: PathBuf,
+    /// Skip the DuckDB side-by-side (it needs python3 and PyPI the first time).
+    #[arg(long)]
+    pub no_duckdb: bool,
+    /// The engine's memory limit for the runs, e.g. 2GiB (else config/boardpack.yaml's).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +249,7 @@ pub enum Command {
         old: String,
         new: String,
     },
+    Bench(crate::bench::BenchOptions),
 }
 
 impl CommandArgs {
@@ -233,6 +263,19 @@ impl CommandArgs {
             CommandArgs::Verify { run } => Command::Verify { run },
             CommandArgs::Explain { run, table } => Command::Explain { run, table },
             CommandArgs::Diff { old, new } => Command::Diff { old, new },
+            CommandArgs::Bench(a) => {
+                if a.scales.iter().any(|s| *s == 0 || *s > 1000) {
+                    return Err("--scale must be between 1 and 1000".into());
+                }
+                Command::Bench(crate::bench::BenchOptions {
+                    scales: a.scales,
+                    runs: a.runs.max(1),
+                    pipelines: a.pipelines,
+                    dir: a.dir,
+                    duckdb: !a.no_duckdb,
+                    memory_limit: a.memory_limit,
+                })
+            }
             CommandArgs::Spc(args) => {
                 if args.baseline.is_some_and(|n| n < 12) {
                     return Err("--baseline must be at least 12 points".into());

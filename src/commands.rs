@@ -55,6 +55,17 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Verify { run } => verify(&world, &run).await,
         Command::Explain { run, table } => explain(&world, &run, &table).await,
         Command::Diff { old, new } => diff(&world, &old, &new).await,
+        Command::Bench(opts) => {
+            let quiet = out.quiet;
+            let report = crate::bench::run(&world, &opts, &|what: &str| {
+                if !quiet {
+                    eprintln!("bench: {what}");
+                }
+            })
+            .await
+            .map_err(|e| anyhow!(e))?;
+            print_long(&crate::bench::render_table(&report))
+        }
     }
 }
 

@@ -427,6 +427,16 @@ impl Engine {
         batches_to_json(&batches)
     }
 
+    /// Runs a statement and counts its rows, keeping nothing (for timing the engine alone: `bench`).
+    pub async fn query_rows(
+        &self,
+        sql: &str,
+        params: &[(String, ScalarValue)],
+    ) -> Result<u64, EngineError> {
+        let batches = self.dataframe(sql, params).await?.collect().await?;
+        Ok(batches.iter().map(|b| b.num_rows() as u64).sum())
+    }
+
     /// Every row of a registered table as JSON objects.
     pub async fn table_json(&self, name: &str) -> Result<Vec<Map<String, Json>>, EngineError> {
         let batches = self.ctx.table(name).await?.collect().await?;

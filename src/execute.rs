@@ -286,32 +286,7 @@ async fn execute(
         .flat_map(|s| s.inputs.iter().map(String::as_str))
         .collect();
     for seed in plan.seeds.iter().filter(|s| read.contains(s.name.as_str())) {
-        if seed.format == SeedFormat::Desnz {
-            // Each file is read through the project, so that its hash goes into the run record.
-            let mut files = Vec::new();
-            for f in &seed.files {
-                let bytes = world
-                    .project
-                    .read(f)
-                    .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
-                files.push((f.clone(), bytes));
-            }
-            let sets = crate::factors::parse_all(&files)
-                .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
-            let batch = crate::factors::to_batch(&sets)
-                .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
-            engine
-                .register_batch(&seed.name, batch)
-                .map_err(|e| e.to_string())?;
-            continue;
-        }
-        let bytes = world
-            .project
-            .read(&seed.file)
-            .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
-        engine
-            .register_seed(&seed.name, &seed.file, &bytes)
-            .map_err(|e| e.to_string())?;
+        register_seed(world, &engine, seed).await?;
     }
     for input in plan
         .inputs
@@ -660,6 +635,25 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             title,
             uses,
         } => {
+            let path = ctx.layout.report(&step.id);
+            let key = ctx.cache.as_ref().and_then(|c| {
+                let date = ctx.date.to_rfc3339();
+                c.report_key(template, title, &ctx.context_base, &date, &ctx.ident, uses)
+            });
+            if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
+                if let Some(e) = cache.fetch_report(key, &ctx.world.project, &path).await {
+                    return Ok(StepResult {
+                        rows: None,
+                        outputs: vec![ObjectRecord {
+                            path,
+                            size: e.size,
+                            sha256: e.sha256,
+                        }],
+                        warnings: Vec::new(),
+                        cached: true,
+                    });
+                }
+            }
             let mut tables = serde_json::Map::new();
             for name in uses {
                 let rows = ctx
@@ -695,14 +689,19 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             .await
             .map_err(|e| format!("typesetting stopped unexpectedly: {e}"))?
             .map_err(|e| e.to_string())?;
-            let path = ctx.layout.report(&step.id);
             let size = pdf.len() as u64;
             let sha256 = crate::store::sha256_hex(&pdf);
+            let pdf = Bytes::from(pdf);
             ctx.world
                 .store
-                .put(&path, Bytes::from(pdf))
+                .put(&path, pdf.clone())
                 .await
                 .map_err(|e| e.to_string())?;
+            if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
+                cache
+                    .keep_report(key, pdf, ctx.world.project.files_read())
+                    .await;
+            }
             Ok(StepResult {
                 rows: None,
                 outputs: vec![ObjectRecord { path, size, sha256 }],
@@ -895,4 +894,39 @@ fn fingerprint(
 /// The first 16 hex digits of a fingerprint: enough to find the run, short enough for a page.
 fn short_fingerprint(fingerprint: &str) -> &str {
     fingerprint.get(..16).unwrap_or(fingerprint)
+}
+
+/// Registers a seed as a table, its files read through the project (so that their hashes go into the run
+/// record).
+pub async fn register_seed(
+    world: &World,
+    engine: &Engine,
+    seed: &crate::plan::Seed,
+) -> Result<(), String> {
+    if seed.format == SeedFormat::Desnz {
+        let mut files = Vec::new();
+        for f in &seed.files {
+            let bytes = world
+                .project
+                .read(f)
+                .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+            files.push((f.clone(), bytes));
+        }
+        let sets =
+            crate::factors::parse_all(&files).map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+        let batch =
+            crate::factors::to_batch(&sets).map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+        engine
+            .register_batch(&seed.name, batch)
+            .map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let bytes = world
+        .project
+        .read(&seed.file)
+        .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+    engine
+        .register_seed(&seed.name, &seed.file, &bytes)
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }

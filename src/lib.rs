@@ -23,8 +23,10 @@
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
 //! | [`sample`] | the synthetic sample data set |
+//! | [`bench`] | the benchmark: scenarios at several scales, and the side-by-side with DuckDB |
 //! | [`cli`], [`commands`], [`progress`] | the command line, carrying out commands, showing progress |
 
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod commands;
