@@ -201,3 +201,19 @@ async fn a_monthly_run_reads_only_its_period_and_history() {
         .sum();
     assert_eq!(input.bytes, expected_bytes);
 }
+
+#[tokio::test]
+async fn concurrent_runs_fill_the_cache_once_and_agree() {
+    let p = project();
+    seed_visits(&p);
+    // Two runs at once on an empty cache both compute and both try to keep the same entries.
+    let (a, b) = tokio::join!(run(&p, &[], false), run(&p, &[], false));
+    assert_eq!(hashes(&a), hashes(&b));
+    let entries = std::fs::read_dir(p.store_file(boardpack::cache::CACHE_PREFIX))
+        .unwrap()
+        .count();
+    assert_eq!(entries, 4, "one Parquet and one JSON per SQL step");
+    let c = run(&p, &[], false).await;
+    assert_eq!(cached(&c), ALL);
+    assert_eq!(hashes(&c), hashes(&a));
+}
