@@ -217,3 +217,25 @@ async fn concurrent_runs_fill_the_cache_once_and_agree() {
     assert_eq!(cached(&c), ALL);
     assert_eq!(hashes(&c), hashes(&a));
 }
+
+#[tokio::test]
+async fn rows_that_break_the_contract_are_refused_after_a_clean_run() {
+    let p = project();
+    seed_visits(&p);
+    run(&p, &[], false).await;
+    // A re-delivered April repeats a key: the row rules must run again on the new objects, not trust the
+    // clean run's marker.
+    write_parquet(
+        &p,
+        "inputs/visits/month=2022-04/part-0.parquet",
+        &visits(&[("b1", "Cardiology", 5), ("b1", "Cardiology", 6)]),
+    );
+    let world = p.world().fresh();
+    let plan = boardpack::plan::load_named(&world.project, "waits").unwrap();
+    let given = BTreeMap::from([("period".to_string(), "2022-04".to_string())]);
+    let params = RunParams::bind(&plan, &given).unwrap();
+    let failed = execute::run(&world, &plan, &params, Arc::new(Silent))
+        .await
+        .expect_err("a repeated key fails the run");
+    assert!(failed.message.contains("share a key"), "{}", failed.message);
+}
