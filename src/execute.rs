@@ -333,7 +333,9 @@ async fn execute(
         let month_names: Vec<String> = months.iter().map(|m| m.to_string()).collect();
         let content = crate::cache::StepCache::input_id(
             &month_names,
-            recorded.iter().map(|o| (o.path.as_str(), o.sha256.as_str())),
+            recorded
+                .iter()
+                .map(|o| (o.path.as_str(), o.sha256.as_str())),
         );
         // The row rules need a scan of every object; objects that passed them under the same contract
         // before need not be scanned again.
@@ -558,14 +560,9 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
     match &step.kind {
         StepKind::Sql { sql, .. } => {
             let path = ctx.layout.table(&step.id);
-            let (m, cached) = crate::cache::materialise(
-                ctx.cache.as_ref(),
-                &ctx.engine,
-                sql,
-                &ctx.params,
-                &path,
-            )
-            .await?;
+            let (m, cached) =
+                crate::cache::materialise(ctx.cache.as_ref(), &ctx.engine, sql, &ctx.params, &path)
+                    .await?;
             if let Some(cache) = &ctx.cache {
                 cache.add_source(&step.id, m.sha256.clone());
             }
