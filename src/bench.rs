@@ -113,6 +113,12 @@ pub async fn run(
     } else {
         opts.pipelines.clone()
     };
+    if names.is_empty() {
+        return Err(format!(
+            "no pipelines under {}",
+            world.project.root().join("pipelines").display()
+        ));
+    }
     let timer = have_time();
     let mut report = BenchReport {
         machine: json!({
