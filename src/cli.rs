@@ -131,6 +131,13 @@ pub enum CommandArgs {
     Backfill(BackfillArgs),
     /// The run history from the run records on the store: id, period, status, trigger, start, duration.
     Runs(RunsArgs),
+    /// Benchmark every pipeline on sample data at each --scale: cold run, warm re-run, re-run after a
+    /// template change and after one month's input changed (wall, CPU, peak RSS, rows and bytes read,
+    /// medians), then each SQL step in DataFusion and DuckDB side by side. Prints tables and saves JSON.
+    #[command(
+        after_help = "Example (see BENCHMARKS.md):\n  boardpack bench --scale 1 --scale 4 --runs 3\n\nSample data, a project copy, a Python venv with duckdb (from PyPI) and bench-results.json go under --dir."
+    )]
+    Bench(BenchArgs),
 }
 
 const SCHEDULE_HELP: &str = "A pipeline's schedule (pipelines/NAME.yaml):\n  schedule:\n    cron: \"0 7 * * *\"          # minute hour day month weekday\n    timezone: Europe/London     # GMT/BST handled\n    working_day: 8              # only on the 8th working day of the month\n    builds: previous-month      # or previous-quarter, previous-year\n    ready: { poll: 15m, deadline: 8h, min_rows: { INPUT: N }, markers: [PATH] }\n    retries: 2\n    retry_backoff: 1m\n    step_timeout: 30m\n\nScheduler settings (bank holidays, lease, catch-up, notifications) are under `scheduler:` in\nconfig/boardpack.yaml. On SIGTERM/SIGINT no new step starts, running steps have the grace period,\nthe lease is released and the run is recorded as interrupted.";
@@ -169,6 +176,28 @@ pub enum RunsCommand {
         /// A run id, a run record's path on the store, or a run.json file.
         run: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Sample data scale (repeatable): 1 is one ICB, 16 a region.
+    #[arg(long = "scale", default_values_t = [1u32])]
+    pub scales: Vec<u32>,
+    /// Repetitions of every scenario and step query; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Only this pipeline (repeatable; default: every pipeline).
+    #[arg(long = "pipeline")]
+    pub pipelines: Vec<String>,
+    /// Where sample data, results and the DuckDB environment go (kept between runs).
+    #[arg(long, default_value = "target/bench")]
+    pub dir: PathBuf,
+    /// Skip the DuckDB side-by-side (it needs python3 and PyPI the first time).
+    #[arg(long)]
+    pub no_duckdb: bool,
+    /// The engine's memory limit for the runs, e.g. 2GiB (else config/boardpack.yaml's).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +246,9 @@ pub struct RunArgs {
     /// (their SHA-256 checked); the period and parameters are the failed run's.
     #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["period", "params"])]
     pub resume: Option<String>,
+    /// Run every SQL step, neither reusing nor keeping results in the step cache (`cache/steps/`).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +291,7 @@ pub enum Command {
     Run {
         pipeline: String,
         params: BTreeMap<String, String>,
+        no_cache: bool,
     },
     List,
     Sample(SampleOptions),
@@ -295,6 +328,7 @@ pub enum Command {
         pipeline: String,
         run: String,
     },
+    Bench(crate::bench::BenchOptions),
 }
 
 impl CommandArgs {
@@ -335,6 +369,19 @@ impl CommandArgs {
                 resume: Some(run),
                 ..
             }) => Command::Resume { pipeline, run },
+            CommandArgs::Bench(a) => {
+                if a.scales.iter().any(|s| *s == 0 || *s > 1000) {
+                    return Err("--scale must be between 1 and 1000".into());
+                }
+                Command::Bench(crate::bench::BenchOptions {
+                    scales: a.scales,
+                    runs: a.runs.max(1),
+                    pipelines: a.pipelines,
+                    dir: a.dir,
+                    duckdb: !a.no_duckdb,
+                    memory_limit: a.memory_limit,
+                })
+            }
             CommandArgs::Spc(args) => {
                 if args.baseline.is_some_and(|n| n < 12) {
                     return Err("--baseline must be at least 12 points".into());
@@ -365,6 +412,7 @@ impl CommandArgs {
                 Command::Run {
                     pipeline: args.pipeline,
                     params,
+                    no_cache: args.no_cache,
                 }
             }
             CommandArgs::Sample(args) => {

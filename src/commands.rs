@@ -36,8 +36,16 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Validate { pipelines } => validate(&world, &pipelines),
         Command::Plan { pipeline } => show_plan(&world, &pipeline),
         Command::List => list(&world),
-        Command::Run { pipeline, params } => {
-            let outcome = run(&world, &pipeline, &params, out).await?;
+        Command::Run {
+            pipeline,
+            params,
+            no_cache,
+        } => {
+            let options = execute::RunOptions {
+                no_cache,
+                ..Default::default()
+            };
+            let outcome = run_with(&world, &pipeline, &params, out, &options).await?;
             print_outcome(&world, &outcome);
             Ok(())
         }
@@ -53,6 +61,17 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         | Command::Runs { .. }
         | Command::RunShow { .. }
         | Command::Resume { .. }) => crate::schedule::command::dispatch(c, world, out).await,
+        Command::Bench(opts) => {
+            let quiet = out.quiet;
+            let report = crate::bench::run(&world, &opts, &|what: &str| {
+                if !quiet {
+                    eprintln!("bench: {what}");
+                }
+            })
+            .await
+            .map_err(|e| anyhow!(e))?;
+            print_long(&crate::bench::render_table(&report))
+        }
     }
 }
 
@@ -236,13 +255,23 @@ async fn run(
     given: &BTreeMap<String, String>,
     out: Output,
 ) -> Result<RunOutcome> {
+    run_with(world, name, given, out, &execute::RunOptions::default()).await
+}
+
+async fn run_with(
+    world: &World,
+    name: &str,
+    given: &BTreeMap<String, String>,
+    out: Output,
+    options: &execute::RunOptions,
+) -> Result<RunOutcome> {
     // A fresh record of files read: the run record lists only this pipeline's files (`demo` runs every
     // pipeline in one world), and the run's fingerprint depends on nothing else.
     let world = &world.fresh();
     let plan = load(world, name)?;
     let params = RunParams::bind(&plan, given)?;
     let progress = Arc::new(Progress::new(out.quiet, out.plain_logs));
-    let result = execute::run(world, &plan, &params, progress.clone()).await;
+    let result = execute::run_with(world, &plan, &params, progress.clone(), options).await;
     progress.finish();
     result.map_err(|f| match f.record_path {
         Some(p) => anyhow!("{} (run record: {p}; nothing was published)", f.message),

@@ -127,6 +127,32 @@ impl Engine {
         input: &Input,
         months: &[Month],
     ) -> Result<Vec<ObjectInfo>, EngineError> {
+        let objects = self.register_input_unchecked(input, months).await?;
+        self.check_rows(input, months, &objects).await?;
+        Ok(objects)
+    }
+
+    /// The row rules of an input's contract over the registered input (see `register_input`).
+    pub async fn check_rows(
+        &self,
+        input: &Input,
+        months: &[Month],
+        objects: &[ObjectInfo],
+    ) -> Result<(), EngineError> {
+        // The row rules (nulls, keys, allowed values and ranges) run on what the steps will read, through
+        // a schema where every column may be null: a non-nullable scan would fail on the first null
+        // without saying where, and the optimiser would fold `IS NULL` on it to false.
+        let prepared = rules::prepare(self, input).await?;
+        rules::check(self, input, months, objects, &prepared).await
+    }
+
+    /// `register_input` without the row rules: for a caller that knows these objects already passed them
+    /// under this contract (the step cache), or runs `check_rows` itself.
+    pub async fn register_input_unchecked(
+        &self,
+        input: &Input,
+        months: &[Month],
+    ) -> Result<Vec<ObjectInfo>, EngineError> {
         let mut listed = Vec::new();
         if input.partitioned_by_month {
             for m in months {
@@ -214,10 +240,6 @@ impl Engine {
         } else {
             self.ctx.register_table(input.name.as_str(), table)?;
         }
-        // The row rules (nulls, keys, allowed values and ranges) run on what the steps will read, through
-        // a schema where every column may be null: a non-nullable scan would fail on the first null
-        // without saying where, and the optimiser would fold `IS NULL` on it to false.
-        rules::check(self, input, months, &objects, &prepared).await?;
         Ok(objects)
     }
 
@@ -406,6 +428,16 @@ impl Engine {
     ) -> Result<Vec<Map<String, Json>>, EngineError> {
         let batches = self.dataframe(sql, params).await?.collect().await?;
         batches_to_json(&batches)
+    }
+
+    /// Runs a statement and counts its rows, keeping nothing (for timing the engine alone: `bench`).
+    pub async fn query_rows(
+        &self,
+        sql: &str,
+        params: &[(String, ScalarValue)],
+    ) -> Result<u64, EngineError> {
+        let batches = self.dataframe(sql, params).await?.collect().await?;
+        Ok(batches.iter().map(|b| b.num_rows() as u64).sum())
     }
 
     /// Every row of a registered table as JSON objects.

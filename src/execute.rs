@@ -79,6 +79,9 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Step retries and timeout, the stop signal and the steps a resumed run reuses (`crate::schedule`).
     pub control: crate::schedule::control::RunControl,
+    /// Run every SQL step, neither reading nor filling the step cache (`--no-cache`). A staged-only run
+    /// (`verify`) never uses the cache either: it must recompute what it compares.
+    pub no_cache: bool,
 }
 
 /// The earlier run a run compares with.
@@ -161,6 +164,8 @@ pub async fn run_with(
         events.clone(),
         &options.previous,
         &options.control,
+        (!options.no_cache && options.stage_only.is_none())
+            .then(|| crate::cache::StepCache::new(&world.store, &world.config)),
     )
     .await;
     record.files = world.project.files_read();
@@ -311,6 +316,7 @@ async fn execute(
     events: Arc<dyn Events>,
     previous: &Previous,
     control: &crate::schedule::control::RunControl,
+    cache: Option<crate::cache::StepCache>,
 ) -> Result<(), String> {
     let period = params.period();
     let engine = Engine::new(&world.config, &world.store)
@@ -337,32 +343,7 @@ async fn execute(
         .iter()
         .filter(|s| read.contains(s.name.as_str()) || referenced.contains(s.name.as_str()))
     {
-        if seed.format == SeedFormat::Desnz {
-            // Each file is read through the project, so that its hash goes into the run record.
-            let mut files = Vec::new();
-            for f in &seed.files {
-                let bytes = world
-                    .project
-                    .read(f)
-                    .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
-                files.push((f.clone(), bytes));
-            }
-            let sets = crate::factors::parse_all(&files)
-                .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
-            let batch = crate::factors::to_batch(&sets)
-                .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
-            engine
-                .register_batch(&seed.name, batch)
-                .map_err(|e| e.to_string())?;
-            continue;
-        }
-        let bytes = world
-            .project
-            .read(&seed.file)
-            .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
-        engine
-            .register_seed(&seed.name, &seed.file, &bytes)
-            .map_err(|e| e.to_string())?;
+        register_seed(world, &engine, seed).await?;
     }
     // Quarantined rows go under the run's prefix; completeness is judged on the period's months.
     engine.set_quality_context(&format!("{}/quarantine", layout.prefix), &period.months());
@@ -385,10 +366,11 @@ async fn execute(
         } else {
             Vec::new()
         };
-        let registered = engine.register_input(input, &months).await;
-        // Rows set aside so far are in the record (a failed run removes their files with its outputs).
-        record.quarantine = engine.quality_findings().quarantined;
-        let objects = registered.map_err(|e| e.to_string())?;
+        let objects = engine
+            .register_input_unchecked(input, &months)
+            .await
+            .map_err(|e| e.to_string())?;
+        let checked = objects.clone();
         let mut recorded = Vec::with_capacity(objects.len());
         for o in objects {
             let (_, sha256) = world
@@ -402,10 +384,42 @@ async fn execute(
                 sha256,
             });
         }
+        let month_names: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+        let content = crate::cache::StepCache::input_id(
+            &month_names,
+            recorded
+                .iter()
+                .map(|o| (o.path.as_str(), o.sha256.as_str())),
+        );
+        // The row rules need a scan of every object; objects that passed them under the same contract
+        // before need not be scanned again.
+        let passed = match &cache {
+            Some(cache) => cache.rules_passed(input, &content).await,
+            None => None,
+        };
+        // Quarantine, completeness and reference rules are judged (and written, and counted) every run: their
+        // outcome belongs to the run, or depends on more than the input's own objects.
+        let passed = passed.filter(|_| crate::contract::judged_by_rows_alone(input));
+        if passed != Some(true) {
+            let checked_rows = engine.check_rows(input, &months, &checked).await;
+            // Rows set aside so far are in the record (a failed run removes their files with its outputs).
+            record.quarantine = engine.quality_findings().quarantined;
+            checked_rows.map_err(|e| e.to_string())?;
+            if let (Some(cache), Some(false)) = (&cache, passed) {
+                if crate::contract::judged_by_rows_alone(input) {
+                    cache.mark_rules_passed(input, &content).await;
+                }
+            }
+        }
+        let months = month_names;
+        if let Some(cache) = &cache {
+            cache.add_source(&input.name, content);
+        }
         let mut input_record = InputRecord {
             name: input.name.clone(),
             location: input.location.clone(),
-            months: months.iter().map(|m| m.to_string()).collect(),
+            months,
+            bytes: recorded.iter().map(|o| o.size).sum(),
             objects: recorded,
             rows: None,
             object_rows: BTreeMap::new(),
@@ -420,6 +434,18 @@ async fn execute(
     for g in &quality.gaps {
         events.warning(&g.text());
         record.warnings.push(g.text());
+    }
+    if let Some(cache) = &cache {
+        let hashes = world.project.files_read();
+        for seed in &plan.seeds {
+            let files = match seed.format {
+                SeedFormat::Desnz => seed.files.clone(),
+                SeedFormat::Table => vec![seed.file.clone()],
+            };
+            if let Some(id) = crate::cache::StepCache::seed_id(&files, &hashes) {
+                cache.add_source(&seed.name, id);
+            }
+        }
     }
 
     // What this run reads and what the previously published run of the period read and produced, for
@@ -498,11 +524,13 @@ async fn execute(
                     short_fingerprint(&record.fingerprint)
                 ),
                 empty_previous: empty_previous.clone(),
+                cache: cache.clone(),
             };
             let reused = control.reused(&step.id);
             let control = control.clone();
             running.spawn(async move {
                 let started = Instant::now();
+                let mut cached = false;
                 let result = match &reused {
                     Some(from) => reuse_step(&ctx, &step, from).await,
                     None => control.attempt(&step.id, || run_step(&ctx, &step)).await,
@@ -512,7 +540,9 @@ async fn execute(
                         rows,
                         outputs,
                         warnings,
+                        cached: from_cache,
                     }) => {
+                        cached = from_cache;
                         let status = if warnings.is_empty() {
                             StepStatus::Succeeded
                         } else {
@@ -536,6 +566,7 @@ async fn execute(
                     rows,
                     outputs,
                     message: message.or_else(|| reused.map(|r| r.note())),
+                    cached,
                 };
                 (step.id.clone(), record, warnings)
             });
@@ -580,6 +611,7 @@ async fn execute(
             rows: None,
             outputs: Vec::new(),
             message: None,
+            cached: false,
         });
     }
     match failure {
@@ -599,12 +631,16 @@ struct StepContext {
     ident: String,
     /// Steps whose `previous_<id>` table is registered empty after the step runs (no previous run).
     empty_previous: Arc<BTreeSet<String>>,
+    /// The step cache, unless bypassed.
+    cache: Option<crate::cache::StepCache>,
 }
 
 struct StepResult {
     rows: Option<u64>,
     outputs: Vec<ObjectRecord>,
     warnings: Vec<String>,
+    /// The result was the step cache's, not computed.
+    cached: bool,
 }
 
 async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> {
@@ -623,11 +659,12 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                     "`{path}` already exists: a run's output is never replaced"
                 ));
             }
-            let m = ctx
-                .engine
-                .materialise(sql, &ctx.params, &path)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (m, cached) =
+                crate::cache::materialise(ctx.cache.as_ref(), &ctx.engine, sql, &ctx.params, &path)
+                    .await?;
+            if let Some(cache) = &ctx.cache {
+                cache.add_source(&step.id, m.sha256.clone());
+            }
             ctx.engine
                 .register_result(&step.id, &path)
                 .await
@@ -646,6 +683,7 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                     sha256: m.sha256,
                 }],
                 warnings: Vec::new(),
+                cached,
             })
         }
         StepKind::Check { assertions } => {
@@ -685,6 +723,7 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                 rows: Some(offending),
                 outputs: Vec::new(),
                 warnings,
+                cached: false,
             })
         }
         StepKind::Report {
@@ -692,6 +731,25 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             title,
             uses,
         } => {
+            let path = ctx.layout.report(&step.id);
+            let key = ctx.cache.as_ref().and_then(|c| {
+                let date = ctx.date.to_rfc3339();
+                c.report_key(template, title, &ctx.context_base, &date, &ctx.ident, uses)
+            });
+            if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
+                if let Some(e) = cache.fetch_report(key, &ctx.world.project, &path).await {
+                    return Ok(StepResult {
+                        rows: None,
+                        outputs: vec![ObjectRecord {
+                            path,
+                            size: e.size,
+                            sha256: e.sha256,
+                        }],
+                        warnings: Vec::new(),
+                        cached: true,
+                    });
+                }
+            }
             let mut tables = serde_json::Map::new();
             for name in uses {
                 let rows = ctx
@@ -740,19 +798,25 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             .await
             .map_err(|e| format!("typesetting stopped unexpectedly: {e}"))?
             .map_err(|e| e.to_string())?;
-            let path = ctx.layout.report(&step.id);
             let size = pdf.len() as u64;
             let sha256 = crate::store::sha256_hex(&pdf);
+            let pdf = Bytes::from(pdf);
             // Written once: an output of a run is never replaced.
             ctx.world
                 .store
-                .put_new(&path, Bytes::from(pdf))
+                .put_new(&path, pdf.clone())
                 .await
                 .map_err(|e| e.to_string())?;
+            if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
+                cache
+                    .keep_report(key, pdf, ctx.world.project.files_read())
+                    .await;
+            }
             Ok(StepResult {
                 rows: None,
                 outputs: vec![ObjectRecord { path, size, sha256 }],
                 warnings: Vec::new(),
+                cached: false,
             })
         }
     }
@@ -780,6 +844,7 @@ async fn reuse_step(
         rows: from.rows,
         outputs: vec![object],
         warnings: Vec::new(),
+        cached: false,
     })
 }
 
@@ -965,4 +1030,39 @@ fn fingerprint(
 /// The first 16 hex digits of a fingerprint: enough to find the run, short enough for a page.
 fn short_fingerprint(fingerprint: &str) -> &str {
     fingerprint.get(..16).unwrap_or(fingerprint)
+}
+
+/// Registers a seed as a table, its files read through the project (so that their hashes go into the run
+/// record).
+pub async fn register_seed(
+    world: &World,
+    engine: &Engine,
+    seed: &crate::plan::Seed,
+) -> Result<(), String> {
+    if seed.format == SeedFormat::Desnz {
+        let mut files = Vec::new();
+        for f in &seed.files {
+            let bytes = world
+                .project
+                .read(f)
+                .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+            files.push((f.clone(), bytes));
+        }
+        let sets =
+            crate::factors::parse_all(&files).map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+        let batch =
+            crate::factors::to_batch(&sets).map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+        engine
+            .register_batch(&seed.name, batch)
+            .map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let bytes = world
+        .project
+        .read(&seed.file)
+        .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+    engine
+        .register_seed(&seed.name, &seed.file, &bytes)
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }

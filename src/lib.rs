@@ -9,6 +9,7 @@
 //! | [`plan`] | the validated plan: names resolved, files read, SQL parsed, steps ordered |
 //! | [`params`] | run parameters and the bound SQL parameters derived from them |
 //! | [`period`] | months, financial quarters and years |
+//! | [`cache`] | the step cache: results reused when nothing a step reads has changed |
 //! | [`execute`] | running a plan: inputs, steps in parallel, staging, the run record, publication |
 //! | [`engine`] | DataFusion and Parquet: registering inputs, running SQL, materialising results |
 //! | [`factors`] | published emission factor sets (DESNZ flat files) read into one table |
@@ -25,8 +26,11 @@
 //! | [`contract`] | an input's data-quality rules: quarantine, row and reference rules, drift, completeness |
 //! | [`sample`] | the synthetic sample data set |
 //! | [`schedule`] | the scheduler: when pipelines run, readiness, leases, retries, resume, backfill, run history |
+//! | [`bench`] | the benchmark: scenarios at several scales, and the side-by-side with DuckDB |
 //! | [`cli`], [`commands`], [`progress`] | the command line, carrying out commands, showing progress |
 
+pub mod bench;
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod audit;

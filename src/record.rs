@@ -136,7 +136,7 @@ pub struct InputRecord {
     /// The months read (empty for an unpartitioned input).
     pub months: Vec<String>,
     pub objects: Vec<ObjectRecord>,
-    /// Rows in all the objects read (from their Parquet footers).
+    /// Rows in all the objects read (from their Parquet footers): with `bytes`, what pruning left to read.
     #[serde(default)]
     pub rows: Option<u64>,
     /// Rows per object, by path.
@@ -146,6 +146,9 @@ pub struct InputRecord {
     /// (`crate::audit::input_digest`). The PDFs' appendix prints it.
     #[serde(default)]
     pub sha256: String,
+    /// Bytes of the objects read.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +172,9 @@ pub struct StepRecord {
     pub rows: Option<u64>,
     pub outputs: Vec<ObjectRecord>,
     pub message: Option<String>,
+    /// The result was reused from the step cache (nothing the step reads had changed), not computed.
+    #[serde(default)]
+    pub cached: bool,
 }
 
 /// Where the pieces of one run live on the store.

@@ -267,6 +267,7 @@ pub async fn verify(
     let options = RunOptions {
         stage_only: Some(format!("{SCRATCH_PREFIX}/{}", record.run_id)),
         previous: Previous::Record(record.previous_record.clone()),
+        no_cache: true,
         ..Default::default()
     };
     let rerun = execute::run_with(&world, &plan, &params, Arc::new(Silent), &options).await;

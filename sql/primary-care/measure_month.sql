@@ -29,16 +29,34 @@ inhalers AS (
     FROM inhaler_prescribing p
     LEFT JOIN inhaler_factors f ON f.product = p.product
     GROUP BY p.month, p.practice_code
+),
+-- The four appointment measures come from one reading of `gpad` (a CTE read four times is computed four
+-- times: the largest input scanned four times); appointments per patient only where the list size is known.
+gpad_measures AS (
+    SELECT
+        g.month,
+        g.practice_code,
+        m.measure,
+        CASE m.measure
+            WHEN 'appointments' THEN CAST(g.appointments AS DOUBLE)
+            WHEN 'face_to_face' THEN CAST(g.face_to_face AS DOUBLE)
+            WHEN 'dna' THEN CAST(g.dna AS DOUBLE)
+            ELSE CAST(g.same_day AS DOUBLE)
+        END AS numerator,
+        CASE m.measure
+            WHEN 'appointments' THEN pop.patients
+            WHEN 'face_to_face' THEN CAST(g.known_mode AS DOUBLE)
+            WHEN 'dna' THEN CAST(g.known_status AS DOUBLE)
+            ELSE CAST(g.appointments AS DOUBLE)
+        END AS denominator,
+        pop.patients AS listed
+    FROM gpad g
+    CROSS JOIN (VALUES ('appointments'), ('face_to_face'), ('dna'), ('same_day')) AS m(measure)
+    LEFT JOIN pop ON pop.month = g.month AND pop.practice_code = g.practice_code
 )
-SELECT g.month, g.practice_code, 'gpad' AS source, 'appointments' AS measure,
-       CAST(g.appointments AS DOUBLE) AS numerator, pop.patients AS denominator
-FROM gpad g JOIN pop ON pop.month = g.month AND pop.practice_code = g.practice_code
-UNION ALL
-SELECT month, practice_code, 'gpad', 'face_to_face', CAST(face_to_face AS DOUBLE), CAST(known_mode AS DOUBLE) FROM gpad
-UNION ALL
-SELECT month, practice_code, 'gpad', 'dna', CAST(dna AS DOUBLE), CAST(known_status AS DOUBLE) FROM gpad
-UNION ALL
-SELECT month, practice_code, 'gpad', 'same_day', CAST(same_day AS DOUBLE), CAST(appointments AS DOUBLE) FROM gpad
+SELECT month, practice_code, 'gpad' AS source, measure, numerator, denominator
+FROM gpad_measures
+WHERE measure <> 'appointments' OR listed IS NOT NULL
 UNION ALL
 SELECT month, practice_code, 'qof', indicator_code, CAST(numerator AS DOUBLE), CAST(denominator AS DOUBLE)
 FROM qof_achievement

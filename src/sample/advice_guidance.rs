@@ -50,13 +50,17 @@ pub fn generate(
     let (mut providers, mut specialties, mut types, mut requests) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (all, pre) = volumes(month);
-    for _ in 0..scale.max(1) {
+    // An aggregate return: one row per provider, specialty and type whatever the scale, its volume scaled
+    // (repeating the rows per area would repeat the key, which the input's contract refuses).
+    let scale = f64::from(scale.max(1));
+    {
         for (code, share) in ACUTE_SHARES {
             if skip_providers.iter().any(|p| p == code) {
                 continue;
             }
             for (kind, volume) in [("Pre-referral", pre), ("Post-referral", all - pre)] {
-                let total = (volume * share * rng.random_range(0.985..1.015)).round() as i64;
+                let total =
+                    (volume * scale * share * rng.random_range(0.985..1.015)).round() as i64;
                 let mut left = total;
                 for (k, (specialty, weight)) in SPECIALTIES.iter().enumerate() {
                     let n = if k + 1 == SPECIALTIES.len() {

@@ -70,7 +70,7 @@ pub async fn missing(
             }
             if minimum.is_some() {
                 for o in &objects {
-                    rows += parquet_rows(world, &o.path).await?;
+                    rows += crate::audit::parquet_rows(&world.store, &o.path, o.size).await?;
                 }
             }
         }
@@ -93,15 +93,6 @@ pub async fn missing(
         }
     }
     Ok(missing)
-}
-
-/// Rows in a Parquet object, from its footer.
-async fn parquet_rows(world: &World, path: &str) -> Result<u64, String> {
-    let bytes = world.store.get(path).await.map_err(|e| e.to_string())?;
-    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
-        .parse_and_finish(&bytes)
-        .map_err(|e| format!("`{path}` is not readable Parquet: {e}"))?;
-    Ok(meta.file_metadata().num_rows().max(0) as u64)
 }
 
 /// Waits until the period is ready, looking again every `ready.poll`, until `deadline`; past it, fails

@@ -4,6 +4,7 @@
 
 mod activity;
 mod audit;
+mod cache;
 mod cancer;
 mod carbon;
 mod cli;
