@@ -19,6 +19,7 @@
 //! | [`lineage`] | `explain` and `diff` of recorded runs (read only) |
 //! | [`record`] | the run record and the store layout of a run |
 //! | [`store`] | the object store and path safety |
+//! | [`faults`] | retries and timeouts of the store, keeping credentials out of messages and records |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
 //! | [`sample`] | the synthetic sample data set |
@@ -32,6 +33,7 @@ pub mod disclosure;
 pub mod engine;
 pub mod execute;
 pub mod factors;
+pub mod faults;
 pub mod lineage;
 pub mod params;
 pub mod period;
