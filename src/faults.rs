@@ -88,14 +88,16 @@ impl RetryPolicy {
         }
     }
 
-    /// The HTTP client's timeouts. Options given as `store.options` (`timeout`, …) are applied after these.
-    pub fn client_options(&self) -> object_store::ClientOptions {
-        object_store::ClientOptions::new()
-            .with_timeout(Self::duration(&self.timeout, Duration::from_secs(30)))
-            .with_connect_timeout(Self::duration(
-                &self.connect_timeout,
-                Duration::from_secs(5),
-            ))
+    /// The HTTP client's timeouts, as store options (`timeout`, `connect_timeout`). Options given as
+    /// `store.options` are applied after these; options from the environment (`AWS_ALLOW_HTTP`, …) are kept.
+    pub fn timeout_options(&self) -> Vec<(String, String)> {
+        vec![
+            ("timeout".into(), self.timeout.trim().to_string()),
+            (
+                "connect_timeout".into(),
+                self.connect_timeout.trim().to_string(),
+            ),
+        ]
     }
 }
 

@@ -110,6 +110,13 @@ impl Store {
             }
         };
         let root = with_trailing_slash(url);
+        // Cloud stores: the configured timeouts first, so that explicit options override them.
+        let cloud_options: Vec<(String, String)> = retry
+            .timeout_options()
+            .into_iter()
+            .chain(options.iter().cloned())
+            .collect();
+        let options = cloud_options.as_slice();
         let inner: Arc<dyn ObjectStore> = match root.scheme() {
             "file" => {
                 let dir = root
@@ -123,8 +130,7 @@ impl Store {
             "s3" | "s3a" => {
                 let b = object_store::aws::AmazonS3Builder::from_env()
                     .with_url(root.as_str())
-                    .with_retry(retry.retry_config())
-                    .with_client_options(retry.client_options());
+                    .with_retry(retry.retry_config());
                 let b = with_options(
                     b,
                     options,
@@ -139,8 +145,7 @@ impl Store {
             "gs" => {
                 let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_url(root.as_str())
-                    .with_retry(retry.retry_config())
-                    .with_client_options(retry.client_options());
+                    .with_retry(retry.retry_config());
                 let b = with_options(b, options, |b, k: object_store::gcp::GoogleConfigKey, v| {
                     b.with_config(k, v)
                 });
@@ -153,8 +158,7 @@ impl Store {
             "az" | "azure" | "abfs" | "abfss" => {
                 let b = object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(root.as_str())
-                    .with_retry(retry.retry_config())
-                    .with_client_options(retry.client_options());
+                    .with_retry(retry.retry_config());
                 let b = with_options(
                     b,
                     options,
