@@ -27,6 +27,8 @@ pub struct StoreConfig {
     pub url: String,
     /// Non-secret builder options, e.g. `endpoint` and `allow_http` for an S3-compatible server.
     pub options: BTreeMap<String, String>,
+    /// Retries and timeouts of a cloud store (`s3://`, `gs://`, `az://`).
+    pub retry: crate::faults::RetryPolicy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +51,7 @@ impl Default for StoreConfig {
         Self {
             url: "lake".into(),
             options: BTreeMap::new(),
+            retry: Default::default(),
         }
     }
 }
@@ -127,6 +130,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.store
+            .retry
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                file: CONFIG_FILE.into(),
+                message,
+            })?;
         parse_size(&self.engine.memory_limit).map_err(|message| ConfigError::Invalid {
             file: CONFIG_FILE.into(),
             message: format!("engine.memory_limit: {message}"),

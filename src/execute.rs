@@ -140,7 +140,8 @@ pub async fn run_with(
         finished_at: started_at,
         duration_ms: 0,
         tool: ToolInfo::current(),
-        store: world.store.root().to_string(),
+        // Without credentials, whatever the configured URL carried.
+        store: world.store.display_root(),
         inputs: Vec::new(),
         steps: Vec::new(),
         outputs: Vec::new(),
@@ -167,7 +168,9 @@ pub async fn run_with(
         (!options.no_cache && options.stage_only.is_none())
             .then(|| crate::cache::StepCache::new(&world.store, &world.config)),
     )
-    .await;
+    .await
+    // An error may quote a request's URL or a configured value: no credential reaches a record or a log.
+    .map_err(|m| world.store.redact(&m));
     record.files = world.project.files_read();
     record.finished_at = world.clock.now();
     record.duration_ms = clock_start.elapsed().as_millis() as u64;
@@ -224,7 +227,9 @@ pub async fn run_with(
             if let Err(e) = world.store.put_new(&record_path, Bytes::from(body)).await {
                 cleanup(world, &record).await;
                 return Err(RunFailure {
-                    message: format!("publishing the run record: {e}"),
+                    message: world
+                        .store
+                        .redact(&format!("publishing the run record: {e}")),
                     record_path: None,
                 });
             }
@@ -554,7 +559,7 @@ async fn execute(
                         StepStatus::Failed,
                         None,
                         Vec::new(),
-                        Some(message),
+                        Some(ctx.world.store.redact(&message)),
                         Vec::new(),
                     ),
                 };

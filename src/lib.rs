@@ -21,6 +21,7 @@
 //! | [`audit`] | input row counts, the PDFs' lineage appendix data, copies of project files on the store |
 //! | [`record`] | the run record and the store layout of a run |
 //! | [`store`] | the object store and path safety |
+//! | [`faults`] | retries and timeouts of the store, keeping credentials out of messages and records |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
 //! | [`contract`] | an input's data-quality rules: quarantine, row and reference rules, drift, completeness |
@@ -41,6 +42,7 @@ pub mod disclosure;
 pub mod engine;
 pub mod execute;
 pub mod factors;
+pub mod faults;
 pub mod lineage;
 pub mod params;
 pub mod period;

@@ -17,6 +17,8 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::faults::{RetryPolicy, Secrets, redact_location, redact_url};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store path `{path}` is not allowed: {reason}")]
@@ -45,11 +47,13 @@ pub struct Store {
     inner: Arc<dyn ObjectStore>,
     /// The root's path inside `inner`.
     prefix: Path,
+    /// Credentials in force, never to be shown.
+    secrets: Arc<Secrets>,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Store({})", self.root)
+        write!(f, "Store({})", redact_url(&self.root))
     }
 }
 
@@ -71,9 +75,23 @@ impl Store {
         base: &FsPath,
         options: &[(String, String)],
     ) -> Result<Store, StoreError> {
+        Self::open_with(location, base, options, &RetryPolicy::default())
+    }
+
+    /// [`Store::open`] with the retries and timeouts of a cloud store (`store.retry` in the configuration).
+    pub fn open_with(
+        location: &str,
+        base: &FsPath,
+        options: &[(String, String)],
+        retry: &RetryPolicy,
+    ) -> Result<Store, StoreError> {
+        // A location may carry credentials (`az://…?sig=…`): errors show it without them.
+        let secrets = Secrets::gather(options.iter().map(|(k, v)| (k.as_str(), v.as_str())), |k| {
+            std::env::var(k).ok()
+        });
         let open_err = |reason: String| StoreError::Open {
-            url: location.to_string(),
-            reason,
+            url: redact_location(location),
+            reason: secrets.redact(&reason),
         };
         let url = match Url::parse(location) {
             Ok(u) if u.scheme().len() > 1 => u,
@@ -92,6 +110,13 @@ impl Store {
             }
         };
         let root = with_trailing_slash(url);
+        // Cloud stores: the configured timeouts first, so that explicit options override them.
+        let cloud_options: Vec<(String, String)> = retry
+            .timeout_options()
+            .into_iter()
+            .chain(options.iter().cloned())
+            .collect();
+        let options = cloud_options.as_slice();
         let inner: Arc<dyn ObjectStore> = match root.scheme() {
             "file" => {
                 let dir = root
@@ -103,7 +128,9 @@ impl Store {
             }
             "memory" => Arc::new(object_store::memory::InMemory::new()),
             "s3" | "s3a" => {
-                let b = object_store::aws::AmazonS3Builder::from_env().with_url(root.as_str());
+                let b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(root.as_str())
+                    .with_retry(retry.retry_config());
                 let b = with_options(
                     b,
                     options,
@@ -117,7 +144,8 @@ impl Store {
             }
             "gs" => {
                 let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(root.as_str());
+                    .with_url(root.as_str())
+                    .with_retry(retry.retry_config());
                 let b = with_options(b, options, |b, k: object_store::gcp::GoogleConfigKey, v| {
                     b.with_config(k, v)
                 });
@@ -128,8 +156,9 @@ impl Store {
                 )
             }
             "az" | "azure" | "abfs" | "abfss" => {
-                let b =
-                    object_store::azure::MicrosoftAzureBuilder::from_env().with_url(root.as_str());
+                let b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(root.as_str())
+                    .with_retry(retry.retry_config());
                 let b = with_options(
                     b,
                     options,
@@ -152,7 +181,30 @@ impl Store {
             root,
             inner,
             prefix,
+            secrets: Arc::new(secrets),
         })
+    }
+
+    /// The same store seen through a layer over its object store (a test's failing or counting
+    /// wrapper, say): every read and write of the tool, the engine's included, goes through it.
+    pub fn wrapped(
+        &self,
+        layer: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> Store {
+        let mut s = self.clone();
+        s.inner = layer(self.inner.clone());
+        s
+    }
+
+    /// The root URL for showing and recording: without user name, password or credential parameters.
+    pub fn display_root(&self) -> String {
+        redact_url(&self.root)
+    }
+
+    /// A message with the store's credentials (from its options or the environment) and any credential in
+    /// a URL replaced by `[redacted]`, for logs, run records and errors.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets.redact(text)
     }
 
     /// The root URL (ends in `/`).

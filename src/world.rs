@@ -164,8 +164,18 @@ impl World {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let store = Store::open(&config.store.url, project_root, &options)
-            .with_context(|| format!("opening the store `{}`", config.store.url))?;
+        let store = Store::open_with(
+            &config.store.url,
+            project_root,
+            &options,
+            &config.store.retry,
+        )
+        .with_context(|| {
+            format!(
+                "opening the store `{}`",
+                crate::faults::redact_location(&config.store.url)
+            )
+        })?;
         Ok(World {
             project: Arc::new(Project::new(project_root)),
             config: Arc::new(config),

@@ -97,7 +97,9 @@ pub fn escape_markup(text: &str) -> String {
         if c.is_ascii_punctuation() {
             out.push('\\');
             out.push(c);
-        } else if c == '\n' || c == '\r' || c == '\t' {
+        } else if matches!(c, '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}') {
+            // Typst reads the Unicode line and paragraph separators as line breaks too: two would end
+            // the paragraph (the property fuzz/fuzz_targets/escape.rs checks).
             out.push(' ');
         } else if !c.is_control() {
             out.push(c);
@@ -133,6 +135,22 @@ pub fn string_literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_text_is_plain_text_to_typst() {
+        let input = "A&E #1 *x* $y$ // z \u{2028}\u{2028}para\u{2029}graph\n\n= not a heading";
+        let escaped = escape_markup(input);
+        let root = typst::syntax::parse(&escaped);
+        assert!(!root.diagnosis().errors, "{escaped}");
+        for node in root.children() {
+            use typst::syntax::SyntaxKind::{Escape, Space, Text};
+            assert!(
+                matches!(node.kind(), Text | Escape | Space),
+                "{escaped:?} holds {:?}",
+                node.kind()
+            );
+        }
+    }
 
     #[test]
     fn formats_as_the_seed_papers() {

@@ -1,0 +1,342 @@
+//! Faults of the world outside a run: how hard the store is retried, and keeping secrets out of what a
+//! run shows.
+//!
+//! Owns the store's retry policy as configured (`store.retry` in `config/boardpack.yaml`), turned into
+//! the object store's own retry and timeout settings, and the redaction of credentials from URLs and
+//! messages. Cloud stores retry transient failures (timeouts, connection errors, 5xx, 429 throttling) with
+//! exponential backoff inside the object store's HTTP client; permanent ones (404, 403, 400) are not
+//! retried and fail the run naming the object. A local folder has no transient failures worth retrying
+//! (a full disk or a refused write stays so), so no retrying layer is put over it. It knows nothing of
+//! pipelines or runs.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// How a cloud store retries and how long it waits (`store.retry` in `config/boardpack.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Retries of one request after a transient failure; 0 turns retrying off.
+    pub max_retries: usize,
+    /// The first wait before a retry (`100ms`); each next wait is up to `backoff_base` times longer.
+    pub initial_backoff: String,
+    /// The longest wait between two tries (`15s`).
+    pub max_backoff: String,
+    /// The factor by which the wait grows.
+    pub backoff_base: f64,
+    /// No retry starts this long after a request was first sent (`3m`).
+    pub retry_timeout: String,
+    /// The longest one request may take, connection included (`30s`).
+    pub timeout: String,
+    /// The longest connecting may take (`5s`).
+    pub connect_timeout: String,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // The object store's own defaults, written out so that configuration shows what is in force.
+        Self {
+            max_retries: 10,
+            initial_backoff: "100ms".into(),
+            max_backoff: "15s".into(),
+            backoff_base: 2.0,
+            retry_timeout: "3m".into(),
+            timeout: "30s".into(),
+            connect_timeout: "5s".into(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Checks every duration; the error names the setting (`store.retry.timeout: …`).
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, text) in self.durations() {
+            parse_duration(text).map_err(|e| format!("store.retry.{name}: {e}"))?;
+        }
+        if !(self.backoff_base >= 1.0 && self.backoff_base.is_finite()) {
+            return Err("store.retry.backoff_base must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn durations(&self) -> [(&'static str, &str); 5] {
+        [
+            ("initial_backoff", &self.initial_backoff),
+            ("max_backoff", &self.max_backoff),
+            ("retry_timeout", &self.retry_timeout),
+            ("timeout", &self.timeout),
+            ("connect_timeout", &self.connect_timeout),
+        ]
+    }
+
+    fn duration(text: &str, default: Duration) -> Duration {
+        parse_duration(text).unwrap_or(default)
+    }
+
+    /// The object store's retry settings.
+    pub fn retry_config(&self) -> object_store::RetryConfig {
+        object_store::RetryConfig {
+            backoff: object_store::BackoffConfig {
+                init_backoff: Self::duration(&self.initial_backoff, Duration::from_millis(100)),
+                max_backoff: Self::duration(&self.max_backoff, Duration::from_secs(15)),
+                base: self.backoff_base.max(1.0),
+            },
+            max_retries: self.max_retries,
+            retry_timeout: Self::duration(&self.retry_timeout, Duration::from_secs(180)),
+        }
+    }
+
+    /// The HTTP client's timeouts, as store options (`timeout`, `connect_timeout`). Options given as
+    /// `store.options` are applied after these; options from the environment (`AWS_ALLOW_HTTP`, …) are kept.
+    pub fn timeout_options(&self) -> Vec<(String, String)> {
+        vec![
+            ("timeout".into(), self.timeout.trim().to_string()),
+            (
+                "connect_timeout".into(),
+                self.connect_timeout.trim().to_string(),
+            ),
+        ]
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `1h` (a whole number and a unit).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like `30s`"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" | "min" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("`{text}`: unknown unit (use ms, s, m or h)")),
+    }
+}
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// Environment variables whose values are credentials of the clouds' standard chains.
+const SECRET_VARS: &[&str] = &[
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+];
+
+/// Whether an option or query parameter of this name holds a credential (`secret_access_key`,
+/// `sas_token`, `sig`, `X-Amz-Signature`, …).
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "sig"
+        || ["secret", "token", "password", "signature", "credential", "sas", "key"]
+            .iter()
+            .any(|w| n.contains(w))
+            // A key's *id* names an account; it is not a secret, and is useful in an error.
+            && !n.ends_with("key_id")
+}
+
+/// Known secret values, to be blanked out of any message a run shows or records.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets(Vec<String>);
+
+impl Secrets {
+    /// The credentials among store options and the standard environment variables (read through `var`).
+    pub fn gather<'a>(
+        options: impl IntoIterator<Item = (&'a str, &'a str)>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Secrets {
+        let mut values: Vec<String> = options
+            .into_iter()
+            .filter(|(k, _)| is_secret_name(k))
+            .map(|(_, v)| v.to_string())
+            .chain(SECRET_VARS.iter().filter_map(|k| var(k)))
+            // Very short values would blank ordinary words; real credentials are long.
+            .filter(|v| v.trim().len() >= 8)
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Secrets(values)
+    }
+
+    /// The text with every known secret, and every credential in a URL in it, replaced by `[redacted]`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = redact_urls_in(text);
+        for s in &self.0 {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+}
+
+/// A URL for showing: without user name and password, and with the value of every query parameter that
+/// holds a credential (a SAS token's `sig`, a presigned URL's `X-Amz-Signature`, `token=`) redacted.
+pub fn redact_url(url: &Url) -> String {
+    if !has_credentials(url) && url.fragment().is_none() {
+        return url.to_string();
+    }
+    let mut u = url.clone();
+    if !u.username().is_empty() || u.password().is_some() {
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+    }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_name(&k) {
+                    REDACTED.to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        if pairs.is_empty() {
+            u.set_query(None);
+        } else {
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+    }
+    u.set_fragment(None);
+    u.to_string()
+}
+
+/// Whether a URL carries a user name, a password or a query parameter holding a credential.
+fn has_credentials(url: &Url) -> bool {
+    !url.username().is_empty()
+        || url.password().is_some()
+        || url.query_pairs().any(|(k, _)| is_secret_name(&k))
+}
+
+/// A location as configured (a URL or a folder) for showing, with its credentials redacted.
+pub fn redact_location(location: &str) -> String {
+    match Url::parse(location) {
+        Ok(u) if u.scheme().len() > 1 => redact_url(&u),
+        _ => location.to_string(),
+    }
+}
+
+/// Every URL in a text (`scheme://…` up to white space or a quote) with its credentials redacted.
+fn redact_urls_in(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        // The scheme: the letters just before `://`.
+        let start = rest[..pos]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map(|(i, c)| i + c.len_utf8())
+            .unwrap_or(0);
+        let end = rest[pos..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | ')'))
+            .map(|i| pos + i)
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        let candidate = &rest[start..end];
+        match Url::parse(candidate) {
+            // Only a URL with credentials is rewritten: others are quoted exactly as they were.
+            Ok(u) if start < pos && has_credentials(&u) => out.push_str(&redact_url(&u)),
+            _ => out.push_str(candidate),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("3m").unwrap(), Duration::from_secs(180));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        let mut p = RetryPolicy::default();
+        assert!(p.validate().is_ok());
+        p.timeout = "30 seconds".into();
+        assert!(p.validate().unwrap_err().contains("store.retry.timeout"));
+        let r = RetryPolicy::default().retry_config();
+        assert_eq!(r.max_retries, 10);
+        assert_eq!(r.backoff.init_backoff, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_retry_policy_is_read_from_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join(crate::config::CONFIG_FILE), text);
+        write("store:\n  retry:\n    max_retries: 2\n    initial_backoff: 10ms\n").unwrap();
+        let c = crate::config::Config::load(dir.path()).unwrap();
+        let r = c.store.retry.retry_config();
+        assert_eq!(r.max_retries, 2);
+        assert_eq!(r.backoff.init_backoff, Duration::from_millis(10));
+        // Unset settings keep their defaults.
+        assert_eq!(r.backoff.max_backoff, Duration::from_secs(15));
+        write("store:\n  retry:\n    timeout: thirty seconds\n").unwrap();
+        let e = crate::config::Config::load(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store.retry.timeout"), "{e}");
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        let shown = redact_url(
+            &Url::parse("https://acct.blob.core.windows.net/c?sv=2022-11-02&sig=S3CR3Tsig%2B&se=x")
+                .unwrap(),
+        );
+        assert!(!shown.contains("S3CR3T"), "{shown}");
+        assert!(
+            shown.contains("sv=2022-11-02") && shown.contains("sig=%5Bredacted%5D"),
+            "{shown}"
+        );
+        let shown = redact_location("s3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/prefix/");
+        assert_eq!(shown, "s3://bucket/prefix/");
+        assert_eq!(redact_location("lake"), "lake");
+        let hook = "posting to https://hooks.example.org/notify?token=abcdef123456 failed";
+        let s = Secrets::default().redact(hook);
+        assert!(!s.contains("abcdef123456") && s.ends_with(" failed"), "{s}");
+    }
+
+    #[test]
+    fn known_secrets_are_blanked_wherever_they_appear() {
+        let secrets = Secrets::gather(
+            [
+                ("access_key_id", "AKIAPUBLICID"),
+                ("secret_access_key", "fake-secret-from-config"),
+                ("endpoint", "http://127.0.0.1:9000"),
+            ],
+            |k| (k == "AWS_SESSION_TOKEN").then(|| "fake-token-from-env".to_string()),
+        );
+        let text = "key fake-secret-from-config and fake-token-from-env via AKIAPUBLICID at http://127.0.0.1:9000";
+        let shown = secrets.redact(text);
+        assert_eq!(
+            shown,
+            "key [redacted] and [redacted] via AKIAPUBLICID at http://127.0.0.1:9000"
+        );
+    }
+}
