@@ -397,8 +397,14 @@ pub fn references(input: &Input) -> Vec<&Reference> {
 /// (each run writes and counts its own), when completeness is judged, or when codes are checked against a
 /// reference (which may change without the input changing).
 pub fn judged_by_rows_alone(input: &Input) -> bool {
-    input.columns.iter().all(|c| {
-        c.on_fail != OnFail::Quarantine && c.in_reference.is_none()
-    }) && input.rules.rows.iter().all(|r| r.on_fail != OnFail::Quarantine)
+    input
+        .columns
+        .iter()
+        .all(|c| c.on_fail != OnFail::Quarantine && c.in_reference.is_none())
+        && input
+            .rules
+            .rows
+            .iter()
+            .all(|r| r.on_fail != OnFail::Quarantine)
         && input.rules.completeness.is_none()
 }

@@ -21,7 +21,7 @@ use crate::period::Month;
 use crate::plan::{PREVIOUS_PREFIX, Plan, SeedFormat, Severity, Step, StepKind};
 use crate::record::{
     InputRecord, LatestPointer, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord,
-    StepStatus, ToolInfo, latest_pointer,
+    StepStatus, latest_pointer,
 };
 use crate::render::{self, ReportInput};
 use crate::world::World;
@@ -127,34 +127,18 @@ pub async fn run_with(
     };
     events.run_started(plan, &run_id);
 
-    let mut record = RunRecord {
-        format: crate::record::FORMAT,
-        run_id: run_id.clone(),
-        pipeline: plan.name.clone(),
-        pipeline_file: plan.file.display().to_string(),
-        period: period.to_string(),
-        parameters: params.to_json(),
-        status: RunStatus::Failed,
-        published: false,
+    // Without credentials, whatever the configured URL carried.
+    let mut record = RunRecord::begin(
+        &run_id,
+        &plan.name,
+        &plan.file.display().to_string(),
+        &period.to_string(),
+        params.to_json(),
         started_at,
-        finished_at: started_at,
-        duration_ms: 0,
-        tool: ToolInfo::current(),
-        // Without credentials, whatever the configured URL carried.
-        store: world.store.display_root(),
-        inputs: Vec::new(),
-        steps: Vec::new(),
-        outputs: Vec::new(),
-        files: BTreeMap::new(),
-        fingerprint: String::new(),
-        previous_record: None,
-        file_store: String::new(),
-        warnings: Vec::new(),
-        error: None,
-        quarantine: Vec::new(),
-        trigger: options.trigger,
-        resumed_from: options.control.resumed_from(),
-    };
+        world.store.display_root(),
+        options.trigger,
+    );
+    record.resumed_from = options.control.resumed_from();
 
     let result = execute(
         world,
@@ -670,16 +654,7 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             if let Some(cache) = &ctx.cache {
                 cache.add_source(&step.id, m.sha256.clone());
             }
-            ctx.engine
-                .register_result(&step.id, &path)
-                .await
-                .map_err(|e| e.to_string())?;
-            if ctx.empty_previous.contains(&step.id) {
-                ctx.engine
-                    .register_empty_like(&format!("{PREVIOUS_PREFIX}{}", step.id), &step.id)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
+            register_step_table(ctx, &step.id, &path).await?;
             Ok(StepResult {
                 rows: Some(m.rows),
                 outputs: vec![ObjectRecord {
@@ -827,6 +802,22 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
     }
 }
 
+/// Makes a step's table available to later steps, and its empty twin `previous_<step>` when the
+/// previously published run has none to compare with.
+async fn register_step_table(ctx: &StepContext, step: &str, path: &str) -> Result<(), String> {
+    ctx.engine
+        .register_result(step, path)
+        .await
+        .map_err(|e| e.to_string())?;
+    if ctx.empty_previous.contains(step) {
+        ctx.engine
+            .register_empty_like(&format!("{PREVIOUS_PREFIX}{step}"), step)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// A step of a resumed run whose table is taken from the failed run's checkpoint, its SHA-256 checked.
 async fn reuse_step(
     ctx: &StepContext,
@@ -835,16 +826,7 @@ async fn reuse_step(
 ) -> Result<StepResult, String> {
     let path = ctx.layout.table(&step.id);
     let object = from.copy_to(&ctx.world.store, &path).await?;
-    ctx.engine
-        .register_result(&step.id, &path)
-        .await
-        .map_err(|e| e.to_string())?;
-    if ctx.empty_previous.contains(&step.id) {
-        ctx.engine
-            .register_empty_like(&format!("{PREVIOUS_PREFIX}{}", step.id), &step.id)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    register_step_table(ctx, &step.id, &path).await?;
     Ok(StepResult {
         rows: from.rows,
         outputs: vec![object],

@@ -30,11 +30,11 @@
 //! | [`bench`] | the benchmark: scenarios at several scales, and the side-by-side with DuckDB |
 //! | [`cli`], [`commands`], [`progress`] | the command line, carrying out commands, showing progress |
 
+pub mod audit;
 pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod commands;
-pub mod audit;
 pub mod config;
 pub mod contract;
 pub mod diagnostic;

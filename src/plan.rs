@@ -820,9 +820,10 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
             };
             let (allowed, min, max) = validate_column_rules(v, name.as_str(), c, kind);
             let mut found = Vec::new();
-            let in_reference = c.in_reference.as_ref().map(|r| {
-                crate::contract::reference(&v.file, name.as_str(), r, &mut found)
-            });
+            let in_reference = c
+                .in_reference
+                .as_ref()
+                .map(|r| crate::contract::reference(&v.file, name.as_str(), r, &mut found));
             let on_fail =
                 crate::contract::on_fail(&v.file, name.as_str(), c.on_fail.as_ref(), &mut found);
             for (loc, message) in found {

@@ -78,6 +78,49 @@ pub struct QuarantineRecord {
     pub sha256: String,
 }
 
+impl RunRecord {
+    /// The record of a run as it starts: failed and unpublished until the run says otherwise. `store` is the
+    /// store's root as records may show it (without credentials).
+    pub fn begin(
+        run_id: &str,
+        pipeline: &str,
+        pipeline_file: &str,
+        period: &str,
+        parameters: Json,
+        started_at: DateTime<Utc>,
+        store: String,
+        trigger: Trigger,
+    ) -> RunRecord {
+        RunRecord {
+            format: FORMAT,
+            run_id: run_id.to_string(),
+            pipeline: pipeline.to_string(),
+            pipeline_file: pipeline_file.to_string(),
+            period: period.to_string(),
+            parameters,
+            status: RunStatus::Failed,
+            published: false,
+            started_at,
+            finished_at: started_at,
+            duration_ms: 0,
+            tool: ToolInfo::current(),
+            store,
+            inputs: Vec::new(),
+            steps: Vec::new(),
+            outputs: Vec::new(),
+            files: BTreeMap::new(),
+            fingerprint: String::new(),
+            previous_record: None,
+            file_store: String::new(),
+            warnings: Vec::new(),
+            error: None,
+            quarantine: Vec::new(),
+            trigger,
+            resumed_from: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {

@@ -92,11 +92,7 @@ pub(super) async fn prepare(engine: &Engine, input: &Input) -> Result<Prepared, 
     }
     for r in &input.rules.rows {
         let expr = row_expr(&engine.ctx, input, &r.expr)?;
-        let mut shows: Vec<String> = expr
-            .column_refs()
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
+        let mut shows: Vec<String> = expr.column_refs().iter().map(|c| c.name.clone()).collect();
         shows.sort();
         shows.dedup();
         rules.push(ValueRule {
@@ -134,9 +130,8 @@ pub(super) fn row_expr(
             true,
         ));
     }
-    let schema = datafusion::common::DFSchema::try_from(datafusion::arrow::datatypes::Schema::new(
-        fields,
-    ))?;
+    let schema =
+        datafusion::common::DFSchema::try_from(datafusion::arrow::datatypes::Schema::new(fields))?;
     let expr = ctx.parse_sql_expr(text, &schema)?;
     use datafusion::logical_expr::ExprSchemable;
     let kind = expr.get_type(&schema)?;
@@ -433,25 +428,22 @@ async fn quarantine(
     let mut names = Vec::new();
     for r in rules {
         let hit = r.offends.clone().is_true();
-        names.push(
-            when(hit.clone(), lit(format!("{} ({})", r.rule, r.column)))
-                .end()?,
-        );
+        names.push(when(hit.clone(), lit(format!("{} ({})", r.rule, r.column))).end()?);
         any = Some(match any {
             Some(a) => a.or(hit),
             None => hit,
         });
     }
-    let set_aside = table
-        .filter(any.expect("at least one rule"))?
-        .with_column(
-            "quarantine_rules",
-            datafusion::functions::string::expr_fn::concat_ws(lit("; "), names),
-        )?;
+    let set_aside = table.filter(any.expect("at least one rule"))?.with_column(
+        "quarantine_rules",
+        datafusion::functions::string::expr_fn::concat_ws(lit("; "), names),
+    )?;
     // Written through the engine's own writer (deterministic order, hashed), from a view of the run's own.
     let view = format!("__quarantine_{}", input.name);
     let path = engine.quarantine_path(&input.name);
-    engine.ctx.register_table(view.as_str(), set_aside.into_view())?;
+    engine
+        .ctx
+        .register_table(view.as_str(), set_aside.into_view())?;
     let written = engine
         .materialise(&format!("SELECT * FROM \"{view}\""), &[], &path)
         .await;

@@ -25,7 +25,7 @@ use crate::params::RunParams;
 use crate::period::{Granularity, Period};
 use crate::plan::{self, Plan, StepKind};
 use crate::record::{
-    ObjectRecord, RunLayout, RunRecord, RunStatus, StepStatus, ToolInfo, Trigger, latest_pointer,
+    ObjectRecord, RunLayout, RunRecord, RunStatus, StepStatus, Trigger, latest_pointer,
 };
 use crate::world::World;
 
@@ -230,33 +230,20 @@ fn bare_record(
     started_at: DateTime<Utc>,
 ) -> RunRecord {
     let now = world.clock.now();
-    RunRecord {
-        format: crate::record::FORMAT,
-        run_id: run_id.to_string(),
-        pipeline: plan.name.clone(),
-        pipeline_file: plan.file.display().to_string(),
-        period: period.to_string(),
-        parameters: serde_json::json!({ "period": period }),
-        status: RunStatus::Failed,
-        published: false,
+    let mut record = RunRecord::begin(
+        run_id,
+        &plan.name,
+        &plan.file.display().to_string(),
+        period,
+        serde_json::json!({ "period": period }),
         started_at,
-        finished_at: now,
-        duration_ms: (now - started_at).num_milliseconds().max(0) as u64,
-        tool: ToolInfo::current(),
-        store: world.store.root().to_string(),
-        inputs: Vec::new(),
-        steps: Vec::new(),
-        outputs: Vec::new(),
-        files: world.project.files_read(),
-        fingerprint: String::new(),
-        previous_record: None,
-        file_store: String::new(),
-        warnings: Vec::new(),
-        error: None,
-        quarantine: Vec::new(),
+        world.store.display_root(),
         trigger,
-        resumed_from: None,
-    }
+    );
+    record.files = world.project.files_read();
+    record.finished_at = now;
+    record.duration_ms = (now - started_at).num_milliseconds().max(0) as u64;
+    record
 }
 
 async fn write_record(world: &World, r: &RunRecord) -> Result<String, String> {

@@ -19,7 +19,11 @@ impl TestProject {
         std::fs::create_dir_all(dir.path().join("reports/_lib")).unwrap();
         for e in std::fs::read_dir(repo().join("reports/_lib")).unwrap() {
             let e = e.unwrap();
-            std::fs::copy(e.path(), dir.path().join("reports/_lib").join(e.file_name())).unwrap();
+            std::fs::copy(
+                e.path(),
+                dir.path().join("reports/_lib").join(e.file_name()),
+            )
+            .unwrap();
         }
         TestProject { dir }
     }
