@@ -114,6 +114,53 @@ pub enum CommandArgs {
         /// The later run.
         new: String,
     },
+    /// Run a scheduler or an executor of an Apache DataFusion Ballista cluster with boardpack's SQL
+    /// functions, for runs whose `engine.url` is `ballista://HOST:PORT` (a build with the `distributed`
+    /// feature; docs/distributed.md). Both reach the store as configured here (`--store`,
+    /// BOARDPACK_STORE, config/boardpack.yaml), with credentials from this process's environment.
+    #[command(subcommand)]
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClusterArgs {
+    /// The scheduler: plans each query into stages and hands their tasks to executors.
+    Scheduler {
+        /// The address to listen on.
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: String,
+        /// The host name executors reach this scheduler by.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+        /// Seconds without word from an executor after which it is taken as lost and its tasks run
+        /// again on the others.
+        #[arg(long, default_value_t = 30)]
+        executor_timeout: u64,
+    },
+    /// An executor: runs the tasks the scheduler hands it, reading Parquet from the store.
+    Executor {
+        /// The scheduler, as HOST:PORT.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// The address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: String,
+        /// The host name the scheduler, other executors and boardpack runs reach this executor by.
+        #[arg(long)]
+        external_host: Option<String>,
+        /// The Arrow Flight port, from which results and shuffle data are fetched.
+        #[arg(long, default_value_t = 50051)]
+        flight_port: u16,
+        /// The executor's gRPC port.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once; the number of cores when 0.
+        #[arg(long, default_value_t = 0)]
+        slots: usize,
+        /// Where shuffle files go; a temporary folder when absent.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +263,7 @@ pub enum Command {
         old: String,
         new: String,
     },
+    Cluster(ClusterArgs),
 }
 
 impl CommandArgs {
@@ -229,6 +277,7 @@ impl CommandArgs {
             CommandArgs::Verify { run } => Command::Verify { run },
             CommandArgs::Explain { run, table } => Command::Explain { run, table },
             CommandArgs::Diff { old, new } => Command::Diff { old, new },
+            CommandArgs::Cluster(args) => Command::Cluster(args),
             CommandArgs::Spc(args) => {
                 if args.baseline.is_some_and(|n| n < 12) {
                     return Err("--baseline must be at least 12 points".into());

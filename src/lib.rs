@@ -11,6 +11,7 @@
 //! | [`period`] | months, financial quarters and years |
 //! | [`execute`] | running a plan: inputs, steps in parallel, staging, the run record, publication |
 //! | [`engine`] | DataFusion and Parquet: registering inputs, running SQL, materialising results |
+//! | `cluster` | a Ballista cluster running the engine's queries (feature `distributed`) |
 //! | [`factors`] | published emission factor sets (DESNZ flat files) read into one table |
 //! | [`render`] | templates, formats, charts and Typst → PDF |
 //! | [`spc`] | statistical process control (Making Data Count) |
@@ -25,6 +26,8 @@
 //! | [`cli`], [`commands`], [`progress`] | the command line, carrying out commands, showing progress |
 
 pub mod cli;
+#[cfg(feature = "distributed")]
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod diagnostic;

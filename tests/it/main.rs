@@ -6,6 +6,8 @@ mod activity;
 mod cancer;
 mod carbon;
 mod cli;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod escaping;
 mod failures;
 mod finance;
