@@ -247,6 +247,7 @@ async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
     assert_eq!(output_hashes(cluster_store.path(), &remote.record), expected);
     // The queries ran on the executors.
     let jobs: Vec<usize> = c.executors.iter().map(Executor::jobs).collect();
+    eprintln!("jobs with tasks on each executor: {jobs:?}");
     assert!(jobs.iter().sum::<usize>() > 0, "no executor ran a task");
 }
 
@@ -265,18 +266,19 @@ async fn an_executor_lost_during_a_run_leaves_identical_outputs_or_nothing_publi
         let remote = remote.clone();
         async move { run(&remote).await }
     });
-    // Kill the first executor as soon as it has run a task of the run: whatever it holds (shuffle files,
-    // a result not yet fetched) is lost with it.
+    // Kill an executor as soon as it has run a task of the run: whatever it holds (shuffle files, a
+    // result not yet fetched) is lost with it.
     let started = Instant::now();
-    while c.executors[0].jobs() == 0 && !running.is_finished() {
+    let victim = loop {
+        if let Some(i) = c.executors.iter().position(|e| e.jobs() > 0) {
+            break i;
+        }
+        assert!(!running.is_finished(), "the run finished before any executor ran a task");
         assert!(started.elapsed() < Duration::from_secs(60));
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        !running.is_finished(),
-        "the run finished before the first executor ran anything"
-    );
-    c.executors[0].kill();
+    };
+    c.executors[victim].kill();
+    assert!(!running.is_finished(), "the run finished before the executor was killed");
 
     let pointer = cluster_store
         .path()
