@@ -66,7 +66,11 @@ const LOCAL_SETTINGS: [&str; 5] = [
 /// A session like `local` (its settings, memory pool, object stores and SQL functions) whose queries run
 /// on the Ballista cluster of the scheduler at `host:port`. Fails, having sent nothing, when the
 /// scheduler does not answer.
-pub async fn connect(local: &SessionContext, host: &str, port: u16) -> Result<SessionContext, String> {
+pub async fn connect(
+    local: &SessionContext,
+    host: &str,
+    port: u16,
+) -> Result<SessionContext, String> {
     let scheduler = format!("http://{host}:{port}");
     probe(&scheduler)
         .await
@@ -122,7 +126,9 @@ async fn probe(url: &str) -> Result<(), String> {
         Err(status)
             if matches!(
                 status.code(),
-                tonic::Code::Unavailable | tonic::Code::Unimplemented | tonic::Code::DeadlineExceeded
+                tonic::Code::Unavailable
+                    | tonic::Code::Unimplemented
+                    | tonic::Code::DeadlineExceeded
             ) =>
         {
             Err(format!("{:?}: {}", status.code(), status.message()))
@@ -332,14 +338,16 @@ pub async fn run_scheduler(
     // With every executor lost, queries wait as long for one to (re)join, then fail.
     config.no_executors_grace_period_seconds = options.executor_timeout_seconds;
     // Checked often, so that a lost executor is noticed within a few seconds of its timeout.
-    config.expire_dead_executor_interval_seconds = (options.executor_timeout_seconds / 4).clamp(1, 15);
+    config.expire_dead_executor_interval_seconds =
+        (options.executor_timeout_seconds / 4).clamp(1, 15);
     config.validate().map_err(|e| e.to_string())?;
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
-    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
-        .await
-        .map_err(|e| e.to_string())?;
+    let scheduler =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+            .await
+            .map_err(|e| e.to_string())?;
     tracing::info!(port, "Ballista scheduler listening");
     start_grpc_service_with_listener(listener, scheduler)
         .await
@@ -402,7 +410,10 @@ pub async fn run_executor(options: ExecutorOptions, store: Option<Store>) -> Res
 }
 
 /// Carries out `boardpack cluster …`: a scheduler or an executor that reaches the world's store.
-pub async fn serve(world: &crate::world::World, args: crate::cli::ClusterArgs) -> Result<(), String> {
+pub async fn serve(
+    world: &crate::world::World,
+    args: crate::cli::ClusterArgs,
+) -> Result<(), String> {
     use crate::cli::ClusterArgs;
     // A local folder is reachable by every process on the machine without registering it; another store
     // is opened here from this process's configuration and environment, as a run opens it.

@@ -360,7 +360,7 @@ impl Engine {
             message: e.to_string(),
         };
         let writer = BufWriter::new(self.store.object_store(), self.store.path(path)?);
-        let mut writer = AsyncArrowWriter::try_new(writer, schema, Some(writer_properties()))
+        let mut writer = AsyncArrowWriter::try_new(writer, schema.clone(), Some(writer_properties()))
             .map_err(write_err)?;
         let mut rows = 0u64;
         // Rows go to the writer in batches of one size whatever sizes the plan delivered (a cluster

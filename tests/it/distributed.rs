@@ -52,7 +52,9 @@ async fn sample_store() -> tempfile::TempDir {
             .collect(),
         ..SampleOptions::default()
     };
-    sample::generate(&world.store, &opts, &|_| {}).await.unwrap();
+    sample::generate(&world.store, &opts, &|_| {})
+        .await
+        .unwrap();
     store
 }
 
@@ -102,7 +104,10 @@ fn output_hashes(store: &Path, record: &RunRecord) -> BTreeMap<String, String> {
         .map(|o| {
             let bytes = std::fs::read(store.join(&o.path)).unwrap();
             assert_eq!(boardpack::store::sha256_hex(&bytes), o.sha256, "{}", o.path);
-            let within = o.path.strip_prefix(&prefix).expect("under the run's prefix");
+            let within = o
+                .path
+                .strip_prefix(&prefix)
+                .expect("under the run's prefix");
             (within.to_string(), o.sha256.clone())
         })
         .collect()
@@ -244,7 +249,10 @@ async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
     // The same inputs and files were read (the fingerprint covers them), and every output (tables and
     // the PDF) has the same bytes.
     assert_eq!(remote.record.fingerprint, local.record.fingerprint);
-    assert_eq!(output_hashes(cluster_store.path(), &remote.record), expected);
+    assert_eq!(
+        output_hashes(cluster_store.path(), &remote.record),
+        expected
+    );
     // The queries ran on the executors.
     let jobs: Vec<usize> = c.executors.iter().map(Executor::jobs).collect();
     eprintln!("jobs with tasks on each executor: {jobs:?}");
@@ -273,12 +281,18 @@ async fn an_executor_lost_during_a_run_leaves_identical_outputs_or_nothing_publi
         if let Some(i) = c.executors.iter().position(|e| e.jobs() > 0) {
             break i;
         }
-        assert!(!running.is_finished(), "the run finished before any executor ran a task");
+        assert!(
+            !running.is_finished(),
+            "the run finished before any executor ran a task"
+        );
         assert!(started.elapsed() < Duration::from_secs(60));
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     c.executors[victim].kill();
-    assert!(!running.is_finished(), "the run finished before the executor was killed");
+    assert!(
+        !running.is_finished(),
+        "the run finished before the executor was killed"
+    );
 
     let pointer = cluster_store
         .path()
@@ -286,7 +300,10 @@ async fn an_executor_lost_during_a_run_leaves_identical_outputs_or_nothing_publi
     match running.await.unwrap() {
         Ok(outcome) => {
             eprintln!("the run survived the lost executor");
-            assert_eq!(output_hashes(cluster_store.path(), &outcome.record), expected);
+            assert_eq!(
+                output_hashes(cluster_store.path(), &outcome.record),
+                expected
+            );
             assert!(pointer.exists());
         }
         Err(failure) => {
@@ -307,7 +324,9 @@ async fn an_executor_lost_during_a_run_leaves_identical_outputs_or_nothing_publi
         }
     }
     // With one executor left, a re-run publishes the local run's bytes.
-    let again = run(&remote).await.unwrap_or_else(|e| panic!("the re-run fails: {}", e.message));
+    let again = run(&remote)
+        .await
+        .unwrap_or_else(|e| panic!("the re-run fails: {}", e.message));
     assert_eq!(output_hashes(cluster_store.path(), &again.record), expected);
     assert!(pointer.exists());
 }
