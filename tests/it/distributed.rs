@@ -58,10 +58,10 @@ async fn sample_store() -> tempfile::TempDir {
     store
 }
 
-/// A copy of a store's inputs in a new store: the same objects, byte for byte, and no runs.
+/// A copy of a store (taken before any run): the same objects, byte for byte.
 fn copy_of(store: &Path) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
-    copy_dir(&store.join("inputs"), &copy.path().join("inputs"));
+    copy_dir(store, copy.path());
     copy
 }
 
