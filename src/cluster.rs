@@ -399,6 +399,9 @@ pub async fn run_executor(options: ExecutorOptions, store: Option<Store>) -> Res
         vcores: options.slots,
         work_dir: options.work_dir,
         print_thread_info: false,
+        // Often enough for a scheduler's executor timeout of a few tens of seconds (Ballista's default, a
+        // minute, needs a timeout of minutes before a lost executor's tasks run elsewhere).
+        executor_heartbeat_interval_seconds: 3,
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(runtime_producer)),
         override_logical_codec: Some(Arc::new(Codec::default())),

@@ -142,7 +142,7 @@ impl Executor {
             .args(["--flight-port", &flight_port.to_string()])
             .args(["--grpc-port", &free_port().to_string()])
             .args(["--work-dir", work_dir.path().to_str().unwrap()])
-            .env("BOARDPACK_LOG", "warn")
+            .env("BOARDPACK_LOG", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -181,6 +181,24 @@ struct Cluster {
     _logs: tempfile::TempDir,
 }
 
+impl Cluster {
+    /// The executors' logs, for a failure's message.
+    fn logs(&self) -> String {
+        (0..self.executors.len())
+            .map(|i| {
+                let path = self._logs.path().join(format!("executor-{i}.log"));
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                format!(
+                    "executor {i}:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 async fn cluster(store: &Path) -> Cluster {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -191,7 +209,7 @@ async fn cluster(store: &Path) -> Cluster {
             external_host: "127.0.0.1".into(),
             // Short, so that a killed executor is noticed within the test; executors report every few
             // seconds at most, even when busy.
-            executor_timeout_seconds: 10,
+            executor_timeout_seconds: 15,
         },
         Some(world.store.clone()),
     ));
@@ -239,7 +257,7 @@ async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
     let started = Instant::now();
     let remote = run(&world(cluster_store.path(), &c.url))
         .await
-        .unwrap_or_else(|e| panic!("the cluster run fails: {}", e.message));
+        .unwrap_or_else(|e| panic!("the cluster run fails: {}\n{}", e.message, c.logs()));
     eprintln!(
         "board pack {PERIOD}: local {:.1} s, cluster {:.1} s",
         local_time.as_secs_f64(),
