@@ -138,6 +138,12 @@ pub enum CommandArgs {
         after_help = "Example (see BENCHMARKS.md):\n  boardpack bench --scale 1 --scale 4 --runs 3\n\nSample data, a project copy, a Python venv with duckdb (from PyPI) and bench-results.json go under --dir."
     )]
     Bench(BenchArgs),
+    /// Run a scheduler or an executor of an Apache DataFusion Ballista cluster with boardpack's SQL
+    /// functions, for runs whose `engine.url` is `ballista://HOST:PORT` (a build with the `distributed`
+    /// feature; docs/distributed.md). Both reach the store as configured here (`--store`,
+    /// BOARDPACK_STORE, config/boardpack.yaml), with credentials from this process's environment.
+    #[command(subcommand)]
+    Cluster(ClusterArgs),
 }
 
 const SCHEDULE_HELP: &str = "A pipeline's schedule (pipelines/NAME.yaml):\n  schedule:\n    cron: \"0 7 * * *\"          # minute hour day month weekday\n    timezone: Europe/London     # GMT/BST handled\n    working_day: 8              # only on the 8th working day of the month\n    builds: previous-month      # or previous-quarter, previous-year\n    ready: { poll: 15m, deadline: 8h, min_rows: { INPUT: N }, markers: [PATH] }\n    retries: 2\n    retry_backoff: 1m\n    step_timeout: 30m\n\nScheduler settings (bank holidays, lease, catch-up, notifications) are under `scheduler:` in\nconfig/boardpack.yaml. On SIGTERM/SIGINT no new step starts, running steps have the grace period,\nthe lease is released and the run is recorded as interrupted.";
@@ -198,6 +204,47 @@ pub struct BenchArgs {
     /// The engine's memory limit for the runs, e.g. 2GiB (else config/boardpack.yaml's).
     #[arg(long)]
     pub memory_limit: Option<String>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClusterArgs {
+    /// The scheduler: plans each query into stages and hands their tasks to executors.
+    Scheduler {
+        /// The address to listen on.
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: String,
+        /// The host name executors reach this scheduler by.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+        /// Seconds without word from an executor after which it is taken as lost and its tasks run
+        /// again on the others.
+        #[arg(long, default_value_t = 30)]
+        executor_timeout: u64,
+    },
+    /// An executor: runs the tasks the scheduler hands it, reading Parquet from the store.
+    Executor {
+        /// The scheduler, as HOST:PORT.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// The address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: String,
+        /// The host name the scheduler, other executors and boardpack runs reach this executor by.
+        #[arg(long)]
+        external_host: Option<String>,
+        /// The Arrow Flight port, from which results and shuffle data are fetched.
+        #[arg(long, default_value_t = 50051)]
+        flight_port: u16,
+        /// The executor's gRPC port.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once; the number of cores when 0.
+        #[arg(long, default_value_t = 0)]
+        slots: usize,
+        /// Where shuffle files go; a temporary folder when absent.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -329,6 +376,7 @@ pub enum Command {
         run: String,
     },
     Bench(crate::bench::BenchOptions),
+    Cluster(ClusterArgs),
 }
 
 impl CommandArgs {
@@ -382,6 +430,7 @@ impl CommandArgs {
                     memory_limit: a.memory_limit,
                 })
             }
+            CommandArgs::Cluster(args) => Command::Cluster(args),
             CommandArgs::Spc(args) => {
                 if args.baseline.is_some_and(|n| n < 12) {
                     return Err("--baseline must be at least 12 points".into());

@@ -72,7 +72,22 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             .map_err(|e| anyhow!(e))?;
             print_long(&crate::bench::render_table(&report))
         }
+        Command::Cluster(args) => cluster(&world, args).await,
     }
+}
+
+#[cfg(feature = "distributed")]
+async fn cluster(world: &World, args: crate::cli::ClusterArgs) -> Result<()> {
+    crate::cluster::serve(world, args)
+        .await
+        .map_err(|e| anyhow!(e))
+}
+
+#[cfg(not(feature = "distributed"))]
+async fn cluster(_: &World, _: crate::cli::ClusterArgs) -> Result<()> {
+    bail!(
+        "this build of boardpack has no distributed engine (build it with `--features distributed`)"
+    )
 }
 
 async fn verify(world: &World, run: &str) -> Result<()> {

@@ -44,7 +44,24 @@ pub struct EngineConfig {
     pub target_partitions: usize,
     /// How many independent steps run at once.
     pub max_parallel_steps: usize,
+    /// Where SQL runs: `local` (in this process), or `ballista://host:port`, the scheduler of an Apache
+    /// DataFusion Ballista cluster (a build with the `distributed` feature; `docs/distributed.md`).
+    pub url: String,
 }
+
+/// Where SQL runs, from `engine.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineLocation {
+    Local,
+    /// A Ballista scheduler's gRPC address.
+    Ballista {
+        host: String,
+        port: u16,
+    },
+}
+
+/// The port of a Ballista scheduler when `engine.url` names none.
+pub const BALLISTA_DEFAULT_PORT: u16 = 50050;
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -63,6 +80,7 @@ impl Default for EngineConfig {
             spill_dir: None,
             target_partitions: 1,
             max_parallel_steps: 2,
+            url: "local".into(),
         }
     }
 }
@@ -87,7 +105,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads `config/boardpack.yaml` under `project` (defaults when absent), then applies the environment:
-    /// `BOARDPACK_STORE`, `BOARDPACK_MEMORY_LIMIT`, `BOARDPACK_MAX_PARALLEL_STEPS`.
+    /// `BOARDPACK_STORE`, `BOARDPACK_MEMORY_LIMIT`, `BOARDPACK_MAX_PARALLEL_STEPS`, `BOARDPACK_ENGINE`.
     pub fn load(project: &Path) -> Result<Config, ConfigError> {
         let file = project.join(CONFIG_FILE);
         let mut config = match std::fs::read_to_string(&file) {
@@ -126,6 +144,9 @@ impl Config {
                 message: format!("`{v}` is not a whole number"),
             })?;
         }
+        if let Some(v) = var("BOARDPACK_ENGINE") {
+            self.engine.url = v;
+        }
         Ok(())
     }
 
@@ -147,7 +168,42 @@ impl Config {
                 message: "engine.max_parallel_steps must be at least 1".into(),
             });
         }
+        self.engine_location()
+            .map_err(|message| ConfigError::Invalid {
+                file: CONFIG_FILE.into(),
+                message: format!("engine.url: {message}"),
+            })?;
         Ok(())
+    }
+
+    /// Where SQL runs: `engine.url` read as `local` or `ballista://host[:port]`.
+    pub fn engine_location(&self) -> Result<EngineLocation, String> {
+        let text = self.engine.url.trim();
+        if text.is_empty() || text == "local" {
+            return Ok(EngineLocation::Local);
+        }
+        let bad = || format!("`{text}`: write `local` or `ballista://host:port`");
+        let url = url::Url::parse(text).map_err(|_| bad())?;
+        let host = match url.host_str() {
+            Some(h) if url.scheme() == "ballista" && !h.is_empty() => h,
+            _ => return Err(bad()),
+        };
+        // A scheduler is an address: anything more would be ignored, so it is refused.
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || !matches!(url.path(), "" | "/")
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(bad());
+        }
+        Ok(EngineLocation::Ballista {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: url.port().unwrap_or(BALLISTA_DEFAULT_PORT),
+        })
     }
 
     pub fn memory_limit_bytes(&self) -> usize {
@@ -192,6 +248,39 @@ mod tests {
         assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("1KiB").is_err());
+    }
+
+    #[test]
+    fn engine_locations() {
+        let at = |url: &str| {
+            let mut c = Config::default();
+            c.engine.url = url.into();
+            c.engine_location()
+        };
+        assert_eq!(at("local"), Ok(EngineLocation::Local));
+        assert_eq!(
+            at("ballista://10.0.0.5:50051"),
+            Ok(EngineLocation::Ballista {
+                host: "10.0.0.5".into(),
+                port: 50051
+            })
+        );
+        assert_eq!(
+            at("ballista://scheduler"),
+            Ok(EngineLocation::Ballista {
+                host: "scheduler".into(),
+                port: BALLISTA_DEFAULT_PORT
+            })
+        );
+        for bad in [
+            "remote",
+            "http://h:50050",
+            "ballista://",
+            "ballista://h/x",
+            "ballista://u:p@h",
+        ] {
+            assert!(at(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::compute::BatchCoalescer;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
@@ -27,7 +28,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde_json::{Map, Value as Json};
 
-use crate::config::Config;
+use crate::config::{Config, EngineLocation};
 use crate::period::Month;
 use crate::plan::{ColumnType, Input};
 use crate::store::{ObjectInfo, Store, StoreError};
@@ -73,6 +74,9 @@ pub enum EngineError {
     Write { path: String, message: String },
     #[error("`{path}`: expected a .csv or .parquet file")]
     UnsupportedFile { path: String },
+    /// The cluster of `engine.url` cannot be used (unreachable, or not in this build).
+    #[error("engine `{url}`: {message}")]
+    Cluster { url: String, message: String },
 }
 
 /// The partition column of month-partitioned inputs (`month=2022-04/`).
@@ -118,6 +122,31 @@ impl Engine {
             store: store.clone(),
             quality: Default::default(),
         })
+    }
+
+    /// Starts the engine `engine.url` names: this process, or a Ballista cluster whose scheduler must
+    /// answer before anything is read or staged (`crate::cluster`).
+    pub async fn start(config: &Config, store: &Store) -> Result<Engine, EngineError> {
+        let engine = Engine::new(config, store)?;
+        let cluster_err = |message: String| EngineError::Cluster {
+            url: config.engine.url.clone(),
+            message,
+        };
+        match config.engine_location().map_err(cluster_err)? {
+            EngineLocation::Local => Ok(engine),
+            #[cfg(feature = "distributed")]
+            EngineLocation::Ballista { host, port } => {
+                let ctx = crate::cluster::connect(&engine.ctx, &host, port)
+                    .await
+                    .map_err(cluster_err)?;
+                Ok(Engine { ctx, ..engine })
+            }
+            #[cfg(not(feature = "distributed"))]
+            EngineLocation::Ballista { .. } => Err(cluster_err(
+                "this build of boardpack has no distributed engine (build it with `--features distributed`)"
+                    .into(),
+            )),
+        }
     }
 
     /// Registers an input as a table restricted to `months` (ignored for unpartitioned inputs), after
@@ -384,12 +413,31 @@ impl Engine {
             message: e.to_string(),
         };
         let writer = BufWriter::new(self.store.object_store(), self.store.path(path)?);
-        let mut writer = AsyncArrowWriter::try_new(writer, schema, Some(writer_properties()))
-            .map_err(write_err)?;
+        let mut writer =
+            AsyncArrowWriter::try_new(writer, schema.clone(), Some(writer_properties()))
+                .map_err(write_err)?;
         let mut rows = 0u64;
+        // Rows go to the writer in batches of one size whatever sizes the plan delivered (a cluster
+        // streams results in the sizes its shuffle and transport chose): the Parquet writer cuts pages
+        // relative to each batch, so the bytes then depend on the rows alone.
+        // Coalesced in the stream's own (physical) schema: it may hold string views where the logical
+        // schema, which the file keeps, says plain strings.
+        let mut batches =
+            BatchCoalescer::new(stream.schema(), self.ctx.copied_config().batch_size());
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             rows += batch.num_rows() as u64;
+            batches
+                .push_batch(batch)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            while let Some(batch) = batches.next_completed_batch() {
+                writer.write(&batch).await.map_err(write_err)?;
+            }
+        }
+        batches
+            .finish_buffered_batch()
+            .map_err(datafusion::error::DataFusionError::from)?;
+        while let Some(batch) = batches.next_completed_batch() {
             writer.write(&batch).await.map_err(write_err)?;
         }
         writer.close().await.map_err(write_err)?;

@@ -308,7 +308,8 @@ async fn execute(
     cache: Option<crate::cache::StepCache>,
 ) -> Result<(), String> {
     let period = params.period();
-    let engine = Engine::new(&world.config, &world.store)
+    let engine = Engine::start(&world.config, &world.store)
+        .await
         .map_err(|e| format!("starting the engine: {e}"))?;
     let sql_params = Arc::new(params.sql_values());
 

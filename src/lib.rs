@@ -12,6 +12,7 @@
 //! | [`cache`] | the step cache: results reused when nothing a step reads has changed |
 //! | [`execute`] | running a plan: inputs, steps in parallel, staging, the run record, publication |
 //! | [`engine`] | DataFusion and Parquet: registering inputs, running SQL, materialising results |
+//! | `cluster` | a Ballista cluster running the engine's queries (feature `distributed`) |
 //! | [`factors`] | published emission factor sets (DESNZ flat files) read into one table |
 //! | [`render`] | templates, formats, charts and Typst → PDF |
 //! | [`spc`] | statistical process control (Making Data Count) |
@@ -34,6 +35,8 @@ pub mod audit;
 pub mod bench;
 pub mod cache;
 pub mod cli;
+#[cfg(feature = "distributed")]
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod contract;

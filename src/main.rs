@@ -58,7 +58,12 @@ fn main() -> ExitCode {
 
 fn init_logging(quiet: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let default = if quiet { "warn" } else { "info" };
+    // Ballista's client (feature `distributed`) logs each query it sends: a run shows its own progress.
+    let default = if quiet {
+        "warn"
+    } else {
+        "info,ballista_core=warn"
+    };
     let filter =
         EnvFilter::try_from_env("BOARDPACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

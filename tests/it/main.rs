@@ -9,6 +9,8 @@ mod cancer;
 mod carbon;
 mod cli;
 mod disclosure_sweep;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod escaping;
 mod failures;
 mod faults;
