@@ -286,7 +286,50 @@ async fn run_with(
     let plan = load(world, name)?;
     let params = RunParams::bind(&plan, given)?;
     let progress = Arc::new(Progress::new(out.quiet, out.plain_logs));
-    let result = execute::run_with(world, &plan, &params, progress.clone(), options).await;
+    let result = if options.stage_only.is_some() || options.control.resume.is_some() {
+        execute::run_with(world, &plan, &params, progress.clone(), options).await
+    } else {
+        // Under the pipeline and period's lease, as a scheduled run: a run typed by hand never goes on at
+        // the same time as a scheduled one (or another typed one) of the same period, on any machine. A
+        // signal stops it as it stops the scheduler: no new step starts, the run is recorded interrupted.
+        let settings = crate::schedule::Settings::from_config(&world.config.scheduler)
+            .map_err(|e| anyhow!(e))?;
+        let period = params.period().to_string();
+        let run_id = execute::new_run_id(world.clock.now());
+        let stop = crate::schedule::runner::stop_on_signals(settings.grace_period);
+        let (plan_ref, params_ref, id, events) = (&plan, &params, &run_id, progress.clone());
+        let leased = crate::schedule::runner::under_lease(
+            world,
+            &settings,
+            &plan,
+            &period,
+            &run_id,
+            options.trigger,
+            &stop,
+            move |run_stop| async move {
+                let mut options = options.clone();
+                options.run_id = Some(id.clone());
+                options.control.stop = Some(run_stop);
+                execute::run_with(world, plan_ref, params_ref, events, &options).await
+            },
+        )
+        .await
+        .map_err(|e| anyhow!(e))?;
+        match leased {
+            Ok(result) => result,
+            Err(holder) => {
+                progress.finish();
+                bail!(
+                    "run {} ({}) of {} {} holds the lease until {}: not started twice",
+                    holder.run_id,
+                    holder.holder,
+                    holder.pipeline,
+                    holder.period,
+                    holder.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+        }
+    };
     progress.finish();
     result.map_err(|f| match f.record_path {
         Some(p) => anyhow!("{} (run record: {p}; nothing was published)", f.message),

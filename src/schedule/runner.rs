@@ -93,29 +93,87 @@ pub async fn launch(
     let plan = plan::load_named(&world.project, &l.pipeline).map_err(|d| d.to_string())?;
     let period_text = l.period.to_string();
     let run_id = execute::new_run_id(world.clock.now());
+    let started_at = world.clock.now();
+    let (w, p, id, launch) = (&world, &plan, &run_id, &l);
+    let leased = under_lease(
+        &world,
+        settings,
+        &plan,
+        &period_text,
+        &run_id,
+        l.trigger,
+        stop,
+        move |run_stop| async move {
+            let outcome = run_leased(w, p, id, &run_stop, events, launch).await;
+            (outcome, run_stop.is_stopped())
+        },
+    )
+    .await?;
+    let (outcome, stopped) = match leased {
+        Ok(done) => done,
+        Err(busy) => return Ok(Launched::Busy(busy)),
+    };
+    let (record, path) = match outcome {
+        Ok(found) => found,
+        Err(reason) => {
+            // The run never reached `execute` (not ready, bad parameters): record why.
+            let mut r = bare_record(&world, &plan, &period_text, &run_id, l.trigger, started_at);
+            r.status = if stopped {
+                RunStatus::Interrupted
+            } else {
+                RunStatus::Failed
+            };
+            r.error = Some(reason);
+            r.resumed_from = l.resume.as_ref().map(|x| x.from_run_id.clone());
+            let path = write_record(&world, &r).await?;
+            (r, path)
+        }
+    };
+    notify(&settings.notify, &record).await;
+    Ok(Launched::Recorded { record, path })
+}
+
+/// Runs `work` under the lease of a pipeline and period: one run of them at a time, across processes and
+/// machines. `Ok(Err(holder))` when another run holds the lease (nothing ran). The lease is renewed every
+/// third of its life while `work` lives and released after; `work` is given a stop signal that fires on
+/// `stop` or when the lease was lost (it went unrenewed past its expiry and another process took it over).
+/// A dead holder's run found on the way is recorded as abandoned.
+#[allow(clippy::too_many_arguments)]
+pub async fn under_lease<T, F, Fut>(
+    world: &World,
+    settings: &Settings,
+    plan: &Plan,
+    period: &str,
+    run_id: &str,
+    trigger: Trigger,
+    stop: &StopSignal,
+    work: F,
+) -> Result<Result<T, LeaseBody>, String>
+where
+    F: FnOnce(StopSignal) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
     let ttl = settings.lease_ttl;
     let acquired = lease::acquire(
         &world.store,
         &plan.name,
-        &period_text,
-        &run_id,
-        l.trigger,
+        period,
+        run_id,
+        trigger,
         world.clock.now(),
         ttl,
     )
     .await
-    .map_err(|e| format!("taking the lease of {} {period_text}: {e}", plan.name))?;
+    .map_err(|e| format!("taking the lease of {} {period}: {e}", plan.name))?;
     let lease = match acquired {
-        Acquired::Busy(b) => return Ok(Launched::Busy(b)),
+        Acquired::Busy(b) => return Ok(Err(b)),
         Acquired::Held { lease, expired } => {
             if let Some(dead) = expired {
-                record_abandoned(&world, settings, &plan, &dead).await;
+                record_abandoned(world, settings, plan, &dead).await;
             }
             lease
         }
     };
-    // The run stops on a signal, or when its lease is lost (it went unrenewed past its expiry and another
-    // process took it over): two runs of a pipeline and period must not go on at once.
     let run_stop = StopSignal::new(settings.grace_period);
     let follower = {
         let (parent, run_stop) = (stop.clone(), run_stop.clone());
@@ -124,7 +182,6 @@ pub async fn launch(
             run_stop.stop();
         })
     };
-    // Renewed every third of its life while the run lives.
     let lease = Arc::new(tokio::sync::Mutex::new(lease));
     let renewer = {
         let lease = lease.clone();
@@ -149,33 +206,14 @@ pub async fn launch(
             }
         })
     };
-
-    let started_at = world.clock.now();
-    let outcome = run_leased(&world, &plan, &run_id, &run_stop, events, &l).await;
+    let done = work(run_stop).await;
     renewer.abort();
     follower.abort();
     let lease = lease.lock().await.clone();
     if let Err(e) = lease.release(world.clock.now()).await {
         tracing::warn!("releasing the lease: {e}");
     }
-    let (record, path) = match outcome {
-        Ok(found) => found,
-        Err(reason) => {
-            // The run never reached `execute` (not ready, bad parameters): record why.
-            let mut r = bare_record(&world, &plan, &period_text, &run_id, l.trigger, started_at);
-            r.status = if run_stop.is_stopped() {
-                RunStatus::Interrupted
-            } else {
-                RunStatus::Failed
-            };
-            r.error = Some(reason);
-            r.resumed_from = l.resume.as_ref().map(|x| x.from_run_id.clone());
-            let path = write_record(&world, &r).await?;
-            (r, path)
-        }
-    };
-    notify(&settings.notify, &record).await;
-    Ok(Launched::Recorded { record, path })
+    Ok(Ok(done))
 }
 
 /// Waits for readiness and runs; `Err` only when the run never started.

@@ -452,6 +452,8 @@ fn binary(project: &FsPath, args: &[&str]) -> std::process::Command {
 #[test]
 fn a_run_killed_mid_step_publishes_nothing_and_the_next_run_succeeds() {
     let p = slow_project();
+    // Every run holds its pipeline and period's lease; a killed one's lease lapses after this.
+    p.write("config/boardpack.yaml", "scheduler:\n  lease_ttl: 2s\n");
     let mut child = binary(p.root(), &["run", "waits", "--period", "2022-04"])
         .spawn()
         .expect("the binary starts");
@@ -483,7 +485,17 @@ fn a_run_killed_mid_step_publishes_nothing_and_the_next_run_succeeds() {
     assert!(after.iter().all(|f| !f.ends_with("run.json")), "{after:?}");
     assert!(!staged.is_empty());
 
-    // The next run succeeds and publishes; the killed run's leftovers stay unpublished beside it.
+    // The killed run's lease is still live: a run started at once is refused, naming the holder.
+    let out = binary(p.root(), &["run", "waits", "--period", "2022-04"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    if !out.status.success() {
+        assert!(said.contains("holds the lease until"), "{said}");
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+    }
+    // Once it lapses, the next run records the killed run as abandoned, succeeds and publishes; the
+    // killed run's leftovers stay unpublished beside it.
     let out = binary(p.root(), &["run", "waits", "--period", "2022-04"])
         .output()
         .unwrap();
@@ -504,11 +516,14 @@ fn a_run_killed_mid_step_publishes_nothing_and_the_next_run_succeeds() {
         .into_iter()
         .filter(|f| f.ends_with("run.json"))
         .collect();
-    assert_eq!(
-        records.len(),
-        1,
-        "only the second run has a record: {records:?}"
-    );
+    assert_eq!(records.len(), 2, "{records:?}");
+    let killed: Vec<RunRecord> = records
+        .iter()
+        .map(|r| serde_json::from_slice(&std::fs::read(runs.join(r)).unwrap()).unwrap())
+        .filter(|r: &RunRecord| r.run_id != record.run_id)
+        .collect();
+    assert_eq!(killed[0].status, RunStatus::Abandoned, "{killed:?}");
+    assert!(!killed[0].published);
 }
 
 /// Runs the binary against the S3 server configured by environment only, verbose, with JSON logs.

@@ -700,3 +700,46 @@ async fn a_run_that_loses_its_lease_stops() {
         rs[0].error
     );
 }
+
+#[tokio::test]
+async fn a_run_typed_by_hand_waits_its_turn_behind_the_lease() {
+    let p = scheduled("");
+    month(&p, "2022-03");
+    month(&p, "2022-04");
+    let w = p.world();
+    // A scheduled run of 2022-04 holds the lease now (the command line runs on the real clock).
+    let held = match lease::acquire(
+        &w.store,
+        "waits",
+        "2022-04",
+        "20220501T070000Z-sched0",
+        Trigger::Schedule,
+        Utc::now(),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap()
+    {
+        lease::Acquired::Held { lease, .. } => lease,
+        other => panic!("{other:?}"),
+    };
+    let (code, out) = boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("run 20220501T070000Z-sched0") && out.contains("holds the lease"),
+        "{out}"
+    );
+    assert!(records(&w).await.is_empty(), "nothing ran");
+    // Another period is not held; once the scheduled run lets go, the typed run goes ahead.
+    let (code, out) = boardpack_output(&p, &["run", "waits", "--period", "2022-03"]);
+    assert_eq!(code, 0, "{out}");
+    held.release(Utc::now()).await.unwrap();
+    let (code, out) = boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
+    assert_eq!(code, 0, "{out}");
+    let rs = records(&w).await;
+    assert_eq!(rs.len(), 2, "{rs:?}");
+    assert!(
+        rs.iter()
+            .all(|r| r.status == RunStatus::Succeeded && r.trigger == Trigger::Manual)
+    );
+}
