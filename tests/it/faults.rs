@@ -287,12 +287,13 @@ async fn the_store_dying_mid_run_publishes_nothing_and_a_rerun_succeeds() {
     assert!(pdf_text_of(&world.store.get(&pdf).await.unwrap()).contains("Cardiology 3 66.7%"));
 }
 
-/// An object store that accepts `allowed` writes under `runs/` and then refuses every write, as a full
-/// disk does (reads and deletes still work).
+/// An object store that accepts `allowed` writes under `runs/` and then refuses `refused` writes (every
+/// one after, as a full disk does, with `usize::MAX`), then accepts again; reads and deletes still work.
 #[derive(Debug)]
 struct FullDisk {
     inner: Arc<dyn object_store::ObjectStore>,
     allowed: usize,
+    refused: usize,
     writes: AtomicUsize,
 }
 
@@ -301,7 +302,8 @@ impl FullDisk {
         if !location.as_ref().contains("/runs/") {
             return Ok(());
         }
-        if self.writes.fetch_add(1, Ordering::SeqCst) < self.allowed {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        if n < self.allowed || n - self.allowed >= self.refused {
             return Ok(());
         }
         Err(object_store::Error::Generic {
@@ -394,6 +396,7 @@ async fn a_store_refusing_writes_mid_run_fails_cleanly_naming_the_object() {
         Arc::new(FullDisk {
             inner,
             allowed: 1,
+            refused: usize::MAX,
             writes: AtomicUsize::new(0),
         })
     });
@@ -598,4 +601,47 @@ async fn credentials_never_appear_in_logs_records_pdfs_or_errors() {
     for r in records(&world, "2022-05").await {
         sweep("a failed run's record", &serde_json::to_string(&r).unwrap());
     }
+}
+
+#[tokio::test]
+async fn a_step_whose_write_is_refused_once_is_retried_and_the_run_succeeds() {
+    let p = project();
+    seed_visits(&p);
+    let mut world = p.world();
+    // The first staged table is written; the next write is refused once, then writes succeed again.
+    world.store = world.store.wrapped(|inner| {
+        Arc::new(FullDisk {
+            inner,
+            allowed: 1,
+            refused: 1,
+            writes: AtomicUsize::new(0),
+        })
+    });
+    let plan = boardpack::plan::load_named(&world.project, "waits").expect("a valid pipeline");
+    let given = std::collections::BTreeMap::from([("period".to_string(), "2022-04".to_string())]);
+    let params = boardpack::params::RunParams::bind(&plan, &given).expect("valid parameters");
+    let retried = |retries| boardpack::execute::RunOptions {
+        control: boardpack::schedule::control::RunControl {
+            retry: boardpack::schedule::control::RetryPolicy {
+                retries,
+                backoff: std::time::Duration::from_millis(20),
+                step_timeout: None,
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let outcome = boardpack::execute::run_with(
+        &world.fresh(),
+        &plan,
+        &params,
+        Arc::new(boardpack::execute::Silent),
+        &retried(1),
+    )
+    .await
+    .expect("the second attempt succeeds");
+    assert_eq!(outcome.record.status, RunStatus::Succeeded);
+    assert!(p.store_file("published/waits/2022-04.json").is_file());
+    let pdf = outcome.reports().into_iter().next().unwrap();
+    assert!(pdf_text_of(&world.store.get(&pdf).await.unwrap()).contains("Cardiology 3 66.7%"));
 }
