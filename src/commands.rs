@@ -192,15 +192,18 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
 }
 
 fn show_plan(world: &World, name: &str) -> Result<()> {
+    use std::fmt::Write as _;
     let p = load(world, name)?;
-    println!("{}: {}", p.name, p.description);
+    // Written at once, so that a reader that stops early (`| head`) is not an error.
+    let mut text = String::new();
+    let _ = writeln!(text, "{}: {}", p.name, p.description);
     for (i, wave) in p.waves().iter().enumerate() {
         let parallel = if wave.len() > 1 {
             "  (in parallel)"
         } else {
             ""
         };
-        println!("wave {}{parallel}", i + 1);
+        let _ = writeln!(text, "wave {}{parallel}", i + 1);
         for s in wave {
             let what = match &s.kind {
                 StepKind::Sql { file, .. } => format!("sql     {file}"),
@@ -216,10 +219,10 @@ fn show_plan(world: &World, name: &str) -> Result<()> {
             } else {
                 format!("  ← {}", reads.join(", "))
             };
-            println!("  {:<24} {what}{reads}", s.id);
+            let _ = writeln!(text, "  {:<24} {what}{reads}", s.id);
         }
     }
-    Ok(())
+    print_long(text.trim_end())
 }
 
 fn list(world: &World) -> Result<()> {
