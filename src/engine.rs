@@ -360,13 +360,15 @@ impl Engine {
             message: e.to_string(),
         };
         let writer = BufWriter::new(self.store.object_store(), self.store.path(path)?);
-        let mut writer = AsyncArrowWriter::try_new(writer, schema.clone(), Some(writer_properties()))
+        let mut writer = AsyncArrowWriter::try_new(writer, schema, Some(writer_properties()))
             .map_err(write_err)?;
         let mut rows = 0u64;
         // Rows go to the writer in batches of one size whatever sizes the plan delivered (a cluster
         // streams results in the sizes its shuffle and transport chose): the Parquet writer cuts pages
         // relative to each batch, so the bytes then depend on the rows alone.
-        let mut batches = BatchCoalescer::new(schema.clone(), self.ctx.copied_config().batch_size());
+        // The coalescer takes the plan's own column types (a string may arrive as a view where the
+        // logical schema says Utf8); the writer keeps the logical schema, as it always has.
+        let mut batches = BatchCoalescer::new(stream.schema(), self.ctx.copied_config().batch_size());
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             rows += batch.num_rows() as u64;
