@@ -200,6 +200,14 @@ impl Cluster {
 }
 
 async fn cluster(store: &Path) -> Cluster {
+    // The scheduler and the client log into the test's output when BOARDPACK_LOG asks (to see why a
+    // run hangs or fails: heartbeats, stages, fetches).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("BOARDPACK_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let world = world(store, "local");
