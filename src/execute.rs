@@ -523,7 +523,24 @@ async fn execute(
                 let mut cached = false;
                 let result = match &reused {
                     Some(from) => reuse_step(&ctx, &step, from).await,
-                    None => control.attempt(&step.id, || run_step(&ctx, &step)).await,
+                    None => {
+                        let mut attempts = 0u32;
+                        control
+                            .attempt(&step.id, || {
+                                attempts += 1;
+                                let again = attempts > 1;
+                                let (ctx, step) = (&ctx, &step);
+                                async move {
+                                    // An attempt cut short (a timeout) may have left its output whole;
+                                    // it is this run's own, and the next attempt writes it anew.
+                                    if again {
+                                        clear_outputs(ctx, step).await?;
+                                    }
+                                    run_step(ctx, step).await
+                                }
+                            })
+                            .await
+                    }
                 };
                 let (status, rows, outputs, message, warnings) = match result {
                     Ok(StepResult {
@@ -801,6 +818,20 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             })
         }
     }
+}
+
+/// Removes what an earlier attempt of a step may have staged under this run's prefix.
+async fn clear_outputs(ctx: &StepContext, step: &Step) -> Result<(), String> {
+    let path = match &step.kind {
+        StepKind::Sql { .. } => ctx.layout.table(&step.id),
+        StepKind::Report { .. } => ctx.layout.report(&step.id),
+        StepKind::Check { .. } => return Ok(()),
+    };
+    ctx.world
+        .store
+        .delete(&path)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Makes a step's table available to later steps, and its empty twin `previous_<step>` when the
