@@ -323,24 +323,11 @@ async fn check_values(
     objects: &[ObjectInfo],
     rules: &[ValueRule],
 ) -> Result<(), EngineError> {
-    let counts: Vec<Expr> = rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            Ok(
-                sum(when(r.offends.clone(), lit(1i64)).otherwise(lit(0i64))?)
-                    .alias(format!("r{i}")),
-            )
-        })
-        .collect::<Result<_, datafusion::error::DataFusionError>>()?;
-    let row = first_row(table.clone().aggregate(vec![], counts)?).await?;
+    let counts = offending_counts(&table, rules).await?;
     let mut failures = Vec::new();
     let mut failing = Vec::new();
     for (i, r) in rules.iter().enumerate() {
-        let n = row
-            .get(&format!("r{i}"))
-            .and_then(Json::as_i64)
-            .unwrap_or(0);
+        let n = counts[i];
         if n == 0 {
             continue;
         }
@@ -403,24 +390,7 @@ async fn quarantine(
     table: DataFrame,
     rules: &[ValueRule],
 ) -> Result<(), EngineError> {
-    let counts: Vec<Expr> = rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            Ok(
-                sum(when(r.offends.clone(), lit(1i64)).otherwise(lit(0i64))?)
-                    .alias(format!("r{i}")),
-            )
-        })
-        .collect::<Result<_, datafusion::error::DataFusionError>>()?;
-    let row = first_row(table.clone().aggregate(vec![], counts)?).await?;
-    let n: Vec<i64> = (0..rules.len())
-        .map(|i| {
-            row.get(&format!("r{i}"))
-                .and_then(Json::as_i64)
-                .unwrap_or(0)
-        })
-        .collect();
+    let n = offending_counts(&table, rules).await?;
     if n.iter().all(|n| *n == 0) {
         return Ok(());
     }
@@ -638,4 +608,26 @@ async fn rows(df: DataFrame) -> Result<Vec<Map<String, Json>>, EngineError> {
 
 async fn first_row(df: DataFrame) -> Result<Map<String, Json>, EngineError> {
     Ok(rows(df).await?.into_iter().next().unwrap_or_default())
+}
+
+/// How many rows break each rule, in one scan of the table.
+async fn offending_counts(table: &DataFrame, rules: &[ValueRule]) -> Result<Vec<i64>, EngineError> {
+    let counts: Vec<Expr> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(
+                sum(when(r.offends.clone(), lit(1i64)).otherwise(lit(0i64))?)
+                    .alias(format!("r{i}")),
+            )
+        })
+        .collect::<Result<_, datafusion::error::DataFusionError>>()?;
+    let row = first_row(table.clone().aggregate(vec![], counts)?).await?;
+    Ok((0..rules.len())
+        .map(|i| {
+            row.get(&format!("r{i}"))
+                .and_then(Json::as_i64)
+                .unwrap_or(0)
+        })
+        .collect())
 }

@@ -43,13 +43,7 @@ async fn sample_store() -> tempfile::TempDir {
         },
         to: april,
         only_months: vec![("op_attendances".to_string(), vec![april])],
-        only: plan
-            .inputs
-            .iter()
-            .filter_map(|i| i.location.strip_prefix("inputs/"))
-            .filter(|i| *i != "gp_appointments")
-            .map(String::from)
-            .collect(),
+        only: crate::sample_pack::pack_inputs(&plan),
         ..SampleOptions::default()
     };
     sample::generate(&world.store, &opts, &|_| {})

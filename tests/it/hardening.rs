@@ -2,39 +2,10 @@
 //! object(s), the column, how many rows offend and a few examples; broken files are named, not skipped;
 //! hostile periods and paths are refused.
 
-use std::sync::Arc;
-
 use boardpack::plan;
-use datafusion::arrow::array::{Array, Int64Array, StringArray};
-use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::pipeline::{PIPELINE, project, seed_visits, visits};
+use crate::pipeline::{PIPELINE, project, seed_visits, visits, visits_with_nulls};
 use crate::support::{TestProject, run_period, write_parquet};
-
-/// Visits with possibly missing clinics: `(id, clinic, wait_days)`.
-fn visits_with_nulls(rows: &[(&str, Option<&str>, i64)]) -> RecordBatch {
-    RecordBatch::try_from_iter(vec![
-        (
-            "visit_id",
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            )) as Arc<dyn Array>,
-        ),
-        (
-            "clinic",
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            )),
-        ),
-        (
-            "wait_days",
-            Arc::new(Int64Array::from(
-                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-            )),
-        ),
-    ])
-    .unwrap()
-}
 
 /// The test pipeline with its column declarations replaced.
 fn with_columns(p: &TestProject, clinic: &str, wait_days: &str) {

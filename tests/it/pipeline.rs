@@ -80,6 +80,12 @@ pub fn project() -> TestProject {
 
 /// Visits for a month: `(id, clinic, wait_days)`.
 pub fn visits(rows: &[(&str, &str, i64)]) -> RecordBatch {
+    let rows: Vec<(&str, Option<&str>, i64)> = rows.iter().map(|r| (r.0, Some(r.1), r.2)).collect();
+    visits_with_nulls(&rows)
+}
+
+/// Visits with possibly missing clinics: `(id, clinic, wait_days)`.
+pub fn visits_with_nulls(rows: &[(&str, Option<&str>, i64)]) -> RecordBatch {
     RecordBatch::try_from_iter(vec![
         (
             "visit_id",

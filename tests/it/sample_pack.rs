@@ -54,13 +54,7 @@ pub(crate) async fn build_pack(gaps: &[&str]) -> (tempfile::TempDir, RunOutcome)
         )],
         // Only the board pack's own inputs; GP appointments are about 400,000 rows a month, and the pack's
         // tests of them write their own months.
-        only: plan
-            .inputs
-            .iter()
-            .filter_map(|i| i.location.strip_prefix("inputs/"))
-            .filter(|i| *i != "gp_appointments")
-            .map(String::from)
-            .collect(),
+        only: pack_inputs(&plan),
         ..SampleOptions::default()
     };
     sample::generate(&world.store, &opts, &|_| {})
@@ -357,4 +351,15 @@ async fn weekly_trajectories_count_the_records() {
     let text = pdf_text(&store.path().join(&outcome.reports()[0]));
     assert_contains(&text, "Weekly, to Apr-22");
     assert_contains(&text, &format::percent(share, 1));
+}
+
+/// The sample inputs of the board pack's own tests: every input but GP appointments (about 400,000 rows a
+/// month; the tests of them write their own months).
+pub fn pack_inputs(plan: &boardpack::plan::Plan) -> Vec<String> {
+    plan.inputs
+        .iter()
+        .filter_map(|i| i.location.strip_prefix("inputs/"))
+        .filter(|i| *i != "gp_appointments")
+        .map(String::from)
+        .collect()
 }
