@@ -86,7 +86,7 @@ async fn cluster(world: &World, args: crate::cli::ClusterArgs) -> Result<()> {
 #[cfg(not(feature = "distributed"))]
 async fn cluster(_: &World, _: crate::cli::ClusterArgs) -> Result<()> {
     bail!(
-        "this build of boardpack has no distributed engine (build it with `--features distributed`)"
+        "this build of boardpack has no distributed engine (it was built with `--no-default-features`; build it with the default features)"
     )
 }
 

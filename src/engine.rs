@@ -143,7 +143,7 @@ impl Engine {
             }
             #[cfg(not(feature = "distributed"))]
             EngineLocation::Ballista { .. } => Err(cluster_err(
-                "this build of boardpack has no distributed engine (build it with `--features distributed`)"
+                "this build of boardpack has no distributed engine (it was built with `--no-default-features`; build it with the default features)"
                     .into(),
             )),
         }
