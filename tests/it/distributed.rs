@@ -1,6 +1,7 @@
 //! Distributed execution (feature `distributed`): the shipped board pack on a small sample, run on a
 //! Ballista cluster — a scheduler in this process and two executors, child processes of the `boardpack`
-//! binary, on loopback ports — publishes the same bytes as the local engine. An executor killed during a
+//! binary, on loopback ports, all reaching the in-process S3 server as their shared store, each with
+//! credentials from its own configuration or environment — publishes the same bytes as the local engine. An executor killed during a
 //! run leaves either identical outputs or a failed run with nothing published, and a re-run succeeds. A
 //! scheduler that does not answer fails the run before anything is staged.
 
@@ -18,8 +19,10 @@ use boardpack::period::Month;
 use boardpack::plan;
 use boardpack::record::{RunRecord, RunStatus};
 use boardpack::sample::{self, SampleOptions};
+use boardpack::store::Store;
 use boardpack::world::World;
 
+use crate::s3_server::{BUCKET, S3Server};
 use crate::support::repo;
 
 const PIPELINE: &str = "board-pack";
@@ -52,30 +55,64 @@ async fn sample_store() -> tempfile::TempDir {
     store
 }
 
-/// A copy of a store (taken before any run): the same objects, byte for byte.
-fn copy_of(store: &Path) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().unwrap();
-    copy_dir(store, copy.path());
-    copy
+/// Where a run's store is: a local folder, or a prefix of the in-process S3 server's bucket.
+struct Lake {
+    /// The store URL (a folder path, or `s3://bucket/<prefix>`).
+    url: String,
+    /// The store's builder options (endpoint and credentials of the test server), as configuration.
+    options: Vec<(String, String)>,
+    /// The same for a child process, as the AWS SDK's environment variables only.
+    env: Vec<(&'static str, String)>,
+    /// The folder on this machine that holds the store's objects, one file each, to read outputs back.
+    dir: PathBuf,
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
+impl Lake {
+    fn folder(dir: &Path) -> Lake {
+        Lake {
+            url: dir.to_str().unwrap().to_string(),
+            options: Vec::new(),
+            env: Vec::new(),
+            dir: dir.to_path_buf(),
         }
+    }
+
+    /// `s3://bucket/lake` on `s3`, holding a copy of every object of the folder `from`, uploaded through
+    /// the S3 API.
+    async fn s3_copy_of(s3: &S3Server, from: &Path) -> Lake {
+        let lake = Lake {
+            url: format!("s3://{BUCKET}/lake"),
+            options: s3.options(),
+            env: s3.env(),
+            dir: s3.bucket_dir().join("lake"),
+        };
+        let store = lake.store();
+        for file in files_under(from) {
+            let key = file
+                .strip_prefix(from)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let bytes = std::fs::read(&file).unwrap();
+            store.put(&key, bytes.into()).await.expect("upload");
+        }
+        lake
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.url, &repo(), &self.options).unwrap()
     }
 }
 
-/// The world of the repository's project on `store`, with its SQL on `engine` (`local` or a scheduler).
-fn world(store: &Path, engine: &str) -> World {
-    let mut world = World::open(&repo(), Some(store.to_str().unwrap())).unwrap();
+/// The world of the repository's project on `lake`, with its SQL on `engine` (`local` or a scheduler).
+fn world(lake: &Lake, engine: &str) -> World {
+    // Opened on a memory store, then pointed at the lake: the project's own configuration names neither.
+    let mut world = World::open(&repo(), Some("memory://")).unwrap();
+    world.store = lake.store();
     let mut config = (*world.config).clone();
+    config.store.url = lake.url.clone();
+    config.store.options = lake.options.iter().cloned().collect();
     config.engine.url = engine.to_string();
     world.config = Arc::new(config);
     world
@@ -123,13 +160,15 @@ struct Executor {
 }
 
 impl Executor {
-    fn start(scheduler_port: u16, store: &Path, log: &Path) -> Executor {
+    /// An executor reaching `lake` with the credentials in its own environment (as a container or a pod
+    /// would have them), never from the scheduler or a plan.
+    fn start(scheduler_port: u16, lake: &Lake, log: &Path) -> Executor {
         let work_dir = tempfile::tempdir().unwrap();
         let flight_port = free_port();
         let log = std::fs::File::create(log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_boardpack"))
             .args(["--project", repo().to_str().unwrap()])
-            .args(["--store", store.to_str().unwrap()])
+            .args(["--store", &lake.url])
             .args(["cluster", "executor", "--bind", "127.0.0.1"])
             .args(["--external-host", "127.0.0.1", "--slots", "2"])
             .args(["--scheduler", &format!("127.0.0.1:{scheduler_port}")])
@@ -137,6 +176,7 @@ impl Executor {
             .args(["--grpc-port", &free_port().to_string()])
             .args(["--work-dir", work_dir.path().to_str().unwrap()])
             .env("BOARDPACK_LOG", "info")
+            .envs(lake.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -193,7 +233,7 @@ impl Cluster {
     }
 }
 
-async fn cluster(store: &Path) -> Cluster {
+async fn cluster(lake: &Lake) -> Cluster {
     // The scheduler and the client log into the test's output when BOARDPACK_LOG asks (to see why a
     // run hangs or fails: heartbeats, stages, fetches).
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("BOARDPACK_LOG") {
@@ -204,7 +244,7 @@ async fn cluster(store: &Path) -> Cluster {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let world = world(store, "local");
+    let world = world(lake, "local");
     tokio::spawn(run_scheduler(
         listener,
         SchedulerOptions {
@@ -217,7 +257,7 @@ async fn cluster(store: &Path) -> Cluster {
     ));
     let logs = tempfile::tempdir().unwrap();
     let executors: Vec<Executor> = (0..2)
-        .map(|i| Executor::start(port, store, &logs.path().join(format!("executor-{i}.log"))))
+        .map(|i| Executor::start(port, lake, &logs.path().join(format!("executor-{i}.log"))))
         .collect();
     // An executor serves Arrow Flight once it has joined the scheduler.
     let started = Instant::now();
@@ -242,10 +282,12 @@ async fn cluster(store: &Path) -> Cluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
     let local_store = sample_store().await;
-    let cluster_store = copy_of(local_store.path());
+    let local_lake = Lake::folder(local_store.path());
+    let s3 = S3Server::start().await;
+    let lake = Lake::s3_copy_of(&s3, local_store.path()).await;
 
     let started = Instant::now();
-    let local = run(&world(local_store.path(), "local"))
+    let local = run(&world(&local_lake, "local"))
         .await
         .expect("the local run succeeds");
     let local_time = started.elapsed();
@@ -255,9 +297,9 @@ async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
         "{expected:?}"
     );
 
-    let c = cluster(cluster_store.path()).await;
+    let c = cluster(&lake).await;
     let started = Instant::now();
-    let remote = run(&world(cluster_store.path(), &c.url))
+    let remote = run(&world(&lake, &c.url))
         .await
         .unwrap_or_else(|e| panic!("the cluster run fails: {}\n{}", e.message, c.logs()));
     eprintln!(
@@ -269,9 +311,18 @@ async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
     // The same inputs and files were read (the fingerprint covers them), and every output (tables and
     // the PDF) has the same bytes.
     assert_eq!(remote.record.fingerprint, local.record.fingerprint);
-    assert_eq!(
-        output_hashes(cluster_store.path(), &remote.record),
-        expected
+    assert_eq!(output_hashes(&lake.dir, &remote.record), expected);
+    // The cluster read its inputs and wrote its outputs through the S3 API.
+    let requests = s3.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET ") && r.contains("/inputs/"))
+            && requests
+                .iter()
+                .any(|r| r.starts_with("PUT ") && r.contains("/runs/")),
+        "{:?}",
+        &requests[..requests.len().min(20)]
     );
     // The queries ran on the executors.
     let jobs: Vec<usize> = c.executors.iter().map(Executor::jobs).collect();
@@ -282,14 +333,15 @@ async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_lost_during_a_run_leaves_identical_outputs_or_nothing_published() {
     let local_store = sample_store().await;
-    let cluster_store = copy_of(local_store.path());
-    let local = run(&world(local_store.path(), "local"))
+    let local = run(&world(&Lake::folder(local_store.path()), "local"))
         .await
         .expect("the local run succeeds");
     let expected = output_hashes(local_store.path(), &local.record);
+    let s3 = S3Server::start().await;
+    let lake = Lake::s3_copy_of(&s3, local_store.path()).await;
 
-    let mut c = cluster(cluster_store.path()).await;
-    let remote = world(cluster_store.path(), &c.url);
+    let mut c = cluster(&lake).await;
+    let remote = world(&lake, &c.url);
     let running = tokio::spawn({
         let remote = remote.clone();
         async move { run(&remote).await }
@@ -314,29 +366,24 @@ async fn an_executor_lost_during_a_run_leaves_identical_outputs_or_nothing_publi
         "the run finished before the executor was killed"
     );
 
-    let pointer = cluster_store
-        .path()
-        .join(format!("published/{PIPELINE}/{PERIOD}.json"));
+    let pointer = lake.dir.join(format!("published/{PIPELINE}/{PERIOD}.json"));
     match running.await.unwrap() {
         Ok(outcome) => {
             eprintln!("the run survived the lost executor");
-            assert_eq!(
-                output_hashes(cluster_store.path(), &outcome.record),
-                expected
-            );
+            assert_eq!(output_hashes(&lake.dir, &outcome.record), expected);
             assert!(pointer.exists());
         }
         Err(failure) => {
             eprintln!("the run failed cleanly: {}", failure.message);
             assert!(!pointer.exists(), "a failed run published");
             let record: RunRecord = serde_json::from_slice(
-                &std::fs::read(cluster_store.path().join(failure.record_path.unwrap())).unwrap(),
+                &std::fs::read(lake.dir.join(failure.record_path.unwrap())).unwrap(),
             )
             .unwrap();
             assert_eq!(record.status, RunStatus::Failed);
             assert!(!record.published && record.outputs.is_empty());
             // Nothing it staged is left: only run records under runs/.
-            let staged: Vec<PathBuf> = files_under(&cluster_store.path().join("runs"))
+            let staged: Vec<PathBuf> = files_under(&lake.dir.join("runs"))
                 .into_iter()
                 .filter(|p| !p.ends_with("run.json"))
                 .collect();
@@ -347,7 +394,7 @@ async fn an_executor_lost_during_a_run_leaves_identical_outputs_or_nothing_publi
     let again = run(&remote)
         .await
         .unwrap_or_else(|e| panic!("the re-run fails: {}", e.message));
-    assert_eq!(output_hashes(cluster_store.path(), &again.record), expected);
+    assert_eq!(output_hashes(&lake.dir, &again.record), expected);
     assert!(pointer.exists());
 }
 
@@ -371,7 +418,7 @@ async fn a_scheduler_that_does_not_answer_fails_the_run_before_anything_is_stage
     // A port nothing listens on.
     let url = format!("ballista://127.0.0.1:{}", free_port());
     let started = Instant::now();
-    let failure = run(&world(store.path(), &url))
+    let failure = run(&world(&Lake::folder(store.path()), &url))
         .await
         .expect_err("the run fails");
     assert!(started.elapsed() < Duration::from_secs(15));
