@@ -241,7 +241,9 @@ pub enum ClusterArgs {
         /// Tasks run at once; the number of cores when 0.
         #[arg(long, default_value_t = 0)]
         slots: usize,
-        /// Where shuffle files go; a temporary folder when absent.
+        /// Where shuffle files go; a temporary folder when absent. The executor's memory pool is the
+        /// configuration's `engine.memory_limit` (or BOARDPACK_MEMORY_LIMIT), shared by its slots; work
+        /// beyond it spills here.
         #[arg(long)]
         work_dir: Option<PathBuf>,
     },

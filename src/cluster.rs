@@ -385,6 +385,9 @@ pub struct ExecutorOptions {
     pub slots: usize,
     /// Where shuffle files go; a temporary folder when absent.
     pub work_dir: Option<String>,
+    /// The executor's memory pool in bytes, shared by its slots: sorts, joins and aggregations spill to
+    /// `work_dir` beyond it. The same setting as a local run's (`engine.memory_limit`).
+    pub memory_limit: u64,
 }
 
 /// Runs a Ballista executor until the process ends or the scheduler stops it. It runs tasks with
@@ -412,6 +415,9 @@ pub async fn run_executor(options: ExecutorOptions, store: Option<Store>) -> Res
         scheduler_connect_timeout_seconds: 30,
         vcores: options.slots,
         work_dir: options.work_dir,
+        // Ballista's own default is 70% of the host's memory; an executor keeps to the configured limit,
+        // as a local run does.
+        memory_pool_size: Some(options.memory_limit),
         print_thread_info: false,
         // Often enough for a scheduler's executor timeout of a few tens of seconds (Ballista's default, a
         // minute, needs a timeout of minutes before a lost executor's tasks run elsewhere).
@@ -562,6 +568,7 @@ pub async fn serve(
                     grpc_port,
                     slots,
                     work_dir: work_dir.map(|d| d.display().to_string()),
+                    memory_limit: world.config.memory_limit_bytes() as u64,
                 },
                 store,
             )

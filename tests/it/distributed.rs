@@ -176,6 +176,8 @@ impl Executor {
             .args(["--grpc-port", &free_port().to_string()])
             .args(["--work-dir", work_dir.path().to_str().unwrap()])
             .env("BOARDPACK_LOG", "info")
+            // The engine's memory limit, which an executor keeps to as a local run does.
+            .env("BOARDPACK_MEMORY_LIMIT", "1GiB")
             .envs(lake.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -216,6 +218,16 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Everything the executors logged.
+    fn full_logs(&self) -> String {
+        (0..self.executors.len())
+            .map(|i| {
+                std::fs::read_to_string(self._logs.path().join(format!("executor-{i}.log")))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// The executors' logs, for a failure's message.
     fn logs(&self) -> String {
         (0..self.executors.len())
@@ -323,6 +335,29 @@ async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
                 .any(|r| r.starts_with("PUT ") && r.contains("/runs/")),
         "{:?}",
         &requests[..requests.len().min(20)]
+    );
+    // The store's secret reached the executors through their environment only: no log line shows it.
+    let secret = &lake
+        .options
+        .iter()
+        .find(|(k, _)| k == "secret_access_key")
+        .unwrap()
+        .1;
+    let logs = c.full_logs();
+    assert!(
+        logs.contains("Executor registration"),
+        "no executor logged: {logs:?}"
+    );
+    assert!(
+        !logs.contains(secret.as_str()),
+        "an executor logged the secret"
+    );
+    // Each executor's memory pool is the configured engine limit, not Ballista's share of the host.
+    assert_eq!(
+        logs.matches("Executor memory pool: 1.0 GiB (configured")
+            .count(),
+        2,
+        "{logs}"
     );
     // The queries ran on the executors.
     let jobs: Vec<usize> = c.executors.iter().map(Executor::jobs).collect();
