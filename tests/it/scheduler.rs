@@ -576,6 +576,44 @@ fn the_schedule_command_fires_a_due_run_and_stops_on_sigterm() {
     }
 }
 
+/// `schedule --once` from cron, systemd or a CronJob: a scheduled run that fails makes the command exit 1
+/// (so the host's own monitoring sees it), says so, and the run is recorded failed.
+#[test]
+fn schedule_once_exits_1_when_a_scheduled_run_fails() {
+    let p = project();
+    p.write(
+        "pipelines/waits.yaml",
+        &format!(
+            "{PIPELINE}schedule:\n  cron: \"* * * * *\"\n  timezone: Europe/London\n  builds: previous-month\n"
+        ),
+    );
+    // Every month around now holds one visit twice: the input breaks its key, so the run fails.
+    let now = Utc::now();
+    let this =
+        boardpack::period::Month::new(chrono::Datelike::year(&now), chrono::Datelike::month(&now))
+            .unwrap();
+    for k in -3..=0 {
+        let m = this.add(k).to_string();
+        write_parquet(
+            &p,
+            &format!("inputs/visits/month={m}/part-0.parquet"),
+            &visits(&[
+                (&*format!("{m}-a"), "Cardiology", 10),
+                (&*format!("{m}-a"), "Cardiology", 10),
+            ]),
+        );
+    }
+    let (code, out) = boardpack_output(&p, &["schedule", "--once"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("did not succeed"), "{out}");
+    let (code, out) = boardpack_output(&p, &["runs"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("failed") && !out.contains("succeeded"),
+        "{out}"
+    );
+}
+
 #[tokio::test]
 async fn readiness_counts_rows_and_looks_for_markers() {
     let p = scheduled("");
