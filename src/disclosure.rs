@@ -16,6 +16,7 @@
 //!    withheld count (1–4 for `<5`; for `*`, from 5 up to the smallest count still shown) — every `<5`
 //!    count must still have at least two possible values. If no counts are left to withhold, the group's
 //!    total is withheld too.
+//! 4. *Small totals*: the total is a count too: a total from 1 to 4 is withheld (`*`), whatever its cells.
 //!
 //! A rate is printed only when its numerator and denominator are both printed, so a percentage never
 //! reveals a withheld count.
@@ -227,6 +228,16 @@ pub fn is_small(count: i64) -> bool {
 /// Applies the rule to one group's counts (`None` = no count, e.g. a practice that did not submit: it
 /// prints as a gap, is not part of the total and protects nothing).
 pub fn protect_group(counts: &[Option<i64>]) -> GroupDecision {
+    let mut decision = decide(counts);
+    // A total from 1 to 4 is itself a small count (a PCN's 4 complaints, all in `<5` cells).
+    if is_small(counts.iter().flatten().sum()) {
+        decision.total_shown = false;
+    }
+    decision
+}
+
+/// Rules 1 to 3 for one group.
+fn decide(counts: &[Option<i64>]) -> GroupDecision {
     let mut cells: Vec<Shown> = counts
         .iter()
         .map(|c| match c {
@@ -362,6 +373,15 @@ mod tests {
         let d = protect_group(&[Some(2), Some(0)]);
         assert_eq!(d.cells, vec![Small, Value]);
         assert!(!d.total_shown);
+    }
+
+    #[test]
+    fn a_total_from_1_to_4_is_withheld() {
+        // Three `<5` cells adding up to 4: each could be 1 or 2, but the total is itself a small count.
+        let d = protect_group(&[Some(0), Some(1), Some(1), Some(2)]);
+        assert_eq!(d.cells, vec![Value, Small, Small, Small]);
+        assert!(!d.total_shown);
+        assert!(protect_group(&[Some(0), Some(0)]).total_shown);
     }
 
     #[test]

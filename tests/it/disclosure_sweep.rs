@@ -370,3 +370,346 @@ fn integer(token: &str) -> Option<i64> {
     }
     t.parse().ok()
 }
+
+/// The primary-care dashboard for April 2022 on the sample data, every practice page printed; built once.
+async fn primary_care_run() -> &'static (tempfile::TempDir, boardpack::execute::RunOutcome) {
+    static RUN: tokio::sync::OnceCell<(tempfile::TempDir, boardpack::execute::RunOutcome)> =
+        tokio::sync::OnceCell::const_new();
+    RUN.get_or_init(|| async {
+        use boardpack::period::Month;
+        let store = tempfile::tempdir().unwrap();
+        let world = boardpack::world::World::open(
+            &crate::support::repo(),
+            Some(store.path().to_str().unwrap()),
+        )
+        .unwrap();
+        let april = Month {
+            year: 2022,
+            month: 4,
+        };
+        let opts = boardpack::sample::SampleOptions {
+            from: april,
+            to: april,
+            only: boardpack::sample::primary_care::input_names()
+                .chain(["gp_appointments", "registered_population"])
+                .map(str::to_string)
+                .collect(),
+            ..Default::default()
+        };
+        boardpack::sample::generate(&world.store, &opts, &|_| {})
+            .await
+            .unwrap();
+        let plan = boardpack::plan::load_named(&world.project, "primary-care").unwrap();
+        let given = std::collections::BTreeMap::from([
+            ("period".to_string(), "2022-04".to_string()),
+            ("practice_pages".to_string(), "all".to_string()),
+        ]);
+        let params = boardpack::params::RunParams::bind(&plan, &given).unwrap();
+        let outcome = boardpack::execute::run(
+            &world,
+            &plan,
+            &params,
+            std::sync::Arc::new(boardpack::execute::Silent),
+        )
+        .await
+        .expect("the dashboard builds");
+        (store, outcome)
+    })
+    .await
+}
+
+/// The tokens of `text` from `from` to the first `to` after it (or the end).
+fn between<'a>(text: &'a str, from: usize, to: &str) -> &'a str {
+    let end = text[from..]
+        .find(to)
+        .map(|e| from + e)
+        .unwrap_or(text.len());
+    &text[from..end]
+}
+
+#[tokio::test]
+async fn the_primary_care_dashboard_prints_no_small_count() {
+    let (store, outcome) = primary_care_run().await;
+    let text = pdf_text(&store.path().join(&outcome.reports()[0]));
+    std::fs::write("/tmp/harden-primary-care.txt", &text).ok();
+    let funnel = table_rows(store.path(), outcome, "practice_funnel");
+    let rag = table_rows(store.path(), outcome, "practice_rag");
+    let areas = table_rows(store.path(), outcome, "area_indicator");
+    let indicators: Vec<Map<String, Value>> = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            crate::support::repo().join("config/primary-care/indicators.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let row = |code: &str, id: &str| {
+        funnel
+            .iter()
+            .find(|r| s(r, "practice_code") == code && s(r, "indicator_id") == id)
+    };
+    let submitted =
+        |r: &Map<String, Value>| r.get("submitted").and_then(Value::as_bool) == Some(true);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+
+    // PCN pages: each practice's incidents and complaints, and the PCN's totals.
+    let mut pcns: Vec<&str> = rag.iter().map(|r| s(r, "pcn_code")).collect();
+    pcns.sort();
+    pcns.dedup();
+    let first_pcn_page = text.find("PCN: ").expect("PCN pages");
+    for pcn in &pcns {
+        let practices: Vec<&Map<String, Value>> =
+            rag.iter().filter(|r| s(r, "pcn_code") == *pcn).collect();
+        let pcn_name = areas
+            .iter()
+            .find(|a| s(a, "area_code") == *pcn)
+            .map(|a| s(a, "area_name"))
+            .unwrap_or("");
+        let Some(page) = text[first_pcn_page..]
+            .find(&format!("PCN: {pcn_name} ("))
+            .map(|p| first_pcn_page + p)
+        else {
+            failures.push(format!("PCN page of {pcn} not found"));
+            continue;
+        };
+        let table = between(&text, page, "Source:");
+        for (k, id) in [(0usize, "incidents"), (1, "complaints")] {
+            let mut cells = Vec::new();
+            for (i, p) in practices.iter().enumerate() {
+                let code = s(p, "practice_code");
+                // The code runs into the name in the text (a line break in the cell).
+                let Some(at) = table.find(code) else {
+                    failures.push(format!("{pcn}: practice {code} not in its PCN table"));
+                    continue;
+                };
+                let end = practices
+                    .get(i + 1)
+                    .and_then(|n| table[at..].find(s(n, "practice_code")))
+                    .map(|e| at + e)
+                    .or_else(|| table[at..].find(" PCN ").map(|e| at + e))
+                    .unwrap_or(table.len());
+                // The row ends with incidents, complaints and the CQC rating (words).
+                let mut tokens: Vec<&str> = table[at..end].split_whitespace().collect();
+                while tokens
+                    .last()
+                    .is_some_and(|t| t.chars().all(char::is_alphabetic))
+                {
+                    tokens.pop();
+                }
+                let token = tokens[tokens.len() - 2 + k];
+                let Some(r) = row(code, id) else { continue };
+                if !submitted(r) {
+                    continue;
+                }
+                match cell(token) {
+                    Some(c) => cells.push((code.to_string(), num(r, "numerator"), c)),
+                    None => failures.push(format!("{pcn} {code} {id}: prints {token:?}")),
+                }
+            }
+            // The PCN total row: `PCN`, the PCN's rates, then the incidents and complaints totals.
+            let total_row = table.rfind(" PCN ").map(|p| between(table, p, " ICB "));
+            if let Some(total) = total_row {
+                let tokens: Vec<&str> = total.split_whitespace().collect();
+                let printed = tokens[tokens.len() - 2 + k];
+                let sum: i64 = cells.iter().map(|c| c.1).sum();
+                match (printed, integer(printed)) {
+                    ("*", _) => {}
+                    (_, Some(n)) if (1..=4).contains(&n) => failures.push(format!(
+                        "{pcn} {id}: the PCN total prints {n}, a count from 1 to 4"
+                    )),
+                    (_, Some(n)) if n == sum => {}
+                    _ => failures.push(format!("{pcn} {id}: the PCN total prints {printed:?}, the practices add up to {sum}")),
+                }
+                if printed == "*" {
+                    // A withheld total reveals nothing: audit the cells alone.
+                    for c in &cells {
+                        if let Cell::Number(n) = c.2
+                            && (1..=4).contains(&n)
+                        {
+                            failures.push(format!("{pcn} {id}: {} prints {n}", c.0));
+                        }
+                    }
+                } else {
+                    audit(&format!("{pcn} {id}"), &cells, &mut failures);
+                }
+            }
+            checked += 1;
+        }
+    }
+
+    // Every practice page: each counted indicator's numerator and denominator.
+    let appendix = text
+        .find("Appendix: practice profiles")
+        .expect("the practice pages");
+    let mut cursor = appendix;
+    for p in &rag {
+        let code = s(p, "practice_code");
+        let Some(at) = text[cursor..]
+            .find(&format!("{code} {}", s(p, "practice_name")))
+            .map(|a| cursor + a)
+        else {
+            failures.push(format!("practice page of {code} not found"));
+            continue;
+        };
+        cursor = at;
+        let Some(head) = text[cursor..]
+            .find("Indicator Numerator Denominator Practice ICB England")
+            .map(|h| cursor + h)
+        else {
+            failures.push(format!("practice page of {code}: no indicator table"));
+            continue;
+        };
+        cursor = head;
+        for i in &indicators {
+            let Some(at) = text[cursor..]
+                .find(&format!(" {} ", s(i, "name")))
+                .map(|a| cursor + a + s(i, "name").len() + 2)
+            else {
+                failures.push(format!(
+                    "{code}: indicator `{}` not on its page",
+                    s(i, "name")
+                ));
+                continue;
+            };
+            cursor = at;
+            if s(i, "funnel") == "none" {
+                continue;
+            }
+            let Some(r) = row(code, s(i, "id")) else {
+                continue;
+            };
+            let tokens: Vec<&str> = text[at..].split_whitespace().take(2).collect();
+            for (token, k) in [(tokens[0], "numerator"), (tokens[1], "denominator")] {
+                let value = num(r, k);
+                let ok = match cell(token) {
+                    _ if !submitted(r) => token == "–",
+                    Some(Cell::Number(n)) => n == value && !(1..=4).contains(&n),
+                    Some(Cell::Small) => (1..=4).contains(&value),
+                    Some(Cell::Withheld) => true,
+                    None => false,
+                };
+                if !ok {
+                    failures.push(format!(
+                        "practice page {code}, {} {k}: prints {token:?} for {value}",
+                        s(i, "id")
+                    ));
+                }
+                if token == "<5" {
+                    SMALL_SEEN
+                        .lock()
+                        .unwrap()
+                        .push(format!("practice page {code} {} {k}", s(i, "id")));
+                }
+            }
+        }
+        checked += 1;
+    }
+
+    // The outlier table and the funnel charts: a practice whose counts are withheld shows neither a rate
+    // nor a difference, and is not drawn or labelled.
+    let hidden: Vec<(&str, &str)> = funnel
+        .iter()
+        .filter(|r| submitted(r) && s(r, "funnel") != "none")
+        .filter(|r| {
+            [num(r, "numerator"), num(r, "denominator")]
+                .iter()
+                .any(|n| (1..=4).contains(n))
+        })
+        .map(|r| (s(r, "practice_code"), s(r, "indicator_id")))
+        .collect();
+    let outliers = table_rows(store.path(), outcome, "outliers");
+    let table = between(
+        &text,
+        text.find("Outliers: outside the 99.8% limit")
+            .expect("the outlier table"),
+        "Source:",
+    );
+    for o in &outliers {
+        let (code, id) = (s(o, "practice_code"), s(o, "indicator_id"));
+        if !hidden.contains(&(code, id)) {
+            continue;
+        }
+        let at = table
+            .find(&format!("{code} {}", s(o, "practice_name")))
+            .and_then(|a| table[a..].find(s(o, "indicator_name")).map(|b| a + b));
+        match at {
+            Some(a) => {
+                let tokens: Vec<&str> = table[a + s(o, "indicator_name").len()..]
+                    .split_whitespace()
+                    .take(4)
+                    .collect();
+                if !(matches!(tokens[0], "<5" | "*") && tokens[2] == "*" && tokens[3] == "*") {
+                    failures.push(format!(
+                        "outlier {code} {id} with a small count prints {tokens:?}"
+                    ));
+                }
+            }
+            None => failures.push(format!("outlier {code} {id} not in the outlier table")),
+        }
+        checked += 1;
+    }
+    // Chart text comes out letter by letter: compare without white space. The funnel pages are the ICB's
+    // ("Funnel plots: every practice", up to the first Place) and each Place's (up to its first PCN page).
+    let compact = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let mut funnel_pages = vec![between(
+        &text,
+        text.find("Funnel plots: every practice")
+            .expect("the funnel plots"),
+        "Place: ",
+    )];
+    let mut from = 0;
+    while let Some(f) = text[from..].find("’s practices against the ICB") {
+        funnel_pages.push(between(&text, from + f, "PCN: "));
+        from += f + "’s practices against the ICB".len();
+    }
+    // Every label on a key indicator's chart is a practice whose counts are printed.
+    let mut labels_checked = 0;
+    for page in funnel_pages.iter().map(|p| compact(p)) {
+        for i in indicators
+            .iter()
+            .filter(|i| i.get("key") == Some(&Value::Bool(true)))
+        {
+            let (id, name) = (s(i, "id"), compact(s(i, "name")));
+            let mut at = 0;
+            while let Some(t) = page[at..].find(&name) {
+                // A chart's labels follow its title, up to the next title or source line.
+                let chart = between(&page, at + t + name.len(), "Source:");
+                let chart = indicators
+                    .iter()
+                    .filter_map(|o| chart.find(&compact(s(o, "name"))))
+                    .min()
+                    .map_or(chart, |e| &chart[..e]);
+                for p in &rag {
+                    let code = s(p, "practice_code");
+                    if !chart.contains(code) {
+                        continue;
+                    }
+                    labels_checked += 1;
+                    let drawable = row(code, id).is_some_and(|r| {
+                        submitted(r)
+                            && !(1..=4).contains(&num(r, "numerator"))
+                            && !(1..=4).contains(&num(r, "denominator"))
+                    });
+                    if !drawable || hidden.contains(&(code, id)) {
+                        failures.push(format!(
+                            "funnel chart `{id}` labels {code}, whose counts are withheld or missing"
+                        ));
+                    }
+                }
+                at += t + name.len();
+            }
+        }
+    }
+    assert!(labels_checked > 0, "the funnel charts' labels were read");
+    eprintln!(
+        "primary care: {checked} tables and pages swept, {} practice-indicators with a small count, {labels_checked} chart label sets checked",
+        hidden.len()
+    );
+
+    assert!(
+        checked > 100,
+        "the sweep found the dashboard's tables ({checked})"
+    );
+    assert!(!hidden.is_empty(), "the sample has small counts to protect");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
