@@ -713,3 +713,190 @@ async fn the_primary_care_dashboard_prints_no_small_count() {
     assert!(!hidden.is_empty(), "the sample has small counts to protect");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The carbon account for 2022-23 Q1 on the sample data (its inputs and April–June 2022's outpatients).
+async fn carbon_run() -> (tempfile::TempDir, boardpack::execute::RunOutcome) {
+    use boardpack::period::Month;
+    let store = tempfile::tempdir().unwrap();
+    let world = boardpack::world::World::open(
+        &crate::support::repo(),
+        Some(store.path().to_str().unwrap()),
+    )
+    .unwrap();
+    let month = |m| Month {
+        year: 2022,
+        month: m,
+    };
+    let opts = boardpack::sample::SampleOptions {
+        from: month(4),
+        to: month(6),
+        only: boardpack::sample::carbon::input_names()
+            .chain(["op_attendances"])
+            .map(str::to_string)
+            .collect(),
+        only_months: vec![(
+            "op_attendances".to_string(),
+            vec![month(4), month(5), month(6)],
+        )],
+        ..Default::default()
+    };
+    boardpack::sample::generate(&world.store, &opts, &|_| {})
+        .await
+        .unwrap();
+    let plan = boardpack::plan::load_named(&world.project, "carbon-account").unwrap();
+    let given =
+        std::collections::BTreeMap::from([("period".to_string(), "2022-23-Q1".to_string())]);
+    let params = boardpack::params::RunParams::bind(&plan, &given).unwrap();
+    let outcome = boardpack::execute::run(
+        &world,
+        &plan,
+        &params,
+        std::sync::Arc::new(boardpack::execute::Silent),
+    )
+    .await
+    .expect("the carbon account builds");
+    (store, outcome)
+}
+
+/// Every output of a run is in its record's `disclosure`: PDFs controlled under `1-4`, tables restricted;
+/// the PDF states it. Returns the PDF's text.
+fn declared_and_stated(
+    what: &str,
+    store: &std::path::Path,
+    outcome: &boardpack::execute::RunOutcome,
+) -> String {
+    let record: boardpack::record::RunRecord =
+        serde_json::from_slice(&std::fs::read(store.join(&outcome.record_path)).unwrap()).unwrap();
+    assert_eq!(
+        record.disclosure.len(),
+        record.outputs.len(),
+        "{what}: {:?}",
+        record.disclosure
+    );
+    for (o, d) in record.outputs.iter().zip(&record.disclosure) {
+        assert_eq!(o.path, d.path);
+        if o.path.ends_with(".pdf") {
+            assert_eq!(
+                (d.class.as_str(), d.suppress.as_deref()),
+                ("controlled", Some("1-4")),
+                "{what}: {d:?}"
+            );
+        } else {
+            assert!(o.path.contains("/tables/"), "{what}: {}", o.path);
+            assert_eq!(
+                (d.class.as_str(), d.suppress.as_deref()),
+                ("restricted", None),
+                "{what}: {d:?}"
+            );
+        }
+    }
+    assert!(
+        record.disclosure.iter().any(|d| d.class == "restricted"),
+        "{what}"
+    );
+    let text = pdf_text(&store.join(&outcome.reports()[0]));
+    for said in [
+        "This report is released beyond the organisation and is under small-number suppression: counts of people or events from 1 to 4 print as <5",
+        "are restricted: they hold the raw counts by design and are kept on the store for audit and boardpack verify , never released.",
+    ] {
+        assert!(text.contains(said), "{what}: {said:?} not in the appendix");
+    }
+    text
+}
+
+#[tokio::test]
+async fn every_output_of_the_three_pipelines_is_declared_recorded_and_stated() {
+    let (store, outcome) = shared_pack().await;
+    declared_and_stated("board pack", store.path(), outcome);
+    let (store, outcome) = primary_care_run().await;
+    declared_and_stated("primary care", store.path(), outcome);
+
+    // The carbon account declares that it prints no count of people, and says why; its only counts of
+    // events (remote outpatient appointments per trust) pass through the rule.
+    let (store, outcome) = carbon_run().await;
+    let text = declared_and_stated("carbon account", store.path(), &outcome);
+    assert!(
+        text.contains("This pipeline publishes no counts of people: No count of people: it reports tonnes of CO2e"),
+        "the carbon account says why it has no person counts"
+    );
+    let op = table_rows(store.path(), &outcome, "kpi_outpatients");
+    let mut failures = Vec::new();
+    let mut seen = 0;
+    for r in op.iter().filter(|r| s(r, "org_code") != "All trusts") {
+        let anchor = format!(" {} ", s(r, "org_code"));
+        let Some(at) = text
+            .find("Outpatient appointments attended remotely")
+            .and_then(|a| text[a..].find(&anchor).map(|b| a + b + anchor.len()))
+        else {
+            failures.push(format!(
+                "remote outpatients of {} not found",
+                s(r, "org_code")
+            ));
+            continue;
+        };
+        // "RXX 12.3% (1,234 of 10,000)"
+        let tokens: Vec<&str> = text[at..].split_whitespace().take(4).collect();
+        let remote = tokens[1].trim_start_matches('(');
+        let attended = tokens[3].trim_end_matches([')', ';', '.']);
+        for (token, k) in [(remote, "remote"), (attended, "attended")] {
+            let value = num(r, k);
+            let ok = match cell(token) {
+                Some(Cell::Number(n)) => n == value && !(1..=4).contains(&n),
+                Some(Cell::Small) => (1..=4).contains(&value),
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!(
+                    "remote outpatients {}: {k} prints {token:?} for {value}",
+                    s(r, "org_code")
+                ));
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "the carbon account's counts were read");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_disclosure_declaration_is_validated_with_its_place() {
+    let p = crate::support::TestProject::new();
+    p.write("sql/d/t.sql", "SELECT 1 AS n")
+        .write("reports/d/r.typ.j2", "x")
+        .write(
+            "pipelines/d.yaml",
+            "name: d
+disclosure:
+  suppress: 1-9
+  controlled:
+    reports: [t, nowhere]
+    tables: { r: [] }
+  restricted: everything
+  person_counts: false
+parameters:
+  period: { type: period }
+inputs: {}
+steps:
+  - id: t
+    sql: d/t.sql
+  - id: r
+    report: d/r.typ.j2
+    uses: [t]
+",
+        );
+    let text = boardpack::plan::load_named(&p.world().project, "d")
+        .expect_err("a bad declaration")
+        .to_string();
+    for expected in [
+        "pipelines/d.yaml:3:13: disclosure: `suppress: 1-9` is not the rule boardpack applies",
+        "pipelines/d.yaml:5:15: disclosure: `t` is not a report step",
+        "pipelines/d.yaml:5:18: disclosure: unknown step `nowhere`",
+        "pipelines/d.yaml:5:14: disclosure: report `r` is not in `controlled.reports`",
+        "pipelines/d.yaml:6:18: disclosure: `controlled.tables` names `r`, which is not a sql step",
+        "pipelines/d.yaml:6:18: disclosure: released table `r` lists no count columns",
+        "pipelines/d.yaml:7:15: disclosure: `restricted: everything`: write `restricted: tables`",
+        "pipelines/d.yaml:3:3: disclosure: `person_counts: false` needs a `note`",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
