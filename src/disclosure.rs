@@ -144,8 +144,9 @@ pub fn declaration(
         .map(|n| n.as_str().trim().to_string())
         .unwrap_or_default();
     if !person_counts && note.is_empty() {
+        let span = raw.person_counts.as_ref().map_or(at, |p| p.span());
         errors.push((
-            location(file, at),
+            location(file, span),
             "disclosure: `person_counts: false` needs a `note` saying what the pipeline publishes instead"
                 .to_string(),
         ));

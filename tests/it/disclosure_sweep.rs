@@ -895,7 +895,7 @@ steps:
         "pipelines/d.yaml:6:18: disclosure: `controlled.tables` names `r`, which is not a sql step",
         "pipelines/d.yaml:6:18: disclosure: released table `r` lists no count columns",
         "pipelines/d.yaml:7:15: disclosure: `restricted: everything`: write `restricted: tables`",
-        "pipelines/d.yaml:3:3: disclosure: `person_counts: false` needs a `note`",
+        "pipelines/d.yaml:8:18: disclosure: `person_counts: false` needs a `note`",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
