@@ -158,10 +158,58 @@ async fn no_printed_total_reveals_a_small_count() {
         let Some(m) = metrics.iter().find(|m| s(m, "id") == id) else {
             continue;
         };
+        let anchor = format!("{} (", s(m, "name"));
         if s(m, "kind").starts_with("ratio") {
+            // "N / D pct": both counts protected together, the percentage only beside both.
+            let (mut nums, mut dens) = (Vec::new(), Vec::new());
+            for r in by_provider
+                .iter()
+                .filter(|r| s(r, "metric_id") == id && s(r, "month") == period)
+            {
+                let p = s(r, "provider");
+                let (Some(n), Some(slash), Some(d), Some(pct)) = (
+                    token_after(&text, &anchor, p, 1),
+                    token_after(&text, &anchor, p, 2),
+                    token_after(&text, &anchor, p, 3),
+                    token_after(&text, &anchor, p, 4),
+                ) else {
+                    continue;
+                };
+                if slash != "/" {
+                    continue;
+                }
+                let (Some(nc), Some(dc)) = (cell(&n), cell(&d)) else {
+                    failures.push(format!("exception report {id}: {p} prints {n:?} / {d:?}"));
+                    continue;
+                };
+                if (nc == Cell::Small
+                    || dc == Cell::Small
+                    || nc == Cell::Withheld
+                    || dc == Cell::Withheld)
+                    && pct != "*"
+                {
+                    failures.push(format!(
+                        "exception report {id}: {p} prints {pct} beside a hidden count"
+                    ));
+                }
+                nums.push((p.to_string(), num(r, "numerator"), nc));
+                dens.push((p.to_string(), num(r, "denominator"), dc));
+            }
+            if !nums.is_empty() {
+                audit(
+                    &format!("exception report {id} (numerators)"),
+                    &nums,
+                    &mut failures,
+                );
+                audit(
+                    &format!("exception report {id} (denominators)"),
+                    &dens,
+                    &mut failures,
+                );
+                groups += 1;
+            }
             continue;
         }
-        let anchor = format!("{} (", s(m, "name"));
         let mut cells = Vec::new();
         for r in by_provider
             .iter()
