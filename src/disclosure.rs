@@ -189,12 +189,14 @@ impl Declaration {
             .collect()
     }
 
-    /// What every PDF of the pipeline states in its appendix.
+    /// What every PDF of the pipeline states in its appendix (and, under `released`, each released
+    /// table's count columns, which `check_released` holds to the rule as the step writes the table).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "suppress": self.suppress,
             "reports": self.reports,
             "tables": self.tables.keys().collect::<Vec<_>>(),
+            "released": self.tables,
             "person_counts": self.person_counts,
             "note": self.note,
         })
@@ -332,6 +334,39 @@ fn audit_passes(counts: &[Option<i64>], cells: &[Shown]) -> bool {
         .into_iter()
         .flatten()
         .all(|(lo, hi)| hi > lo)
+}
+
+/// A released table (`controlled.tables`) leaves the organisation as written: the step fails when one of its
+/// declared count columns holds a count from 1 to 4 (its SQL must suppress them first), naming the column
+/// and how many rows. The column names are configuration, quoted as identifiers.
+pub async fn check_released(
+    engine: &crate::engine::Engine,
+    table: &str,
+    columns: &[serde_json::Value],
+) -> Result<(), String> {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for c in columns.iter().filter_map(serde_json::Value::as_str) {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE CAST({} AS DOUBLE) BETWEEN 1 AND 4",
+            quote(table),
+            quote(c)
+        );
+        let rows = engine.query_json(&sql, &[]).await.map_err(|e| {
+            format!("released table `{table}`: its count column `{c}` cannot be checked: {e}")
+        })?;
+        let n = rows
+            .first()
+            .and_then(|r| r.get("n"))
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        if n > 0 {
+            return Err(format!(
+                "released table `{table}` (disclosure: controlled) has {n} row(s) with a `{c}` from 1 \
+                 to 4: a table released beyond the organisation must suppress them in its SQL"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -682,6 +682,11 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                 cache.add_source(&step.id, m.sha256.clone());
             }
             register_step_table(ctx, &step.id, &path).await?;
+            // A table the pipeline releases beyond the organisation is held to the disclosure rule.
+            let released = format!("/disclosure/released/{}", step.id);
+            if let Some(columns) = ctx.context_base.pointer(&released).and_then(Json::as_array) {
+                crate::disclosure::check_released(&ctx.engine, &step.id, columns).await?;
+            }
             Ok(StepResult {
                 rows: Some(m.rows),
                 outputs: vec![ObjectRecord {

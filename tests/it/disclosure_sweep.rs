@@ -948,3 +948,97 @@ steps:
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_released_table_is_held_to_the_rule_and_recorded_controlled() {
+    let p = crate::support::TestProject::new();
+    p.write("config/counts.csv", "practice,n\nA,12\nB,3\nC,0\nD,40\n")
+        .write(
+            "sql/r/released.sql",
+            "SELECT practice, n FROM counts ORDER BY practice",
+        )
+        .write(
+            "sql/r/kept.sql",
+            "SELECT practice, n FROM counts ORDER BY practice",
+        )
+        .write(
+            "reports/r/r.typ.j2",
+            "{% for r in tables.released %}{{ r.practice }} {{ r.n | suppress }} {% endfor %}",
+        )
+        .write(
+            "pipelines/r.yaml",
+            "name: r
+disclosure:
+  suppress: 1-4
+  controlled:
+    reports: [report]
+    tables: { released: [n] }
+  restricted: tables
+parameters:
+  period: { type: period }
+inputs: {}
+seeds:
+  counts: counts.csv
+steps:
+  - id: released
+    sql: r/released.sql
+  - id: kept
+    sql: r/kept.sql
+  - id: report
+    report: r/r.typ.j2
+    uses: [released, kept]
+",
+        );
+    // B's 3 would leave the organisation in the released table: the step fails, naming the column.
+    let failure = crate::support::run_period(&p, "r", "2022-04")
+        .await
+        .expect_err("a released table with a count from 1 to 4");
+    assert!(
+        failure.message.contains(
+            "released table `released` (disclosure: controlled) has 1 row(s) with a `n` from 1 to 4"
+        ),
+        "{}",
+        failure.message
+    );
+    // Suppressed in its SQL (a small count becomes a gap), it is released; the restricted one keeps it.
+    p.write(
+        "sql/r/released.sql",
+        "SELECT practice, CASE WHEN n BETWEEN 1 AND 4 THEN NULL ELSE n END AS n FROM counts ORDER BY practice",
+    );
+    let outcome = crate::support::run_period(&p, "r", "2022-04")
+        .await
+        .expect("the released table is suppressed");
+    let record: boardpack::record::RunRecord =
+        serde_json::from_slice(&std::fs::read(p.store_file(&outcome.record_path)).unwrap())
+            .unwrap();
+    let class = |name: &str| {
+        record
+            .disclosure
+            .iter()
+            .find(|d| d.path.ends_with(name))
+            .map(|d| d.class.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(class("/tables/released.parquet"), "controlled");
+    assert_eq!(class("/tables/kept.parquet"), "restricted");
+    assert_eq!(class("/reports/report.pdf"), "controlled");
+    // The sweep of the released table itself: no count from 1 to 4 in its declared column.
+    let released = table_rows(p.store_file("").as_path(), &outcome, "released");
+    assert!(
+        released
+            .iter()
+            .all(|r| !(1..=4).contains(&r.get("n").and_then(Value::as_i64).unwrap_or(0))),
+        "{released:?}"
+    );
+    let kept = table_rows(p.store_file("").as_path(), &outcome, "kept");
+    assert!(
+        kept.iter()
+            .any(|r| r.get("n").and_then(Value::as_i64) == Some(3))
+    );
+    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    assert!(
+        text.contains("except released , which are released under the same rule")
+            || text.contains("except released, which are released under the same rule"),
+        "{text}"
+    );
+}
