@@ -35,7 +35,52 @@ pub fn redact_line(text: &str) -> String {
             out = s.redact(&out);
         }
     }
-    redact_params(&out)
+    let out = redact_params(&out);
+    // On a terminal the field names are styled (`\x1b[3mtoken\x1b[0m\x1b[2m=\x1b[0m…`): judged without the
+    // styling, a line with a credential in a field is written plain.
+    if out.contains('\x1b') {
+        let plain = strip_ansi(&out);
+        let redacted = redact_params(&plain);
+        if redacted != plain {
+            return redacted;
+        }
+    }
+    out
+}
+
+/// The text without ANSI escape sequences (`ESC [ … letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_styled_field_holding_a_credential_is_redacted() {
+        let line = "\x1b[2m2026\x1b[0m \x1b[32m INFO\x1b[0m retrying \x1b[3mtoken\x1b[0m\x1b[2m=\x1b[0mFAKEtok123 \x1b[3mrows\x1b[0m\x1b[2m=\x1b[0m4\n";
+        let shown = redact_line(line);
+        assert!(!shown.contains("FAKEtok123"), "{shown:?}");
+        assert!(shown.contains("token=[redacted] rows=4"), "{shown:?}");
+        // A styled line without a credential keeps its styling.
+        let plain = "\x1b[3mrows\x1b[0m\x1b[2m=\x1b[0m4\n";
+        assert_eq!(redact_line(plain), plain);
+    }
 }
 
 /// A writer of log lines through [`redact_line`]: each event is formatted into a buffer, and the buffer
