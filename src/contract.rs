@@ -99,6 +99,9 @@ pub struct Completeness {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Rules {
     pub rows: Vec<RowRule>,
+    /// What a repeated key (rows sharing the `key: true` columns, and the month) does: the key columns'
+    /// `on_fail:`, which must agree. `quarantine` sets every row of a repeated key aside.
+    pub key_on_fail: OnFail,
     pub drift: Option<Drift>,
     pub completeness: Option<Completeness>,
 }
@@ -178,7 +181,10 @@ fn share(file: &Path, input: &str, raw: &Spanned<String>, errors: &mut Errors) -
 
 /// Validates an input's `rules:`, `drift:` and `completeness:` against its declared columns.
 pub fn rules(file: &Path, name: &str, raw: &RawInput, input: &Input, errors: &mut Errors) -> Rules {
-    let mut out = Rules::default();
+    let mut out = Rules {
+        key_on_fail: key_on_fail(file, name, raw, input, errors),
+        ..Rules::default()
+    };
     let mut seen = BTreeSet::new();
     for r in raw.rules.iter().flatten() {
         if !seen.insert(r.name.as_str().to_string()) {
@@ -212,6 +218,44 @@ pub fn rules(file: &Path, name: &str, raw: &RawInput, input: &Input, errors: &mu
         out.completeness = Some(completeness(file, name, c, input, errors));
     }
     out
+}
+
+/// The key's `on_fail`: that of its columns, which must all say the same (one key, one rule).
+fn key_on_fail(
+    file: &Path,
+    name: &str,
+    raw: &RawInput,
+    input: &Input,
+    errors: &mut Errors,
+) -> OnFail {
+    let mut decided: Option<(OnFail, &str)> = None;
+    for c in input.columns.iter().filter(|c| c.key) {
+        match decided {
+            None => decided = Some((c.on_fail, c.name.as_str())),
+            Some((first, first_name)) if first != c.on_fail => {
+                let at = raw
+                    .columns
+                    .iter()
+                    .find(|r| r.name.as_str() == c.name)
+                    .map(|r| location(file, r.on_fail.as_ref().map_or(r.name.span(), |o| o.span())))
+                    .unwrap_or_else(|| Location {
+                        file: file.to_path_buf(),
+                        line: 1,
+                        column: 1,
+                    });
+                errors.push((
+                    at,
+                    format!(
+                        "input `{name}`: the key columns `{first_name}` and `{}` disagree on `on_fail` \
+                         (a repeated key is one rule: give every `key: true` column the same `on_fail`)",
+                        c.name
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    decided.map(|d| d.0).unwrap_or_default()
 }
 
 fn completeness(
@@ -407,4 +451,5 @@ pub fn judged_by_rows_alone(input: &Input) -> bool {
             .iter()
             .all(|r| r.on_fail != OnFail::Quarantine)
         && input.rules.completeness.is_none()
+        && input.rules.key_on_fail != OnFail::Quarantine
 }

@@ -2,8 +2,11 @@
 //! counts of the same group are withheld (`*`) that the group's printed total cannot be used to work a
 //! suppressed count out.
 //!
-//! Owns the rule and its audit only; templates call it (`protect(...)` in `render::template`) and print
-//! what it decides. It never changes a number, only whether it is shown.
+//! Owns the rule and its audit, and each pipeline's declaration of the outputs it governs (`disclosure:`):
+//! which are *controlled* (released beyond the organisation: the PDFs, and any step table declared so) and
+//! which are *restricted* (the run's other tables, kept on the store for audit and `verify`, holding raw
+//! counts by design). Templates call the rule (`protect(...)` in `render::template`) and print what it
+//! decides; it never changes a number, only whether it is shown.
 //!
 //! **The rule** (for one group — e.g. the practices of a PCN for one indicator — whose total is printed):
 //! 1. *Primary*: a count from 1 to 4 is shown as `<5`. Zero is shown: it is no one.
@@ -13,9 +16,192 @@
 //!    withheld count (1–4 for `<5`; for `*`, from 5 up to the smallest count still shown) — every `<5`
 //!    count must still have at least two possible values. If no counts are left to withhold, the group's
 //!    total is withheld too.
+//! 4. *Small totals*: the total is a count too: a total from 1 to 4 is withheld (`*`), whatever its cells.
 //!
 //! A rate is printed only when its numerator and denominator are both printed, so a percentage never
 //! reveals a withheld count.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::diagnostic::Location;
+use crate::plan::{Step, StepKind};
+use crate::spec::{RawDisclosure, location};
+
+/// The counts the rule suppresses, as a declaration states them.
+pub const SUPPRESSED: &str = "1-4";
+
+/// A pipeline's validated disclosure declaration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Declaration {
+    /// `1-4`: counts from 1 to 4 print as `<5` in controlled outputs.
+    pub suppress: String,
+    /// Report steps whose PDFs are released.
+    pub reports: BTreeSet<String>,
+    /// SQL steps whose tables are released, with their count columns.
+    pub tables: BTreeMap<String, Vec<String>>,
+    /// Whether the pipeline publishes counts of people or of events about people.
+    pub person_counts: bool,
+    pub note: String,
+}
+
+/// How one output of a run is governed, as its run record says (`disclosure`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutputDisclosure {
+    pub path: String,
+    /// `controlled` (released beyond the organisation, under the rule) or `restricted`.
+    pub class: String,
+    /// For a controlled output: the counts suppressed (`1-4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<String>,
+}
+
+/// Validates a `disclosure:` declaration against the pipeline's steps; errors carry their place.
+pub fn declaration(
+    file: &Path,
+    at: &marked_yaml::Span,
+    raw: &RawDisclosure,
+    steps: &[Step],
+    errors: &mut Vec<(Location, String)>,
+) -> Declaration {
+    if raw.suppress.as_str().replace(' ', "") != SUPPRESSED {
+        errors.push((
+            location(file, raw.suppress.span()),
+            format!(
+                "disclosure: `suppress: {}` is not the rule boardpack applies: counts from 1 to 4 are \
+                 suppressed (src/disclosure.rs); write `suppress: {SUPPRESSED}`",
+                raw.suppress.as_str()
+            ),
+        ));
+    }
+    if raw.restricted.as_str() != "tables" {
+        errors.push((
+            location(file, raw.restricted.span()),
+            format!(
+                "disclosure: `restricted: {}`: write `restricted: tables` (every step table not \
+                 declared under `controlled.tables` is restricted)",
+                raw.restricted.as_str()
+            ),
+        ));
+    }
+    let kind = |id: &str| steps.iter().find(|s| s.id == id).map(|s| &s.kind);
+    let mut reports = BTreeSet::new();
+    for r in raw.controlled.reports.iter() {
+        match kind(r.as_str()) {
+            Some(StepKind::Report { .. }) => {
+                reports.insert(r.as_str().to_string());
+            }
+            Some(_) => errors.push((
+                location(file, r.span()),
+                format!(
+                    "disclosure: `{}` is not a report step (`controlled.reports` lists PDFs)",
+                    r.as_str()
+                ),
+            )),
+            None => errors.push((
+                location(file, r.span()),
+                format!("disclosure: unknown step `{}`", r.as_str()),
+            )),
+        }
+    }
+    // A PDF always leaves the organisation: every report is under the rule.
+    for s in steps {
+        if matches!(s.kind, StepKind::Report { .. }) && !reports.contains(&s.id) {
+            errors.push((
+                location(file, raw.controlled.reports.span()),
+                format!(
+                    "disclosure: report `{}` is not in `controlled.reports` (every PDF is released \
+                     beyond the organisation)",
+                    s.id
+                ),
+            ));
+        }
+    }
+    let mut tables = BTreeMap::new();
+    for (id, columns) in raw.controlled.tables.iter().flatten() {
+        match kind(id) {
+            Some(StepKind::Sql { .. }) => {}
+            _ => errors.push((
+                location(file, columns.span()),
+                format!("disclosure: `controlled.tables` names `{id}`, which is not a sql step"),
+            )),
+        }
+        if columns.is_empty() {
+            errors.push((
+                location(file, columns.span()),
+                format!("disclosure: released table `{id}` lists no count columns"),
+            ));
+        }
+        tables.insert(
+            id.clone(),
+            columns.iter().map(|c| c.as_str().to_string()).collect(),
+        );
+    }
+    let person_counts = raw.person_counts.as_ref().is_none_or(|p| **p);
+    let note = raw
+        .note
+        .as_ref()
+        .map(|n| n.as_str().trim().to_string())
+        .unwrap_or_default();
+    if !person_counts && note.is_empty() {
+        let span = raw.person_counts.as_ref().map_or(at, |p| p.span());
+        errors.push((
+            location(file, span),
+            "disclosure: `person_counts: false` needs a `note` saying what the pipeline publishes instead"
+                .to_string(),
+        ));
+    }
+    Declaration {
+        suppress: SUPPRESSED.to_string(),
+        reports,
+        tables,
+        person_counts,
+        note,
+    }
+}
+
+impl Declaration {
+    /// How each output of a run is governed: a report's PDF and a declared table are controlled, every
+    /// other table restricted.
+    pub fn classify(&self, outputs: &[crate::record::ObjectRecord]) -> Vec<OutputDisclosure> {
+        outputs
+            .iter()
+            .map(|o| {
+                let name = o.path.rsplit('/').next().unwrap_or(&o.path);
+                let controlled = match name.rsplit_once('.') {
+                    Some((id, "pdf")) => self.reports.contains(id),
+                    Some((id, "parquet")) if o.path.contains("/tables/") => {
+                        self.tables.contains_key(id)
+                    }
+                    _ => false,
+                };
+                OutputDisclosure {
+                    path: o.path.clone(),
+                    class: if controlled {
+                        "controlled"
+                    } else {
+                        "restricted"
+                    }
+                    .to_string(),
+                    suppress: controlled.then(|| self.suppress.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// What every PDF of the pipeline states in its appendix (and, under `released`, each released
+    /// table's count columns, which `check_released` holds to the rule as the step writes the table).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "suppress": self.suppress,
+            "reports": self.reports,
+            "tables": self.tables.keys().collect::<Vec<_>>(),
+            "released": self.tables,
+            "person_counts": self.person_counts,
+            "note": self.note,
+        })
+    }
+}
 
 /// What is printed for one count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -45,6 +231,16 @@ pub fn is_small(count: i64) -> bool {
 /// Applies the rule to one group's counts (`None` = no count, e.g. a practice that did not submit: it
 /// prints as a gap, is not part of the total and protects nothing).
 pub fn protect_group(counts: &[Option<i64>]) -> GroupDecision {
+    let mut decision = decide(counts);
+    // A total from 1 to 4 is itself a small count (a PCN's 4 complaints, all in `<5` cells).
+    if is_small(counts.iter().flatten().sum()) {
+        decision.total_shown = false;
+    }
+    decision
+}
+
+/// Rules 1 to 3 for one group.
+fn decide(counts: &[Option<i64>]) -> GroupDecision {
     let mut cells: Vec<Shown> = counts
         .iter()
         .map(|c| match c {
@@ -140,6 +336,39 @@ fn audit_passes(counts: &[Option<i64>], cells: &[Shown]) -> bool {
         .all(|(lo, hi)| hi > lo)
 }
 
+/// A released table (`controlled.tables`) leaves the organisation as written: the step fails when one of its
+/// declared count columns holds a count from 1 to 4 (its SQL must suppress them first), naming the column
+/// and how many rows. The column names are configuration, quoted as identifiers.
+pub async fn check_released(
+    engine: &crate::engine::Engine,
+    table: &str,
+    columns: &[serde_json::Value],
+) -> Result<(), String> {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for c in columns.iter().filter_map(serde_json::Value::as_str) {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE CAST({} AS DOUBLE) BETWEEN 1 AND 4",
+            quote(table),
+            quote(c)
+        );
+        let rows = engine.query_json(&sql, &[]).await.map_err(|e| {
+            format!("released table `{table}`: its count column `{c}` cannot be checked: {e}")
+        })?;
+        let n = rows
+            .first()
+            .and_then(|r| r.get("n"))
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        if n > 0 {
+            return Err(format!(
+                "released table `{table}` (disclosure: controlled) has {n} row(s) with a `{c}` from 1 \
+                 to 4: a table released beyond the organisation must suppress them in its SQL"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +409,15 @@ mod tests {
         let d = protect_group(&[Some(2), Some(0)]);
         assert_eq!(d.cells, vec![Small, Value]);
         assert!(!d.total_shown);
+    }
+
+    #[test]
+    fn a_total_from_1_to_4_is_withheld() {
+        // Three `<5` cells adding up to 4: each could be 1 or 2, but the total is itself a small count.
+        let d = protect_group(&[Some(0), Some(1), Some(1), Some(2)]);
+        assert_eq!(d.cells, vec![Value, Small, Small, Small]);
+        assert!(!d.total_shown);
+        assert!(protect_group(&[Some(0), Some(0)]).total_shown);
     }
 
     #[test]

@@ -258,12 +258,17 @@ impl Engine {
             let wanted = months.iter().map(|m| lit(m.to_string())).collect();
             let mut view = raw.filter(col(MONTH_COLUMN).in_list(wanted, false))?;
             if let Some(keep) = prepared.keep()? {
-                view = view.filter(keep)?;
+                // A repeated key set aside is marked by a grouping over the rows read, then unmarked.
+                view = rules::mark_repeated_keys(input, view)?
+                    .filter(keep)?
+                    .drop_columns(&[rules::KEY_ROWS])?;
             }
             self.ctx
                 .register_table(input.name.as_str(), view.into_view())?;
         } else if let Some(keep) = prepared.keep()? {
-            let view = self.ctx.read_table(table)?.filter(keep)?;
+            let view = rules::mark_repeated_keys(input, self.ctx.read_table(table)?)?
+                .filter(keep)?
+                .drop_columns(&[rules::KEY_ROWS])?;
             self.ctx
                 .register_table(input.name.as_str(), view.into_view())?;
         } else {

@@ -181,6 +181,9 @@ pub async fn run_with(
         Ok(()) => {
             record.status = RunStatus::Succeeded;
             record.published = true;
+            if let Some(d) = &plan.disclosure {
+                record.disclosure = d.classify(&record.outputs);
+            }
             let record_path = layout.record();
             // A copy of every project file the run read, by hash, so that `verify` can re-execute the run
             // as it was when the project has changed since.
@@ -460,6 +463,10 @@ async fn execute(
         .map(|d| d.and_utc())
         .unwrap_or(record.started_at);
 
+    let mut lineage = crate::audit::lineage_context(record, &world.project.files_read());
+    if let (Some(d), Some(l)) = (&plan.disclosure, lineage.as_object_mut()) {
+        l.insert("disclosure".into(), d.to_json());
+    }
     let context_base = json!({
         "pipeline": plan.name,
         "description": plan.description,
@@ -475,7 +482,9 @@ async fn execute(
         "tool": { "version": env!("CARGO_PKG_VERSION") },
         // What the PDFs' appendix "Data sources and lineage" prints, and whether each table a report uses
         // is a step's result or a seed (for the source line under each table and chart).
-        "lineage": crate::audit::lineage_context(record, &world.project.files_read()),
+        "lineage": lineage,
+        // The disclosure control over this pipeline's outputs, which the appendix states.
+        "disclosure": plan.disclosure.as_ref().map(|d| d.to_json()),
         "sources": plan.seeds.iter().map(|s| (s.name.clone(), json!("seed"))).collect::<serde_json::Map<_, _>>(),
         // Rows quarantined and completeness caveats (`crate::engine::Findings`), for data-quality pages.
         "quality": quality.to_json(),
@@ -673,6 +682,11 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                 cache.add_source(&step.id, m.sha256.clone());
             }
             register_step_table(ctx, &step.id, &path).await?;
+            // A table the pipeline releases beyond the organisation is held to the disclosure rule.
+            let released = format!("/disclosure/released/{}", step.id);
+            if let Some(columns) = ctx.context_base.pointer(&released).and_then(Json::as_array) {
+                crate::disclosure::check_released(&ctx.engine, &step.id, columns).await?;
+            }
             Ok(StepResult {
                 rows: Some(m.rows),
                 outputs: vec![ObjectRecord {

@@ -217,6 +217,84 @@ pub fn redact_url(url: &Url) -> String {
     u.to_string()
 }
 
+/// Names that hold a credential wherever `name=value` appears, not only in a URL's query: a SAS token's
+/// `sig`, signatures, tokens, passwords.
+const SECRET_PARAMS: &[&str] = &[
+    "sig",
+    "signature",
+    "x-amz-signature",
+    "x-amz-security-token",
+    "x-goog-signature",
+    "token",
+    "access_token",
+    "sas_token",
+    "password",
+    "client_secret",
+    "secret",
+];
+
+/// Every `name=value` whose value is a credential, replaced by `name=[redacted]`: after `?`, `&` or `;` any
+/// name [`is_secret_name`] says holds one (a query string cut out of its URL, such as
+/// `…/c?sv=2022-11-02&sig=…`), and anywhere a name of `SECRET_PARAMS` (`sig=…`, `token=…`). The value
+/// runs to white space, `&`, `;`, `,`, a quote, a bracket or a backslash (a JSON escape).
+pub fn redact_params(text: &str) -> String {
+    if !text.contains('=') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let name_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-');
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'=' {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        while start > 0 && name_char(bytes[start - 1]) {
+            start -= 1;
+        }
+        let name = &text[start..i];
+        let before = start.checked_sub(1).map(|b| bytes[b]);
+        let in_query = matches!(before, Some(b'?' | b'&' | b';'));
+        let standalone = !matches!(before, Some(c) if c.is_ascii_alphanumeric() || c == b'.');
+        let secret = !name.is_empty()
+            && ((in_query && is_secret_name(name))
+                || (standalone && SECRET_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p))));
+        let mut end = i + 1;
+        while end < bytes.len()
+            && !bytes[end].is_ascii_whitespace()
+            && !matches!(
+                bytes[end],
+                b'&' | b';'
+                    | b','
+                    | b'"'
+                    | b'\''
+                    | b'`'
+                    | b')'
+                    | b'('
+                    | b'<'
+                    | b'>'
+                    | b'\\'
+                    | b']'
+                    | b'['
+            )
+        {
+            end += 1;
+        }
+        let value = &text[i + 1..end];
+        if secret && !value.is_empty() && !value.contains("redacted") {
+            out.push_str(&text[copied..=i]);
+            out.push_str(REDACTED);
+            copied = end;
+        }
+        i = end.max(i + 1);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// Whether a URL carries a user name, a password or a query parameter holding a credential.
 fn has_credentials(url: &Url) -> bool {
     !url.username().is_empty()
@@ -320,6 +398,27 @@ mod tests {
         let hook = "posting to https://hooks.example.org/notify?token=abcdef123456 failed";
         let s = Secrets::default().redact(hook);
         assert!(!s.contains("abcdef123456") && s.ends_with(" failed"), "{s}");
+    }
+
+    #[test]
+    fn credentials_in_parameters_are_blanked_outside_urls_too() {
+        let line = "retry 1 of 3: error for url (https://acct.blob.core.windows.net/c/x?sv=2022-11-02&se=2030&sig=FAKEsig%2Bq) sig=RAWsig token=TOK123 key=visit_id month=2022-04";
+        let shown = redact_params(line);
+        assert!(
+            !shown.contains("FAKEsig") && !shown.contains("RAWsig") && !shown.contains("TOK123"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("sv=2022-11-02&se=2030&sig=[redacted])")
+                && shown.contains("key=visit_id month=2022-04"),
+            "{shown}"
+        );
+        // A query string in JSON, cut out of its URL.
+        let json = r#"{"message":"GET /c/x?sv=1&sig=abc%2Fdef\" done"}"#;
+        assert_eq!(
+            redact_params(json),
+            r#"{"message":"GET /c/x?sv=1&sig=[redacted]\" done"}"#
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! | [`record`] | the run record and the store layout of a run |
 //! | [`store`] | the object store and path safety |
 //! | [`faults`] | retries and timeouts of the store, keeping credentials out of messages and records |
+//! | [`logging`] | the log lines written, every one through the redaction of credentials |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
 //! | [`contract`] | an input's data-quality rules: quarantine, row and reference rules, drift, completeness |
@@ -47,6 +48,7 @@ pub mod execute;
 pub mod factors;
 pub mod faults;
 pub mod lineage;
+pub mod logging;
 pub mod params;
 pub mod period;
 pub mod plan;

@@ -36,6 +36,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let world = World::open(&cli.global.project, cli.global.store.as_deref())?;
+        // The store's configured credentials are blanked from the log lines too.
+        boardpack::logging::redact_store(&world.store);
         commands::dispatch(command, world, out).await
     });
     match result {
@@ -66,14 +68,14 @@ fn init_logging(quiet: bool, format: LogFormat) {
     };
     let filter =
         EnvFilter::try_from_env("BOARDPACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal: log files and CI output stay plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.compact().init(),
-    }
+    // Every line, the dependencies' too (the object store's retries), is redacted before it is written.
+    // Colour only on a terminal: log files and CI output stay plain text.
+    let subscriber = boardpack::logging::subscriber(
+        filter,
+        format == LogFormat::Json,
+        std::io::stderr().is_terminal(),
+        std::io::stderr,
+    );
+    use tracing_subscriber::util::SubscriberInitExt;
+    subscriber.init();
 }

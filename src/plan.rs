@@ -34,6 +34,8 @@ pub struct Plan {
     /// SQL steps whose result in the previously published run of the same period some step reads, as
     /// table `previous_<id>` (for restatements).
     pub previous: BTreeSet<String>,
+    /// Which outputs leave the organisation under small-number suppression (`disclosure:`), when declared.
+    pub disclosure: Option<crate::disclosure::Declaration>,
 }
 
 /// A step reads the previously published run's result of step `x` as table `previous_x` (empty, with the
@@ -565,6 +567,14 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         }
     }
     let ordered = order_steps(&mut v, steps);
+    let disclosure = raw.disclosure.as_ref().map(|(span, d)| {
+        let mut found = Vec::new();
+        let declared = crate::disclosure::declaration(&v.file, span, d, &ordered, &mut found);
+        for (loc, message) in found {
+            v.error(loc, message);
+        }
+        declared
+    });
     let plan = Plan {
         name: raw.name.as_str().to_string(),
         description: raw.description.clone().unwrap_or_default(),
@@ -575,6 +585,7 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         steps: ordered,
         schedule: raw.schedule.map(|(_, s)| s),
         previous,
+        disclosure,
     };
     v.errors.into_result(plan)
 }

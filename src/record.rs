@@ -62,6 +62,10 @@ pub struct RunRecord {
     /// The failed run this run resumed, reusing the outputs of its succeeded steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<String>,
+    /// Per output, whether it is released beyond the organisation under small-number suppression
+    /// (`controlled`) or kept for audit (`restricted`), as the pipeline's `disclosure:` declares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disclosure: Vec<crate::disclosure::OutputDisclosure>,
 }
 
 /// Rows of one input set aside by one rule (a row breaking several rules is counted under each).
@@ -117,6 +121,7 @@ impl RunRecord {
             quarantine: Vec::new(),
             trigger,
             resumed_from: None,
+            disclosure: Vec::new(),
         }
     }
 }

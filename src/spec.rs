@@ -31,6 +31,37 @@ pub struct RawPipeline {
     pub seeds: Vec<(Spanned<String>, Spanned<String>)>,
     /// Seeds written as a mapping: a table read from files of a published format (`format: desnz`).
     pub seed_tables: Vec<(Spanned<String>, RawSeedTable)>,
+    /// Which outputs leave the organisation under small-number suppression, and which stay restricted.
+    pub disclosure: Option<(Span, RawDisclosure)>,
+}
+
+/// A pipeline's disclosure declaration (`disclosure:`), validated by `crate::disclosure::declaration`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDisclosure {
+    /// The counts suppressed in released outputs: `1-4` (printed `<5`).
+    pub suppress: Spanned<String>,
+    /// Released beyond the organisation, under the rule.
+    pub controlled: RawControlled,
+    /// Everything else the run writes: `tables` (every other step table, kept for audit and `verify`).
+    pub restricted: Spanned<String>,
+    /// `false` for a pipeline that publishes no counts of people or events about people (then `note` says
+    /// what it publishes instead).
+    #[serde(default)]
+    pub person_counts: Option<Spanned<bool>>,
+    /// What the PDFs state besides the rule (required when `person_counts: false`).
+    #[serde(default)]
+    pub note: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControlled {
+    /// Report steps whose PDFs are released (every report step of the pipeline).
+    pub reports: Spanned<Vec<Spanned<String>>>,
+    /// SQL steps whose tables are released too, each with its count columns: `step: [numerator, …]`.
+    #[serde(default)]
+    pub tables: Option<std::collections::BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
 }
 
 /// A seed read from files of a published format rather than a plain YAML list or CSV table.
@@ -330,6 +361,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
     let mut schedule = None;
     let mut seeds = Vec::new();
     let mut seed_tables = Vec::new();
+    let mut disclosure = None;
 
     for (key, value) in map.iter() {
         match key.as_str() {
@@ -371,10 +403,14 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
             "schedule" => {
                 schedule = decode::<RawSchedule>(file, value, &mut errors).map(|s| (value.span().clone(), s))
             }
+            "disclosure" => {
+                disclosure = decode::<RawDisclosure>(file, value, &mut errors)
+                    .map(|d| (value.span().clone(), d))
+            }
             other => errors.push(Diagnostic::at(
                 location(file, key.span()),
                 format!(
-                    "unknown key `{other}`: a pipeline has `name`, `description`, `parameters`, `inputs`, `seeds`, `steps` and `schedule`"
+                    "unknown key `{other}`: a pipeline has `name`, `description`, `parameters`, `inputs`, `seeds`, `steps`, `schedule` and `disclosure`"
                 ),
             )),
         }
@@ -405,6 +441,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
         schedule,
         seeds,
         seed_tables,
+        disclosure,
     };
     Ok((raw, errors))
 }

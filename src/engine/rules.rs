@@ -105,10 +105,100 @@ pub(super) async fn prepare(engine: &Engine, input: &Input) -> Result<Prepared, 
             shows,
         });
     }
+    if quarantines_key(input) {
+        let key = key_columns(input);
+        rules.push(ValueRule {
+            column: key.join(", "),
+            // Marked by `mark_repeated_keys`: every row of a key held more than once.
+            offends: ident(KEY_ROWS).is_not_null(),
+            says: format!("a key ({}) held by more than one row", grain_text(input)),
+            rule: "key".into(),
+            on_fail: OnFail::Quarantine,
+            shows: Vec::new(),
+        });
+    }
     let (quarantine, error) = rules
         .into_iter()
         .partition(|r| r.on_fail == OnFail::Quarantine);
     Ok(Prepared { quarantine, error })
+}
+
+/// The column `mark_repeated_keys` adds: how many rows hold the row's key, null when only this one does.
+pub(super) const KEY_ROWS: &str = "__key_rows";
+
+/// Whether the input's contract sets the rows of a repeated key aside (`on_fail: quarantine` on its key
+/// columns) rather than failing the run.
+pub(super) fn quarantines_key(input: &Input) -> bool {
+    input.rules.key_on_fail == OnFail::Quarantine && input.columns.iter().any(|c| c.key)
+}
+
+fn key_columns(input: &Input) -> Vec<&str> {
+    input
+        .columns
+        .iter()
+        .filter(|c| c.key)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// The key as an error or record names it: `month, visit_id` for a partitioned input.
+fn grain_text(input: &Input) -> String {
+    let key = key_columns(input).join(", ");
+    if input.partitioned_by_month {
+        format!("{MONTH_COLUMN}, {key}")
+    } else {
+        key
+    }
+}
+
+/// The key's columns (the month first, for a partitioned input).
+fn grain(input: &Input) -> Vec<Expr> {
+    let mut grain: Vec<Expr> = Vec::new();
+    if input.partitioned_by_month {
+        grain.push(ident(MONTH_COLUMN));
+    }
+    grain.extend(key_columns(input).into_iter().map(ident));
+    grain
+}
+
+/// The table with the column `__key_rows` (`KEY_ROWS`) when the input quarantines repeated keys: one
+/// grouping finds the keys held more than once, joined back to mark each of their rows (null elsewhere; a
+/// null in a key column matches a null, as the grouping counts it). Unchanged otherwise.
+pub(super) fn mark_repeated_keys(
+    input: &Input,
+    table: DataFrame,
+) -> Result<DataFrame, EngineError> {
+    if !quarantines_key(input) {
+        return Ok(table);
+    }
+    let grain = grain(input);
+    let names = names(&grain);
+    let right: Vec<String> = (0..names.len()).map(|i| format!("__key_{i}")).collect();
+    let mut select: Vec<Expr> = grain
+        .iter()
+        .zip(&right)
+        .map(|(g, r)| g.clone().alias(r.as_str()))
+        .collect();
+    select.push(ident(KEY_ROWS));
+    let repeated = table
+        .clone()
+        .aggregate(grain, vec![count(lit(1i64)).alias(KEY_ROWS)])?
+        .filter(ident(KEY_ROWS).gt(lit(1i64)))?
+        .select(select)?;
+    let on: Vec<Expr> = names
+        .iter()
+        .zip(&right)
+        .map(|(l, r)| {
+            Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                Box::new(ident(l.as_str())),
+                datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                Box::new(ident(r.as_str())),
+            ))
+        })
+        .collect();
+    let joined = table.join_on(repeated, datafusion::common::JoinType::Left, on)?;
+    let drop: Vec<&str> = right.iter().map(String::as_str).collect();
+    Ok(joined.drop_columns(drop.as_slice())?)
 }
 
 /// A row rule's expression, parsed over the input's columns (and `month` for a partitioned input); it must
@@ -158,6 +248,7 @@ pub(super) async fn check(
     }
     let started = std::time::Instant::now();
     let table = read(engine, input, &format!("{}/", input.location), Some(months))?;
+    let table = mark_repeated_keys(input, table)?;
     let checked = async {
         let kept = match prepared.keep()? {
             Some(keep) => {
@@ -404,10 +495,13 @@ async fn quarantine(
             None => hit,
         });
     }
-    let set_aside = table.filter(any.expect("at least one rule"))?.with_column(
-        "quarantine_rules",
-        datafusion::functions::string::expr_fn::concat_ws(lit("; "), names),
-    )?;
+    let set_aside = table
+        .filter(any.expect("at least one rule"))?
+        .with_column(
+            "quarantine_rules",
+            datafusion::functions::string::expr_fn::concat_ws(lit("; "), names),
+        )?
+        .drop_columns(&[KEY_ROWS])?;
     // Written through the engine's own writer (deterministic order, hashed), from a view of the run's own.
     let view = format!("__quarantine_{}", input.name);
     let path = engine.quarantine_path(&input.name);

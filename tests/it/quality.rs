@@ -552,3 +552,128 @@ async fn the_board_pack_prints_a_missing_provider_as_a_caveat() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn rows_of_a_repeated_key_are_quarantined_when_the_key_says_so() {
+    let p = project_with(
+        "    columns:
+      - { name: visit_id, type: string, key: true, on_fail: quarantine }
+      - { name: clinic, type: string }
+      - { name: wait_days, type: integer }
+      - { name: seen_days, type: integer }
+",
+    );
+    // The shipped data-quality section, as every pipeline's data-quality page includes it.
+    p.write(
+        "reports/waits/report.typ.j2",
+        r#"#import "/reports/_lib/boardpack.typ": *
+#show: report.with(title: {{ title | typst_str }}, period: {{ period_label | typst_str }})
+= Clinic waits
+{%- for r in tables.summary %}
+{{ r.clinic }}: {{ r.visits | count }} visits.
+{%- endfor %}
+
+= Data quality
+{% include "_lib/input_quality.typ.j2" %}
+"#,
+    );
+    // `a1` in March and in April: the month is part of the key, so these are two keys.
+    write_parquet(
+        &p,
+        "inputs/visits/month=2022-03/part-0.parquet",
+        &visits_seen(&[("a1", "Cardiology", 10, 12)]),
+    );
+    write_parquet(
+        &p,
+        "inputs/visits/month=2022-04/part-0.parquet",
+        &visits_seen(&[
+            ("a1", "Cardiology", 5, 5),
+            ("b2", "Cardiology", 31, 40),
+            ("d1", "Dermatology", 3, 4),
+            ("d1", "Dermatology", 7, 8),
+        ]),
+    );
+    // `b2` again in another object of the month, and `d1` a third time.
+    write_parquet(
+        &p,
+        "inputs/visits/month=2022-04/part-1.parquet",
+        &visits_seen(&[("b2", "Cardiology", 2, 3), ("d1", "Dermatology", 1, 1)]),
+    );
+    let outcome = run_period(&p, "waits", "2022-04")
+        .await
+        .expect("a repeated key set aside does not fail the run");
+    let rec = record(&p, &outcome.record_path);
+    let counts: Vec<(String, String, String, u64)> = rec
+        .quarantine
+        .iter()
+        .map(|q| (q.input.clone(), q.rule.clone(), q.column.clone(), q.rows))
+        .collect();
+    // Every row of each repeated key: b2 twice and d1 three times.
+    assert_eq!(
+        counts,
+        vec![(
+            "visits".to_string(),
+            "key".to_string(),
+            "visit_id".to_string(),
+            5
+        )],
+        "{:?}",
+        rec.quarantine
+    );
+    let batches = read_parquet(&p.store_file(&rec.quarantine[0].path));
+    let mut ids: Vec<String> = Vec::new();
+    for b in &batches {
+        let a = b
+            .column_by_name("visit_id")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        ids.extend((0..a.len()).map(|i| a.value(i).to_string()));
+        assert!(
+            b.column_by_name("__key_rows").is_none(),
+            "the marking column is not written"
+        );
+        let rules = b
+            .column_by_name("quarantine_rules")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert!(
+            (0..rules.len()).all(|i| rules.value(i) == "key (visit_id)"),
+            "{rules:?}"
+        );
+    }
+    ids.sort();
+    assert_eq!(ids, vec!["b2", "b2", "d1", "d1", "d1"]);
+    // The steps read only April's `a1`; the data-quality page counts what was set aside.
+    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    assert!(text.contains("Cardiology: 1 visits"), "{text}");
+    assert!(!text.contains("Dermatology:"), "{text}");
+    assert!(
+        text.contains("Input Rule Column(s) Records set aside visits key visit_id 5"),
+        "{text}"
+    );
+}
+
+#[test]
+fn key_columns_disagreeing_on_on_fail_are_refused_at_their_place() {
+    let p = project_with(
+        "    columns:
+      - { name: visit_id, type: string, key: true, on_fail: quarantine }
+      - { name: clinic, type: string, key: true }
+      - { name: wait_days, type: integer }
+",
+    );
+    let text = plan::load_named(&p.world().project, "waits")
+        .expect_err("one key, two rules")
+        .to_string();
+    assert!(
+        text.contains("pipelines/waits.yaml:")
+            && text.contains(
+                "input `visits`: the key columns `visit_id` and `clinic` disagree on `on_fail`"
+            ),
+        "{text}"
+    );
+}
