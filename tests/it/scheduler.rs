@@ -513,10 +513,9 @@ async fn a_signal_while_waiting_records_the_run_interrupted_and_frees_the_lease(
     assert!(l.released);
 }
 
-/// The command as deployed: a schedule due every minute on real time, `schedule --once`, then `runs`;
-/// and the long-lived scheduler stopping cleanly on SIGTERM.
-#[test]
-fn the_schedule_command_fires_a_due_run_and_stops_on_sigterm() {
+/// The `waits` project due every minute on real time (building the month before), with `month` written for
+/// the three months before now and this one, whichever month the firings fall in.
+fn due_every_minute(month: impl Fn(&TestProject, &str)) -> TestProject {
     let p = project();
     p.write(
         "pipelines/waits.yaml",
@@ -524,7 +523,6 @@ fn the_schedule_command_fires_a_due_run_and_stops_on_sigterm() {
             "{PIPELINE}schedule:\n  cron: \"* * * * *\"\n  timezone: Europe/London\n  builds: previous-month\n"
         ),
     );
-    // Data for the months around now, whichever month the firings fall in.
     let now = Utc::now();
     let this =
         boardpack::period::Month::new(chrono::Datelike::year(&now), chrono::Datelike::month(&now))
@@ -532,6 +530,15 @@ fn the_schedule_command_fires_a_due_run_and_stops_on_sigterm() {
     for k in -3..=0 {
         month(&p, &this.add(k).to_string());
     }
+    p
+}
+
+/// The command as deployed: a schedule due every minute on real time, `schedule --once`, then `runs`;
+/// and the long-lived scheduler stopping cleanly on SIGTERM.
+#[test]
+fn the_schedule_command_fires_a_due_run_and_stops_on_sigterm() {
+    // Data for the months around now, whichever month the firings fall in.
+    let p = due_every_minute(|p, m| month(p, m));
     let (code, out) = boardpack_output(&p, &["schedule", "--once"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("succeeded and published"), "{out}");
@@ -580,29 +587,17 @@ fn the_schedule_command_fires_a_due_run_and_stops_on_sigterm() {
 /// (so the host's own monitoring sees it), says so, and the run is recorded failed.
 #[test]
 fn schedule_once_exits_1_when_a_scheduled_run_fails() {
-    let p = project();
-    p.write(
-        "pipelines/waits.yaml",
-        &format!(
-            "{PIPELINE}schedule:\n  cron: \"* * * * *\"\n  timezone: Europe/London\n  builds: previous-month\n"
-        ),
-    );
     // Every month around now holds one visit twice: the input breaks its key, so the run fails.
-    let now = Utc::now();
-    let this =
-        boardpack::period::Month::new(chrono::Datelike::year(&now), chrono::Datelike::month(&now))
-            .unwrap();
-    for k in -3..=0 {
-        let m = this.add(k).to_string();
+    let p = due_every_minute(|p, m| {
         write_parquet(
-            &p,
+            p,
             &format!("inputs/visits/month={m}/part-0.parquet"),
             &visits(&[
                 (&*format!("{m}-a"), "Cardiology", 10),
                 (&*format!("{m}-a"), "Cardiology", 10),
             ]),
-        );
-    }
+        )
+    });
     let (code, out) = boardpack_output(&p, &["schedule", "--once"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("did not succeed"), "{out}");
