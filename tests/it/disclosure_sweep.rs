@@ -447,17 +447,10 @@ async fn primary_care_run() -> &'static (tempfile::TempDir, boardpack::execute::
         boardpack::sample::generate(&world.store, &opts, &|_| {})
             .await
             .unwrap();
-        let plan = boardpack::plan::load_named(&world.project, "primary-care").unwrap();
-        let given = std::collections::BTreeMap::from([
-            ("period".to_string(), "2022-04".to_string()),
-            ("practice_pages".to_string(), "all".to_string()),
-        ]);
-        let params = boardpack::params::RunParams::bind(&plan, &given).unwrap();
-        let outcome = boardpack::execute::run(
+        let outcome = crate::support::run_in(
             &world,
-            &plan,
-            &params,
-            std::sync::Arc::new(boardpack::execute::Silent),
+            "primary-care",
+            &[("period", "2022-04"), ("practice_pages", "all")],
         )
         .await
         .expect("the dashboard builds");
@@ -791,18 +784,9 @@ async fn carbon_run() -> (tempfile::TempDir, boardpack::execute::RunOutcome) {
     boardpack::sample::generate(&world.store, &opts, &|_| {})
         .await
         .unwrap();
-    let plan = boardpack::plan::load_named(&world.project, "carbon-account").unwrap();
-    let given =
-        std::collections::BTreeMap::from([("period".to_string(), "2022-23-Q1".to_string())]);
-    let params = boardpack::params::RunParams::bind(&plan, &given).unwrap();
-    let outcome = boardpack::execute::run(
-        &world,
-        &plan,
-        &params,
-        std::sync::Arc::new(boardpack::execute::Silent),
-    )
-    .await
-    .expect("the carbon account builds");
+    let outcome = crate::support::run_in(&world, "carbon-account", &[("period", "2022-23-Q1")])
+        .await
+        .expect("the carbon account builds");
     (store, outcome)
 }
 

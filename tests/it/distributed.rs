@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boardpack::cluster::{SchedulerOptions, run_scheduler};
-use boardpack::execute::{self, RunFailure, RunOutcome, Silent};
-use boardpack::params::RunParams;
+use boardpack::execute::{RunFailure, RunOutcome};
 use boardpack::period::Month;
 use boardpack::plan;
 use boardpack::record::{RunRecord, RunStatus};
@@ -119,10 +118,7 @@ fn world(lake: &Lake, engine: &str) -> World {
 }
 
 async fn run(world: &World) -> Result<RunOutcome, RunFailure> {
-    let plan = plan::load_named(&world.project, PIPELINE).unwrap();
-    let given = BTreeMap::from([("period".to_string(), PERIOD.to_string())]);
-    let params = RunParams::bind(&plan, &given).unwrap();
-    execute::run(&world.fresh(), &plan, &params, Arc::new(Silent)).await
+    crate::support::run_in(world, PIPELINE, &[("period", PERIOD)]).await
 }
 
 /// Every output of a run by its path within the run (`tables/x.parquet`), with the SHA-256 of the bytes

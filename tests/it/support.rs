@@ -112,10 +112,28 @@ async fn run_with(
     pipeline: &str,
     period: &str,
 ) -> Result<boardpack::execute::RunOutcome, boardpack::execute::RunFailure> {
+    run_in(&world, pipeline, &[("period", period)]).await
+}
+
+/// Runs a pipeline of `world`'s project with these parameters (a fresh record of the project files read).
+pub async fn run_in(
+    world: &World,
+    pipeline: &str,
+    params: &[(&str, &str)],
+) -> Result<boardpack::execute::RunOutcome, boardpack::execute::RunFailure> {
     let plan = boardpack::plan::load_named(&world.project, pipeline).expect("a valid pipeline");
-    let given = std::collections::BTreeMap::from([("period".to_string(), period.to_string())]);
+    let given = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let params = boardpack::params::RunParams::bind(&plan, &given).expect("valid parameters");
-    boardpack::execute::run(&world, &plan, &params, Arc::new(boardpack::execute::Silent)).await
+    boardpack::execute::run(
+        &world.fresh(),
+        &plan,
+        &params,
+        Arc::new(boardpack::execute::Silent),
+    )
+    .await
 }
 
 /// Runs the `boardpack` binary on a project: (exit code, standard output, standard error).
