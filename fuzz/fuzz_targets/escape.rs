@@ -1,7 +1,8 @@
 //! Fuzzes the Typst escaping of text from data (`render::format::escape_markup`, what every `{{ value }}`
 //! in a template goes through): whatever the text, Typst must parse the escaped markup as plain text only
 //! (text, escapes and spaces: no markup, code, maths, label, comment, paragraph break or error), and the
-//! text Typst reads must be the input's (line breaks read as spaces, control characters dropped).
+//! text Typst reads must be the input's (line breaks read as spaces; control characters and bidirectional
+//! overrides dropped).
 #![no_main]
 
 use boardpack::render::format::escape_markup;
@@ -32,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
     let expected: String = input
         .chars()
         .filter_map(|c| match c {
-            '\n' | '\r' | '\t' => Some(' '),
+            '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => Some(' '),
+            // Explicit bidirectional embeddings, overrides and isolates are dropped too: they would make
+            // the printed text read other than its value.
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => None,
             c if c.is_control() => None,
             c => Some(c),
         })
