@@ -364,12 +364,13 @@ async fn the_board_pack_on_a_cluster_publishes_the_bytes_of_a_local_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_lost_during_a_run_leaves_identical_outputs_or_nothing_published() {
     let local_store = sample_store().await;
+    // The cluster's copy is taken before the local run, so that it holds the inputs alone.
+    let s3 = S3Server::start().await;
+    let lake = Lake::s3_copy_of(&s3, local_store.path()).await;
     let local = run(&world(&Lake::folder(local_store.path()), "local"))
         .await
         .expect("the local run succeeds");
     let expected = output_hashes(local_store.path(), &local.record);
-    let s3 = S3Server::start().await;
-    let lake = Lake::s3_copy_of(&s3, local_store.path()).await;
 
     let mut c = cluster(&lake).await;
     let remote = world(&lake, &c.url);

@@ -121,19 +121,15 @@ pub async fn run_in(
     pipeline: &str,
     params: &[(&str, &str)],
 ) -> Result<boardpack::execute::RunOutcome, boardpack::execute::RunFailure> {
+    // Fresh before the plan is loaded: the pipeline and SQL files it reads belong to this run's record.
+    let world = world.fresh();
     let plan = boardpack::plan::load_named(&world.project, pipeline).expect("a valid pipeline");
     let given = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let params = boardpack::params::RunParams::bind(&plan, &given).expect("valid parameters");
-    boardpack::execute::run(
-        &world.fresh(),
-        &plan,
-        &params,
-        Arc::new(boardpack::execute::Silent),
-    )
-    .await
+    boardpack::execute::run(&world, &plan, &params, Arc::new(boardpack::execute::Silent)).await
 }
 
 /// Runs the `boardpack` binary on a project: (exit code, standard output, standard error).
