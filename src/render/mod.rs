@@ -6,6 +6,7 @@
 
 pub mod chart;
 pub mod format;
+mod memory;
 mod template;
 mod typst_world;
 
@@ -87,6 +88,8 @@ pub struct ReportInput<'a> {
     pub date: DateTime<Utc>,
     /// A stable identifier for the PDF (same report of the same run → same identifier).
     pub ident: String,
+    /// The process's resident memory beyond which typesetting empties Typst's caches (`memory`).
+    pub memory_budget: Option<u64>,
 }
 
 /// Renders a template to Typst markup and typesets it to PDF.
@@ -105,6 +108,7 @@ pub fn render_pdf(
             format::string_literal(&path)
         ));
     }
+    let _budget = memory::MemoBudget::start(input.memory_budget, input.template);
     typst_world::typeset(
         Some(&project),
         fonts,

@@ -19,6 +19,7 @@ mod hardening;
 mod inequalities;
 mod input_months;
 mod lineage;
+mod memory;
 mod pipeline;
 mod primary_care;
 mod quality;
