@@ -16,11 +16,13 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the watcher reads the resident memory: Typst allocates tens of MB a second at most here,
 /// so the overshoot between two readings is small against the budget.
 const POLL: Duration = Duration::from_millis(100);
+/// The least time between two evictions.
+const SPACING: Duration = Duration::from_secs(1);
 
 /// Watches the resident memory while it lives; dropping it stops the watcher and empties Typst's cache.
 pub(super) struct MemoBudget {
@@ -81,19 +83,24 @@ fn watch(budget_kib: u64, stop: &(Mutex<bool>, Condvar)) -> Evictions {
     let (lock, cvar) = stop;
     let mut done = lock.lock().unwrap_or_else(|e| e.into_inner());
     let mut seen = Evictions::default();
-    // Evict when the resident memory passes the budget; if what is left after an eviction is itself near
-    // the budget (a document whose pages alone are that big), wait for a quarter of the budget's growth
-    // before the next, so that the cache is not emptied on every reading for nothing.
-    let mut threshold = budget_kib;
+    // Freed memory is reused before the heap grows again, so the resident memory stays near the budget
+    // while the cache refills; it is emptied again once the memory passes the budget again, but never
+    // twice within `SPACING`: a document whose pages alone pass the budget would otherwise lose its cache
+    // at every reading and typeset without memoisation at all.
+    let mut last: Option<Instant> = None;
     while !*done {
         let Some(rss) = resident_kib() else { break };
         seen.peak_kib = seen.peak_kib.max(rss);
-        if rss > threshold {
+        if rss > budget_kib && last.is_none_or(|t| t.elapsed() >= SPACING) {
             typst::comemo::evict(0);
             release_free_memory();
             seen.count += 1;
-            let after = resident_kib().unwrap_or(rss);
-            threshold = budget_kib.max(after + budget_kib / 4);
+            last = Some(Instant::now());
+            tracing::debug!(
+                before_mib = rss / 1024,
+                after_mib = resident_kib().unwrap_or(rss) / 1024,
+                "Typst's cache emptied"
+            );
         }
         done = cvar
             .wait_timeout(done, POLL)
@@ -101,6 +108,11 @@ fn watch(budget_kib: u64, stop: &(Mutex<bool>, Condvar)) -> Evictions {
             .unwrap_or_else(|e| e.into_inner().0);
     }
     seen
+}
+
+/// The process's resident memory in MiB (Linux), for the log.
+pub(super) fn resident_mib() -> Option<u64> {
+    resident_kib().map(|k| k / 1024)
 }
 
 /// The process's resident memory in KiB (Linux), `None` where it cannot be read.

@@ -108,6 +108,12 @@ pub fn render_pdf(
             format::string_literal(&path)
         ));
     }
+    tracing::debug!(
+        template = input.template,
+        markup_bytes = markup.len(),
+        resident_mib = memory::resident_mib(),
+        "template rendered"
+    );
     let _budget = memory::MemoBudget::start(input.memory_budget, input.template);
     typst_world::typeset(
         Some(&project),
