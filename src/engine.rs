@@ -15,6 +15,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col, lit};
@@ -107,7 +108,13 @@ impl Engine {
         if let Some(dir) = &config.engine.spill_dir {
             runtime = runtime.with_temp_file_path(dir);
         }
-        let mut session = SessionConfig::new().with_information_schema(false);
+        // A sort sets memory aside for merging its spilled runs (10 MiB by default, per sort); under a
+        // small limit that alone is more than is left and the sort fails instead of spilling, so it is a
+        // sixteenth of the limit at most.
+        let merge_reserve = (config.memory_limit_bytes() / 16).min(10 << 20);
+        let mut session = SessionConfig::new()
+            .with_information_schema(false)
+            .with_sort_spill_reservation_bytes(merge_reserve);
         if config.engine.target_partitions > 0 {
             session = session.with_target_partitions(config.engine.target_partitions);
         }
@@ -473,14 +480,37 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs a statement and returns its rows as JSON objects (for checks and reports: small results).
+    /// Runs a statement and returns its rows as JSON objects (small results), within the engine's memory
+    /// limit (`collect_bounded`).
     pub async fn query_json(
         &self,
         sql: &str,
         params: &[(String, ScalarValue)],
     ) -> Result<Vec<Map<String, Json>>, EngineError> {
-        let batches = self.dataframe(sql, params).await?.collect().await?;
+        let df = self.dataframe(sql, params).await?;
+        let (batches, _held) = self.collect_bounded(df, "the result").await?;
         batches_to_json(&batches)
+    }
+
+    /// Runs a statement and returns how many rows it gives and the first `keep` of them as JSON objects,
+    /// holding no more than those in memory (a check's offending rows: a count and examples).
+    pub async fn query_count(
+        &self,
+        sql: &str,
+        params: &[(String, ScalarValue)],
+        keep: usize,
+    ) -> Result<(u64, Vec<Map<String, Json>>), EngineError> {
+        let mut stream = self.dataframe(sql, params).await?.execute_stream().await?;
+        let (mut rows, mut first) = (0u64, Vec::new());
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let wanted = keep.saturating_sub(first.len()).min(batch.num_rows());
+            if wanted > 0 {
+                first.extend(batches_to_json(&[batch.slice(0, wanted)])?);
+            }
+            rows += batch.num_rows() as u64;
+        }
+        Ok((rows, first))
     }
 
     /// Runs a statement and counts its rows, keeping nothing (for timing the engine alone: `bench`).
@@ -489,14 +519,49 @@ impl Engine {
         sql: &str,
         params: &[(String, ScalarValue)],
     ) -> Result<u64, EngineError> {
-        let batches = self.dataframe(sql, params).await?.collect().await?;
-        Ok(batches.iter().map(|b| b.num_rows() as u64).sum())
+        let mut stream = self.dataframe(sql, params).await?.execute_stream().await?;
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            rows += batch?.num_rows() as u64;
+        }
+        Ok(rows)
     }
 
-    /// Every row of a registered table as JSON objects.
+    /// Every row of a registered table as JSON objects (a report's table), within the engine's memory
+    /// limit (`collect_bounded`).
     pub async fn table_json(&self, name: &str) -> Result<Vec<Map<String, Json>>, EngineError> {
-        let batches = self.ctx.table(name).await?.collect().await?;
+        let df = self.ctx.table(name).await?;
+        let (batches, _held) = self.collect_bounded(df, &format!("table `{name}`")).await?;
         batches_to_json(&batches)
+    }
+
+    /// Runs a plan and keeps its result, counting every batch against the engine's memory pool (and
+    /// holding that reservation while the caller converts the batches): a result read into memory is
+    /// bounded by the same limit as the engine's sorts and joins, and one too big fails naming what was
+    /// read instead of exhausting the machine's memory.
+    async fn collect_bounded(
+        &self,
+        df: DataFrame,
+        what: &str,
+    ) -> Result<(Vec<RecordBatch>, MemoryReservation), EngineError> {
+        let pool = self.ctx.runtime_env().memory_pool.clone();
+        let held = MemoryConsumer::new(format!("boardpack: reading {what}")).register(&pool);
+        let mut stream = df.execute_stream().await?;
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            held.try_grow(batch.get_array_memory_size()).map_err(|e| {
+                EngineError::DataFusion(datafusion::error::DataFusionError::Context(
+                    format!(
+                        "reading {what} into memory: it does not fit the engine's memory limit \
+                         (engine.memory_limit, BOARDPACK_MEMORY_LIMIT)"
+                    ),
+                    Box::new(e),
+                ))
+            })?;
+            batches.push(batch);
+        }
+        Ok((batches, held))
     }
 }
 
@@ -569,20 +634,6 @@ fn writer_properties() -> WriterProperties {
 }
 
 fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Map<String, Json>>, EngineError> {
-    let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    writer
-        .write_batches(&refs)
-        .map_err(datafusion::error::DataFusionError::from)?;
-    writer
-        .finish()
-        .map_err(datafusion::error::DataFusionError::from)?;
-    let bytes = writer.into_inner();
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<Map<String, Json>> = serde_json::from_slice(&bytes)
-        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
     // Arrow's JSON writer leaves out null values; templates expect every column, so put them back.
     let names: Vec<String> = batches
         .first()
@@ -594,15 +645,30 @@ fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Map<String, Json>>, En
                 .collect()
         })
         .unwrap_or_default();
-    Ok(rows
-        .into_iter()
-        .map(|mut row| {
+    let mut rows: Vec<Map<String, Json>> = Vec::new();
+    // One batch at a time: the JSON text of a whole table would be its largest copy in memory.
+    for batch in batches {
+        let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+        writer
+            .write(batch)
+            .map_err(datafusion::error::DataFusionError::from)?;
+        writer
+            .finish()
+            .map_err(datafusion::error::DataFusionError::from)?;
+        let bytes = writer.into_inner();
+        if bytes.is_empty() {
+            continue;
+        }
+        let parsed: Vec<Map<String, Json>> = serde_json::from_slice(&bytes)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        rows.extend(parsed.into_iter().map(|mut row| {
             for n in &names {
                 row.entry(n.clone()).or_insert(Json::Null);
             }
             row
-        })
-        .collect())
+        }));
+    }
+    Ok(rows)
 }
 
 /// The Arrow schema a contract describes (the partition column is added by the listing, not here).

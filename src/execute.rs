@@ -703,24 +703,24 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             let mut errors = Vec::new();
             let mut offending = 0u64;
             for a in assertions {
-                let rows = ctx
+                // Counted as they stream, keeping three examples: offending rows can be many.
+                let (count, rows) = ctx
                     .engine
-                    .query_json(&a.sql, &ctx.params)
+                    .query_count(&a.sql, &ctx.params, 3)
                     .await
                     .map_err(|e| format!("assertion `{}`: {e}", a.name))?;
-                if rows.is_empty() {
+                if count == 0 {
                     continue;
                 }
-                offending += rows.len() as u64;
+                offending += count;
                 let examples: Vec<String> = rows
                     .iter()
-                    .take(3)
                     .map(|r| Json::Object(r.clone()).to_string())
                     .collect();
                 let text = format!(
                     "assertion `{}` found {} offending row(s), e.g. {}",
                     a.name,
-                    rows.len(),
+                    count,
                     examples.join(", ")
                 );
                 match a.severity {
@@ -794,12 +794,14 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             let fonts = ctx.world.fonts.clone();
             let template = template.clone();
             let (date, ident) = (ctx.date, ctx.ident.clone());
+            let memory_budget = ctx.world.config.memory_limit_bytes() as u64;
             // Typesetting is CPU-bound: keep it off the async workers.
             let pdf = tokio::task::spawn_blocking(move || {
                 render::render_pdf(
                     project,
                     &fonts,
                     ReportInput {
+                        memory_budget: Some(memory_budget),
                         template: &template,
                         context,
                         date,

@@ -117,19 +117,23 @@ tagged AS (
     WHERE CAST(r.month || '-01' AS DATE) > $period_start - INTERVAL '13 months'
       AND r.month <= $period
 ),
+split AS (
+    -- Each record once per dimension, so that `tagged` (every patient record of seven inputs) is read
+    -- once, not once per dimension: DataFusion recomputes a CTE at each reference.
+    SELECT t.metric_id, t.month, d.dimension,
+           CASE d.dimension WHEN 'imd_quintile' THEN t.imd_quintile
+                            WHEN 'ethnic_group' THEN t.ethnic_group
+                            WHEN 'place' THEN t.place
+                            ELSE t.plus_group END AS group_label,
+           CASE WHEN d.dimension = 'imd_quintile' THEN t.quintile ELSE 0 END AS quintile,
+           t.numerator, t.denominator
+    FROM tagged t
+    CROSS JOIN (VALUES ('imd_quintile'), ('ethnic_group'), ('place'), ('plus_group')) AS d(dimension)
+),
 groups AS (
-    SELECT metric_id, month, 'imd_quintile' AS dimension, imd_quintile AS group_label,
+    SELECT metric_id, month, dimension, group_label,
            MAX(quintile) AS quintile, SUM(numerator) AS numerator, SUM(denominator) AS denominator
-    FROM tagged GROUP BY metric_id, month, imd_quintile
-    UNION ALL
-    SELECT metric_id, month, 'ethnic_group', ethnic_group, 0, SUM(numerator), SUM(denominator)
-    FROM tagged GROUP BY metric_id, month, ethnic_group
-    UNION ALL
-    SELECT metric_id, month, 'place', place, 0, SUM(numerator), SUM(denominator)
-    FROM tagged GROUP BY metric_id, month, place
-    UNION ALL
-    SELECT metric_id, month, 'plus_group', plus_group, 0, SUM(numerator), SUM(denominator)
-    FROM tagged GROUP BY metric_id, month, plus_group
+    FROM split GROUP BY metric_id, month, dimension, group_label
 ),
 configured AS (
     SELECT g.*, c.name, c.improvement, c.measure, c.basis, c.per, c.min_denominator

@@ -351,6 +351,16 @@ fn value_rules(input: &Input) -> Result<Vec<ValueRule>, EngineError> {
     Ok(rules)
 }
 
+/// Reads every page of a plan's result, keeping none of it.
+async fn read_through(df: DataFrame) -> datafusion::error::Result<()> {
+    use futures::StreamExt;
+    let mut stream = df.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        batch?;
+    }
+    Ok(())
+}
+
 /// The first object that cannot be read in full, as an error naming it.
 async fn unreadable_object(
     engine: &Engine,
@@ -358,8 +368,9 @@ async fn unreadable_object(
     objects: &[ObjectInfo],
 ) -> Option<EngineError> {
     for o in objects {
+        // Read through, not kept: an object can be large.
         let whole = match read(engine, input, &o.path, None) {
-            Ok(df) => df.collect().await,
+            Ok(df) => read_through(df).await,
             Err(_) => continue,
         };
         if let Err(e) = whole {

@@ -6,6 +6,7 @@
 
 pub mod chart;
 pub mod format;
+mod memory;
 mod template;
 mod typst_world;
 
@@ -87,10 +88,40 @@ pub struct ReportInput<'a> {
     pub date: DateTime<Utc>,
     /// A stable identifier for the PDF (same report of the same run → same identifier).
     pub ident: String,
+    /// The process's resident memory beyond which typesetting empties Typst's caches (`memory`).
+    pub memory_budget: Option<u64>,
 }
 
-/// Renders a template to Typst markup and typesets it to PDF.
+/// The stack of the thread a report is rendered and typeset on. Typst's parser, evaluator and layout recurse
+/// over the document; the primary-care dashboard at scale 16 (9 MB of markup) overflowed the 2 MiB stack of
+/// a Tokio blocking thread and aborted the process. Only the pages touched count as memory.
+const RENDER_STACK: usize = 512 << 20;
+
+/// Renders a template to Typst markup and typesets it to PDF, on a thread of its own with a large stack.
 pub fn render_pdf(
+    project: Arc<Project>,
+    fonts: &Fonts,
+    input: ReportInput<'_>,
+) -> Result<Vec<u8>, RenderError> {
+    let template = input.template.to_string();
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("typeset".into())
+            .stack_size(RENDER_STACK)
+            .spawn_scoped(scope, || render_pdf_here(project, fonts, input))
+            .map_err(|e| RenderError::Typst {
+                template: template.clone(),
+                message: format!("cannot start the typesetting thread: {e}"),
+            })?
+            .join()
+            .map_err(|_| RenderError::Typst {
+                template: template.clone(),
+                message: "typesetting stopped unexpectedly (a panic)".into(),
+            })?
+    })
+}
+
+fn render_pdf_here(
     project: Arc<Project>,
     fonts: &Fonts,
     input: ReportInput<'_>,
@@ -105,6 +136,13 @@ pub fn render_pdf(
             format::string_literal(&path)
         ));
     }
+    tracing::debug!(
+        template = input.template,
+        markup_bytes = markup.len(),
+        resident_mib = memory::resident_mib(),
+        "template rendered"
+    );
+    let _budget = memory::MemoBudget::start(input.memory_budget, input.template);
     typst_world::typeset(
         Some(&project),
         fonts,

@@ -108,6 +108,12 @@ pub(super) fn typeset(
     let document = result
         .output
         .map_err(|diags| err(describe(&world, &diags)))?;
+    tracing::debug!(
+        template,
+        pages = document.pages().len(),
+        resident_mib = super::memory::resident_mib(),
+        "typeset"
+    );
     let datetime = Datetime::from_ymd_hms(
         date.year(),
         date.month() as u8,

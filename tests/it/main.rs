@@ -20,6 +20,7 @@ mod inequalities;
 mod input_months;
 mod lineage;
 mod log_redaction;
+mod memory;
 mod pipeline;
 mod primary_care;
 mod quality;
