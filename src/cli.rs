@@ -139,8 +139,8 @@ pub enum CommandArgs {
     )]
     Bench(BenchArgs),
     /// Run a scheduler or an executor of an Apache DataFusion Ballista cluster with boardpack's SQL
-    /// functions, for runs whose `engine.url` is `ballista://HOST:PORT` (a build with the `distributed`
-    /// feature; docs/distributed.md). Both reach the store as configured here (`--store`,
+    /// functions, for runs whose `engine.url` is `ballista://HOST:PORT` (the `distributed` feature,
+    /// on by default; docs/distributed.md). Both reach the store as configured here (`--store`,
     /// BOARDPACK_STORE, config/boardpack.yaml), with credentials from this process's environment.
     #[command(subcommand)]
     Cluster(ClusterArgs),

@@ -45,7 +45,7 @@ pub struct EngineConfig {
     /// How many independent steps run at once.
     pub max_parallel_steps: usize,
     /// Where SQL runs: `local` (in this process), or `ballista://host:port`, the scheduler of an Apache
-    /// DataFusion Ballista cluster (a build with the `distributed` feature; `docs/distributed.md`).
+    /// DataFusion Ballista cluster (the `distributed` feature, on by default; `docs/distributed.md`).
     pub url: String,
 }
 
