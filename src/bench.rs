@@ -512,19 +512,7 @@ async fn side_by_side(
     let world =
         World::open(project, Some(&lake.display().to_string())).map_err(|e| format!("{e:#}"))?;
     let engine = Engine::new(&world.config, &world.store).map_err(|e| e.to_string())?;
-    let given: BTreeMap<String, String> = match &record.parameters {
-        Json::Object(m) => m
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Json::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), v)
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    };
+    let given = record.given_parameters();
     let params = RunParams::bind(plan, &given)
         .map_err(|e| e.to_string())?
         .sql_values();

@@ -11,7 +11,6 @@ use std::fmt::Write as _;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use serde_json::Value as Json;
 
 use crate::plan::{Plan, StepKind};
 use crate::record::RunRecord;
@@ -305,21 +304,7 @@ pub async fn diff(world: &World, a: &RunRecord, b: &RunRecord) -> Result<String,
         a.pipeline, a.period, a.run_id, b.run_id
     );
 
-    let params = |r: &RunRecord| -> BTreeMap<String, String> {
-        match &r.parameters {
-            Json::Object(m) => m
-                .iter()
-                .map(|(k, v)| {
-                    let t = match v {
-                        Json::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), t)
-                })
-                .collect(),
-            _ => BTreeMap::new(),
-        }
-    };
+    let params = RunRecord::given_parameters;
     section(
         &mut out,
         "parameters",

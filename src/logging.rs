@@ -8,7 +8,7 @@
 //! environment variables and the store's configured secrets. It decides nothing about what is logged.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -29,7 +29,11 @@ pub fn redact_store(store: &Store) {
 /// A log line as it may be shown: credentials of URLs, `name=value` credentials, those of the standard
 /// environment variables and of every registered store replaced by `[redacted]`.
 pub fn redact_line(text: &str) -> String {
-    let mut out = Secrets::gather([], |k| std::env::var(k).ok()).redact(text);
+    // The environment's credentials are read once: the process does not change them while it logs.
+    static ENV_SECRETS: OnceLock<Secrets> = OnceLock::new();
+    let mut out = ENV_SECRETS
+        .get_or_init(|| Secrets::gather([], |k| std::env::var(k).ok()))
+        .redact(text);
     if let Ok(stores) = STORES.read() {
         for s in stores.iter() {
             out = s.redact(&out);

@@ -83,6 +83,24 @@ pub struct QuarantineRecord {
 }
 
 impl RunRecord {
+    /// The run's parameters as they were given (`period` included): text values as they are, others as
+    /// JSON text, ready to bind again.
+    pub fn given_parameters(&self) -> BTreeMap<String, String> {
+        match &self.parameters {
+            Json::Object(m) => m
+                .iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Json::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        }
+    }
+
     /// The record of a run as it starts: failed and unpublished until the run says otherwise. `store` is the
     /// store's root as records may show it (without credentials).
     pub fn begin(

@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::Value as Json;
-
 use crate::execute::{self, Previous, RunOptions, Silent};
 use crate::params::RunParams;
 use crate::record::{ObjectRecord, RunRecord};
@@ -250,19 +248,7 @@ pub async fn verify(
     };
     let plan = crate::plan::load_named(&world.project, &record.pipeline)
         .map_err(|d| format!("pipeline `{}`: {d}", record.pipeline))?;
-    let given: BTreeMap<String, String> = match &record.parameters {
-        Json::Object(m) => m
-            .iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    Json::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), text)
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    };
+    let given = record.given_parameters();
     let params = RunParams::bind(&plan, &given).map_err(|e| format!("recorded parameters: {e}"))?;
     let options = RunOptions {
         stage_only: Some(format!("{SCRATCH_PREFIX}/{}", record.run_id)),

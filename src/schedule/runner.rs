@@ -15,7 +15,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
 use super::control::{Resume, RetryPolicy, Reused, RunControl, StopSignal, checkpoint_path};
 use super::lease::{self, Acquired, LeaseBody};
@@ -857,20 +856,8 @@ pub async fn resume(
         steps.len(),
         steps.keys().cloned().collect::<Vec<_>>().join(", ")
     );
-    let params: BTreeMap<String, String> = match &failed.parameters {
-        Json::Object(m) => m
-            .iter()
-            .filter(|(k, _)| k.as_str() != "period")
-            .map(|(k, v)| {
-                let text = match v {
-                    Json::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), text)
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    };
+    let mut params = failed.given_parameters();
+    params.remove("period");
     let retry = plan
         .schedule
         .as_ref()
