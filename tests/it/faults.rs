@@ -386,20 +386,27 @@ impl object_store::ObjectStore for FullDisk {
     }
 }
 
-#[tokio::test]
-async fn a_store_refusing_writes_mid_run_fails_cleanly_naming_the_object() {
-    let p = project();
-    seed_visits(&p);
+/// The waits project with its sample visits, on a store that writes one object and then refuses the next
+/// `refused` writes as a full disk would.
+fn full_disk_after_one_write(p: &TestProject, refused: usize) -> World {
+    seed_visits(p);
     let mut world = p.world();
-    // The first staged table is written; the next write (another table) finds the disk full.
     world.store = world.store.wrapped(|inner| {
         Arc::new(FullDisk {
             inner,
             allowed: 1,
-            refused: usize::MAX,
+            refused,
             writes: AtomicUsize::new(0),
         })
     });
+    world
+}
+
+#[tokio::test]
+async fn a_store_refusing_writes_mid_run_fails_cleanly_naming_the_object() {
+    let p = project();
+    // The first staged table is written; the next write (another table) finds the disk full.
+    let world = full_disk_after_one_write(&p, usize::MAX);
     let failure = run_on(&world, "2022-04")
         .await
         .expect_err("the disk is full");
@@ -606,17 +613,8 @@ async fn credentials_never_appear_in_logs_records_pdfs_or_errors() {
 #[tokio::test]
 async fn a_step_whose_write_is_refused_once_is_retried_and_the_run_succeeds() {
     let p = project();
-    seed_visits(&p);
-    let mut world = p.world();
     // The first staged table is written; the next write is refused once, then writes succeed again.
-    world.store = world.store.wrapped(|inner| {
-        Arc::new(FullDisk {
-            inner,
-            allowed: 1,
-            refused: 1,
-            writes: AtomicUsize::new(0),
-        })
-    });
+    let world = full_disk_after_one_write(&p, 1);
     let plan = boardpack::plan::load_named(&world.project, "waits").expect("a valid pipeline");
     let given = std::collections::BTreeMap::from([("period".to_string(), "2022-04".to_string())]);
     let params = boardpack::params::RunParams::bind(&plan, &given).expect("valid parameters");
