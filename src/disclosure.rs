@@ -168,8 +168,14 @@ impl Declaration {
             .iter()
             .map(|o| {
                 let name = o.path.rsplit('/').next().unwrap_or(&o.path);
+                // A report typeset per value writes `reports/<step>/<value>.pdf`: the step names it.
+                let report = o
+                    .path
+                    .rsplit_once("/reports/")
+                    .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+                    .map(|id| id.trim_end_matches(".pdf"));
                 let controlled = match name.rsplit_once('.') {
-                    Some((id, "pdf")) => self.reports.contains(id),
+                    Some((_, "pdf")) => report.is_some_and(|id| self.reports.contains(id)),
                     Some((id, "parquet")) if o.path.contains("/tables/") => {
                         self.tables.contains_key(id)
                     }

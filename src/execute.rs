@@ -181,6 +181,8 @@ pub async fn run_with(
         Ok(()) => {
             record.status = RunStatus::Succeeded;
             record.published = true;
+            // Steps finish in whatever order the machine allows; the record lists outputs by path.
+            record.outputs.sort_by(|a, b| a.path.cmp(&b.path));
             if let Some(d) = &plan.disclosure {
                 record.disclosure = d.classify(&record.outputs);
             }
@@ -742,105 +744,263 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             template,
             title,
             uses,
-        } => {
-            let path = ctx.layout.report(&step.id);
-            let key = ctx.cache.as_ref().and_then(|c| {
-                let date = ctx.date.to_rfc3339();
-                c.report_key(template, title, &ctx.context_base, &date, &ctx.ident, uses)
-            });
-            if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
-                if let Some(e) = cache.fetch_report(key, &ctx.world.project, &path).await {
-                    return Ok(StepResult {
-                        rows: None,
-                        outputs: vec![ObjectRecord {
-                            path,
-                            size: e.size,
-                            sha256: e.sha256,
-                        }],
-                        warnings: Vec::new(),
-                        cached: true,
-                    });
-                }
+            each,
+        } => match each {
+            None => {
+                let path = ctx.layout.report(&step.id);
+                let (output, cached) =
+                    typeset_report(ctx, template, title, uses, &ctx.ident, None, path).await?;
+                Ok(StepResult {
+                    rows: None,
+                    outputs: vec![output],
+                    warnings: Vec::new(),
+                    cached,
+                })
             }
-            let mut tables = serde_json::Map::new();
-            for name in uses {
-                let rows = ctx
-                    .engine
-                    .table_json(name)
-                    .await
-                    .map_err(|e| format!("reading `{name}`: {e}"))?;
-                // Each row says which step (or seed) it comes from: tables and charts print it as their source.
-                let source = if ctx.context_base["sources"].get(name).is_some() {
-                    format!("seed:{name}")
-                } else {
-                    name.clone()
-                };
-                tables.insert(
-                    name.clone(),
-                    Json::Array(
-                        rows.into_iter()
-                            .map(|mut r| {
-                                r.insert("_source".into(), json!(source));
-                                Json::Object(r)
-                            })
-                            .collect(),
-                    ),
-                );
-            }
-            let mut context = ctx.context_base.clone();
-            context["title"] = json!(title);
-            context["tables"] = Json::Object(tables);
-            let project = ctx.world.project.clone();
-            let fonts = ctx.world.fonts.clone();
-            let template = template.clone();
-            let (date, ident) = (ctx.date, ctx.ident.clone());
-            let memory_budget = ctx.world.config.memory_limit_bytes() as u64;
-            // Typesetting is CPU-bound: keep it off the async workers.
-            let pdf = tokio::task::spawn_blocking(move || {
-                render::render_pdf(
-                    project,
-                    &fonts,
-                    ReportInput {
-                        memory_budget: Some(memory_budget),
-                        template: &template,
-                        context,
-                        date,
-                        ident,
-                    },
-                )
-            })
-            .await
-            .map_err(|e| format!("typesetting stopped unexpectedly: {e}"))?
-            .map_err(|e| e.to_string())?;
-            let size = pdf.len() as u64;
-            let sha256 = crate::store::sha256_hex(&pdf);
-            let pdf = Bytes::from(pdf);
-            // Written once: an output of a run is never replaced.
-            ctx.world
-                .store
-                .put_new(&path, pdf.clone())
-                .await
-                .map_err(|e| e.to_string())?;
-            if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
-                cache
-                    .keep_report(key, pdf, ctx.world.project.files_read())
+            Some(each) => {
+                let tables = report_tables(ctx, uses).await?;
+                let parts = split_tables(&step.id, each, tables)?;
+                let (mut outputs, mut all_cached) = (Vec::with_capacity(parts.len()), true);
+                for (value, tables) in parts {
+                    let path = ctx.layout.report_part(&step.id, &value);
+                    let ident = format!("{}/{value}", ctx.ident);
+                    let part = json!({"column": each.column, "value": value});
+                    let typeset = typeset_report(
+                        ctx,
+                        template,
+                        title,
+                        uses,
+                        &ident,
+                        Some((part, tables)),
+                        path,
+                    )
                     .await;
+                    match typeset {
+                        Ok((output, cached)) => {
+                            all_cached &= cached;
+                            outputs.push(output);
+                        }
+                        Err(e) => {
+                            // A failed step leaves no PDF of its own behind, not even its finished parts.
+                            for o in &outputs {
+                                let _ = ctx.world.store.delete(&o.path).await;
+                            }
+                            return Err(format!("{} = {value}: {e}", each.column));
+                        }
+                    }
+                }
+                Ok(StepResult {
+                    rows: Some(outputs.len() as u64),
+                    outputs,
+                    warnings: Vec::new(),
+                    cached: all_cached,
+                })
             }
-            Ok(StepResult {
-                rows: None,
-                outputs: vec![ObjectRecord { path, size, sha256 }],
-                warnings: Vec::new(),
-                cached: false,
-            })
+        },
+    }
+}
+
+/// The rows of the tables a report uses, each row saying which step (or seed) it comes from: tables and
+/// charts print it as their source.
+async fn report_tables(
+    ctx: &StepContext,
+    uses: &[String],
+) -> Result<serde_json::Map<String, Json>, String> {
+    let mut tables = serde_json::Map::new();
+    for name in uses {
+        let rows = ctx
+            .engine
+            .table_json(name)
+            .await
+            .map_err(|e| format!("reading `{name}`: {e}"))?;
+        let source = if ctx.context_base["sources"].get(name).is_some() {
+            format!("seed:{name}")
+        } else {
+            name.clone()
+        };
+        tables.insert(
+            name.clone(),
+            Json::Array(
+                rows.into_iter()
+                    .map(|mut r| {
+                        r.insert("_source".into(), json!(source));
+                        Json::Object(r)
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    Ok(tables)
+}
+
+/// A report's tables split by `each`: for each value of the column in `each.table` (in order), every
+/// table holding the column cut to that value's rows, the others whole. A value names an object on the
+/// store, so it must be a plain name: letters, digits, `-`, `_` and inner `.`.
+fn split_tables(
+    step: &str,
+    each: &crate::plan::Each,
+    tables: serde_json::Map<String, Json>,
+) -> Result<Vec<(String, serde_json::Map<String, Json>)>, String> {
+    let text = |v: &Json| match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let key_rows = tables.get(&each.table).and_then(Json::as_array);
+    let mut values = BTreeSet::new();
+    for (i, row) in key_rows.into_iter().flatten().enumerate() {
+        let cell = row.get(&each.column).ok_or_else(|| {
+            format!(
+                "report `{step}`: `each: {}.{}`: table `{}` has no column `{}`",
+                each.table, each.column, each.table, each.column
+            )
+        })?;
+        let value = text(cell).ok_or_else(|| {
+            format!(
+                "report `{step}`: `each: {}.{}`: row {} has no value (a PDF per value needs one in every row)",
+                each.table,
+                each.column,
+                i + 1
+            )
+        })?;
+        let plain = !value.is_empty()
+            && !value.starts_with('.')
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !plain {
+            return Err(format!(
+                "report `{step}`: `each: {}.{}`: row {} holds {value:?}, which cannot name a PDF \
+                 (letters, digits, `-`, `_` and inner `.` only)",
+                each.table,
+                each.column,
+                i + 1
+            ));
+        }
+        values.insert(value);
+    }
+    Ok(values
+        .into_iter()
+        .map(|value| {
+            let cut = tables
+                .iter()
+                .map(|(name, rows)| {
+                    let rows = match rows.as_array() {
+                        Some(rows) if rows.iter().any(|r| r.get(&each.column).is_some()) => {
+                            Json::Array(
+                                rows.iter()
+                                    .filter(|r| {
+                                        r.get(&each.column).and_then(text).as_ref() == Some(&value)
+                                    })
+                                    .cloned()
+                                    .collect(),
+                            )
+                        }
+                        _ => rows.clone(),
+                    };
+                    (name.clone(), rows)
+                })
+                .collect();
+            (value, cut)
+        })
+        .collect())
+}
+
+/// Typesets one PDF of a report to `path` (or copies it from the cache): the whole report, or with
+/// `part` one value's (its `each` context and its tables).
+async fn typeset_report(
+    ctx: &StepContext,
+    template: &str,
+    title: &str,
+    uses: &[String],
+    ident: &str,
+    part: Option<(Json, serde_json::Map<String, Json>)>,
+    path: String,
+) -> Result<(ObjectRecord, bool), String> {
+    let key = ctx.cache.as_ref().and_then(|c| {
+        let date = ctx.date.to_rfc3339();
+        c.report_key(template, title, &ctx.context_base, &date, ident, uses)
+    });
+    if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
+        if let Some(e) = cache.fetch_report(key, &ctx.world.project, &path).await {
+            let output = ObjectRecord {
+                path,
+                size: e.size,
+                sha256: e.sha256,
+            };
+            return Ok((output, true));
         }
     }
+    let mut context = ctx.context_base.clone();
+    context["title"] = json!(title);
+    let tables = match part {
+        Some((each, tables)) => {
+            context["each"] = each;
+            tables
+        }
+        None => report_tables(ctx, uses).await?,
+    };
+    context["tables"] = Json::Object(tables);
+    let project = ctx.world.project.clone();
+    let fonts = ctx.world.fonts.clone();
+    let template = template.to_string();
+    let (date, ident) = (ctx.date, ident.to_string());
+    let memory_budget = ctx.world.config.memory_limit_bytes() as u64;
+    // Typesetting is CPU-bound: keep it off the async workers.
+    let pdf = tokio::task::spawn_blocking(move || {
+        render::render_pdf(
+            project,
+            &fonts,
+            ReportInput {
+                memory_budget: Some(memory_budget),
+                template: &template,
+                context,
+                date,
+                ident,
+            },
+        )
+    })
+    .await
+    .map_err(|e| format!("typesetting stopped unexpectedly: {e}"))?
+    .map_err(|e| e.to_string())?;
+    let size = pdf.len() as u64;
+    let sha256 = crate::store::sha256_hex(&pdf);
+    let pdf = Bytes::from(pdf);
+    // Written once: an output of a run is never replaced.
+    ctx.world
+        .store
+        .put_new(&path, pdf.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
+        cache
+            .keep_report(key, pdf, ctx.world.project.files_read())
+            .await;
+    }
+    Ok((ObjectRecord { path, size, sha256 }, false))
 }
 
 /// Removes what an earlier attempt of a step may have staged under this run's prefix.
 async fn clear_outputs(ctx: &StepContext, step: &Step) -> Result<(), String> {
     let path = match &step.kind {
         StepKind::Sql { .. } => ctx.layout.table(&step.id),
-        StepKind::Report { .. } => ctx.layout.report(&step.id),
+        StepKind::Report { each: None, .. } => ctx.layout.report(&step.id),
+        StepKind::Report { each: Some(_), .. } => {
+            let parts = ctx
+                .world
+                .store
+                .list(&ctx.layout.report_parts(&step.id))
+                .await
+                .map_err(|e| e.to_string())?;
+            for o in parts {
+                ctx.world
+                    .store
+                    .delete(&o.path)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            return Ok(());
+        }
         StepKind::Check { .. } => return Ok(()),
     };
     ctx.world

@@ -173,12 +173,24 @@ pub enum StepKind {
     Check {
         assertions: Vec<Assertion>,
     },
-    /// Renders `template` (relative to the project) to `<id>.pdf` from the step results in `uses`.
+    /// Renders `template` (relative to the project) to `<id>.pdf` from the step results in `uses`; with
+    /// `each`, to `<id>/<value>.pdf`, one PDF per value.
     Report {
         template: String,
         title: String,
         uses: Vec<String>,
+        each: Option<Each>,
     },
+}
+
+/// A report typeset once per value of a column (`each: practice_rag.pcn_code`). Each PDF is given, of
+/// every table it uses that has the column, only the rows with its value (the other tables whole), and
+/// `each` (`{column, value}`) in its context. Typst holds a whole document in memory while it lays it
+/// out, so a document that grows with the data (a page per practice) is bounded by its largest part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Each {
+    pub table: String,
+    pub column: String,
 }
 
 impl StepKind {
@@ -522,6 +534,29 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                     );
                 }
             }
+            let each = step.each.as_ref().and_then(|e| {
+                match e.as_str().split_once('.') {
+                    Some((table, column))
+                        if uses.iter().any(|u| u == table) && is_identifier(column) =>
+                    {
+                        Some(Each {
+                            table: table.to_string(),
+                            column: column.to_string(),
+                        })
+                    }
+                    _ => {
+                        v.error(
+                            v.loc(e),
+                            format!(
+                                "report `{id}`: `each: {}`: write `each: TABLE.COLUMN` with a table the \
+                                 report uses (one PDF per value of the column)",
+                                e.as_str()
+                            ),
+                        );
+                        None
+                    }
+                }
+            });
             StepKind::Report {
                 template: rel,
                 title: step
@@ -529,12 +564,19 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                     .clone()
                     .unwrap_or_else(|| raw.description.clone().unwrap_or_else(|| id.clone())),
                 uses,
+                each,
             }
         };
         if step.uses.is_some() && !matches!(kind, StepKind::Report { .. }) {
             v.error(
                 step_loc.clone(),
                 format!("step `{id}`: `uses` applies only to report steps"),
+            );
+        }
+        if let (Some(e), false) = (&step.each, matches!(kind, StepKind::Report { .. })) {
+            v.error(
+                v.loc(e),
+                format!("step `{id}`: `each` applies only to report steps"),
             );
         }
         for d in step.depends_on.iter().flatten() {

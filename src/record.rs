@@ -261,6 +261,13 @@ impl RunLayout {
     pub fn report(&self, step: &str) -> String {
         format!("{}/reports/{step}.pdf", self.prefix)
     }
+    /// One PDF of a report typeset per value (`each:`): `reports/<step>/<value>.pdf`.
+    pub fn report_part(&self, step: &str, value: &str) -> String {
+        format!("{}/{value}.pdf", self.report_parts(step))
+    }
+    pub fn report_parts(&self, step: &str) -> String {
+        format!("{}/reports/{step}", self.prefix)
+    }
     pub fn record(&self) -> String {
         format!("{}/run.json", self.prefix)
     }

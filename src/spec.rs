@@ -237,6 +237,10 @@ pub struct RawStep {
     /// For a report: the step results its template reads.
     #[serde(default)]
     pub uses: Option<Vec<Spanned<String>>>,
+    /// For a report: one PDF per value of a column, written `table.column` (a table of `uses`), instead
+    /// of one PDF for everything (e.g. a practice-visit pack per PCN).
+    #[serde(default)]
+    pub each: Option<Spanned<String>>,
     #[serde(default)]
     pub depends_on: Option<Vec<Spanned<String>>>,
 }

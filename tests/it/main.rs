@@ -24,6 +24,7 @@ mod memory;
 mod pipeline;
 mod primary_care;
 mod quality;
+mod report_parts;
 mod reproducible;
 mod s3_server;
 mod sample_pack;

@@ -355,6 +355,56 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
     }
     assert!(outside > 0, "the sample has outliers to find");
     fair_comparison_within_deprivation_bands(store, &month, &month_text);
+    practice_visit_packs_print_the_dashboards_figures(store, &quarter, &text);
+}
+
+/// The practice-visit packs (step `practice_profiles`, one PDF per PCN): a pack for every PCN, and the
+/// pack of Coventry PCN 1 prints the PCN page and the practice profiles of the dashboard (which the
+/// quarter's run printed for that PCN), text for text: same figures, same suppression.
+fn practice_visit_packs_print_the_dashboards_figures(
+    store: &Path,
+    quarter: &RunOutcome,
+    text: &str,
+) {
+    let rag = table_rows(store, quarter, "practice_rag");
+    let pcns: BTreeSet<&str> = rag.iter().map(|r| s(r, "pcn_code")).collect();
+    let reports = quarter.reports();
+    let packs: BTreeSet<&str> = reports
+        .iter()
+        .filter_map(|r| r.split_once("/reports/practice_profiles/"))
+        .filter_map(|(_, name)| name.strip_suffix(".pdf"))
+        .collect();
+    assert_eq!(packs, pcns);
+    let pack = pdf_text(
+        &store.join(
+            reports
+                .iter()
+                .find(|r| r.ends_with("/practice_profiles/U84001.pdf"))
+                .unwrap(),
+        ),
+    );
+    let slice = |t: &'_ str, from: &str, to: &str| -> String {
+        let start = t.find(from).unwrap_or_else(|| panic!("{from:?} in {t}"));
+        let len = t[start..]
+            .find(to)
+            .unwrap_or_else(|| panic!("{to:?} after {from:?}"));
+        t[start..start + len + to.len()].to_string()
+    };
+    let pcn_page = |t: &str| slice(t, "PCN: Coventry PCN 1 (Coventry)", "Trend, Coventry PCN 1");
+    assert_eq!(pcn_page(&pack), pcn_page(text));
+    let mut practices = 0;
+    for r in rag.iter().filter(|r| s(r, "pcn_code") == "U84001") {
+        let heading = format!("{} {}", s(r, "practice_code"), s(r, "practice_name"));
+        let profile = |t: &str| {
+            let appendix = &t[t.find("profiles").unwrap()..];
+            slice(appendix, &heading, "; seed ‘indicators’")
+        };
+        assert_eq!(profile(&pack), profile(text), "{heading}");
+        assert!(profile(&pack).contains("Registered list"));
+        practices += 1;
+    }
+    assert_eq!(practices, 7, "M84001 to M84007");
+    assert!(!pack.contains("PCN: Coventry PCN 2"));
 }
 
 /// The health-inequalities lens on the dashboard: each band's rate is recomputed from its practices'
