@@ -340,8 +340,25 @@ async fn execute(
     {
         register_seed(world, &engine, seed).await?;
     }
+    // The seeds' content ids (their files were read as they were registered): step cache keys, and the
+    // keys of input rules that look codes up in a seed.
+    let mut content_ids: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(cache) = &cache {
+        let hashes = world.project.files_read();
+        for seed in &plan.seeds {
+            let files = match seed.format {
+                SeedFormat::Desnz => seed.files.clone(),
+                SeedFormat::Table => vec![seed.file.clone()],
+            };
+            if let Some(id) = crate::cache::StepCache::seed_id(&files, &hashes) {
+                cache.add_source(&seed.name, id.clone());
+                content_ids.insert(seed.name.clone(), id);
+            }
+        }
+    }
     // Quarantined rows go under the run's prefix; completeness is judged on the period's months.
     engine.set_quality_context(&format!("{}/quarantine", layout.prefix), &period.months());
+    let period_months: Vec<String> = period.months().iter().map(|m| m.to_string()).collect();
     for input in plan
         .inputs
         .iter()
@@ -387,29 +404,42 @@ async fn execute(
                 .map(|o| (o.path.as_str(), o.sha256.as_str())),
         );
         // The row rules need a scan of every object; objects that passed them under the same contract
-        // before need not be scanned again.
-        let passed = match &cache {
-            Some(cache) => cache.rules_passed(input, &content).await,
-            None => None,
+        // before need not be scanned again. Rules that look codes up in another input or seed, or judge
+        // completeness over the period, are judged by more than these objects: their key holds the
+        // references' content and the period too, and only a clean pass is kept — one that set no row aside
+        // and found no gap, so that skipping it leaves the run's findings exactly as checking would.
+        let rules_key = if crate::contract::judged_by_rows_alone(input) {
+            Some(content.clone())
+        } else {
+            crate::contract::references(input)
+                .iter()
+                .map(|r| content_ids.get(&r.table).cloned())
+                .collect::<Option<Vec<_>>>()
+                .map(|refs| json!([content, refs, period_months]).to_string())
         };
-        // Quarantine, completeness and reference rules are judged (and written, and counted) every run: their
-        // outcome belongs to the run, or depends on more than the input's own objects.
-        let passed = passed.filter(|_| crate::contract::judged_by_rows_alone(input));
+        let passed = match (&cache, &rules_key) {
+            (Some(cache), Some(key)) => cache.rules_passed(input, key).await,
+            _ => None,
+        };
         if passed != Some(true) {
+            let before = engine.quality_findings();
             let checked_rows = engine.check_rows(input, &months, &checked).await;
             // Rows set aside so far are in the record (a failed run removes their files with its outputs).
-            record.quarantine = engine.quality_findings().quarantined;
+            let after = engine.quality_findings();
+            record.quarantine = after.quarantined.clone();
             checked_rows.map_err(|e| e.to_string())?;
-            if let (Some(cache), Some(false)) = (&cache, passed) {
-                if crate::contract::judged_by_rows_alone(input) {
-                    cache.mark_rules_passed(input, &content).await;
-                }
+            let clean = after.quarantined.len() == before.quarantined.len()
+                && after.gaps.len() == before.gaps.len();
+            if let (Some(cache), Some(false), Some(key), true) = (&cache, passed, &rules_key, clean)
+            {
+                cache.mark_rules_passed(input, key).await;
             }
         }
         let months = month_names;
         if let Some(cache) = &cache {
-            cache.add_source(&input.name, content);
+            cache.add_source(&input.name, content.clone());
         }
+        content_ids.insert(input.name.clone(), content);
         let mut input_record = InputRecord {
             name: input.name.clone(),
             location: input.location.clone(),
@@ -429,18 +459,6 @@ async fn execute(
     for g in &quality.gaps {
         events.warning(&g.text());
         record.warnings.push(g.text());
-    }
-    if let Some(cache) = &cache {
-        let hashes = world.project.files_read();
-        for seed in &plan.seeds {
-            let files = match seed.format {
-                SeedFormat::Desnz => seed.files.clone(),
-                SeedFormat::Table => vec![seed.file.clone()],
-            };
-            if let Some(id) = crate::cache::StepCache::seed_id(&files, &hashes) {
-                cache.add_source(&seed.name, id);
-            }
-        }
     }
 
     // What this run reads and what the previously published run of the period read and produced, for

@@ -677,3 +677,70 @@ fn key_columns_disagreeing_on_on_fail_are_refused_at_their_place() {
         "{text}"
     );
 }
+
+/// The cache keeps only a clean pass of rules that look codes up in a reference: keyed by the input's
+/// objects, the reference's content and the period, so that a changed reference judges the same rows
+/// again, and a pass that set rows aside is never kept.
+#[tokio::test]
+async fn a_changed_reference_judges_unchanged_rows_again() {
+    let p = project_with(QUARANTINED);
+    for (month, rows) in [
+        ("2022-03", vec![("a1", "Cardiology", 10, 12)]),
+        (
+            "2022-04",
+            vec![("b1", "Cardiology", 5, 5), ("b2", "Dermatology", 31, 40)],
+        ),
+    ] {
+        write_parquet(
+            &p,
+            &format!("inputs/visits/month={month}/part-0.parquet"),
+            &visits_seen(&rows),
+        );
+    }
+    let markers = || {
+        std::fs::read_dir(p.store_file(boardpack::cache::RULES_PREFIX))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let quarantined = |outcome: &boardpack::execute::RunOutcome| -> Vec<(String, u64)> {
+        record(&p, &outcome.record_path)
+            .quarantine
+            .iter()
+            .map(|q| (q.rule.clone(), q.rows))
+            .collect()
+    };
+    let clean = run_period(&p, "waits", "2022-04")
+        .await
+        .expect("a clean run");
+    assert!(quarantined(&clean).is_empty());
+    let kept = markers();
+    assert_eq!(kept, 1, "the clean pass of `visits` is kept");
+
+    // Dermatology leaves the reference: the same objects of `visits` are judged again.
+    p.write("config/waits/clinics.csv", "clinic\nCardiology\n");
+    let changed = run_period(&p, "waits", "2022-04")
+        .await
+        .expect("the re-run");
+    assert_eq!(
+        quarantined(&changed),
+        [("in_reference".to_string(), 1)],
+        "b2 is set aside"
+    );
+    let text = pdf_text(&p.store_file(&changed.reports()[0]));
+    assert!(
+        text.contains("Quarantined 1 row(s) of visits by rule in_reference."),
+        "{text}"
+    );
+    assert_eq!(markers(), kept, "a pass that set rows aside is not kept");
+
+    // The reference as it was: the kept pass holds again, and nothing is set aside.
+    p.write(
+        "config/waits/clinics.csv",
+        "clinic\nCardiology\nDermatology\n",
+    );
+    let again = run_period(&p, "waits", "2022-04")
+        .await
+        .expect("the third run");
+    assert!(quarantined(&again).is_empty());
+    assert_eq!(markers(), kept);
+}
