@@ -763,59 +763,111 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             title,
             uses,
             each,
-        } => match each {
-            None => {
-                let path = ctx.layout.report(&step.id);
-                let (output, cached) =
-                    typeset_report(ctx, template, title, uses, &ctx.ident, None, path).await?;
-                Ok(StepResult {
-                    rows: None,
-                    outputs: vec![output],
-                    warnings: Vec::new(),
-                    cached,
-                })
-            }
-            Some(each) => {
-                let tables = report_tables(ctx, uses).await?;
-                let parts = split_tables(&step.id, each, tables)?;
-                let (mut outputs, mut all_cached) = (Vec::with_capacity(parts.len()), true);
-                for (value, tables) in parts {
-                    let path = ctx.layout.report_part(&step.id, &value);
-                    let ident = format!("{}/{value}", ctx.ident);
-                    let part = json!({"column": each.column, "value": value});
-                    let typeset = typeset_report(
-                        ctx,
-                        template,
-                        title,
-                        uses,
-                        &ident,
-                        Some((part, tables)),
-                        path,
-                    )
-                    .await;
-                    match typeset {
-                        Ok((output, cached)) => {
-                            all_cached &= cached;
-                            outputs.push(output);
+        } => {
+            let report = Report {
+                template,
+                title,
+                uses,
+            };
+            match each {
+                None => {
+                    let path = ctx.layout.report(&step.id);
+                    let key = report_key(ctx, &report, &ctx.ident);
+                    let (output, cached) = match cached_report(ctx, key.as_deref(), &path).await {
+                        Some(output) => (output, true),
+                        None => {
+                            let tables = report_tables(ctx, uses).await?;
+                            let output = typeset_report(
+                                ctx,
+                                &report,
+                                &ctx.ident,
+                                key.as_deref(),
+                                None,
+                                tables,
+                                path,
+                            )
+                            .await?;
+                            (output, false)
                         }
-                        Err(e) => {
-                            // A failed step leaves no PDF of its own behind, not even its finished parts.
-                            for o in &outputs {
-                                let _ = ctx.world.store.delete(&o.path).await;
-                            }
-                            return Err(format!("{} = {value}: {e}", each.column));
-                        }
-                    }
+                    };
+                    Ok(StepResult {
+                        rows: None,
+                        outputs: vec![output],
+                        warnings: Vec::new(),
+                        cached,
+                    })
                 }
-                Ok(StepResult {
-                    rows: Some(outputs.len() as u64),
-                    outputs,
-                    warnings: Vec::new(),
-                    cached: all_cached,
-                })
+                Some(each) => typeset_parts(ctx, &step.id, &report, each).await,
             }
-        },
+        }
     }
+}
+
+/// What a report step typesets, borrowed from its plan.
+struct Report<'a> {
+    template: &'a str,
+    title: &'a str,
+    uses: &'a [String],
+}
+
+/// A report with `each`: one PDF per value of the column. Parts already in the cache are copied without
+/// reading the report's tables; the rest are typeset one at a time, each from its own rows only, so
+/// memory holds one part's document at a time however many parts there are.
+async fn typeset_parts(
+    ctx: &StepContext,
+    step: &str,
+    report: &Report<'_>,
+    each: &crate::plan::Each,
+) -> Result<StepResult, String> {
+    let keys = report_tables(ctx, std::slice::from_ref(&each.table)).await?;
+    let values = part_values(step, each, keys.get(&each.table))?;
+    drop(keys);
+    let mut outputs = Vec::with_capacity(values.len());
+    let mut missing = Vec::new();
+    for value in values {
+        let path = ctx.layout.report_part(step, &value);
+        let ident = format!("{}/{value}", ctx.ident);
+        let key = report_key(ctx, report, &ident);
+        match cached_report(ctx, key.as_deref(), &path).await {
+            Some(output) => outputs.push(output),
+            None => missing.push((value, ident, key, path)),
+        }
+    }
+    let cached = missing.is_empty();
+    if !missing.is_empty() {
+        let mut parts = Parts::new(&each.column, report_tables(ctx, report.uses).await?);
+        for (value, ident, key, path) in missing {
+            let tables = parts.take(&value);
+            let part = json!({"column": each.column, "value": value});
+            let typeset = typeset_report(
+                ctx,
+                report,
+                &ident,
+                key.as_deref(),
+                Some(part),
+                tables,
+                path,
+            )
+            .await;
+            match typeset {
+                Ok(output) => outputs.push(output),
+                Err(e) => {
+                    // A failed step leaves no PDF of its own behind, not even its finished parts.
+                    for o in &outputs {
+                        let _ = ctx.world.store.delete(&o.path).await;
+                    }
+                    return Err(format!("{} = {value}: {e}", each.column));
+                }
+            }
+        }
+        outputs.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    Ok(StepResult {
+        rows: Some(outputs.len() as u64),
+        outputs,
+        warnings: Vec::new(),
+        cached,
+    })
 }
 
 /// The rows of the tables a report uses, each row saying which step (or seed) it comes from: tables and
@@ -851,29 +903,36 @@ async fn report_tables(
     Ok(tables)
 }
 
-/// A report's tables split by `each`: for each value of the column in `each.table` (in order), every
-/// table holding the column cut to that value's rows, the others whole. A value names an object on the
-/// store, so it must be a plain name: letters, digits, `-`, `_` and inner `.`.
-fn split_tables(
-    step: &str,
-    each: &crate::plan::Each,
-    tables: serde_json::Map<String, Json>,
-) -> Result<Vec<(String, serde_json::Map<String, Json>)>, String> {
-    let text = |v: &Json| match v {
+/// A value of an `each` column as the text that names its PDF.
+fn part_value(cell: &Json) -> Option<String> {
+    match cell {
         Json::String(s) => Some(s.clone()),
         Json::Number(n) => Some(n.to_string()),
         _ => None,
-    };
-    let key_rows = tables.get(&each.table).and_then(Json::as_array);
+    }
+}
+
+/// The values of `each.column` in `each.table`, sorted and distinct. A value names an object on the
+/// store, so it must be a plain name: letters, digits, `-`, `_` and inner `.`.
+fn part_values(
+    step: &str,
+    each: &crate::plan::Each,
+    rows: Option<&Json>,
+) -> Result<Vec<String>, String> {
     let mut values = BTreeSet::new();
-    for (i, row) in key_rows.into_iter().flatten().enumerate() {
+    for (i, row) in rows
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let cell = row.get(&each.column).ok_or_else(|| {
             format!(
                 "report `{step}`: `each: {}.{}`: table `{}` has no column `{}`",
                 each.table, each.column, each.table, each.column
             )
         })?;
-        let value = text(cell).ok_or_else(|| {
+        let value = part_value(cell).ok_or_else(|| {
             format!(
                 "report `{step}`: `each: {}.{}`: row {} has no value (a PDF per value needs one in every row)",
                 each.table,
@@ -897,71 +956,100 @@ fn split_tables(
         }
         values.insert(value);
     }
-    Ok(values
-        .into_iter()
-        .map(|value| {
-            let cut = tables
-                .iter()
-                .map(|(name, rows)| {
-                    let rows = match rows.as_array() {
-                        Some(rows) if rows.iter().any(|r| r.get(&each.column).is_some()) => {
-                            Json::Array(
-                                rows.iter()
-                                    .filter(|r| {
-                                        r.get(&each.column).and_then(text).as_ref() == Some(&value)
-                                    })
-                                    .cloned()
-                                    .collect(),
-                            )
-                        }
-                        _ => rows.clone(),
-                    };
-                    (name.clone(), rows)
-                })
-                .collect();
-            (value, cut)
-        })
-        .collect())
+    Ok(values.into_iter().collect())
 }
 
-/// Typesets one PDF of a report to `path` (or copies it from the cache): the whole report, or with
-/// `part` one value's (its `each` context and its tables).
+/// A report's tables cut by the `each` column: every table holding the column is split once into its
+/// rows per value, and the others are kept whole. Splitting once and moving each value's rows out keeps
+/// the memory of the parts at the size of the tables, instead of a copy of every table per part.
+struct Parts {
+    whole: serde_json::Map<String, Json>,
+    split: BTreeMap<String, BTreeMap<String, Vec<Json>>>,
+}
+
+impl Parts {
+    fn new(column: &str, tables: serde_json::Map<String, Json>) -> Parts {
+        let (mut whole, mut split) = (serde_json::Map::new(), BTreeMap::new());
+        for (name, rows) in tables {
+            let keyed = rows
+                .as_array()
+                .is_some_and(|rows| rows.iter().any(|r| r.get(column).is_some()));
+            if !keyed {
+                whole.insert(name, rows);
+                continue;
+            }
+            let mut by_value: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+            if let Json::Array(rows) = rows {
+                for row in rows {
+                    if let Some(value) = row.get(column).and_then(part_value) {
+                        by_value.entry(value).or_default().push(row);
+                    }
+                }
+            }
+            split.insert(name, by_value);
+        }
+        Parts { whole, split }
+    }
+
+    /// The tables of one value's PDF: its own rows of the split tables (taken out: each value is
+    /// typeset once) and the whole tables.
+    fn take(&mut self, value: &str) -> serde_json::Map<String, Json> {
+        let mut tables = self.whole.clone();
+        for (name, by_value) in &mut self.split {
+            let rows = by_value.remove(value).unwrap_or_default();
+            tables.insert(name.clone(), Json::Array(rows));
+        }
+        tables
+    }
+}
+
+/// The cache key of one PDF of a report, when the run keeps a cache and every table it uses has a known
+/// source.
+fn report_key(ctx: &StepContext, report: &Report<'_>, ident: &str) -> Option<String> {
+    ctx.cache.as_ref().and_then(|c| {
+        let date = ctx.date.to_rfc3339();
+        c.report_key(
+            report.template,
+            report.title,
+            &ctx.context_base,
+            &date,
+            ident,
+            report.uses,
+        )
+    })
+}
+
+/// Copies a PDF typeset by an earlier run with the same key to `path`, if the cache holds one.
+async fn cached_report(ctx: &StepContext, key: Option<&str>, path: &str) -> Option<ObjectRecord> {
+    let (cache, key) = (ctx.cache.as_ref()?, key?);
+    let entry = cache.fetch_report(key, &ctx.world.project, path).await?;
+    Some(ObjectRecord {
+        path: path.to_string(),
+        size: entry.size,
+        sha256: entry.sha256,
+    })
+}
+
+/// Typesets one PDF of a report from its tables to `path` and keeps it in the cache under `key`: the
+/// whole report, or with `each` one value's part.
 async fn typeset_report(
     ctx: &StepContext,
-    template: &str,
-    title: &str,
-    uses: &[String],
+    report: &Report<'_>,
     ident: &str,
-    part: Option<(Json, serde_json::Map<String, Json>)>,
+    key: Option<&str>,
+    each: Option<Json>,
+    tables: serde_json::Map<String, Json>,
     path: String,
-) -> Result<(ObjectRecord, bool), String> {
-    let key = ctx.cache.as_ref().and_then(|c| {
-        let date = ctx.date.to_rfc3339();
-        c.report_key(template, title, &ctx.context_base, &date, ident, uses)
-    });
-    if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
-        if let Some(e) = cache.fetch_report(key, &ctx.world.project, &path).await {
-            let output = ObjectRecord {
-                path,
-                size: e.size,
-                sha256: e.sha256,
-            };
-            return Ok((output, true));
-        }
-    }
+) -> Result<ObjectRecord, String> {
     let mut context = ctx.context_base.clone();
-    context["title"] = json!(title);
-    let tables = match part {
-        Some((each, tables)) => {
-            context["each"] = each;
-            tables
-        }
-        None => report_tables(ctx, uses).await?,
-    };
+    context["title"] = json!(report.title);
+    if let Some(each) = each {
+        context["each"] = each;
+    }
     context["tables"] = Json::Object(tables);
     let project = ctx.world.project.clone();
     let fonts = ctx.world.fonts.clone();
-    let template = template.to_string();
+    let template = report.template.to_string();
     let (date, ident) = (ctx.date, ident.to_string());
     let memory_budget = ctx.world.config.memory_limit_bytes() as u64;
     // Typesetting is CPU-bound: keep it off the async workers.
@@ -990,12 +1078,12 @@ async fn typeset_report(
         .put_new(&path, pdf.clone())
         .await
         .map_err(|e| e.to_string())?;
-    if let (Some(cache), Some(key)) = (&ctx.cache, &key) {
+    if let (Some(cache), Some(key)) = (&ctx.cache, key) {
         cache
             .keep_report(key, pdf, ctx.world.project.files_read())
             .await;
     }
-    Ok((ObjectRecord { path, size, sha256 }, false))
+    Ok(ObjectRecord { path, size, sha256 })
 }
 
 /// Removes what an earlier attempt of a step may have staged under this run's prefix.
