@@ -260,7 +260,7 @@ pub(super) async fn check(
         if !prepared.error.is_empty() {
             check_values(engine, input, kept.clone(), objects, &prepared.error).await?;
         }
-        check_key(input, kept.clone(), objects).await?;
+        check_key(input, kept.clone(), months, objects).await?;
         super::quality::completeness(engine, input, kept, objects).await
     };
     match checked.await {
@@ -569,9 +569,13 @@ async fn objects_holding<'a>(
 }
 
 /// Rows sharing a key: one grouping counts the keys held more than once and the rows holding them.
+/// The month is part of a partitioned input's key, so a key can only repeat within a month: such an input
+/// is grouped a month at a time, and the grouping's hash table holds one month's keys rather than the
+/// whole history's (at regional scale, tens of millions of appointment ids).
 async fn check_key(
     input: &Input,
     table: DataFrame,
+    months: &[Month],
     objects: &[ObjectInfo],
 ) -> Result<(), EngineError> {
     let key: Vec<&str> = input
@@ -588,27 +592,55 @@ async fn check_key(
         grain.push(ident(MONTH_COLUMN));
     }
     grain.extend(key.iter().map(|k| ident(*k)));
-    let repeated = table
-        .aggregate(grain.clone(), vec![count(lit(1i64)).alias("__rows")])?
-        .filter(ident("__rows").gt(lit(1i64)))?;
-    let totals = first_row(repeated.clone().aggregate(
-        vec![],
-        vec![
-            count(lit(1i64)).alias("keys"),
-            sum(ident("__rows")).alias("rows"),
-        ],
-    )?)
-    .await?;
-    let keys = totals.get("keys").and_then(Json::as_i64).unwrap_or(0);
+    let slices = if input.partitioned_by_month {
+        let mut months = months.to_vec();
+        months.sort();
+        months.dedup();
+        months
+            .iter()
+            .map(|m| {
+                table
+                    .clone()
+                    .filter(ident(MONTH_COLUMN).eq(lit(m.to_string())))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![table]
+    };
+    let (mut keys, mut rows_n) = (0i64, 0i64);
+    let mut examples = Vec::new();
+    let mut offending = Vec::new();
+    let mut order = names(&grain);
+    order.push("__rows".into());
+    for slice in slices {
+        let repeated = slice
+            .aggregate(grain.clone(), vec![count(lit(1i64)).alias("__rows")])?
+            .filter(ident("__rows").gt(lit(1i64)))?;
+        let totals = first_row(repeated.clone().aggregate(
+            vec![],
+            vec![
+                count(lit(1i64)).alias("keys"),
+                sum(ident("__rows")).alias("rows"),
+            ],
+        )?)
+        .await?;
+        let slice_keys = totals.get("keys").and_then(Json::as_i64).unwrap_or(0);
+        if slice_keys == 0 {
+            continue;
+        }
+        keys += slice_keys;
+        rows_n += totals.get("rows").and_then(Json::as_i64).unwrap_or(0);
+        // Months in order and the key sorted within each: the first examples over all months.
+        if examples.len() < EXAMPLES {
+            let sort = grain.iter().map(|e| e.clone().sort(true, true)).collect();
+            let wanted = EXAMPLES - examples.len();
+            examples.extend(rows(repeated.clone().sort(sort)?.limit(0, Some(wanted))?).await?);
+        }
+        offending.extend(offending_months(input, repeated).await?);
+    }
     if keys == 0 {
         return Ok(());
     }
-    let rows_n = totals.get("rows").and_then(Json::as_i64).unwrap_or(0);
-    let mut order = names(&grain);
-    order.push("__rows".into());
-    let sort = grain.iter().map(|e| e.clone().sort(true, true)).collect();
-    let examples = rows(repeated.clone().sort(sort)?.limit(0, Some(EXAMPLES))?).await?;
-    let months = offending_months(input, repeated).await?;
     let grain_text = if input.partitioned_by_month {
         format!("month, {}", key.join(", "))
     } else {
@@ -616,7 +648,7 @@ async fn check_key(
     };
     Err(EngineError::Rows {
         input: input.name.clone(),
-        objects: name_objects(&in_months(input, objects, &months)),
+        objects: name_objects(&in_months(input, objects, &offending)),
         message: format!(
             "{rows_n} row(s) share a key: {keys} value(s) of the key ({grain_text}) occur more than once \
              (column(s) {}); e.g. {}",

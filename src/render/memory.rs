@@ -125,7 +125,7 @@ fn resident_kib() -> Option<u64> {
 /// Hands freed heap pages back to the system. glibc's allocator keeps freed memory mapped for reuse, so
 /// without this the resident memory would not fall after an eviction and could not be watched.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_free_memory() {
+pub(super) fn release_free_memory() {
     unsafe extern "C" {
         fn malloc_trim(pad: usize) -> i32;
     }
@@ -137,7 +137,7 @@ fn release_free_memory() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_free_memory() {}
+pub(super) fn release_free_memory() {}
 
 #[cfg(test)]
 mod tests {

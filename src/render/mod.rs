@@ -127,30 +127,41 @@ fn render_pdf_here(
     input: ReportInput<'_>,
 ) -> Result<Vec<u8>, RenderError> {
     let generated = Generated::default();
-    let mut markup = render_markup(project.clone(), &generated, input.template, &input.context)?;
+    let ReportInput {
+        memory_budget,
+        template,
+        context,
+        date,
+        ident,
+    } = input;
+    let mut markup = render_markup(project.clone(), &generated, template, &context)?;
     // Every report of a run ends with the house style's appendix "Data sources and lineage".
-    if let Some(lineage) = input.context.get("lineage").filter(|l| l.is_object()) {
+    if let Some(lineage) = context.get("lineage").filter(|l| l.is_object()) {
         let path = generated.add("lineage", "json", lineage.to_string().into_bytes());
         markup.push_str(&format!(
             "\n#import \"/reports/_lib/boardpack.typ\": lineage-appendix\n#lineage-appendix(json({}))\n",
             format::string_literal(&path)
         ));
     }
+    // The tables are in the markup now: Typst lays the document out without them (at regional scale
+    // they were a gigabyte as JSON, held for nothing while the pages grew).
+    drop(context);
+    memory::release_free_memory();
     tracing::debug!(
-        template = input.template,
+        template,
         markup_bytes = markup.len(),
         resident_mib = memory::resident_mib(),
         "template rendered"
     );
-    let _budget = memory::MemoBudget::start(input.memory_budget, input.template);
+    let _budget = memory::MemoBudget::start(memory_budget, template);
     typst_world::typeset(
         Some(&project),
         fonts,
         &generated,
-        input.template,
+        template,
         markup,
-        input.date,
-        &input.ident,
+        date,
+        &ident,
     )
 }
 
