@@ -167,19 +167,14 @@ impl Declaration {
         outputs
             .iter()
             .map(|o| {
-                let name = o.path.rsplit('/').next().unwrap_or(&o.path);
                 // A report typeset per value writes `reports/<step>/<value>.pdf`: the step names it.
-                let report = o
-                    .path
-                    .rsplit_once("/reports/")
-                    .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
-                    .map(|id| id.trim_end_matches(".pdf"));
-                let controlled = match name.rsplit_once('.') {
-                    Some((_, "pdf")) => report.is_some_and(|id| self.reports.contains(id)),
-                    Some((id, "parquet")) if o.path.contains("/tables/") => {
-                        self.tables.contains_key(id)
-                    }
-                    _ => false,
+                let step = crate::record::output_step(&o.path);
+                let controlled = if o.path.ends_with(".pdf") {
+                    o.path.contains("/reports/") && self.reports.contains(step)
+                } else {
+                    o.path.ends_with(".parquet")
+                        && o.path.contains("/tables/")
+                        && self.tables.contains_key(step)
                 };
                 OutputDisclosure {
                     path: o.path.clone(),

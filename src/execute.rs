@@ -776,7 +776,11 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                     let (output, cached) = match cached_report(ctx, key.as_deref(), &path).await {
                         Some(output) => (output, true),
                         None => {
-                            let tables = report_tables(ctx, uses).await?;
+                            let tables = report_tables(ctx, uses)
+                                .await?
+                                .into_iter()
+                                .map(|(name, rows)| (name, render::table_value(&rows)))
+                                .collect();
                             let output = typeset_report(
                                 ctx,
                                 &report,
@@ -960,22 +964,24 @@ fn part_values(
 }
 
 /// A report's tables cut by the `each` column: every table holding the column is split once into its
-/// rows per value, and the others are kept whole. Splitting once and moving each value's rows out keeps
-/// the memory of the parts at the size of the tables, instead of a copy of every table per part.
+/// rows per value, and the others are kept whole. Each is converted to the template's values once, here:
+/// a whole table is then shared by every part (not copied and converted again per part, which made a
+/// region's 320 packs cost as many copies of its region-wide tables), and a value's rows are moved out
+/// when its part is typeset.
 struct Parts {
-    whole: serde_json::Map<String, Json>,
-    split: BTreeMap<String, BTreeMap<String, Vec<Json>>>,
+    whole: BTreeMap<String, render::TableValue>,
+    split: BTreeMap<String, BTreeMap<String, render::TableValue>>,
 }
 
 impl Parts {
     fn new(column: &str, tables: serde_json::Map<String, Json>) -> Parts {
-        let (mut whole, mut split) = (serde_json::Map::new(), BTreeMap::new());
+        let (mut whole, mut split) = (BTreeMap::new(), BTreeMap::new());
         for (name, rows) in tables {
             let keyed = rows
                 .as_array()
                 .is_some_and(|rows| rows.iter().any(|r| r.get(column).is_some()));
             if !keyed {
-                whole.insert(name, rows);
+                whole.insert(name, render::table_value(&rows));
                 continue;
             }
             let mut by_value: BTreeMap<String, Vec<Json>> = BTreeMap::new();
@@ -986,18 +992,24 @@ impl Parts {
                     }
                 }
             }
+            let by_value = by_value
+                .into_iter()
+                .map(|(value, rows)| (value, render::table_value(&Json::Array(rows))))
+                .collect();
             split.insert(name, by_value);
         }
         Parts { whole, split }
     }
 
     /// The tables of one value's PDF: its own rows of the split tables (taken out: each value is
-    /// typeset once) and the whole tables.
-    fn take(&mut self, value: &str) -> serde_json::Map<String, Json> {
+    /// typeset once) and the whole tables (shared).
+    fn take(&mut self, value: &str) -> BTreeMap<String, render::TableValue> {
         let mut tables = self.whole.clone();
         for (name, by_value) in &mut self.split {
-            let rows = by_value.remove(value).unwrap_or_default();
-            tables.insert(name.clone(), Json::Array(rows));
+            let rows = by_value
+                .remove(value)
+                .unwrap_or_else(|| render::table_value(&Json::Array(Vec::new())));
+            tables.insert(name.clone(), rows);
         }
         tables
     }
@@ -1038,7 +1050,7 @@ async fn typeset_report(
     ident: &str,
     key: Option<&str>,
     each: Option<Json>,
-    tables: serde_json::Map<String, Json>,
+    tables: BTreeMap<String, render::TableValue>,
     path: String,
 ) -> Result<ObjectRecord, String> {
     let mut context = ctx.context_base.clone();
@@ -1046,7 +1058,6 @@ async fn typeset_report(
     if let Some(each) = each {
         context["each"] = each;
     }
-    context["tables"] = Json::Object(tables);
     let project = ctx.world.project.clone();
     let fonts = ctx.world.fonts.clone();
     let template = report.template.to_string();
@@ -1061,6 +1072,7 @@ async fn typeset_report(
                 memory_budget: Some(memory_budget),
                 template: &template,
                 context,
+                tables,
                 date,
                 ident,
             },

@@ -74,20 +74,21 @@ fn short(sha: &str) -> &str {
     &sha[..12.min(sha.len())]
 }
 
-/// The step id a table is named by: `summary`, `tables/summary.parquet` or a full output path.
+/// The step id a table is named by: `summary`, `tables/summary.parquet`, a report's PDF (one of a report
+/// typeset per value too) or a full output path.
 fn table_id(what: &str) -> &str {
-    let name = what.rsplit('/').next().unwrap_or(what);
-    name.strip_suffix(".parquet")
-        .or_else(|| name.strip_suffix(".pdf"))
-        .unwrap_or(name)
+    crate::record::output_step(what)
 }
 
-/// The run's tables and reports by step id.
-fn published(record: &RunRecord) -> Vec<String> {
-    record
-        .outputs
+/// The steps with outputs in the run, in the pipeline's order, each once (a report typeset per value has
+/// many PDFs).
+fn published(record: &RunRecord, plan: &crate::plan::Plan) -> Vec<String> {
+    let ids: std::collections::BTreeSet<&str> =
+        record.outputs.iter().map(|o| table_id(&o.path)).collect();
+    plan.steps
         .iter()
-        .map(|o| table_id(&o.path).to_string())
+        .filter(|s| ids.contains(s.id.as_str()))
+        .map(|s| s.id.clone())
         .collect()
 }
 
@@ -120,7 +121,7 @@ pub fn explain(world: &World, record: &RunRecord, what: &str) -> Result<String, 
         return Err(format!(
             "run {} has no table or step `{what}`; its tables and reports: {}",
             record.run_id,
-            published(record).join(", ")
+            published(record, &plan).join(", ")
         ));
     }
     let mut out = String::new();

@@ -273,6 +273,22 @@ impl RunLayout {
     }
 }
 
+/// The step an output of a run belongs to, from its path (full, relative to the run, or a bare name):
+/// `…/tables/<step>.parquet`, `…/reports/<step>.pdf`, and `…/reports/<step>/<value>.pdf` for a report
+/// typeset per value; otherwise the last segment without its extension (`summary`, `summary.parquet`).
+pub fn output_step(path: &str) -> &str {
+    let after_reports = path
+        .strip_prefix("reports/")
+        .or_else(|| path.rsplit_once("/reports/").map(|(_, rest)| rest));
+    let name = match after_reports {
+        Some(rest) => rest.split('/').next().unwrap_or(rest),
+        None => path.rsplit('/').next().unwrap_or(path),
+    };
+    name.strip_suffix(".parquet")
+        .or_else(|| name.strip_suffix(".pdf"))
+        .unwrap_or(name)
+}
+
 /// The pointer to the latest published run of a pipeline and period, written after the run's record.
 /// The records are the authority; this is an index for people and tools.
 pub fn latest_pointer(pipeline: &str, period: &str) -> String {

@@ -78,12 +78,23 @@ impl Generated {
     }
 }
 
+/// A table as the template sees it: a list of rows, each a map of column to value. Built once from JSON
+/// rows; clones share it, so a table every part of a report reads is converted once, not once per part.
+pub type TableValue = minijinja::Value;
+
+/// The template's view of `rows` (a JSON array of objects).
+pub fn table_value(rows: &Json) -> TableValue {
+    minijinja::Value::from_serialize(rows)
+}
+
 /// What a report needs to be typeset.
 pub struct ReportInput<'a> {
     /// The template, relative to the project (`reports/board-pack/pack.typ.j2`).
     pub template: &'a str,
-    /// The template context: tables, parameters, run metadata.
+    /// The template context apart from the tables: parameters, run metadata.
     pub context: Json,
+    /// The tables, by name (the template's `tables`).
+    pub tables: BTreeMap<String, TableValue>,
     /// The document date and PDF timestamp.
     pub date: DateTime<Utc>,
     /// A stable identifier for the PDF (same report of the same run → same identifier).
@@ -131,10 +142,11 @@ fn render_pdf_here(
         memory_budget,
         template,
         context,
+        tables,
         date,
         ident,
     } = input;
-    let mut markup = render_markup(project.clone(), &generated, template, &context)?;
+    let mut markup = render_markup(project.clone(), &generated, template, &context, tables)?;
     // Every report of a run ends with the house style's appendix "Data sources and lineage".
     if let Some(lineage) = context.get("lineage").filter(|l| l.is_object()) {
         let path = generated.add("lineage", "json", lineage.to_string().into_bytes());
@@ -197,6 +209,7 @@ pub fn render_markup(
     generated: &Generated,
     template: &str,
     context: &Json,
+    tables: BTreeMap<String, TableValue>,
 ) -> Result<String, RenderError> {
     let name = template.strip_prefix("reports/").unwrap_or(template);
     let env = template::environment(project, generated.clone());
@@ -204,10 +217,18 @@ pub fn render_markup(
         template: template.into(),
         message: describe(&e),
     })?;
-    tmpl.render(context).map_err(|e| RenderError::Template {
-        template: template.into(),
-        message: describe(&e),
-    })
+    let mut values: BTreeMap<String, minijinja::Value> = context
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), minijinja::Value::from_serialize(v)))
+        .collect();
+    values.insert("tables".into(), minijinja::Value::from_iter(tables));
+    tmpl.render(minijinja::Value::from_iter(values))
+        .map_err(|e| RenderError::Template {
+            template: template.into(),
+            message: describe(&e),
+        })
 }
 
 /// A minijinja error with its template line and the chain of causes.
