@@ -823,9 +823,10 @@ async fn typeset_parts(
     report: &Report<'_>,
     each: &crate::plan::Each,
 ) -> Result<StepResult, String> {
-    let keys = report_tables(ctx, std::slice::from_ref(&each.table)).await?;
+    // The table naming the parts is read once: for the values, and (if a part must be typeset) as one of
+    // the report's tables (validation makes it one of `uses`).
+    let mut keys = report_tables(ctx, std::slice::from_ref(&each.table)).await?;
     let values = part_values(step, each, keys.get(&each.table))?;
-    drop(keys);
     let mut outputs = Vec::with_capacity(values.len());
     let mut missing = Vec::new();
     for value in values {
@@ -839,7 +840,15 @@ async fn typeset_parts(
     }
     let cached = missing.is_empty();
     if !missing.is_empty() {
-        let mut parts = Parts::new(&each.column, report_tables(ctx, report.uses).await?);
+        let others: Vec<String> = report
+            .uses
+            .iter()
+            .filter(|u| **u != each.table)
+            .cloned()
+            .collect();
+        let mut tables = report_tables(ctx, &others).await?;
+        tables.append(&mut keys);
+        let mut parts = Parts::new(&each.column, tables);
         for (value, ident, key, path) in missing {
             let tables = parts.take(&value);
             let part = json!({"column": each.column, "value": value});

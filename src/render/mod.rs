@@ -155,9 +155,9 @@ fn render_pdf_here(
             format::string_literal(&path)
         ));
     }
-    // The tables are in the markup now: Typst lays the document out without them (at regional scale
-    // they were a gigabyte as JSON, held for nothing while the pages grew).
-    drop(context);
+    // The tables (moved into `render_markup`, freed when it returned) are in the markup now: hand their
+    // memory back before Typst lays the document out (at regional scale they were a gigabyte, held for
+    // nothing while the pages grew).
     memory::release_free_memory();
     tracing::debug!(
         template,
