@@ -173,11 +173,16 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
     let mut all = Diagnostics::default();
     for f in &files {
         match plan::load(&world.project, f) {
-            Ok(p) => println!(
-                "ok      {f} ({} inputs, {} steps)",
-                p.inputs.len(),
-                p.steps.len()
-            ),
+            Ok(p) => {
+                println!(
+                    "ok      {f} ({} inputs, {} steps)",
+                    p.inputs.len(),
+                    p.steps.len()
+                );
+                for w in p.warnings() {
+                    eprintln!("{w}");
+                }
+            }
             Err(d) => {
                 println!("invalid {f} ({} errors)", d.len());
                 all.extend(d);

@@ -64,6 +64,18 @@ pub enum EngineError {
         objects: String,
         message: String,
     },
+    /// Months of the period with no objects, which the input's `period_months:` / `may_lag:` require.
+    #[error(
+        "input `{input}`: no data for {missing} under `{location}/month=…/`, which the period {period} needs \
+         ({found}); load the month(s), or declare `may_lag:` on the input to publish with the gap stated"
+    )]
+    MissingMonths {
+        input: String,
+        location: String,
+        missing: String,
+        period: String,
+        found: String,
+    },
     /// A month of the period short of what the input's `completeness:` expects, beyond its threshold.
     #[error("input `{input}`, month {month} is incomplete: {message}")]
     Incomplete {
@@ -189,31 +201,31 @@ impl Engine {
         input: &Input,
         months: &[Month],
     ) -> Result<Vec<ObjectInfo>, EngineError> {
-        let mut listed = Vec::new();
-        if input.partitioned_by_month {
-            for m in months {
-                let prefix = format!("{}/{MONTH_COLUMN}={m}/", input.location);
-                listed.extend(self.store.list(&prefix).await?);
-            }
-        } else {
-            listed.extend(self.store.list(&format!("{}/", input.location)).await?);
-        }
-        // Every object of the prefix is data except markers (`_SUCCESS`, `.crc`, hidden files): another
-        // kind of file would be left out of the counts silently, so it is refused.
+        // The whole prefix is listed, not only the months read: every object under it is either read (and
+        // recorded) or refused with its path, so that nothing the record lists goes unread by the SQL and
+        // nothing misplaced (a nested folder, `month=2022-4`, a stray object at the root) is skipped silently.
+        let listed = self.store.list(&format!("{}/", input.location)).await?;
         let mut objects = Vec::new();
         for o in listed {
-            let name = o.path.rsplit('/').next().unwrap_or(&o.path);
-            if o.path.ends_with(".parquet") {
-                objects.push(o);
-            } else if !(name.starts_with('_') || name.starts_with('.')) {
-                return Err(EngineError::Contract {
-                    input: input.name.clone(),
-                    object: o.path.clone(),
-                    message:
-                        "not a Parquet file: an input's prefix may hold only `.parquet` objects"
-                            .into(),
-                });
+            match object_month(input, &o.path) {
+                ObjectPlace::Marker => {}
+                ObjectPlace::Unpartitioned => objects.push(o),
+                ObjectPlace::Month(m) => {
+                    if months.contains(&m) {
+                        objects.push(o);
+                    }
+                }
+                ObjectPlace::Refused(message) => {
+                    return Err(EngineError::Contract {
+                        input: input.name.clone(),
+                        object: o.path.clone(),
+                        message,
+                    });
+                }
             }
+        }
+        if input.partitioned_by_month {
+            self.judge_months(input, months, &objects)?;
         }
         let file_schema = contract_schema(input);
         if objects.is_empty() {
@@ -567,6 +579,66 @@ impl Engine {
 
 /// Checks, without data, that `expr` parses as a boolean SQL expression over the input's columns (a row
 /// rule of its contract).
+/// Where an object lies under its input's prefix, and so whether the engine reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectPlace {
+    /// A marker (`_SUCCESS`, `.crc`, a hidden or `_temporary` folder): not data, never read.
+    Marker,
+    /// An object of an unpartitioned input (read whatever its depth: the listing is recursive).
+    Unpartitioned,
+    /// An object directly in a month partition: `…/month=2022-04/part-0.parquet`.
+    Month(Month),
+    /// Anything else: refused, with why, rather than skipped.
+    Refused(String),
+}
+
+/// Classifies an object of an input by its path (relative to the store, under the input's location).
+pub fn object_month(input: &Input, path: &str) -> ObjectPlace {
+    let rel = path
+        .strip_prefix(input.location.as_str())
+        .map(|r| r.trim_start_matches('/'))
+        .unwrap_or(path);
+    let parts: Vec<&str> = rel.split('/').collect();
+    if parts.iter().any(|p| p.starts_with('_') || p.starts_with('.')) {
+        return ObjectPlace::Marker;
+    }
+    if !rel.ends_with(".parquet") {
+        return ObjectPlace::Refused(
+            "not a Parquet file: an input's prefix may hold only `.parquet` objects (and markers whose \
+             names start with `_` or `.`)"
+                .into(),
+        );
+    }
+    if !input.partitioned_by_month {
+        return ObjectPlace::Unpartitioned;
+    }
+    let partition = |dir: &str| -> Option<Month> {
+        let value = dir.strip_prefix(&format!("{MONTH_COLUMN}="))?;
+        value.parse::<Month>().ok().filter(|m| m.to_string() == value)
+    };
+    match parts.as_slice() {
+        [_file] => ObjectPlace::Refused(
+            "a Parquet object at the input's root: a `partitioned_by: month` input keeps its objects in \
+             `month=YYYY-MM/` folders, so this one would never be read"
+                .into(),
+        ),
+        [dir, _file] => match partition(dir) {
+            Some(m) => ObjectPlace::Month(m),
+            None if dir.starts_with(&format!("{MONTH_COLUMN}=")) => ObjectPlace::Refused(format!(
+                "`{dir}` is not a month partition: write `{MONTH_COLUMN}=YYYY-MM`, e.g. `{MONTH_COLUMN}=2022-04`"
+            )),
+            None => ObjectPlace::Refused(format!(
+                "`{dir}/` is not a month partition (`{MONTH_COLUMN}=YYYY-MM/`), so this object would never be read"
+            )),
+        },
+        [dir, ..] => ObjectPlace::Refused(format!(
+            "nested below its partition `{dir}/`: objects must lie directly in `{MONTH_COLUMN}=YYYY-MM/`, \
+             or the engine would list them without reading them"
+        )),
+        [] => ObjectPlace::Marker,
+    }
+}
+
 pub fn check_row_expr(input: &Input, expr: &str) -> Result<(), String> {
     rules::row_expr(&SessionContext::new(), input, expr)
         .map(|_| ())

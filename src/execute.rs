@@ -435,7 +435,20 @@ async fn execute(
                 cache.mark_rules_passed(input, key).await;
             }
         }
-        let months = month_names;
+        // The record lists the months read: those with objects, not those wanted (a month deleted from the
+        // history is not one the figures came from).
+        let months: Vec<String> = if input.partitioned_by_month {
+            let found: BTreeSet<String> = recorded
+                .iter()
+                .filter_map(|o| match crate::engine::object_month(input, &o.path) {
+                    crate::engine::ObjectPlace::Month(m) => Some(m.to_string()),
+                    _ => None,
+                })
+                .collect();
+            found.into_iter().collect()
+        } else {
+            Vec::new()
+        };
         if let Some(cache) = &cache {
             cache.add_source(&input.name, content.clone());
         }
@@ -459,6 +472,10 @@ async fn execute(
     for g in &quality.gaps {
         events.warning(&g.text());
         record.warnings.push(g.text());
+    }
+    for w in &quality.warnings {
+        events.warning(w);
+        record.warnings.push(w.clone());
     }
 
     // What this run reads and what the previously published run of the period read and produced, for

@@ -78,6 +78,10 @@ pub struct Input {
     /// Fixed months read besides the period and its history (`baseline_months:`), in order.
     pub baseline_months: Vec<crate::period::Month>,
     pub required: bool,
+    /// Which months of the period must have objects (`period_months:`; partitioned inputs).
+    pub period_months: PeriodMonths,
+    /// How many of the period's latest months may be missing (`may_lag:`), published with the gap said.
+    pub may_lag: u32,
     pub columns: Vec<Column>,
     /// Rules over rows, months and completeness (`crate::contract`).
     pub rules: crate::contract::Rules,
@@ -122,6 +126,90 @@ pub struct Column {
     pub in_reference: Option<crate::contract::Reference>,
     /// What a row breaking this column's rules does to the run (`on_fail:`).
     pub on_fail: crate::contract::OnFail,
+    /// Where a date may lie against its object's partition month (`partition_month:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_month: Option<PartitionMonth>,
+    /// Where the column is declared, for warnings about its contract.
+    #[serde(skip)]
+    pub place: Option<Location>,
+}
+
+impl Input {
+    /// The months of a period (in order) this partitioned input must hold objects for: by its
+    /// `period_months:` rule, less the period's latest `may_lag:` months. For `any`, none in particular
+    /// (at least one month of the period, judged by the caller).
+    pub fn required_months(&self, period: &[crate::period::Month]) -> Vec<crate::period::Month> {
+        let (required, _) = self.split_lag(period);
+        match self.period_months {
+            PeriodMonths::Every => required.to_vec(),
+            PeriodMonths::First => required.first().copied().into_iter().collect(),
+            PeriodMonths::Any => Vec::new(),
+        }
+    }
+
+    /// The months of a period this input may lack and still publish, the gap stated (`may_lag:`).
+    pub fn lagging_months(&self, period: &[crate::period::Month]) -> Vec<crate::period::Month> {
+        let (required, lagging) = self.split_lag(period);
+        match self.period_months {
+            PeriodMonths::Every => lagging.to_vec(),
+            PeriodMonths::First if required.is_empty() => {
+                lagging.first().copied().into_iter().collect()
+            }
+            PeriodMonths::First | PeriodMonths::Any => Vec::new(),
+        }
+    }
+
+    fn split_lag<'a>(
+        &self,
+        period: &'a [crate::period::Month],
+    ) -> (&'a [crate::period::Month], &'a [crate::period::Month]) {
+        period.split_at(period.len().saturating_sub(self.may_lag as usize))
+    }
+}
+
+/// Which months of a run's period a partitioned input must hold objects for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeriodMonths {
+    /// Every month of the period (a monthly return).
+    #[default]
+    Every,
+    /// The period's first month (a quarterly or annual return filed under its first month).
+    First,
+    /// At least one month of the period.
+    Any,
+}
+
+impl PeriodMonths {
+    pub const NAMES: &str = "`every`, `first` or `any`";
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "every" => Some(Self::Every),
+            "first" => Some(Self::First),
+            "any" => Some(Self::Any),
+            _ => None,
+        }
+    }
+}
+
+/// Where a date or timestamp may lie against the month of its object's partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionMonth {
+    /// In the partition's month (an event: an arrival, an appointment).
+    Within,
+    /// On or before the partition month's last day (a snapshot: a clock start, a referral).
+    ByEnd,
+}
+
+impl PartitionMonth {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "within" => Some(Self::Within),
+            "by_end" => Some(Self::ByEnd),
+            _ => None,
+        }
+    }
 }
 
 /// The column types a contract can declare, as Arrow types.
@@ -882,6 +970,33 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
             for (loc, message) in found {
                 v.error(loc, message);
             }
+            let partition_month = c.partition_month.as_ref().and_then(|p| {
+                let parsed = PartitionMonth::parse(p.as_str());
+                let problem = if parsed.is_none() {
+                    Some(format!(
+                        "unknown `partition_month: {}` (write `within` or `by_end`)",
+                        p.as_str()
+                    ))
+                } else if !partitioned_by_month {
+                    Some("`partition_month` needs `partitioned_by: month`".to_string())
+                } else if !matches!(kind, ColumnType::Date | ColumnType::Timestamp) {
+                    Some("`partition_month` needs a date or timestamp column".to_string())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    v.error(
+                        v.loc(p),
+                        format!(
+                            "input `{}`, column `{}`: {problem}",
+                            name.as_str(),
+                            c.name.as_str()
+                        ),
+                    );
+                    return None;
+                }
+                parsed
+            });
             columns.push(Column {
                 name: c.name.as_str().to_string(),
                 kind,
@@ -892,7 +1007,46 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
                 max,
                 in_reference,
                 on_fail,
+                partition_month,
+                place: Some(v.loc(&c.name)),
             });
+        }
+        let period_months = match &input.period_months {
+            None => PeriodMonths::Every,
+            Some(p) => {
+                if !partitioned_by_month {
+                    v.error(
+                        v.loc(p),
+                        format!(
+                            "input `{}`: `period_months` needs `partitioned_by: month`",
+                            name.as_str()
+                        ),
+                    );
+                }
+                PeriodMonths::parse(p.as_str()).unwrap_or_else(|| {
+                    v.error(
+                        v.loc(p),
+                        format!(
+                            "input `{}`: unknown `period_months: {}` (write {})",
+                            name.as_str(),
+                            p.as_str(),
+                            PeriodMonths::NAMES
+                        ),
+                    );
+                    PeriodMonths::Every
+                })
+            }
+        };
+        if let Some(lag) = &input.may_lag
+            && !partitioned_by_month
+        {
+            v.error(
+                v.loc(lag),
+                format!(
+                    "input `{}`: `may_lag` needs `partitioned_by: month`",
+                    name.as_str()
+                ),
+            );
         }
         let mut validated = Input {
             name: name.as_str().to_string(),
@@ -902,6 +1056,8 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
             history_months: input.history_months.as_ref().map(|h| **h).unwrap_or(0),
             baseline_months,
             required: input.required.unwrap_or(true),
+            period_months,
+            may_lag: input.may_lag.as_ref().map(|l| **l).unwrap_or(0),
             columns,
             rules: Default::default(),
         };
@@ -1033,6 +1189,33 @@ fn order_steps(v: &mut Validator, steps: Vec<(Location, Step)>) -> Vec<Step> {
 }
 
 impl Plan {
+    /// What `validate` warns about without refusing the pipeline: a number column of an input that
+    /// declares neither `min:` nor `max:` (an absurd value — a practice of −500,000 patients — would be
+    /// read and counted, where a bound names the row before any SQL runs).
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for input in &self.inputs {
+            for c in &input.columns {
+                if matches!(c.kind, ColumnType::Integer | ColumnType::Float)
+                    && c.min.is_none()
+                    && c.max.is_none()
+                    && c.allowed.is_empty()
+                {
+                    let message = format!(
+                        "warning: input `{}`, column `{}` is a number with neither `min:` nor `max:`: \
+                         an absurd value would be read and counted",
+                        input.name, c.name
+                    );
+                    out.push(match &c.place {
+                        Some(at) => Diagnostic::at(at.clone(), message),
+                        None => Diagnostic::in_file(self.file.clone(), message),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Steps grouped into waves: every step of a wave depends only on steps of earlier waves, so the steps
     /// of one wave can run at the same time.
     pub fn waves(&self) -> Vec<Vec<&Step>> {

@@ -107,9 +107,19 @@ pub struct RawInput {
     /// baseline month.
     #[serde(default)]
     pub baseline_months: Option<Vec<Spanned<String>>>,
-    /// When true (the default) a run fails if no object at all is found for the months it needs.
+    /// When true (the default) a run fails if no object at all is found for the months it needs. When
+    /// false the input may be wholly absent for a period (the papers say "not available"); once any month
+    /// of the period has objects, `period_months` holds as for a required input.
     #[serde(default)]
     pub required: Option<bool>,
+    /// Which months of a run's period must have objects (partitioned inputs): `every` (the default),
+    /// `first` (a quarterly or annual return filed under its period's first month) or `any`.
+    #[serde(default)]
+    pub period_months: Option<Spanned<String>>,
+    /// How many of the period's latest months may be missing (data published in arrears): the run
+    /// publishes, and the data-quality page and the run's warnings say which months the figures stop at.
+    #[serde(default)]
+    pub may_lag: Option<Spanned<u32>>,
     pub columns: Vec<RawColumn>,
     /// Rules over several columns of a row: a boolean SQL expression that must hold (`crate::engine`).
     #[serde(default)]
@@ -209,6 +219,11 @@ pub struct RawColumn {
     /// The column's values must be codes of a reference input or seed.
     #[serde(default)]
     pub in_reference: Option<RawReference>,
+    /// For a date or timestamp of a month-partitioned input, where its value may lie against the month of
+    /// the object's partition: `within` (events: the date is in that month) or `by_end` (snapshots: on or
+    /// before that month's last day).
+    #[serde(default)]
+    pub partition_month: Option<Spanned<String>>,
     /// `error` (the default) fails the run on a row breaking the column's rules; `quarantine` sets such
     /// rows aside (written under the run's prefix, counted in the record and the pack).
     #[serde(default)]

@@ -66,6 +66,14 @@ started AS (
 ),
 category_months AS (
     SELECT DISTINCT category, month FROM returned
+    UNION
+    -- Every month of the period for the monthly returns, whether or not anyone returned it: a month missing
+    -- for every organisation is proxied (or listed as a gap) as one organisation's missing month is.
+    -- Procurement is returned once a quarter, under the quarter's first month.
+    SELECT c.category, m.month
+    FROM (SELECT DISTINCT category FROM returned) c
+    CROSS JOIN months m
+    WHERE m.in_period AND (c.category <> 'procurement' OR m.fym % 3 = 1)
 ),
 present AS (
     SELECT DISTINCT org_code, category, month FROM returned

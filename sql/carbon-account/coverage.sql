@@ -11,6 +11,14 @@ started AS (
 ),
 category_months AS (
     SELECT DISTINCT a.category, a.month FROM activity a
+    UNION
+    -- Every month of the period for the monthly returns (as in `activity`): a month nobody returned and
+    -- nothing proxies is listed as missing for every organisation that returns the category (procurement
+    -- once a quarter, under the quarter's first month).
+    SELECT c.category, m.month
+    FROM (SELECT DISTINCT category FROM activity WHERE category <> 'personal_travel') c
+    CROSS JOIN months m
+    WHERE m.in_period AND (c.category <> 'procurement' OR m.fym % 3 = 1)
 ),
 missing AS (
     SELECT s.org_code, s.category, cm.month, 'missing: no return and nothing to proxy from' AS method

@@ -1,4 +1,6 @@
--- The months of the account's window: every month any return covers up to the period's end, with its
+-- The months of the account's window: every month any return covers up to the period's end, and every month
+-- of the period whether or not anything was returned for it (a month missing from every return is then
+-- proxied or listed as a gap by `activity` and `coverage`, never left out unseen), with its
 -- financial year (the year it starts in), quarter, month of the year (April = 1), and where it sits: in the
 -- period, the year to date, the same months last year, and the same months of the baseline year.
 WITH returned AS (
@@ -10,6 +12,8 @@ WITH returned AS (
     UNION SELECT month FROM carbon_anaesthetic
     UNION SELECT month FROM carbon_inhalers
     UNION SELECT month FROM carbon_procurement
+    UNION SELECT substr(CAST(d AS VARCHAR), 1, 7) AS month
+    FROM (SELECT unnest(generate_series(CAST($period_start AS DATE), CAST($period_end AS DATE), INTERVAL '1 month')) AS d) g
 ),
 p AS (
     SELECT

@@ -19,9 +19,12 @@ use serde_json::Value as Json;
 use super::{Engine, EngineError, MONTH_COLUMN};
 use crate::contract::Reference;
 use crate::period::Month;
-use crate::plan::Input;
+use crate::plan::{Input, PeriodMonths};
 use crate::record::QuarantineRecord;
 use crate::store::ObjectInfo;
+
+/// The `what` of a gap that is a whole month without objects.
+pub const MONTH_GAP: &str = "month";
 
 /// How many missing days or codes a caveat lists.
 const LISTED: usize = 10;
@@ -39,6 +42,10 @@ pub(super) struct State {
 pub struct Findings {
     pub quarantined: Vec<QuarantineRecord>,
     pub gaps: Vec<Gap>,
+    /// Warnings of the run that are not the papers' to print: months missing inside an input's history
+    /// (a run reads `history_months` for every month of the year, and may not use each of them).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// A month of an input short of what its `completeness:` expects, within the threshold (a caveat).
@@ -52,11 +59,17 @@ pub struct Gap {
     pub missing: Vec<String>,
     /// Missing as a share of expected.
     pub share: f64,
+    /// For a whole month without data (`what: month`): what follows for the figures.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 impl Gap {
     /// The caveat as one sentence (the run's warning and the pack's line).
     pub fn text(&self) -> String {
+        if self.what == MONTH_GAP {
+            return format!("input `{}`, {}: no data for the month; {}", self.input, self.month, self.note);
+        }
         let what = if self.what == "days" {
             "day(s) of the month have no rows".to_string()
         } else {
@@ -150,6 +163,103 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Judges which months have objects against what the input declares, before any SQL reads it: a month
+    /// of the period the input must hold (`period_months:`) and has no object for fails the run, unless it
+    /// is among the period's latest `may_lag:` months, which is a caveat saying where the figures stop; a
+    /// month missing inside the history read (between the earliest month found and the period) is a caveat
+    /// too, since trend charts would otherwise join across it silently. An optional input (`required:
+    /// false`) with nothing at all for the period is "not available", which the papers say elsewhere.
+    pub(super) fn judge_months(
+        &self,
+        input: &Input,
+        months: &[Month],
+        objects: &[ObjectInfo],
+    ) -> Result<(), EngineError> {
+        let period = self.period_months();
+        if period.is_empty() {
+            return Ok(());
+        }
+        let found: BTreeSet<Month> = objects
+            .iter()
+            .filter_map(|o| match super::object_month(input, &o.path) {
+                super::ObjectPlace::Month(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        let in_period = period.iter().any(|m| found.contains(m));
+        if !in_period && !input.required {
+            return Ok(());
+        }
+        // Objects of no month at all are `NoData`, said by the caller with the months wanted.
+        if found.is_empty() {
+            return Ok(());
+        }
+        let latest = found.iter().next_back().copied();
+        let refused: Vec<Month> = match input.period_months {
+            PeriodMonths::Any if !in_period => period.clone(),
+            _ => input
+                .required_months(&period)
+                .into_iter()
+                .filter(|m| !found.contains(m))
+                .collect(),
+        };
+        if !refused.is_empty() {
+            let names: Vec<String> = refused.iter().map(|m| m.to_string()).collect();
+            let period_text = match (period.first(), period.last()) {
+                (Some(a), Some(b)) if a != b => format!("{a} to {b}"),
+                (Some(a), _) => a.to_string(),
+                _ => String::new(),
+            };
+            return Err(EngineError::MissingMonths {
+                input: input.name.clone(),
+                location: input.location.clone(),
+                missing: names.join(", "),
+                period: period_text,
+                found: match latest {
+                    Some(l) => format!("the latest month found is {l}"),
+                    None => "no month has objects".to_string(),
+                },
+            });
+        }
+        for m in input
+            .lagging_months(&period)
+            .into_iter()
+            .filter(|m| !found.contains(m))
+        {
+            let note = format!(
+                "the source is published up to {} month(s) in arrears, so its figures stop at {}",
+                input.may_lag,
+                latest.map(|l| l.to_string()).unwrap_or_else(|| "no month".into())
+            );
+            self.record_gap(month_gap(input, m, note));
+        }
+        // Holes in the history of a monthly return: months wanted before the period, after the earliest
+        // found, with nothing (a quarterly return, or one whose SQL proxies missing months, says `first` or
+        // `any`).
+        if input.period_months == PeriodMonths::Every
+            && let Some(earliest) = found.iter().next().copied()
+        {
+            let first_of_period = period[0];
+            for m in months
+                .iter()
+                .filter(|m| **m > earliest && **m < first_of_period && !found.contains(m))
+            {
+                self.record_warning(format!(
+                    "input `{}`: no data for {m}, a month of the history read (`{}/{MONTH_COLUMN}={m}/` is \
+                     empty): a trend or comparison that needs it has no figure for it",
+                    input.name, input.location
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn record_warning(&self, warning: String) {
+        if let Ok(mut s) = self.quality.lock() {
+            s.findings.warnings.push(warning);
+        }
+    }
+
     fn record_gap(&self, gap: Gap) {
         if let Ok(mut s) = self.quality.lock() {
             s.findings.gaps.push(gap);
@@ -181,6 +291,18 @@ async fn strings(df: DataFrame, column: &str) -> Result<Vec<String>, EngineError
         .collect())
 }
 
+fn month_gap(input: &Input, month: Month, note: String) -> Gap {
+    Gap {
+        input: input.name.clone(),
+        month: month.to_string(),
+        what: MONTH_GAP.to_string(),
+        expected: 1,
+        missing: vec![month.to_string()],
+        share: 1.0,
+        note,
+    }
+}
+
 /// Judges each month of the period against the input's `completeness:` on the rows the steps will read:
 /// a gap within the threshold is recorded as a caveat, one beyond it fails the run.
 pub(super) async fn completeness(
@@ -198,8 +320,9 @@ pub(super) async fn completeness(
             .iter()
             .filter(|o| o.path.contains(&format!("/{MONTH_COLUMN}={month}/")))
             .collect();
-        // An optional input with nothing at all for the month is "not available", said elsewhere.
-        if in_month.is_empty() && !input.required {
+        // A month with no object at all was judged when the input was registered (`judge_months`): refused,
+        // or a caveat of a lag or an optional input's absence.
+        if in_month.is_empty() {
             continue;
         }
         let rows = kept
@@ -263,6 +386,7 @@ pub(super) async fn completeness(
                 expected: expected.len() as u64,
                 share: missing.len() as f64 / expected.len() as f64,
                 missing,
+                note: String::new(),
             };
             match max {
                 Some(max) if gap.share > max + 1e-12 => {

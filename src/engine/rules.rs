@@ -25,7 +25,7 @@ use serde_json::{Map, Value as Json};
 use super::{Engine, EngineError, MONTH_COLUMN, batches_to_json, contract_schema_with};
 use crate::contract::OnFail;
 use crate::period::Month;
-use crate::plan::{ColumnType, Input};
+use crate::plan::{ColumnType, Input, PartitionMonth};
 use crate::store::ObjectInfo;
 
 /// How many offending rows an error shows.
@@ -335,6 +335,32 @@ fn value_rules(input: &Input) -> Result<Vec<ValueRule>, EngineError> {
                 rule: "min".into(),
                 on_fail: c.on_fail,
                 shows: Vec::new(),
+            });
+        }
+        if let Some(pm) = c.partition_month {
+            // The value's month as `YYYY-MM`, compared with the partition's (text of the same shape, so
+            // the order of the text is the order of the months).
+            let value_month = datafusion::functions::expr_fn::to_char(
+                cast(column(), DataType::Date32),
+                lit("%Y-%m"),
+            );
+            let (offends, says) = match pm {
+                PartitionMonth::Within => (
+                    value_month.not_eq(ident(MONTH_COLUMN)),
+                    format!("a `{}` outside its partition's month", c.name),
+                ),
+                PartitionMonth::ByEnd => (
+                    value_month.gt(ident(MONTH_COLUMN)),
+                    format!("a `{}` after its partition month's end", c.name),
+                ),
+            };
+            rules.push(ValueRule {
+                column: c.name.clone(),
+                offends,
+                says,
+                rule: "partition_month".into(),
+                on_fail: c.on_fail,
+                shows: vec![c.name.clone(), MONTH_COLUMN.to_string()],
             });
         }
         if let Some(max) = c.max {

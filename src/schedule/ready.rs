@@ -1,7 +1,8 @@
 //! Readiness: whether a period's data has landed on the store, and waiting for it.
 //!
-//! Ready means every required input the pipeline reads has at least one Parquet object in each of the
-//! period's month partitions (an unpartitioned input: any object), each input named in `min_rows` has at
+//! Ready means every required input the pipeline reads has at least one Parquet object in each month
+//! partition its `period_months:` rule needs, less the months it `may_lag:` (an unpartitioned input: any
+//! object), each input named in `min_rows` has at
 //! least that many rows in those months (from the Parquet footers), and every marker object exists.
 //! Owns these checks only; it reads the store and the clock, and writes nothing.
 
@@ -34,9 +35,18 @@ pub async fn missing(
         .iter()
         .filter(|i| read.contains(i.name.as_str()))
     {
+        // The months the run would refuse to go without: by the input's `period_months:`, less the months
+        // it may lag by (a run publishes without those, the gap stated). `any`: each month of the period,
+        // one of which is enough.
+        let any = input.period_months == crate::plan::PeriodMonths::Any;
+        let months = if any {
+            period.months()
+        } else {
+            input.required_months(&period.months())
+        };
+        let mut any_found = false;
         let prefixes: Vec<(String, String)> = if input.partitioned_by_month {
-            period
-                .months()
+            months
                 .iter()
                 .map(|m| {
                     (
@@ -63,16 +73,20 @@ pub async fn missing(
                 .filter(|o| o.path.ends_with(".parquet"))
                 .collect();
             if objects.is_empty() {
-                if input.required || minimum.is_some() {
+                if (input.required || minimum.is_some()) && !any {
                     missing.push(absent);
                 }
                 continue;
             }
+            any_found = true;
             if minimum.is_some() {
                 for o in &objects {
                     rows += crate::audit::parquet_rows(&world.store, &o.path, o.size).await?;
                 }
             }
+        }
+        if any && !any_found && (input.required || minimum.is_some()) {
+            missing.push(format!("`{}` has no data for any month of the period", input.name));
         }
         if let Some(min) = minimum
             && rows < min

@@ -21,6 +21,7 @@ mod input_months;
 mod lineage;
 mod log_redaction;
 mod memory;
+mod missing_data;
 mod pipeline;
 mod primary_care;
 mod quality;
