@@ -454,11 +454,29 @@ impl CommandArgs {
                     let (k, v) = p
                         .split_once('=')
                         .ok_or_else(|| format!("--param `{p}`: write NAME=VALUE"))?;
-                    params.insert(k.trim().to_string(), v.trim().to_string());
+                    // A value is recorded, bound into SQL and printed: a newline or other control
+                    // character in it is a mistake (a pasted line end), never data.
+                    if p.chars().any(char::is_control) {
+                        return Err(format!(
+                            "--param {:?}: a control character (newline, tab, …) is not allowed",
+                            p
+                        ));
+                    }
+                    let k = k.trim().to_string();
+                    if k == "period" && args.period.is_some() {
+                        return Err(
+                            "the period is given twice (--period and --param period=): give it once, with --period"
+                                .into(),
+                        );
+                    }
+                    if params.insert(k.clone(), v.trim().to_string()).is_some() {
+                        return Err(format!("--param {k}= is given twice: give each parameter once"));
+                    }
                 }
                 if let Some(period) = args.period {
-                    period.parse::<Period>().map_err(|e| e.to_string())?;
-                    params.insert("period".to_string(), period);
+                    // Recorded as parsed (`2022-04`), so that the record and the paths hold one spelling.
+                    let parsed: Period = period.parse().map_err(|e: crate::period::PeriodError| e.to_string())?;
+                    params.insert("period".to_string(), parsed.to_string());
                 }
                 Command::Run {
                     pipeline: args.pipeline,

@@ -1,6 +1,6 @@
 //! Executing a plan: registers the inputs a period needs, runs steps as their dependencies allow (up to
-//! the configured number at once), stages every output under the run's own prefix, and publishes by
-//! writing the run record last.
+//! the configured number at once), stages every output under the run's own prefix, writes the run
+//! record, then publishes by moving the `published/` pointer (`publish`).
 //!
 //! Owns the order of work and the run record. It uses `engine` for SQL and `render` for PDFs and reports
 //! progress through `Events`; it never prints.
@@ -20,8 +20,8 @@ use crate::params::RunParams;
 use crate::period::Month;
 use crate::plan::{PREVIOUS_PREFIX, Plan, SeedFormat, Severity, Step, StepKind};
 use crate::record::{
-    InputRecord, LatestPointer, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord,
-    StepStatus, latest_pointer,
+    InputRecord, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord,
+    StepStatus,
 };
 use crate::render::{self, ReportInput};
 use crate::world::World;
@@ -180,7 +180,6 @@ pub async fn run_with(
     match result {
         Ok(()) => {
             record.status = RunStatus::Succeeded;
-            record.published = true;
             // Steps finish in whatever order the machine allows; the record lists outputs by path.
             record.outputs.sort_by(|a, b| a.path.cmp(&b.path));
             if let Some(d) = &plan.disclosure {
@@ -212,36 +211,29 @@ pub async fn run_with(
                 message: e.to_string(),
                 record_path: None,
             })?;
-            // The record is written last and only once: its presence with `succeeded` is the publication.
+            // The record is written once, before publication: a run killed after it is a succeeded run
+            // that was not published, never a published run without a record.
             if let Err(e) = world.store.put_new(&record_path, Bytes::from(body)).await {
                 cleanup(world, &record).await;
                 return Err(RunFailure {
                     message: world
                         .store
-                        .redact(&format!("publishing the run record: {e}")),
+                        .redact(&format!("writing the run record: {e}")),
                     record_path: None,
                 });
             }
-            let pointer = LatestPointer {
-                run_id: run_id.clone(),
-                record: record_path.clone(),
-                published_at: record.finished_at,
-                outputs: record.outputs.iter().map(|o| o.path.clone()).collect(),
-            };
-            if let Ok(body) = serde_json::to_vec_pretty(&pointer) {
-                if let Err(e) = world
-                    .store
-                    .put(
-                        &latest_pointer(&plan.name, &period.to_string()),
-                        Bytes::from(body),
-                    )
-                    .await
-                {
-                    events.warning(&format!(
-                        "the run is published, but the `published/` index was not updated: {e}"
-                    ));
-                }
+            // The one write that publishes. When it fails the run is not published: it fails, and its
+            // record and outputs stay for inspection (the record says `succeeded`; `runs show` says it
+            // was not published).
+            if let Err(e) = crate::publish::publish(&world.store, &record, &record_path).await {
+                return Err(RunFailure {
+                    message: format!(
+                        "the run succeeded but was not published: {e} (its record is `{record_path}`)"
+                    ),
+                    record_path: Some(record_path),
+                });
             }
+            record.published = true;
             Ok(RunOutcome {
                 record: record,
                 record_path,
@@ -1195,26 +1187,17 @@ pub async fn previous_run(
     pipeline: &str,
     period: &str,
 ) -> Result<Option<RunRecord>, String> {
-    let pointer_path = latest_pointer(pipeline, period);
-    let exists = world
-        .store
-        .exists(&pointer_path)
-        .await
-        .map_err(|e| format!("reading `{pointer_path}`: {e}"))?;
-    if !exists {
+    let Some(pointer) = crate::publish::current(&world.store, pipeline, period).await? else {
         return Ok(None);
-    }
-    let read = |path: String| async move {
-        world
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| format!("reading `{path}`: {e}"))
     };
-    let pointer: LatestPointer = serde_json::from_slice(&read(pointer_path.clone()).await?)
-        .map_err(|e| format!("`{pointer_path}` is not a publication pointer: {e}"))?;
-    let record: RunRecord = serde_json::from_slice(&read(pointer.record.clone()).await?)
+    let bytes = world
+        .store
+        .get(&pointer.record)
+        .await
+        .map_err(|e| format!("reading `{}`: {e}", pointer.record))?;
+    let mut record: RunRecord = serde_json::from_slice(&bytes)
         .map_err(|e| format!("`{}` is not a run record: {e}", pointer.record))?;
+    record.published = true;
     Ok(Some(record))
 }
 

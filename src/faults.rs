@@ -135,6 +135,9 @@ const SECRET_VARS: &[&str] = &[
     "AZURE_CLIENT_SECRET",
     "GOOGLE_SERVICE_ACCOUNT_KEY",
     "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+    // Not a secret on its own, but half of a credential pair and an account's identity: an error that
+    // echoes a request (`Credential=AKIA…/…`) must not show it either.
+    "AWS_ACCESS_KEY_ID",
 ];
 
 /// Whether an option or query parameter of this name holds a credential (`secret_access_key`,
@@ -161,7 +164,8 @@ impl Secrets {
     ) -> Secrets {
         let mut values: Vec<String> = options
             .into_iter()
-            .filter(|(k, _)| is_secret_name(k))
+            // The access key id too (see `SECRET_VARS`), though a URL may show a `…key_id` parameter.
+            .filter(|(k, _)| is_secret_name(k) || k.to_ascii_lowercase().ends_with("key_id"))
             .map(|(_, v)| v.to_string())
             .chain(SECRET_VARS.iter().filter_map(|k| var(k)))
             // Very short values would blank ordinary words; real credentials are long.
@@ -172,7 +176,9 @@ impl Secrets {
         Secrets(values)
     }
 
-    /// The text with every known secret, and every credential in a URL in it, replaced by `[redacted]`.
+    /// The text with every known secret, every credential in a URL, every `name=value` credential and
+    /// every credential a server's answer may echo (request headers, an S3 error's elements, an AWS access
+    /// key id) replaced by `[redacted]`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = redact_urls_in(text);
         for s in &self.0 {
@@ -180,7 +186,7 @@ impl Secrets {
                 out = out.replace(s.as_str(), REDACTED);
             }
         }
-        out
+        redact_echoed(&redact_params(&out))
     }
 }
 
@@ -231,7 +237,146 @@ const SECRET_PARAMS: &[&str] = &[
     "password",
     "client_secret",
     "secret",
+    // SigV4's `Authorization: AWS4-HMAC-SHA256 Credential=AKIA…/20220401/…, Signature=…`.
+    "credential",
+    "x-amz-credential",
 ];
+
+/// Request headers whose value is a credential, as a server's error may echo them (`name: value`).
+const SECRET_HEADERS: &[&str] = &[
+    "x-amz-security-token",
+    "authorization",
+    "x-goog-iam-authorization-token",
+    "x-ms-authorization",
+    "proxy-authorization",
+];
+
+/// Elements of an S3 error body holding a credential or what it signs (`SignatureDoesNotMatch` echoes
+/// the canonical request, which holds the security token; `InvalidToken` echoes the token).
+const SECRET_ELEMENTS: &[&str] = &[
+    "AWSAccessKeyId",
+    "SignatureProvided",
+    "StringToSign",
+    "StringToSignBytes",
+    "CanonicalRequest",
+    "CanonicalRequestBytes",
+    "Token",
+    "Token-0",
+    "Credential",
+];
+
+/// What a server may echo of a request, blanked: the values of credential headers (`x-amz-security-token:
+/// …`, `Authorization: …`), the content of an S3 error's credential elements (`<Token-0>…</Token-0>`) and
+/// anything shaped like an AWS access key id (`AKIA…`, `ASIA…`).
+pub fn redact_echoed(text: &str) -> String {
+    let mut out = redact_headers(text);
+    for name in SECRET_ELEMENTS {
+        out = redact_element(&out, name);
+    }
+    redact_key_ids(&out)
+}
+
+/// `name: value` of a credential header, the value blanked up to the end of the line, a quote, a `<` or
+/// a backslash (a JSON escape such as `\n`); a token's value also ends at white space.
+fn redact_headers(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    if !SECRET_HEADERS.iter().any(|h| lower.contains(h)) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // Compared as bytes: `i` may fall inside a character of other text (`µs`).
+        let found = SECRET_HEADERS.iter().find(|h| {
+            lower.as_bytes()[i..].starts_with(h.as_bytes())
+                && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'-'))
+        });
+        let Some(h) = found else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + h.len();
+        while j < bytes.len() && bytes[j] == b' ' {
+            j += 1;
+        }
+        if j >= bytes.len() || bytes[j] != b':' {
+            i += h.len();
+            continue;
+        }
+        j += 1;
+        while j < bytes.len() && bytes[j] == b' ' {
+            j += 1;
+        }
+        let spaces_end = *h != "authorization" && *h != "proxy-authorization";
+        let mut end = j;
+        while end < bytes.len()
+            && !matches!(bytes[end], b'\n' | b'\r' | b'"' | b'<' | b'\\')
+            && !(spaces_end && bytes[end].is_ascii_whitespace())
+        {
+            end += 1;
+        }
+        if end > j && !text[j..end].starts_with(REDACTED) {
+            out.push_str(&text[copied..j]);
+            out.push_str(REDACTED);
+            copied = end;
+        }
+        i = end.max(i + 1);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// `<name>…</name>` with its content blanked.
+fn redact_element(text: &str, name: &str) -> String {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    if !text.contains(&open) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(&open) {
+        let content = start + open.len();
+        let Some(len) = rest[content..].find(&close) else {
+            break;
+        };
+        out.push_str(&rest[..content]);
+        out.push_str(REDACTED);
+        out.push_str(&close);
+        rest = &rest[content + len + close.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Words shaped like an AWS access key id (`AKIA`/`ASIA` and 16 upper-case letters or digits) blanked.
+fn redact_key_ids(text: &str) -> String {
+    if !(text.contains("AKIA") || text.contains("ASIA")) {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let id_char = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i + 20 <= bytes.len() {
+        let starts = (bytes[i..].starts_with(b"AKIA") || bytes[i..].starts_with(b"ASIA"))
+            && (i == 0 || !id_char(bytes[i - 1]));
+        if starts && bytes[i..i + 20].iter().all(|c| id_char(*c))
+            && bytes.get(i + 20).is_none_or(|c| !id_char(*c))
+        {
+            out.push_str(&text[copied..i]);
+            out.push_str(REDACTED);
+            copied = i + 20;
+            i += 20;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
 
 /// Every `name=value` whose value is a credential, replaced by `name=[redacted]`: after `?`, `&` or `;` any
 /// name [`is_secret_name`] says holds one (a query string cut out of its URL, such as
@@ -435,7 +580,28 @@ mod tests {
         let shown = secrets.redact(text);
         assert_eq!(
             shown,
-            "key [redacted] and [redacted] via AKIAPUBLICID at http://127.0.0.1:9000"
+            "key [redacted] and [redacted] via [redacted] at http://127.0.0.1:9000"
         );
+    }
+
+    #[test]
+    fn what_a_server_echoes_of_a_request_is_blanked() {
+        let body = "Client error with status 400: <Error><Code>InvalidToken</Code><Token-0>FQoGZXIvYXdzEFAKE</Token-0>\
+                    <Headers>x-amz-security-token: FQoGZXIvYXdzEFAKE\nauthorization: AWS4-HMAC-SHA256 \
+                    Credential=AKIAIOSFODNN7EXAMPLE/20220401/us-east-1/s3/aws4_request, \
+                    SignedHeaders=host;x-amz-date, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024\n\
+                    </Headers><AWSAccessKeyId>AKIAIOSFODNN7EXAMPLE</AWSAccessKeyId></Error>";
+        let shown = Secrets::default().redact(body);
+        for secret in ["FQoGZXIvYXdzEFAKE", "AKIAIOSFODNN7EXAMPLE", "fe5f80f77d5fa3be"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("<Code>InvalidToken</Code>"), "{shown}");
+        // The same in a JSON log line, where the newline is an escape.
+        let json = r#"{"error":"x-amz-security-token: FQoGZXIvYXdzEFAKE\nhost: s3"}"#;
+        let shown = Secrets::default().redact(json);
+        assert_eq!(shown, r#"{"error":"x-amz-security-token: [redacted]\nhost: s3"}"#);
+        // Ordinary words are left alone.
+        let plain = "the authorization of the board in 384.6µs; tokens of appreciation; ASIAN and AKIA";
+        assert_eq!(Secrets::default().redact(plain), plain);
     }
 }

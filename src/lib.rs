@@ -21,6 +21,7 @@
 //! | [`lineage`] | `explain` and `diff` of recorded runs (read only) |
 //! | [`audit`] | input row counts, the PDFs' lineage appendix data, copies of project files on the store |
 //! | [`record`] | the run record and the store layout of a run |
+//! | [`publish`] | publication: the `published/` pointer, the one write that publishes a run |
 //! | [`store`] | the object store and path safety |
 //! | [`faults`] | retries and timeouts of the store, keeping credentials out of messages and records |
 //! | [`logging`] | the log lines written, every one through the redaction of credentials |
@@ -53,6 +54,7 @@ pub mod params;
 pub mod period;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod record;
 pub mod render;
 pub mod sample;

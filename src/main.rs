@@ -8,6 +8,7 @@ use clap::Parser;
 
 use boardpack::cli::{Cli, LogFormat};
 use boardpack::commands::{self, Output, Reported};
+use boardpack::logging::redact_line;
 use boardpack::world::World;
 
 fn main() -> ExitCode {
@@ -16,7 +17,7 @@ fn main() -> ExitCode {
     let command = match cli.command.validate() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", redact_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -48,7 +49,9 @@ fn main() -> ExitCode {
                 Some(r) => r.0.clone(),
                 None => format!("{e:#}"),
             };
-            eprintln!("error: {line}");
+            // The reason may quote a server's answer (an S3 error echoing the request's headers): it passes
+            // through the same redaction as every log line.
+            eprintln!("error: {}", redact_line(&line));
             ExitCode::from(if e.downcast_ref::<Reported>().is_some() {
                 2
             } else {

@@ -122,7 +122,8 @@ pub enum Granularity {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 #[error(
-    "`{0}` is not a period: write a month `2022-04`, a financial-year quarter `2022-23-Q1` or a financial year `2022-23`"
+    "`{}` is not a period: write a month `2022-04`, a financial-year quarter `2022-23-Q1` or a financial year `2022-23`",
+    .0.escape_debug()
 )]
 pub struct PeriodError(pub String);
 
@@ -196,6 +197,11 @@ impl FromStr for Period {
     type Err = PeriodError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || PeriodError(s.to_string());
+        // Spaces around a period are forgiven; a newline or other control character is not: a period is
+        // part of store paths and records, and `2022-04\n` is a pasted mistake, not a period.
+        if s.chars().any(char::is_control) {
+            return Err(bad());
+        }
         let s_trim = s.trim();
         // A financial year `2022-23`, optionally followed by `-Q1`..`-Q4`.
         let fy_part = |text: &str| -> Option<i32> {

@@ -1,6 +1,7 @@
 //! Run records: the JSON document every run leaves on the store, saying what ran, on what, with what
-//! result. A run's outputs count as published only when its record says `succeeded`; the record is
-//! written last, after every output, so a run that dies leaves nothing that looks published.
+//! result. The record is written once, after every output; a succeeded run is then published by the
+//! `published/` pointer (`crate::publish`), the one source of truth for what is published, so a run that
+//! dies leaves nothing that looks published.
 //!
 //! Owns the record's shape and where records live on the store; `execute` fills it in.
 
@@ -22,6 +23,10 @@ pub struct RunRecord {
     pub period: String,
     pub parameters: Json,
     pub status: RunStatus,
+    /// Whether the `published/` pointer names this run. Never written: the pointer is the one source of
+    /// truth, and this flag is derived from it when a record is read (`crate::publish::mark`). Records
+    /// written before publication moved to the pointer say `true` here; they are read the same way.
+    #[serde(default, skip_serializing)]
     pub published: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
@@ -289,8 +294,8 @@ pub fn output_step(path: &str) -> &str {
         .unwrap_or(name)
 }
 
-/// The pointer to the latest published run of a pipeline and period, written after the run's record.
-/// The records are the authority; this is an index for people and tools.
+/// The pointer to the published run of a pipeline and period, written after the run's record: moving it
+/// is what publishes a run (`crate::publish`).
 pub fn latest_pointer(pipeline: &str, period: &str) -> String {
     format!("published/{pipeline}/{period}.json")
 }

@@ -36,6 +36,10 @@ pub enum StoreError {
     AlreadyExists { path: String },
     #[error("`{path}` was not found on the store")]
     NotFound { path: String },
+    #[error(
+        "`{path}` on the store leads through a symbolic link to `{target}`, outside the store's root: refused"
+    )]
+    OutsideRoot { path: String, target: String },
 }
 
 /// A store rooted at a URL. Cheap to clone.
@@ -226,8 +230,10 @@ impl Store {
 
     /// The full path inside the inner store of a path relative to the root. Refuses absolute paths,
     /// `..`, empty or `.` segments and backslashes: a configured path can never leave the root.
+    /// On a local store the path must also not lead out of the root through a symbolic link.
     pub fn path(&self, rel: &str) -> Result<Path, StoreError> {
         let rel = check_relative(rel)?;
+        self.inside_root(rel)?;
         Ok(self.prefix.parts().chain(Path::from(rel).parts()).collect())
     }
 
@@ -238,6 +244,46 @@ impl Store {
             path: rel.to_string(),
             reason: "not a URL path",
         })
+    }
+
+    /// The file of a path on a local store (`file://`); `None` on a bucket or in memory.
+    pub fn local_path(&self, rel: &str) -> Option<PathBuf> {
+        if self.root.scheme() != "file" {
+            return None;
+        }
+        let rel = check_relative(rel).ok()?;
+        Some(self.root.to_file_path().ok()?.join(rel))
+    }
+
+    /// Refuses a path of a local store that resolves outside the root: the local object store follows
+    /// symbolic links, and a link inside the lake must not make it read (or list) files elsewhere.
+    fn inside_root(&self, rel: &str) -> Result<(), StoreError> {
+        let (Some(file), Ok(root)) = (self.local_path(rel), self.root.to_file_path()) else {
+            return Ok(());
+        };
+        // A path not written yet is judged by the nearest folder above it that exists: a write must not
+        // go through a linked folder either.
+        let mut existing = file.as_path();
+        while std::fs::symlink_metadata(existing).is_err() {
+            match existing.parent() {
+                Some(p) => existing = p,
+                None => return Ok(()),
+            }
+        }
+        let Ok(resolved) = existing.canonicalize() else {
+            // A dangling link: the operation itself reports that nothing is there.
+            return Ok(());
+        };
+        // The root was canonicalised when the store was opened.
+        let root = root.canonicalize().unwrap_or(root);
+        if resolved.starts_with(&root) {
+            Ok(())
+        } else {
+            Err(StoreError::OutsideRoot {
+                path: rel.to_string(),
+                target: resolved.display().to_string(),
+            })
+        }
     }
 
     /// Turns a full path from `list` back into a path relative to the root.
@@ -357,6 +403,10 @@ impl Store {
                 size: m.size,
             })
             .collect();
+        // A listed file reached through a link out of the root is refused, never silently read or skipped.
+        for o in &out {
+            self.inside_root(&o.path)?;
+        }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }

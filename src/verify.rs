@@ -120,6 +120,13 @@ impl fmt::Display for VerifyReport {
 /// Finds a run record: a run.json file on disk, a record path on the store, or a run id (looked up
 /// under `runs/`).
 pub async fn find_record(world: &World, what: &str) -> Result<(String, RunRecord), String> {
+    let (path, mut record) = read_record(world, what).await?;
+    // Whether it is published is the pointer's to say, not the record's.
+    crate::publish::mark(&world.store, &mut record).await?;
+    Ok((path, record))
+}
+
+async fn read_record(world: &World, what: &str) -> Result<(String, RunRecord), String> {
     let parse = |path: &str, bytes: &[u8]| {
         serde_json::from_slice::<RunRecord>(bytes)
             .map_err(|e| format!("`{path}` is not a run record: {e}"))
@@ -257,6 +264,21 @@ pub async fn verify(
         ..Default::default()
     };
     let rerun = execute::run_with(&world, &plan, &params, Arc::new(Silent), &options).await;
+    // Objects added under an input since the run: what the re-execution read that the run did not (or,
+    // when it failed, what its months' folders hold now), named as `diff` names them.
+    let recorded: std::collections::BTreeSet<&str> = record
+        .inputs
+        .iter()
+        .flat_map(|i| i.objects.iter().map(|o| o.path.as_str()))
+        .collect();
+    for (input, path) in objects_now(&world, record, rerun.as_ref().ok().map(|o| &o.record)).await {
+        if !recorded.contains(path.as_str()) {
+            report.inputs_changed.push((
+                path,
+                format!("input `{input}`: added since the run (the re-execution reads it)"),
+            ));
+        }
+    }
     let staged: BTreeMap<String, ObjectRecord> = match &rerun {
         Ok(outcome) => outcome
             .record
@@ -330,6 +352,42 @@ pub async fn verify(
 /// The output's path within its run (`tables/x.parquet`), whatever prefix the run staged under.
 fn relative(path: &str) -> String {
     crate::lineage::relative(path)
+}
+
+/// The input objects a re-execution of the run reads now, as (input, path): those its record lists, or,
+/// when it did not get as far, every object now in the months' folders the run read.
+async fn objects_now(
+    world: &World,
+    record: &RunRecord,
+    rerun: Option<&RunRecord>,
+) -> Vec<(String, String)> {
+    if let Some(r) = rerun {
+        return r
+            .inputs
+            .iter()
+            .flat_map(|i| i.objects.iter().map(|o| (i.name.clone(), o.path.clone())))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for input in &record.inputs {
+        let Ok(listed) = world.store.list(&format!("{}/", input.location)).await else {
+            continue;
+        };
+        let in_months = |path: &str| {
+            input.months.is_empty()
+                || input
+                    .months
+                    .iter()
+                    .any(|m| path.contains(&format!("/month={m}/")))
+        };
+        out.extend(
+            listed
+                .into_iter()
+                .filter(|o| o.path.ends_with(".parquet") && in_months(&o.path))
+                .map(|o| (input.name.clone(), o.path)),
+        );
+    }
+    out
 }
 
 /// How a stored object differs from its record, if it does.

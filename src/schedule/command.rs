@@ -69,7 +69,11 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             let (path, record) = crate::verify::find_record(&world, &run)
                 .await
                 .map_err(|e| anyhow!(e))?;
-            print!("{}", history::show(&path, &record));
+            let unpublished = crate::publish::unpublished_reason(&world.store, &record).await;
+            print!(
+                "{}",
+                history::show(&path, &record, unpublished.as_deref())
+            );
             Ok(())
         }
         Command::Resume { pipeline, run } => {
@@ -83,7 +87,7 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             let launched = launched?;
             println!("{}", launched.line());
             match launched {
-                Launched::Recorded { record, .. } if record.status == RunStatus::Succeeded => {
+                Launched::Recorded { record, .. } if record.status == RunStatus::Succeeded && record.published => {
                     for s in record
                         .steps
                         .iter()

@@ -47,6 +47,8 @@ pub async fn records(world: &World, pipeline: Option<&str>) -> Result<Vec<RunRec
         .await
         .map_err(|e| format!("listing runs: {e}"))?;
     let mut out = Vec::new();
+    let mut pointers: std::collections::BTreeMap<(String, String), Option<String>> =
+        std::collections::BTreeMap::new();
     for o in listed.iter().filter(|o| o.path.ends_with("/run.json")) {
         let bytes = world
             .store
@@ -54,7 +56,16 @@ pub async fn records(world: &World, pipeline: Option<&str>) -> Result<Vec<RunRec
             .await
             .map_err(|e| format!("reading `{}`: {e}", o.path))?;
         match serde_json::from_slice::<RunRecord>(&bytes) {
-            Ok(r) => out.push(r),
+            Ok(mut r) => {
+                // Whether it is published is the pointer's to say (read once per pipeline and period).
+                let key = (r.pipeline.clone(), r.period.clone());
+                if !pointers.contains_key(&key) {
+                    let p = crate::publish::current(&world.store, &r.pipeline, &r.period).await?;
+                    pointers.insert(key.clone(), p.map(|p| p.run_id));
+                }
+                r.published = pointers.get(&key).and_then(|p| p.as_deref()) == Some(r.run_id.as_str());
+                out.push(r)
+            }
             Err(e) => tracing::warn!("`{}` is not a run record: {e}", o.path),
         }
     }
@@ -135,8 +146,9 @@ pub fn table(lines: &[RunLine]) -> String {
     t
 }
 
-/// One run record for people: what, when, how it ended, each step.
-pub fn show(path: &str, r: &RunRecord) -> String {
+/// One run record for people: what, when, how it ended (and, for a succeeded run that is not the
+/// published one, why: `unpublished`), each step.
+pub fn show(path: &str, r: &RunRecord, unpublished: Option<&str>) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "run       {}", r.run_id);
     let _ = writeln!(t, "pipeline  {} ({})", r.pipeline, r.pipeline_file);
@@ -145,7 +157,11 @@ pub fn show(path: &str, r: &RunRecord) -> String {
         t,
         "status    {}{}",
         status_name(r.status),
-        if r.published { ", published" } else { "" }
+        match (r.published, unpublished) {
+            (true, _) => ", published".to_string(),
+            (false, Some(why)) => format!(", {why}"),
+            (false, None) => String::new(),
+        }
     );
     let _ = writeln!(t, "trigger   {}", json_name(&r.trigger));
     if let Some(from) = &r.resumed_from {

@@ -90,6 +90,31 @@ pub struct NotifyConfig {
     pub url_env: Option<String>,
     /// Also notify when a run succeeds (failures, interruptions and abandoned runs always notify).
     pub on_success: bool,
+    /// The environment variables passed on to `command`, by name (e.g. `["PAGER_TOKEN"]`). The command
+    /// gets these, `PATH`, `HOME`, `LANG`, `TZ` and the `BOARDPACK_RUN_*` variables, nothing else: never the
+    /// store's credentials the scheduler itself holds.
+    pub pass_env: Vec<String>,
+}
+
+/// Variables every notification command gets from the scheduler's environment (none is a credential).
+const NOTIFY_BASE_ENV: &[&str] = &["PATH", "HOME", "LANG", "TZ"];
+
+impl NotifyConfig {
+    /// The environment of the notification command, from the scheduler's (read through `var`): the
+    /// basics and the variables the configuration names, with the run's own.
+    pub fn command_env(
+        &self,
+        var: impl Fn(&str) -> Option<String>,
+        run: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Vec<(String, String)> {
+        NOTIFY_BASE_ENV
+            .iter()
+            .map(|k| k.to_string())
+            .chain(self.pass_env.iter().cloned())
+            .filter_map(|k| var(&k).map(|v| (k, v)))
+            .chain(run.into_iter().map(|(k, v)| (k.to_string(), v)))
+            .collect()
+    }
 }
 
 /// The scheduler's settings, parsed.

@@ -250,7 +250,11 @@ async fn run_leased(
                 None => None,
             };
             match written.and_then(|b| serde_json::from_slice::<RunRecord>(&b).ok()) {
-                Some(r) => Ok((r, path)),
+                // A run that succeeded but could not be published says why it is not.
+                Some(mut r) => {
+                    r.error.get_or_insert(failure.message);
+                    Ok((r, path))
+                }
                 None => Err(failure.message),
             }
         }
@@ -294,11 +298,27 @@ async fn write_record(world: &World, r: &RunRecord) -> Result<String, String> {
     Ok(path)
 }
 
-/// Records the run of an expired, unreleased lease as abandoned, unless it left a record.
+/// Records the run of an expired, unreleased lease as abandoned, unless it left a record, and removes
+/// what it had staged (nothing of it was published; its record says what became of it).
 async fn record_abandoned(world: &World, settings: &Settings, plan: &Plan, dead: &LeaseBody) {
-    let path = RunLayout::new(&dead.pipeline, &dead.period, &dead.run_id).record();
+    let layout = RunLayout::new(&dead.pipeline, &dead.period, &dead.run_id);
+    let path = layout.record();
     if world.store.exists(&path).await.unwrap_or(true) {
         return;
+    }
+    let staged = world.store.list(&layout.prefix).await.unwrap_or_default();
+    for o in &staged {
+        if let Err(e) = world.store.delete(&o.path).await {
+            tracing::warn!("removing `{}`, staged by abandoned run {}: {e}", o.path, dead.run_id);
+        }
+    }
+    if !staged.is_empty() {
+        tracing::info!(
+            "removed {} object(s) staged by abandoned run {} under {}",
+            staged.len(),
+            dead.run_id,
+            layout.prefix
+        );
     }
     let mut r = bare_record(
         world,
@@ -518,7 +538,7 @@ async fn pipeline_pass(
             // Another process runs it: look again next pass (it may die; its lease will expire).
             Launched::Busy(_) => break,
             Launched::Recorded { record, .. } => {
-                if record.status != RunStatus::Succeeded {
+                if record.status != RunStatus::Succeeded || !record.published {
                     outcome.unsuccessful += 1;
                 }
                 if record.status == RunStatus::Interrupted {
@@ -538,6 +558,87 @@ async fn pipeline_pass(
 pub struct PassOutcome {
     pub handled: usize,
     pub unsuccessful: usize,
+}
+
+/// A run of `pipeline` killed before it wrote its record, found by what it staged under
+/// `runs/<pipeline>/<period>/<run>/` or by the lease it held: recorded as abandoned now (its staged
+/// objects removed), so that `run --resume` starts from it. `None` when nothing of the run is found; an
+/// error while its lease is live (it may still be running on another machine).
+async fn record_killed(
+    world: &World,
+    settings: &Settings,
+    pipeline: &str,
+    run: &str,
+) -> Result<Option<RunRecord>, String> {
+    let now = world.clock.now();
+    let staged_period = world
+        .store
+        .list(&format!("runs/{pipeline}"))
+        .await
+        .map_err(|e| format!("listing runs: {e}"))?
+        .iter()
+        .find_map(|o| {
+            // runs/<pipeline>/<period>/<run>/…
+            let parts: Vec<&str> = o.path.split('/').collect();
+            (parts.len() > 4 && parts[3] == run).then(|| parts[2].to_string())
+        });
+    let mut lease_of_run = None;
+    let leases = world
+        .store
+        .list(&format!("leases/{pipeline}"))
+        .await
+        .map_err(|e| format!("listing leases: {e}"))?;
+    let periods: std::collections::BTreeSet<&str> = leases
+        .iter()
+        .filter_map(|o| o.path.split('/').nth(2))
+        .collect();
+    for period in periods {
+        if let Ok(Some((_, body))) = lease::current(&world.store, pipeline, period).await
+            && body.run_id == run
+        {
+            lease_of_run = Some(body);
+        }
+    }
+    if let Some(body) = &lease_of_run
+        && body.live(now)
+    {
+        return Err(format!(
+            "run {run} has no record yet: it holds the lease of {pipeline} {} until {} ({}), so it may \
+             still be running; if it was killed, resume it once the lease has expired",
+            body.period,
+            body.expires_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            body.holder
+        ));
+    }
+    let dead = match (lease_of_run, staged_period) {
+        (Some(body), _) => body,
+        (None, Some(period)) => LeaseBody {
+            pipeline: pipeline.to_string(),
+            period,
+            run_id: run.to_string(),
+            trigger: Trigger::Manual,
+            holder: "unknown (no lease left)".into(),
+            acquired_at: now,
+            expires_at: now,
+            released: true,
+        },
+        (None, None) => return Ok(None),
+    };
+    let plan = plan::load_named(&world.project, pipeline).map_err(|d| d.to_string())?;
+    record_abandoned(world, settings, &plan, &dead).await;
+    let path = RunLayout::new(pipeline, &dead.period, run).record();
+    let bytes = world
+        .store
+        .get(&path)
+        .await
+        .map_err(|e| format!("run {run} was killed and could not be recorded as abandoned: {e}"))?;
+    let record: RunRecord = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("`{path}` is not a run record: {e}"))?;
+    tracing::warn!(
+        "run {run} was killed before it wrote its record: recorded as abandoned ({path}); nothing of it \
+         can be reused, every step runs again"
+    );
+    Ok(Some(record))
 }
 
 /// Records as abandoned the runs whose leases expired unreleased (their process died), and frees them.
@@ -751,7 +852,7 @@ pub async fn backfill(
     for (_, r) in results {
         match r {
             Ok(l) => {
-                if !matches!(&l, Launched::Recorded { record, .. } if record.status == RunStatus::Succeeded)
+                if !matches!(&l, Launched::Recorded { record, .. } if record.status == RunStatus::Succeeded && record.published)
                 {
                     failed += 1;
                 }
@@ -778,7 +879,14 @@ pub async fn resume(
     pipeline: &str,
     run: &str,
 ) -> Result<Launched, String> {
-    let (_, failed) = crate::verify::find_record(world, run).await?;
+    let failed = match crate::verify::find_record(world, run).await {
+        Ok((_, r)) => r,
+        // A run killed outright left no record: found by what it left, it is recorded now.
+        Err(not_found) => match record_killed(world, settings, pipeline, run).await? {
+            Some(r) => r,
+            None => return Err(not_found),
+        },
+    };
     if failed.pipeline != pipeline {
         return Err(format!(
             "run {} is of pipeline `{}`, not `{pipeline}`",
@@ -955,7 +1063,8 @@ pub async fn notify(config: &NotifyConfig, record: &RunRecord) {
     if let [program, args @ ..] = config.command.as_slice() {
         let (program, args) = (program.clone(), args.to_vec());
         let body = body.clone();
-        let env = [
+        // A cleared environment: the command gets only what the configuration passes it.
+        let run = [
             ("BOARDPACK_RUN_ID", record.run_id.clone()),
             ("BOARDPACK_PIPELINE", record.pipeline.clone()),
             ("BOARDPACK_PERIOD", record.period.clone()),
@@ -964,11 +1073,13 @@ pub async fn notify(config: &NotifyConfig, record: &RunRecord) {
                 super::history::status_name(record.status).to_string(),
             ),
         ];
+        let env = config.command_env(|k| std::env::var(k).ok(), run);
         let result =
             tokio::task::spawn_blocking(move || -> std::io::Result<std::process::ExitStatus> {
                 use std::io::Write;
                 let mut child = std::process::Command::new(&program)
                     .args(&args)
+                    .env_clear()
                     .envs(env)
                     .stdin(std::process::Stdio::piped())
                     .spawn()?;

@@ -16,7 +16,7 @@ use crate::s3_server::S3Server;
 use crate::support::{TestProject, run_period};
 
 /// Every file under a folder, as paths relative to it (sorted).
-fn files_under(dir: &FsPath) -> Vec<String> {
+pub(crate) fn files_under(dir: &FsPath) -> Vec<String> {
     fn walk(base: &FsPath, dir: &FsPath, out: &mut Vec<String>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let p = e.path();
@@ -34,7 +34,7 @@ fn files_under(dir: &FsPath) -> Vec<String> {
 }
 
 /// The waits project with its store on the S3 server, and its sample visits uploaded through the store.
-async fn s3_project(s3: &S3Server) -> (TestProject, World) {
+pub(crate) async fn s3_project(s3: &S3Server) -> (TestProject, World) {
     let p = project();
     seed_visits(&p);
     p.write("config/boardpack.yaml", &s3.config_yaml("lake"));
@@ -52,7 +52,7 @@ async fn s3_project(s3: &S3Server) -> (TestProject, World) {
     (p, world)
 }
 
-async fn run_on(
+pub(crate) async fn run_on(
     world: &World,
     period: &str,
 ) -> Result<boardpack::execute::RunOutcome, boardpack::execute::RunFailure> {
@@ -430,7 +430,7 @@ async fn a_store_refusing_writes_mid_run_fails_cleanly_naming_the_object() {
 }
 
 /// The waits pipeline with a step slow enough (a few seconds) to kill the process while it runs.
-fn slow_project() -> TestProject {
+pub(crate) fn slow_project() -> TestProject {
     let p = project();
     seed_visits(&p);
     p.write(
@@ -450,7 +450,7 @@ fn slow_project() -> TestProject {
     p
 }
 
-fn binary(project: &FsPath, args: &[&str]) -> std::process::Command {
+pub(crate) fn binary(project: &FsPath, args: &[&str]) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"));
     c.args(["--project", project.to_str().unwrap(), "--quiet"])
         .args(args)

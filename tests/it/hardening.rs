@@ -391,3 +391,91 @@ fn a_symbolic_link_out_of_the_project_is_refused() {
     .unwrap();
     plan::load_named(&p.world().project, "waits").expect("a link inside the project is followed");
 }
+
+#[test]
+fn a_period_given_twice_or_carrying_a_control_character_is_refused() {
+    let p = project();
+    seed_visits(&p);
+    // `--param period=` beside `--period`: which one would run? Neither: it is a usage error.
+    let (code, stdout, stderr) = boardpack_cli(
+        p.root(),
+        &["run", "waits", "--period", "2022-04", "--param", "period=2022-05"],
+    );
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("the period is given twice"), "{stderr}");
+    // A pasted line end (or any control character) in the period or a parameter.
+    for bad in ["2022-04\n", "2022-04\r", "2022\t-04"] {
+        let (code, stdout, stderr) = boardpack_cli(p.root(), &["run", "waits", "--period", bad]);
+        assert_eq!(code, 2, "{bad:?}: {stdout}{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("is not a period"), "{bad:?}: {stderr}");
+    }
+    let (code, _, stderr) = boardpack_cli(
+        p.root(),
+        &["run", "waits", "--period", "2022-04", "--param", "note=a\nb"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("control character"), "{stderr}");
+    assert!(!p.store_file("runs").exists(), "a run was recorded");
+    assert!(!p.store_file("published").exists());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symbolic_link_out_of_the_store_is_refused_with_its_path() {
+    let p = project();
+    seed_visits(&p);
+    // An object of the April input is a link to a file outside the store.
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("elsewhere.parquet");
+    std::fs::copy(
+        p.store_file("inputs/visits/month=2022-04/part-0.parquet"),
+        &target,
+    )
+    .unwrap();
+    let link = p.store_file("inputs/visits/month=2022-04/part-1.parquet");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let failure = run_period(&p, "waits", "2022-04")
+        .await
+        .expect_err("the link leaves the store");
+    assert!(
+        failure
+            .message
+            .contains("`inputs/visits/month=2022-04/part-1.parquet` on the store leads through a symbolic link")
+            && failure.message.contains("outside the store's root"),
+        "{}",
+        failure.message
+    );
+    assert!(!p.store_file("published").exists());
+    // A linked folder is refused for writing too: outputs never land outside the root.
+    std::fs::remove_file(&link).unwrap();
+    // (The refused run's failure record is under `runs/`; the folder is replaced by the link.)
+    let _ = std::fs::remove_dir_all(p.store_file("runs"));
+    std::os::unix::fs::symlink(outside.path(), p.store_file("runs")).unwrap();
+    let failure = run_period(&p, "waits", "2022-04")
+        .await
+        .expect_err("the runs folder leaves the store");
+    assert!(failure.message.contains("outside the store's root"), "{}", failure.message);
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        1,
+        "nothing was written through the link: {:?}",
+        crate::faults::files_under(outside.path())
+    );
+    // A link that stays inside the store is followed.
+    std::fs::remove_file(p.store_file("runs")).unwrap();
+    std::fs::create_dir_all(p.store_file("elsewhere")).unwrap();
+    std::fs::rename(
+        p.store_file("inputs/visits/month=2022-04/part-0.parquet"),
+        p.store_file("elsewhere/real.parquet"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        p.store_file("elsewhere/real.parquet"),
+        p.store_file("inputs/visits/month=2022-04/part-0.parquet"),
+    )
+    .unwrap();
+    run_period(&p, "waits", "2022-04")
+        .await
+        .expect("a link inside the store is followed");
+}

@@ -162,3 +162,60 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+const SESSION_TOKEN: &str = "FQoGZXIvYXdzEFAKEsessionTOKEN0123456789abcdef";
+
+/// An S3 error whose body echoes the request's credentials (as real S3's `InvalidToken` echoes the token)
+/// reaches the final `error:` line and the logs without them, in text and JSON modes: not the session
+/// token, not the access key id, not the signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_error_echoing_the_request_credentials_shows_none_of_them() {
+    let s3 = S3Server::start_with_secret(SECRET_KEY).await;
+    let p = crate::pipeline::project();
+    crate::pipeline::seed_visits(&p);
+    p.write(
+        "config/boardpack.yaml",
+        &s3.config_yaml("lake")
+            .replace("  options:\n", &format!("  options:\n    token: \"{SESSION_TOKEN}\"\n")),
+    );
+    let world = p.world();
+    let local = p.root().join("lake");
+    for e in walk(&local) {
+        let rel = e.strip_prefix(&local).unwrap().to_str().unwrap().to_string();
+        world
+            .store
+            .put(&rel, Bytes::from(std::fs::read(&e).unwrap()))
+            .await
+            .unwrap();
+    }
+    std::fs::remove_dir_all(&local).unwrap();
+    // Every request under the inputs is refused, the answer quoting its credential headers.
+    s3.echo_credentials("/bucket/lake/inputs/");
+    for format in ["text", "json"] {
+        let out = tokio::task::block_in_place(|| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"))
+                .args(["--project", p.root().to_str().unwrap(), "--log-format", format])
+                .args(["run", "waits", "--period", "2022-04", "--no-cache"])
+                .env("BOARDPACK_LOG", "debug")
+                .output()
+                .expect("the binary runs")
+        });
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{format}: the run fails: {stderr}");
+        // The reason (the server's answer, over several lines) is shown, redacted.
+        let reason = &stderr[stderr.rfind("error: ").expect("a reason")..];
+        assert!(reason.contains("InvalidToken"), "{format}: {stderr}");
+        for secret in [SESSION_TOKEN, crate::s3_server::ACCESS_KEY, SECRET_KEY] {
+            assert!(!stderr.contains(secret), "{format}: shows {secret}:\n{stderr}");
+        }
+        // The signature itself: whatever follows `Signature=` is blanked.
+        for (i, _) in stderr.match_indices("Signature=") {
+            assert!(
+                stderr[i + "Signature=".len()..].starts_with("[redacted]"),
+                "{format}: {}",
+                &stderr[i..(i + 80).min(stderr.len())]
+            );
+        }
+        assert!(stderr.contains("[redacted]"), "{format}: {stderr}");
+    }
+}

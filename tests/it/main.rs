@@ -23,6 +23,7 @@ mod log_redaction;
 mod memory;
 mod missing_data;
 mod pipeline;
+mod publication;
 mod primary_care;
 mod quality;
 mod report_parts;

@@ -183,3 +183,40 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// An object added under an input after the run: `verify` names it as added (as `diff` names added and
+/// removed objects) instead of saying the inputs are unchanged and the run does not reproduce.
+#[tokio::test]
+async fn verify_names_an_input_object_added_since_the_run() {
+    let p = project();
+    seed_visits(&p);
+    let run = run_at(&p, Utc.with_ymd_and_hms(2022, 5, 10, 7, 0, 0).unwrap()).await;
+    let added = "inputs/visits/month=2022-04/part-1.parquet";
+    write_parquet(&p, added, &visits(&[("z9", "Cardiology", 3)]));
+    let report = verify(&p, &run).await;
+    assert!(!report.identical(), "{report}");
+    assert!(
+        report
+            .inputs_changed
+            .iter()
+            .any(|(path, what)| path == added && what.contains("added since the run")),
+        "{report}"
+    );
+    let (code, out) = boardpack_output(&p, &["verify", &run.record.run_id]);
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("input objects: unchanged"), "{out}");
+    assert!(out.contains(added) && out.contains("added since the run"), "{out}");
+
+    // Removed again, and the original object deleted: that one is named as gone.
+    std::fs::remove_file(p.store_file(added)).unwrap();
+    let original = "inputs/visits/month=2022-04/part-0.parquet";
+    std::fs::remove_file(p.store_file(original)).unwrap();
+    let report = verify(&p, &run).await;
+    assert!(
+        report
+            .inputs_changed
+            .iter()
+            .any(|(path, what)| path == original && what.contains("gone")),
+        "{report}"
+    );
+}

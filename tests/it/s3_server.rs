@@ -33,6 +33,8 @@ enum Rule {
     Status(u16),
     /// Stop the whole server before answering.
     Crash,
+    /// Answer `400 InvalidToken` with a body echoing the request's credential headers, as AWS does.
+    EchoCredentials,
 }
 
 #[derive(Default)]
@@ -225,6 +227,15 @@ impl S3Server {
         ));
     }
 
+    /// Every `method` request whose path contains `path_part` is answered with `status`, for ever.
+    pub fn refuse_method(&self, method: &str, path_part: &str, status: u16) {
+        self.faults.rules.lock().unwrap().push((
+            method.into(),
+            path_part.into(),
+            Rule::Status(status),
+        ));
+    }
+
     /// The server stops (as if it crashed) on the first `method` request whose path contains `path_part`.
     pub fn crash_on(&self, method: &str, path_part: &str) {
         self.faults
@@ -232,6 +243,17 @@ impl S3Server {
             .lock()
             .unwrap()
             .push((method.into(), path_part.into(), Rule::Crash));
+    }
+
+    /// Every request whose path contains `path_part` is refused `400 InvalidToken`, the error body echoing
+    /// the request's `Authorization` and `x-amz-security-token` headers (real S3 echoes the token).
+    /// Only `GET`s are refused so: a `HEAD` has no body to echo in.
+    pub fn echo_credentials(&self, path_part: &str) {
+        self.faults.rules.lock().unwrap().push((
+            "GET".into(),
+            path_part.into(),
+            Rule::EchoCredentials,
+        ));
     }
 
     /// Removes every fault rule.
@@ -299,6 +321,7 @@ async fn answer(
             unreachable!()
         }
         Some(Rule::Status(status)) => return Ok(error_response(status)),
+        Some(Rule::EchoCredentials) => return Ok(echo_response(&req)),
         None => {}
     }
     let stalled = faults
@@ -332,6 +355,30 @@ fn error_response(status: u16) -> Response<s3s::Body> {
     );
     Response::builder()
         .status(StatusCode::from_u16(status).unwrap())
+        .header("content-type", "application/xml")
+        .body(s3s::Body::from(body))
+        .unwrap()
+}
+
+/// `400 InvalidToken` whose body quotes the request's credential headers, as S3's does.
+fn echo_response(req: &Request<Incoming>) -> Response<s3s::Body> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let token = header("x-amz-security-token");
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidToken</Code>\
+         <Message>The provided token is malformed or otherwise invalid.</Message>\
+         <Token-0>{token}</Token-0>\n<RequestHeaders>authorization: {}\nx-amz-security-token: {token}\n\
+         </RequestHeaders></Error>",
+        header("authorization")
+    );
+    Response::builder()
+        .status(StatusCode::BAD_REQUEST)
         .header("content-type", "application/xml")
         .body(s3s::Body::from(body))
         .unwrap()

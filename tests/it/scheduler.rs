@@ -776,3 +776,89 @@ async fn a_run_typed_by_hand_waits_its_turn_behind_the_lease() {
             .all(|r| r.status == RunStatus::Succeeded && r.trigger == Trigger::Manual)
     );
 }
+
+/// The notification command runs with a cleared environment: the run's own variables, the basics
+/// (`PATH`, …) and the variables `notify.pass_env` names; nothing else the scheduler holds (its store
+/// credentials among them).
+#[tokio::test]
+async fn the_notification_command_gets_only_the_environment_it_is_given() {
+    let p = scheduled("");
+    let out = p.root().join("notified.env");
+    let (passed, withheld) = (
+        "BOARDPACK_TEST_PAGER_TOKEN_PASSED",
+        "BOARDPACK_TEST_STORE_SECRET_WITHHELD",
+    );
+    // SAFETY: variables of this test's own, read by this test's pass only.
+    unsafe {
+        std::env::set_var(passed, "pager-token-value");
+        std::env::set_var(withheld, "store-secret-value");
+    }
+    p.write(
+        "config/boardpack.yaml",
+        &format!(
+            "scheduler:\n  catch_up_window: 1d\n  notify:\n    command: [\"sh\", \"-c\", \"env > '{}'\"]\n    pass_env: [{passed}]\n",
+            out.display()
+        ),
+    );
+    month(&p, "2022-03");
+    // Past the deadline with April missing: the run fails and is notified.
+    let w = at(&p, utc(2022, 5, 1, 8, 0));
+    pass(&w, &stop()).await;
+    let rs = records(&w).await;
+    assert_eq!(rs[0].status, RunStatus::Failed);
+    let env = std::fs::read_to_string(&out).expect("the command ran");
+    assert!(env.contains(&format!("BOARDPACK_RUN_ID={}", rs[0].run_id)), "{env}");
+    assert!(env.contains("BOARDPACK_RUN_STATUS=failed"), "{env}");
+    assert!(env.contains(&format!("{passed}=pager-token-value")), "{env}");
+    assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+    assert!(!env.contains(withheld) && !env.contains("store-secret-value"), "{env}");
+    // Nothing but what was given: the run's variables, the basics and the one passed on (`sh` may add
+    // `PWD`, `SHLVL` and `_` of its own).
+    for line in env.lines() {
+        let name = line.split('=').next().unwrap_or_default();
+        assert!(
+            name.starts_with("BOARDPACK_RUN_")
+                || ["BOARDPACK_PIPELINE", "BOARDPACK_PERIOD", passed, "PATH", "HOME", "LANG", "TZ", "PWD", "SHLVL", "_", "OLDPWD"]
+                    .contains(&name),
+            "`{name}` reached the notification command:\n{env}"
+        );
+    }
+}
+
+/// `schedule --once` that meets a period held by another run's lease says so, naming the holder and the
+/// lease's expiry, and starts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_once_names_a_held_lease() {
+    let p = due_every_minute(|p, m| month(p, m));
+    let now = Utc::now();
+    let this =
+        boardpack::period::Month::new(chrono::Datelike::year(&now), chrono::Datelike::month(&now))
+            .unwrap();
+    let period = this.add(-1).to_string();
+    let w = p.world();
+    let held = match lease::acquire(
+        &w.store,
+        "waits",
+        &period,
+        "20260101T000000Z-held00",
+        Trigger::Manual,
+        now,
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap()
+    {
+        lease::Acquired::Held { lease, .. } => lease,
+        other => panic!("{other:?}"),
+    };
+    let (code, out) = tokio::task::block_in_place(|| boardpack_output(&p, &["schedule", "--once"]));
+    assert_eq!(code, 0, "another run holding the period is not a failure: {out}");
+    assert!(
+        out.contains(&format!(
+            "waits {period}: run 20260101T000000Z-held00 ({}) holds the lease until",
+            held.body.holder
+        )) && out.contains("not started twice"),
+        "{out}"
+    );
+    assert!(records(&w).await.is_empty(), "nothing ran");
+}
