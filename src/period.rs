@@ -123,9 +123,22 @@ pub enum Granularity {
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 #[error(
     "`{}` is not a period: write a month `2022-04`, a financial-year quarter `2022-23-Q1` or a financial year `2022-23`",
-    .0.escape_debug()
+    printable(.0)
 )]
 pub struct PeriodError(pub String);
+
+/// Text with its control characters written as escapes (`\n`), so that an error about it stays one line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
 
 impl Period {
     pub fn granularity(&self) -> Granularity {

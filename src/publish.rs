@@ -72,23 +72,22 @@ pub async fn mark(store: &Store, record: &mut RunRecord) -> Result<(), String> {
     Ok(())
 }
 
-/// Why a succeeded run is not the published one, for people: superseded, or never published.
+/// Why a succeeded run is not the published one, for people. Whether it was superseded or stopped
+/// before its publication is not told apart: run ids and clocks cannot be trusted to order runs (two
+/// machines, a fixed clock), so the line names the run that *is* published.
 pub async fn unpublished_reason(store: &Store, record: &RunRecord) -> Option<String> {
     if record.published || record.status != crate::record::RunStatus::Succeeded {
         return None;
     }
     Some(match current(store, &record.pipeline, &record.period).await {
-        Ok(Some(p)) if p.run_id > record.run_id => {
-            format!("superseded by run {}", p.run_id)
-        }
         Ok(Some(p)) => format!(
-            "not published: the run stopped before its publication; the period's published run is {}",
-            p.run_id
+            "not the published run of {} {} (that is run {})",
+            record.pipeline, record.period, p.run_id
         ),
-        Ok(None) => {
-            "not published: the run stopped before its publication; the period has no published run"
-                .to_string()
-        }
+        Ok(None) => format!(
+            "not published: {} {} has no published run (this run stopped before its publication)",
+            record.pipeline, record.period
+        ),
         Err(e) => format!("publication unknown: {e}"),
     })
 }

@@ -450,24 +450,12 @@ pub(crate) fn slow_project() -> TestProject {
     p
 }
 
-pub(crate) fn binary(project: &FsPath, args: &[&str]) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"));
-    c.args(["--project", project.to_str().unwrap(), "--quiet"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    c
-}
-
-#[test]
-fn a_run_killed_mid_step_publishes_nothing_and_the_next_run_succeeds() {
-    let p = slow_project();
-    // Every run holds its pipeline and period's lease; a killed one's lease lapses after this.
-    p.write("config/boardpack.yaml", "scheduler:\n  lease_ttl: 2s\n");
+/// Starts `run waits --period 2022-04` and kills it outright (SIGKILL) once it has staged its first
+/// table; returns what it had staged (paths under `runs/`).
+pub(crate) fn kill_once_staged(p: &TestProject) -> Vec<String> {
     let mut child = binary(p.root(), &["run", "waits", "--period", "2022-04"])
         .spawn()
         .expect("the binary starts");
-    // Wait until the run has staged something under runs/ (its first table), then kill it outright.
     let runs = p.store_file("runs");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let staged = loop {
@@ -488,6 +476,25 @@ fn a_run_killed_mid_step_publishes_nothing_and_the_next_run_succeeds() {
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(9), "killed, not finished: {status}");
+    staged
+}
+
+pub(crate) fn binary(project: &FsPath, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"));
+    c.args(["--project", project.to_str().unwrap(), "--quiet"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+#[test]
+fn a_run_killed_mid_step_publishes_nothing_and_the_next_run_succeeds() {
+    let p = slow_project();
+    // Every run holds its pipeline and period's lease; a killed one's lease lapses after this.
+    p.write("config/boardpack.yaml", "scheduler:\n  lease_ttl: 2s\n");
+    let runs = p.store_file("runs");
+    let staged = kill_once_staged(&p);
 
     // Nothing looks published: no pointer, no record at all (the record is written last).
     assert!(!p.store_file("published").exists());

@@ -110,21 +110,7 @@ async fn the_binary_writes_its_retry_lines_through_the_redaction() {
     // The visits uploaded through the store, as the faults tests do.
     p.write("config/boardpack.yaml", &s3.config_yaml("lake"));
     let world = p.world();
-    let local = p.root().join("lake");
-    for e in walk(&local) {
-        let rel = e
-            .strip_prefix(&local)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        world
-            .store
-            .put(&rel, Bytes::from(std::fs::read(&e).unwrap()))
-            .await
-            .unwrap();
-    }
-    std::fs::remove_dir_all(&local).unwrap();
+    upload_lake(&p, &world).await;
     for format in ["json", "text"] {
         s3.fail_next(2);
         let out = tokio::task::block_in_place(|| {
@@ -148,6 +134,20 @@ async fn the_binary_writes_its_retry_lines_through_the_redaction() {
         );
         assert!(!stderr.contains(SECRET_KEY), "{format}: {stderr}");
     }
+}
+
+/// Moves the project's local lake (`lake/`) onto the world's store (the S3 server), object by object.
+async fn upload_lake(p: &TestProject, world: &World) {
+    let local = p.root().join("lake");
+    for e in walk(&local) {
+        let rel = e.strip_prefix(&local).unwrap().to_str().unwrap().to_string();
+        world
+            .store
+            .put(&rel, Bytes::from(std::fs::read(&e).unwrap()))
+            .await
+            .unwrap();
+    }
+    std::fs::remove_dir_all(&local).unwrap();
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -179,16 +179,7 @@ async fn an_s3_error_echoing_the_request_credentials_shows_none_of_them() {
             .replace("  options:\n", &format!("  options:\n    token: \"{SESSION_TOKEN}\"\n")),
     );
     let world = p.world();
-    let local = p.root().join("lake");
-    for e in walk(&local) {
-        let rel = e.strip_prefix(&local).unwrap().to_str().unwrap().to_string();
-        world
-            .store
-            .put(&rel, Bytes::from(std::fs::read(&e).unwrap()))
-            .await
-            .unwrap();
-    }
-    std::fs::remove_dir_all(&local).unwrap();
+    upload_lake(&p, &world).await;
     // Every request under the inputs is refused, the answer quoting its credential headers.
     s3.echo_credentials("/bucket/lake/inputs/");
     for format in ["text", "json"] {

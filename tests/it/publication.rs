@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use boardpack::record::{RunRecord, RunStatus, Trigger};
 use boardpack::schedule::history;
 
-use crate::faults::{binary, files_under, run_on, s3_project, slow_project};
+use crate::faults::{binary, files_under, kill_once_staged, run_on, s3_project, slow_project};
 use crate::pipeline::{project, seed_visits};
 use crate::s3_server::S3Server;
 use crate::support::run_period;
@@ -67,8 +67,10 @@ async fn a_run_that_cannot_move_the_pointer_fails_and_is_not_published() {
     let (code, out, err) = output(&mut binary(p.root(), &["runs", "show", &second.run_id]));
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("succeeded, not published: the run stopped before its publication")
-            && out.contains(&first.record.run_id),
+        out.contains(&format!(
+            "succeeded, not the published run of waits 2022-04 (that is run {})",
+            first.record.run_id
+        )),
         "{out}"
     );
     let (_, out, _) = output(&mut binary(p.root(), &["runs", "show", &first.record.run_id]));
@@ -87,7 +89,10 @@ async fn a_run_that_cannot_move_the_pointer_fails_and_is_not_published() {
     assert_eq!(pointer.run_id, third.record.run_id);
     let (_, out, _) = output(&mut binary(p.root(), &["runs", "show", &first.record.run_id]));
     assert!(
-        out.contains(&format!("succeeded, superseded by run {}", third.record.run_id)),
+        out.contains(&format!(
+            "succeeded, not the published run of waits 2022-04 (that is run {})",
+            third.record.run_id
+        )),
         "{out}"
     );
 }
@@ -125,24 +130,8 @@ fn a_killed_run_is_found_by_resume_and_its_staged_objects_are_removed() {
     let p = slow_project();
     // A killed run's lease lapses after this.
     p.write("config/boardpack.yaml", "scheduler:\n  lease_ttl: 2s\n");
-    let mut child = binary(p.root(), &["run", "waits", "--period", "2022-04"])
-        .spawn()
-        .expect("the binary starts");
     let runs = p.store_file("runs");
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let staged = loop {
-        let staged = files_under(&runs);
-        if staged.iter().any(|f| f.ends_with(".parquet")) {
-            break staged;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the run ended before it could be killed: {status}");
-        }
-        assert!(std::time::Instant::now() < deadline, "nothing staged in time");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+    let staged = kill_once_staged(&p);
     // waits/2022-04/<run>/tables/<step>.parquet
     let killed = staged[0].split('/').nth(2).unwrap().to_string();
 

@@ -642,6 +642,29 @@ async fn readiness_counts_rows_and_looks_for_markers() {
     );
 }
 
+/// A scheduled run that fails (past its deadline with April missing), notified by `sh -c "<shell> > FILE"`
+/// with the rest of `scheduler.notify` as given; returns the project, FILE and the records.
+async fn fail_and_notify(
+    shell: &str,
+    notify: &str,
+) -> (TestProject, std::path::PathBuf, Vec<RunRecord>) {
+    let p = scheduled("");
+    let out = p.root().join("notified.out");
+    p.write(
+        "config/boardpack.yaml",
+        &format!(
+            "scheduler:\n  catch_up_window: 1d\n  notify:\n    command: [\"sh\", \"-c\", \"{shell} > '{}'\"]\n{notify}",
+            out.display()
+        ),
+    );
+    month(&p, "2022-03");
+    let w = at(&p, utc(2022, 5, 1, 8, 0));
+    pass(&w, &stop()).await;
+    let rs = records(&w).await;
+    assert_eq!(rs[0].status, RunStatus::Failed);
+    (p, out, rs)
+}
+
 /// A failed run is sent to the configured command (the record on standard input) and POSTed to the URL
 /// named by an environment variable.
 #[tokio::test]
@@ -667,24 +690,10 @@ async fn a_failed_run_is_notified_by_command_and_by_post() {
             .unwrap();
         String::from_utf8_lossy(&request).to_string()
     });
-    let p = scheduled("");
-    let out = p.root().join("notified.json");
     let var = format!("BOARDPACK_TEST_NOTIFY_URL_{port}");
     // SAFETY: a variable of this test's own, read by this test's pass only.
     unsafe { std::env::set_var(&var, format!("http://127.0.0.1:{port}/hooks/s3cr3t-token")) };
-    p.write(
-        "config/boardpack.yaml",
-        &format!(
-            "scheduler:\n  catch_up_window: 1d\n  notify:\n    command: [\"sh\", \"-c\", \"cat > '{}'\"]\n    url_env: {var}\n",
-            out.display()
-        ),
-    );
-    month(&p, "2022-03");
-    // Past the deadline with April missing: the run fails.
-    let w = at(&p, utc(2022, 5, 1, 8, 0));
-    pass(&w, &stop()).await;
-    let rs = records(&w).await;
-    assert_eq!(rs[0].status, RunStatus::Failed);
+    let (_p, out, rs) = fail_and_notify("cat", &format!("    url_env: {var}\n")).await;
     let sent: RunRecord = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(sent.run_id, rs[0].run_id);
     let request = server.join().unwrap();
@@ -782,8 +791,6 @@ async fn a_run_typed_by_hand_waits_its_turn_behind_the_lease() {
 /// credentials among them).
 #[tokio::test]
 async fn the_notification_command_gets_only_the_environment_it_is_given() {
-    let p = scheduled("");
-    let out = p.root().join("notified.env");
     let (passed, withheld) = (
         "BOARDPACK_TEST_PAGER_TOKEN_PASSED",
         "BOARDPACK_TEST_STORE_SECRET_WITHHELD",
@@ -793,19 +800,7 @@ async fn the_notification_command_gets_only_the_environment_it_is_given() {
         std::env::set_var(passed, "pager-token-value");
         std::env::set_var(withheld, "store-secret-value");
     }
-    p.write(
-        "config/boardpack.yaml",
-        &format!(
-            "scheduler:\n  catch_up_window: 1d\n  notify:\n    command: [\"sh\", \"-c\", \"env > '{}'\"]\n    pass_env: [{passed}]\n",
-            out.display()
-        ),
-    );
-    month(&p, "2022-03");
-    // Past the deadline with April missing: the run fails and is notified.
-    let w = at(&p, utc(2022, 5, 1, 8, 0));
-    pass(&w, &stop()).await;
-    let rs = records(&w).await;
-    assert_eq!(rs[0].status, RunStatus::Failed);
+    let (_p, out, rs) = fail_and_notify("env", &format!("    pass_env: [{passed}]\n")).await;
     let env = std::fs::read_to_string(&out).expect("the command ran");
     assert!(env.contains(&format!("BOARDPACK_RUN_ID={}", rs[0].run_id)), "{env}");
     assert!(env.contains("BOARDPACK_RUN_STATUS=failed"), "{env}");
