@@ -137,6 +137,19 @@ fn a_typst_error_names_the_template_line_that_produced_it() {
     assert_eq!(code, 1, "{text}");
     assert_reported(&text, "unknown-func", "reports/waits/report.typ.j2:6:2:");
     assert!(text.contains("generated markup"), "{text}");
+
+    // A syntax error of the markup: a `[` left unclosed on line 5, after a tag on the same line.
+    p.write(
+        "reports/waits/report.typ.j2",
+        "#import \"/reports/_lib/boardpack.typ\": *\n#show: report.with(title: {{ title | typst_str }}, period: {{ period_label | typst_str }})\n= Clinic waits\n{% for r in tables.summary %}- {{ r.clinic }}\n{% endfor %}#box(fill: luma(230))[{{ period_label }}\n",
+    );
+    let (code, text) = boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
+    assert_eq!(code, 1, "{text}");
+    assert_reported(
+        &text,
+        "unclosed delimiter",
+        "reports/waits/report.typ.j2:5:34:",
+    );
 }
 
 #[test]
