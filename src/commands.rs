@@ -144,7 +144,8 @@ fn load(world: &World, name: &str) -> Result<Plan> {
     plan::load_named(&world.project, name).map_err(|d| report_diagnostics(&d))
 }
 
-fn report_diagnostics(d: &Diagnostics) -> anyhow::Error {
+/// Prints every diagnostic but the last line's reason, which `main` prints with exit code 2.
+pub fn report_diagnostics(d: &Diagnostics) -> anyhow::Error {
     // One problem is the reason itself; several are listed, then counted.
     if let [only] = d.0.as_slice() {
         return anyhow!(Reported(only.to_string()));
@@ -172,7 +173,17 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
     }
     let mut all = Diagnostics::default();
     for f in &files {
-        match plan::load(&world.project, f) {
+        // A plan that loads has its seeds read too: a run would refuse a bad one only once it starts.
+        let loaded = plan::load(&world.project, f).and_then(|p| {
+            let mut found = Diagnostics::default();
+            for seed in &p.seeds {
+                for d in crate::seed::check(&world.project, seed) {
+                    found.push(d);
+                }
+            }
+            found.into_result(p)
+        });
+        match loaded {
             Ok(p) => {
                 println!(
                     "ok      {f} ({} inputs, {} steps)",
@@ -192,6 +203,9 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
     if all.is_empty() {
         Ok(())
     } else {
+        // A template or seed that two pipelines share is reported once.
+        let mut all = all.sorted();
+        all.0.dedup();
         Err(report_diagnostics(&all))
     }
 }

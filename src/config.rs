@@ -9,6 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+
 pub const CONFIG_FILE: &str = "config/boardpack.yaml";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,38 +99,85 @@ impl Default for Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: {message}")]
-    Invalid { file: String, message: String },
+    /// Every problem of `config/boardpack.yaml`, each at the line and column of the key at fault
+    /// (`config/boardpack.yaml:7:3: engine.memory_limit: …`).
+    #[error("{0}")]
+    Invalid(Diagnostics),
     #[error("environment variable {var}: {message}")]
     Env { var: &'static str, message: String },
 }
+
+/// The settings the environment can override, by their key in the file.
+const ENV_OVERRIDES: [(&str, &str); 4] = [
+    ("store.url", "BOARDPACK_STORE"),
+    ("engine.memory_limit", "BOARDPACK_MEMORY_LIMIT"),
+    ("engine.max_parallel_steps", "BOARDPACK_MAX_PARALLEL_STEPS"),
+    ("engine.url", "BOARDPACK_ENGINE"),
+];
 
 impl Config {
     /// Reads `config/boardpack.yaml` under `project` (defaults when absent), then applies the environment:
     /// `BOARDPACK_STORE`, `BOARDPACK_MEMORY_LIMIT`, `BOARDPACK_MAX_PARALLEL_STEPS`, `BOARDPACK_ENGINE`.
     pub fn load(project: &Path) -> Result<Config, ConfigError> {
         let file = project.join(CONFIG_FILE);
-        let mut config = match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                serde_yaml::from_str::<Config>(&text).map_err(|e| ConfigError::Invalid {
-                    file: match e.location() {
-                        Some(l) => format!("{}:{}:{}", CONFIG_FILE, l.line(), l.column()),
-                        None => CONFIG_FILE.to_string(),
-                    },
-                    message: e.to_string(),
-                })?
+        let (mut config, text) = match std::fs::read_to_string(&file) {
+            Ok(text) => (Self::parse(&text)?, text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (Config::default(), String::new())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(e) => {
-                return Err(ConfigError::Invalid {
-                    file: CONFIG_FILE.into(),
-                    message: e.to_string(),
-                });
+                return Err(ConfigError::Invalid(Diagnostics(vec![
+                    Diagnostic::in_file(CONFIG_FILE, e.to_string()),
+                ])));
             }
         };
-        config.apply_env(|k| std::env::var(k).ok())?;
-        config.validate()?;
-        Ok(config)
+        let var = |k: &str| std::env::var(k).ok();
+        config.apply_env(var)?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            return Ok(config);
+        }
+        // Each problem at its key; a value the environment set is said to come from there.
+        let mut found = Diagnostics::default();
+        for (key, message) in problems {
+            let from_env = ENV_OVERRIDES
+                .iter()
+                .find(|(k, v)| *k == key && var(v).is_some())
+                .map(|(_, v)| *v);
+            found.push(match (from_env, key_location(&text, &key)) {
+                (Some(v), _) => Diagnostic::in_file(
+                    CONFIG_FILE,
+                    format!("{message} (the value comes from the environment variable {v})"),
+                ),
+                (None, Some(at)) => Diagnostic::at(at, message),
+                (None, None) => Diagnostic::in_file(CONFIG_FILE, message),
+            });
+        }
+        Err(ConfigError::Invalid(found))
+    }
+
+    /// Decodes the file's text; an error is placed where serde_yaml stopped.
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        serde_yaml::from_str::<Config>(text).map_err(|e| {
+            // serde_yaml ends its message with the place, which the diagnostic says in front.
+            let message = e.to_string();
+            let message = match (e.location(), message.rfind(" at line ")) {
+                (Some(_), Some(i)) => message[..i].to_string(),
+                _ => message,
+            };
+            let d = match e.location() {
+                Some(l) => Diagnostic::at(
+                    Location {
+                        file: CONFIG_FILE.into(),
+                        line: l.line(),
+                        column: l.column(),
+                    },
+                    message,
+                ),
+                None => Diagnostic::in_file(CONFIG_FILE, message),
+            };
+            ConfigError::Invalid(Diagnostics(vec![d]))
+        })
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -150,30 +199,35 @@ impl Config {
         Ok(())
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.store
-            .retry
-            .validate()
-            .map_err(|message| ConfigError::Invalid {
-                file: CONFIG_FILE.into(),
-                message,
-            })?;
-        parse_size(&self.engine.memory_limit).map_err(|message| ConfigError::Invalid {
-            file: CONFIG_FILE.into(),
-            message: format!("engine.memory_limit: {message}"),
-        })?;
-        if self.engine.max_parallel_steps == 0 {
-            return Err(ConfigError::Invalid {
-                file: CONFIG_FILE.into(),
-                message: "engine.max_parallel_steps must be at least 1".into(),
-            });
+    /// Every setting that is wrong, as (its key, `store.retry.timeout: …`), all of them at once.
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Err(message) = self.store.retry.validate() {
+            // The retry policy names its setting first (`store.retry.timeout: …`, `store.retry.backoff_base
+            // must …`).
+            let key = message
+                .split([':', ' '])
+                .next()
+                .unwrap_or("store.retry")
+                .to_string();
+            out.push((key, message));
         }
-        self.engine_location()
-            .map_err(|message| ConfigError::Invalid {
-                file: CONFIG_FILE.into(),
-                message: format!("engine.url: {message}"),
-            })?;
-        Ok(())
+        if let Err(message) = parse_size(&self.engine.memory_limit) {
+            out.push((
+                "engine.memory_limit".into(),
+                format!("engine.memory_limit: {message}"),
+            ));
+        }
+        if self.engine.max_parallel_steps == 0 {
+            out.push((
+                "engine.max_parallel_steps".into(),
+                "engine.max_parallel_steps must be at least 1".into(),
+            ));
+        }
+        if let Err(message) = self.engine_location() {
+            out.push(("engine.url".into(), format!("engine.url: {message}")));
+        }
+        out
     }
 
     /// Where SQL runs: `engine.url` read as `local` or `ballista://host[:port]`.
@@ -209,6 +263,28 @@ impl Config {
     pub fn memory_limit_bytes(&self) -> usize {
         parse_size(&self.engine.memory_limit).unwrap_or(2 << 30)
     }
+}
+
+/// Where a setting (`store.retry.timeout`) is written in the file's text: its key's line and column, or its
+/// closest enclosing key's when it is not written (a default). `None` when no part of it is written.
+fn key_location(text: &str, key: &str) -> Option<Location> {
+    let root = marked_yaml::parse_yaml(0, text).ok()?;
+    let mut node = &root;
+    let mut found = None;
+    for part in key.split('.') {
+        let Some(map) = node.as_mapping() else { break };
+        let Some((k, v)) = map.iter().find(|(k, _)| k.as_str() == part) else {
+            break;
+        };
+        found = k.span().start().copied();
+        node = v;
+    }
+    let m = found?;
+    Some(Location {
+        file: CONFIG_FILE.into(),
+        line: m.line(),
+        column: m.column(),
+    })
 }
 
 /// Parses a size such as `512MiB`, `2GiB`, `1.5GB` or `1048576`.
@@ -281,6 +357,34 @@ mod tests {
         ] {
             assert!(at(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_bad_setting_is_placed_at_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "store:\n  url: lake\nengine:\n  memory_limit: lots\n  max_parallel_steps: 0\n",
+        )
+        .unwrap();
+        let Err(ConfigError::Invalid(found)) = Config::load(dir.path()) else {
+            panic!("the configuration is refused");
+        };
+        let lines: Vec<String> = found.0.iter().map(|d| d.to_string()).collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("config/boardpack.yaml:4:3: engine.memory_limit:"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("config/boardpack.yaml:5:3: engine.max_parallel_steps"),
+            "{lines:?}"
+        );
+        std::fs::write(dir.path().join(CONFIG_FILE), "engine:\n  colour: blue\n").unwrap();
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(e.starts_with("config/boardpack.yaml:2:3: "), "{e}");
+        assert!(!e.contains(" at line "), "{e}");
     }
 
     #[test]

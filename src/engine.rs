@@ -304,45 +304,7 @@ impl Engine {
         file: &str,
         bytes: &[u8],
     ) -> Result<usize, EngineError> {
-        let err = |message: String| EngineError::Contract {
-            input: name.to_string(),
-            object: file.to_string(),
-            message,
-        };
-        let batch = if file.ends_with(".csv") {
-            let format = datafusion::arrow::csv::reader::Format::default().with_header(true);
-            let (schema, _) = format
-                .infer_schema(std::io::Cursor::new(bytes), None)
-                .map_err(|e| err(e.to_string()))?;
-            let reader = datafusion::arrow::csv::ReaderBuilder::new(Arc::new(schema.clone()))
-                .with_format(format)
-                .build(std::io::Cursor::new(bytes))
-                .map_err(|e| err(e.to_string()))?;
-            let batches = reader
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| err(e.to_string()))?;
-            datafusion::arrow::compute::concat_batches(&Arc::new(schema), &batches)
-                .map_err(|e| err(e.to_string()))?
-        } else {
-            let rows: Vec<Map<String, Json>> = serde_yaml::from_slice(bytes)
-                .map_err(|e| err(format!("expected a YAML list of records: {e}")))?;
-            if rows.is_empty() {
-                return Err(err("the seed has no rows".into()));
-            }
-            let values: Vec<Json> = rows.into_iter().map(Json::Object).collect();
-            let schema = datafusion::arrow::json::reader::infer_json_schema_from_iterator(
-                values.iter().map(|v| Ok(v.clone())),
-            )
-            .map_err(|e| err(e.to_string()))?;
-            let mut decoder = datafusion::arrow::json::ReaderBuilder::new(Arc::new(schema))
-                .build_decoder()
-                .map_err(|e| err(e.to_string()))?;
-            decoder.serialize(&values).map_err(|e| err(e.to_string()))?;
-            decoder
-                .flush()
-                .map_err(|e| err(e.to_string()))?
-                .ok_or_else(|| err("the seed has no rows".into()))?
-        };
+        let batch = seed_batch(name, file, bytes)?;
         self.register_batch(name, batch)
     }
 
@@ -599,7 +561,10 @@ pub fn object_month(input: &Input, path: &str) -> ObjectPlace {
         .map(|r| r.trim_start_matches('/'))
         .unwrap_or(path);
     let parts: Vec<&str> = rel.split('/').collect();
-    if parts.iter().any(|p| p.starts_with('_') || p.starts_with('.')) {
+    if parts
+        .iter()
+        .any(|p| p.starts_with('_') || p.starts_with('.'))
+    {
         return ObjectPlace::Marker;
     }
     if !rel.ends_with(".parquet") {
@@ -614,7 +579,10 @@ pub fn object_month(input: &Input, path: &str) -> ObjectPlace {
     }
     let partition = |dir: &str| -> Option<Month> {
         let value = dir.strip_prefix(&format!("{MONTH_COLUMN}="))?;
-        value.parse::<Month>().ok().filter(|m| m.to_string() == value)
+        value
+            .parse::<Month>()
+            .ok()
+            .filter(|m| m.to_string() == value)
     };
     match parts.as_slice() {
         [_file] => ObjectPlace::Refused(
@@ -810,6 +778,59 @@ pub fn sql_error_location(message: &str) -> Option<(usize, usize)> {
     let (line, rest) = rest.split_once(", Column: ")?;
     let column: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     Some((line.trim().parse().ok()?, column.parse().ok()?))
+}
+
+/// A seed's table from its file's bytes: a YAML list of records or a CSV file with a header, column types
+/// inferred. A YAML seed is judged first by `crate::seed::yaml_problems`, so that a bad value is named at
+/// its line and column rather than by the type inference's bare refusal.
+pub fn seed_batch(name: &str, file: &str, bytes: &[u8]) -> Result<RecordBatch, EngineError> {
+    let err = |message: String| EngineError::Contract {
+        input: name.to_string(),
+        object: file.to_string(),
+        message,
+    };
+    if crate::seed::is_yaml(file) {
+        let problems = crate::seed::yaml_problems(name, file, bytes);
+        if !problems.is_empty() {
+            let text: Vec<String> = problems.iter().map(|d| d.to_string()).collect();
+            return Err(err(text.join("; ")));
+        }
+    }
+    let batch = if file.ends_with(".csv") {
+        let format = datafusion::arrow::csv::reader::Format::default().with_header(true);
+        let (schema, _) = format
+            .infer_schema(std::io::Cursor::new(bytes), None)
+            .map_err(|e| err(e.to_string()))?;
+        let reader = datafusion::arrow::csv::ReaderBuilder::new(Arc::new(schema.clone()))
+            .with_format(format)
+            .build(std::io::Cursor::new(bytes))
+            .map_err(|e| err(e.to_string()))?;
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err(e.to_string()))?;
+        datafusion::arrow::compute::concat_batches(&Arc::new(schema), &batches)
+            .map_err(|e| err(e.to_string()))?
+    } else {
+        let rows: Vec<Map<String, Json>> = serde_yaml::from_slice(bytes)
+            .map_err(|e| err(format!("expected a YAML list of records: {e}")))?;
+        if rows.is_empty() {
+            return Err(err("the seed has no rows".into()));
+        }
+        let values: Vec<Json> = rows.into_iter().map(Json::Object).collect();
+        let schema = datafusion::arrow::json::reader::infer_json_schema_from_iterator(
+            values.iter().map(|v| Ok(v.clone())),
+        )
+        .map_err(|e| err(e.to_string()))?;
+        let mut decoder = datafusion::arrow::json::ReaderBuilder::new(Arc::new(schema))
+            .build_decoder()
+            .map_err(|e| err(e.to_string()))?;
+        decoder.serialize(&values).map_err(|e| err(e.to_string()))?;
+        decoder
+            .flush()
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| err("the seed has no rows".into()))?
+    };
+    Ok(batch)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! | [`engine`] | DataFusion and Parquet: registering inputs, running SQL, materialising results |
 //! | `cluster` | a Ballista cluster running the engine's queries (feature `distributed`) |
 //! | [`factors`] | published emission factor sets (DESNZ flat files) read into one table |
+//! | [`seed`] | seed files as written: bad YAML and values of the wrong type, at their line and column |
 //! | [`render`] | templates, formats, charts and Typst → PDF |
 //! | [`spc`] | statistical process control (Making Data Count) |
 //! | [`stats`] | funnel-plot limits and confidence intervals for comparing organisations |
@@ -59,6 +60,7 @@ pub mod record;
 pub mod render;
 pub mod sample;
 pub mod schedule;
+pub mod seed;
 pub mod spc;
 pub mod spec;
 pub mod stats;

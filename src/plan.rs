@@ -2,7 +2,8 @@
 //! an order that can run.
 //!
 //! Owns every check that needs more than the YAML itself: names are identifiers and unique, referenced
-//! steps and tables exist, SQL and template files exist and the SQL parses, the step graph has no cycle.
+//! steps and tables exist, SQL and template files exist, the SQL parses and the templates (with what they
+//! include) compile, the step graph has no cycle.
 //! Step order is inferred from the tables each SQL statement reads; `depends_on` adds edges. All problems
 //! are reported together, each with its place. It reads project files but never data.
 
@@ -382,6 +383,8 @@ struct Validator<'a> {
     project: &'a Project,
     file: PathBuf,
     errors: Diagnostics,
+    /// Templates compiled already (several report steps may share one).
+    templates_checked: BTreeSet<String>,
 }
 
 impl Validator<'_> {
@@ -406,6 +409,7 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         project,
         file: raw.file.clone(),
         errors: Diagnostics::default(),
+        templates_checked: BTreeSet::new(),
     };
     let expected_name = raw
         .file
@@ -603,6 +607,14 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                     v.loc(template),
                     format!("step `{id}`: template `{rel}` does not exist"),
                 );
+            } else if v.templates_checked.insert(rel.clone()) {
+                // Compiled as the render will compile it: a syntax error or a missing include is found
+                // now, not after the run's SQL. A project of its own, so that what validation reads is not
+                // counted among the files a run read.
+                let templates = std::sync::Arc::new(Project::new(v.project.root()));
+                for d in crate::render::check_template(templates, &rel) {
+                    v.errors.push(d);
+                }
             }
             let mut uses = Vec::new();
             for u in step.uses.iter().flatten() {

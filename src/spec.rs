@@ -465,27 +465,36 @@ pub fn parse(file: &Path, text: &str) -> Result<(RawPipeline, Diagnostics), Diag
     Ok((raw, errors))
 }
 
-/// Decodes one node, recording an error (with the deepest location serde reached) on failure.
+/// The most shape errors one node may report: more than any file a person wrote holds, and a bound on the
+/// work a hostile file can cause (each error costs one more decoding of the node).
+const MAX_ERRORS_PER_NODE: usize = 50;
+
+/// Decodes one node, recording every shape error in it (each with the deepest location serde reached).
+///
+/// serde stops at the first error, so a step with two unknown keys would show only one. After each error
+/// the entry at fault is taken out of a copy of the node and the node is decoded again, until it decodes
+/// or nothing more can be taken out; a "missing key" that only the removal caused is not reported. The
+/// node's value is returned only when it had no error at all.
 fn decode<T: for<'de> Deserialize<'de>>(
     file: &Path,
     node: &Node,
     errors: &mut Diagnostics,
 ) -> Option<T> {
-    match marked_yaml::from_node::<T>(node) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            // An unknown key is reported where the key is, not where its mapping starts.
-            let mark = match &*e {
-                marked_yaml::Error::UnknownFieldError(field, _, span) => find_key(
-                    node,
-                    field,
-                    span.start()
-                        .map(|m| (m.line(), m.column()))
-                        .unwrap_or((0, 0)),
-                )
-                .or(e.start_mark()),
-                _ => e.start_mark(),
-            };
+    let mut work = node.clone();
+    // Keys taken out so far.
+    let mut removed: Vec<String> = Vec::new();
+    let mut reported = 0;
+    for _ in 0..MAX_ERRORS_PER_NODE {
+        let e = match marked_yaml::from_node::<T>(&work) {
+            Ok(v) => return (reported == 0).then_some(v),
+            Err(e) => e,
+        };
+        let mark = error_mark(&work, &e);
+        let at = mark.map(|m| (m.line(), m.column()));
+        let missing = missing_key(&e.to_string());
+        // marked-yaml places a missing key nowhere: a key taken out by name is enough to know.
+        let caused_by_removal = missing.as_ref().is_some_and(|k| removed.contains(k));
+        if !caused_by_removal {
             let loc = match mark {
                 Some(m) => Location {
                     file: file.to_path_buf(),
@@ -494,16 +503,97 @@ fn decode<T: for<'de> Deserialize<'de>>(
                 },
                 None => location(file, node.span()),
             };
-            let message = match &*e {
-                marked_yaml::Error::IntegerParseFailure(..) => {
-                    "expected a whole number".to_string()
-                }
-                marked_yaml::Error::FloatParseFailure(..) => "expected a number".to_string(),
-                marked_yaml::Error::NotBoolean(..) => "expected true or false".to_string(),
-                _ => humanise(&e.to_string()),
-            };
-            errors.push(Diagnostic::at(loc, message));
-            None
+            errors.push(Diagnostic::at(loc, error_message(&e)));
+            reported += 1;
+        }
+        // An error without a place (a missing key, a list where text belongs) cannot be taken out: the
+        // rest of the node stays unchecked, as before.
+        let Some(at) = at.filter(|_| missing.is_none()) else {
+            break;
+        };
+        match remove_entry_at(&mut work, at) {
+            Some(t) => removed.push(t),
+            None => break,
+        }
+    }
+    None
+}
+
+/// Where an error points: an unknown key where the key is, not where its mapping starts.
+fn error_mark(node: &Node, e: &marked_yaml::FromNodeError) -> Option<marked_yaml::Marker> {
+    match &**e {
+        marked_yaml::Error::UnknownFieldError(field, _, span) => find_key(
+            node,
+            field,
+            span.start()
+                .map(|m| (m.line(), m.column()))
+                .unwrap_or((0, 0)),
+        )
+        .or(e.start_mark()),
+        _ => e.start_mark(),
+    }
+}
+
+fn error_message(e: &marked_yaml::FromNodeError) -> String {
+    match &**e {
+        marked_yaml::Error::IntegerParseFailure(..) => "expected a whole number".to_string(),
+        marked_yaml::Error::FloatParseFailure(..) => "expected a number".to_string(),
+        marked_yaml::Error::NotBoolean(..) => "expected true or false".to_string(),
+        _ => humanise(&e.to_string()),
+    }
+}
+
+/// The key a "missing field `x`" error names.
+fn missing_key(message: &str) -> Option<String> {
+    let rest = message.split("missing field `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+fn start(node: &Node) -> Option<(usize, usize)> {
+    node.span().start().map(|m| (m.line(), m.column()))
+}
+
+fn contains(node: &Node, at: (usize, usize)) -> bool {
+    start(node) == Some(at)
+        || match node {
+            Node::Scalar(_) => false,
+            Node::Sequence(s) => s.iter().any(|n| contains(n, at)),
+            Node::Mapping(m) => m
+                .iter()
+                .any(|(k, v)| start_of_key(k) == Some(at) || contains(v, at)),
+        }
+}
+
+fn start_of_key(k: &marked_yaml::types::MarkedScalarNode) -> Option<(usize, usize)> {
+    k.span().start().map(|m| (m.line(), m.column()))
+}
+
+/// Takes out of `node` the innermost mapping entry (or list item) holding the node at `at`; returns the key
+/// taken (empty for a list item).
+fn remove_entry_at(node: &mut Node, at: (usize, usize)) -> Option<String> {
+    match node {
+        Node::Scalar(_) => None,
+        Node::Sequence(s) => {
+            let i = s.iter().position(|n| contains(n, at))?;
+            if let Some(t) = remove_entry_at(&mut s[i], at) {
+                return Some(t);
+            }
+            s.remove(i);
+            Some(String::new())
+        }
+        Node::Mapping(m) => {
+            let key = m
+                .iter()
+                .find(|(k, v)| start_of_key(k) == Some(at) || contains(v, at))
+                .map(|(k, _)| k.clone())?;
+            if start_of_key(&key) != Some(at)
+                && let Some(value) = m.get_mut(&key)
+                && let Some(t) = remove_entry_at(value, at)
+            {
+                return Some(t);
+            }
+            m.remove(&key);
+            Some(key.as_str().to_string())
         }
     }
 }

@@ -154,7 +154,11 @@ impl World {
     /// The world of a project folder with its configuration, the system clock and the embedded fonts.
     pub fn open(project_root: &Path, store_override: Option<&str>) -> anyhow::Result<World> {
         use anyhow::Context;
-        let mut config = Config::load(project_root)?;
+        // A configuration's problems are diagnostics like a pipeline's: each at its place, exit code 2.
+        let mut config = Config::load(project_root).map_err(|e| match e {
+            crate::config::ConfigError::Invalid(d) => crate::commands::report_diagnostics(&d),
+            other => other.into(),
+        })?;
         if let Some(url) = store_override {
             config.store.url = url.to_string();
         }

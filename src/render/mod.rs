@@ -7,6 +7,7 @@
 pub mod chart;
 pub mod format;
 mod memory;
+mod origin;
 mod template;
 mod typst_world;
 
@@ -201,6 +202,12 @@ pub fn charts_pdf(
     }
     // Nothing to import: the document sees no project files at all.
     typst_world::typeset(None, fonts, &generated, "spc chart", markup, date, title)
+}
+
+/// Every syntax error and missing included template of `template` (relative to the project) and of the
+/// templates it includes, found by compiling them with the environment reports are rendered with.
+pub fn check_template(project: Arc<Project>, template: &str) -> Vec<crate::diagnostic::Diagnostic> {
+    template::check(project, template)
 }
 
 /// Renders a template to Typst markup only (for inspection and tests).

@@ -3,6 +3,10 @@
 //!
 //! Every `{{ value }}` in a `.typ.j2` template is escaped for Typst markup unless marked `|safe`; a gap
 //! (`none`) prints as `N/A`. Undefined names are errors, so a template cannot silently print nothing.
+//!
+//! `check` compiles a template and every template it includes, imports or extends with this same
+//! environment, so that `validate` (and every plan load) refuses what rendering would refuse: a syntax
+//! error at its line and column, an include of a template that does not exist.
 
 use std::sync::Arc;
 
@@ -12,11 +16,283 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use super::Generated;
 use super::chart::{self, ChartOptions};
 use super::format::{self, NOT_AVAILABLE};
+use crate::diagnostic::{Diagnostic, Location};
 use crate::period::Month;
 use crate::spc::{self, Improvement};
 use crate::world::Project;
 
 const TYPST: AutoEscape = AutoEscape::Custom("typst");
+
+/// Compiles `template` (relative to the project: `reports/board-pack/pack.typ.j2`) and, transitively, the
+/// templates it names in `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}`, with the
+/// environment reports are rendered with. Returns every syntax error (at the template's line and column)
+/// and every named template that does not exist (at the tag naming it). A missing `template` itself is
+/// not reported here: the plan names the step that wants it.
+pub fn check(project: Arc<Project>, template: &str) -> Vec<Diagnostic> {
+    let env = environment(project, Generated::default());
+    let mut out = Vec::new();
+    let root = template
+        .strip_prefix("reports/")
+        .unwrap_or(template)
+        .to_string();
+    let mut queue = vec![root];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = queue.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let source = match env.get_template(&name) {
+            Ok(t) => t.source().to_string(),
+            Err(e) if e.kind() == ErrorKind::TemplateNotFound => continue,
+            // What it includes is still checked: every error in one pass.
+            Err(e) => {
+                out.push(syntax_diagnostic(&name, &e));
+                match e.template_source() {
+                    Some(source) => source.to_string(),
+                    None => continue,
+                }
+            }
+        };
+        for r in references(&source) {
+            let found = r
+                .names
+                .iter()
+                .find(|n| !matches!(env.get_template(n), Err(e) if e.kind() == ErrorKind::TemplateNotFound));
+            match found {
+                Some(n) => queue.push(n.clone()),
+                None if r.optional => {}
+                None => out.push(Diagnostic::at(
+                    Location {
+                        file: format!("reports/{name}").into(),
+                        line: r.line,
+                        column: r.column,
+                    },
+                    format!(
+                        "`{{% {} %}}` names `{}`, which does not exist under reports/",
+                        r.tag,
+                        r.names.join("`, `")
+                    ),
+                )),
+            }
+        }
+    }
+    out
+}
+
+/// A compile error of template `name` at its line and column (from minijinja's span when it has one).
+fn syntax_diagnostic(name: &str, e: &Error) -> Diagnostic {
+    let file = format!("reports/{}", e.name().unwrap_or(name));
+    let message = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    match e.line() {
+        Some(line) => {
+            let column = e
+                .range()
+                .zip(e.template_source())
+                .and_then(|(r, src)| {
+                    let before = src.get(..r.start)?;
+                    Some(before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1)
+                })
+                .unwrap_or(1);
+            Diagnostic::at(
+                Location {
+                    file: file.into(),
+                    line,
+                    column,
+                },
+                message,
+            )
+        }
+        None => Diagnostic::in_file(file, message),
+    }
+}
+
+/// A tag that names other templates: `{% include "_lib/x.typ.j2" %}`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Reference {
+    /// `include`, `import`, `from` or `extends`.
+    pub tag: String,
+    /// The names written as string literals (an include may list several: the first that exists is used).
+    pub names: Vec<String>,
+    /// `ignore missing`.
+    pub optional: bool,
+    /// Where the tag starts (1-based).
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The byte ranges of a template's tags, comments and expressions, in order, as (start, end, kind) with
+/// kind `%`, `#` or `{`. Text between them, and inside `{% raw %}`, is the template's literal text.
+pub(super) fn tags(source: &str) -> Vec<(usize, usize, char)> {
+    let mut out = Vec::new();
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    let mut in_raw = false;
+    while i + 1 < bytes.len() {
+        if bytes[i] != b'{' || !matches!(bytes[i + 1], b'%' | b'{' | b'#') {
+            i += 1;
+            continue;
+        }
+        let kind = bytes[i + 1] as char;
+        let close = match kind {
+            '%' => "%}",
+            '#' => "#}",
+            _ => "}}",
+        };
+        let end = match source[i + 2..].find(close) {
+            Some(at) => i + 2 + at + 2,
+            None => source.len(),
+        };
+        let first = tag_words(&source[i..end]).into_iter().next();
+        if in_raw {
+            // Inside `{% raw %}` everything up to `{% endraw %}` is text.
+            if kind == '%' && first.as_deref() == Some("endraw") {
+                in_raw = false;
+                out.push((i, end, kind));
+                i = end;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        if kind == '%' && first.as_deref() == Some("raw") {
+            in_raw = true;
+        }
+        out.push((i, end, kind));
+        i = end;
+    }
+    out
+}
+
+/// The words of a tag's text without its delimiters and whitespace control (`{%- include "x" -%}`).
+fn tag_words(tag: &str) -> Vec<String> {
+    let inner = tag.get(2..tag.len().saturating_sub(2)).unwrap_or("");
+    inner
+        .trim_matches(|c: char| c == '-' || c == '+' || c == '~' || c.is_whitespace())
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The tags of `source` that name other templates by string literal. A name computed at render time
+/// (`{% include page %}`) cannot be checked before the run and is left out.
+pub(super) fn references(source: &str) -> Vec<Reference> {
+    let mut out = Vec::new();
+    for (start, end, kind) in tags(source) {
+        if kind != '%' {
+            continue;
+        }
+        let text = &source[start..end];
+        let words = tag_words(text);
+        let Some(tag) = words
+            .first()
+            .filter(|w| matches!(w.as_str(), "include" | "import" | "from" | "extends"))
+        else {
+            continue;
+        };
+        // The string literals up to the first word that ends the names (`as`, `import`, `with`, `ignore`).
+        let body = text.get(2..text.len().saturating_sub(2)).unwrap_or("");
+        let after = body.find(tag.as_str()).map(|i| i + tag.len()).unwrap_or(0);
+        let names = string_literals(&body[after..]);
+        if names.is_empty() {
+            continue;
+        }
+        let before = &source[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        out.push(Reference {
+            tag: tag.clone(),
+            optional: words
+                .windows(2)
+                .any(|w| w[0] == "ignore" && w[1] == "missing"),
+            names,
+            line,
+            column,
+        });
+    }
+    out
+}
+
+/// The quoted strings of a tag's arguments before its first bare word (`"a.j2" as x`, `["a", "b"]`);
+/// none when the name is an expression (`"pages/" ~ name`), which only the render can evaluate.
+fn string_literals(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                let mut value = String::new();
+                let mut escaped = false;
+                for (_, d) in chars.by_ref() {
+                    if escaped {
+                        value.push(d);
+                        escaped = false;
+                    } else if d == '\\' {
+                        escaped = true;
+                    } else if d == c {
+                        break;
+                    } else {
+                        value.push(d);
+                    }
+                }
+                out.push(value);
+            }
+            '[' | ']' | ',' => {}
+            c if c.is_whitespace() => {}
+            // A bare word (`as`, `import`, `ignore`, `with`) ends the names; anything else makes them an
+            // expression.
+            _ => {
+                let word = text[at..].split_whitespace().next().unwrap_or("");
+                if !matches!(word, "as" | "import" | "ignore" | "with" | "without") {
+                    return Vec::new();
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_found_outside_raw_blocks_and_comments() {
+        let src = "a\n{% include \"_lib/x.typ.j2\" %}\n{# {% include \"no.j2\" %} #}\n\
+                   {% raw %}{% include \"raw.j2\" %}{% endraw %}\n  {%- from 'm.j2' import f -%}\n\
+                   {% include [\"a.j2\", \"b.j2\"] ignore missing %}{% include \"p/\" ~ name %}";
+        let refs = references(src);
+        let names: Vec<(&str, Vec<String>, usize, usize, bool)> = refs
+            .iter()
+            .map(|r| {
+                (
+                    r.tag.as_str(),
+                    r.names.clone(),
+                    r.line,
+                    r.column,
+                    r.optional,
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("include", vec!["_lib/x.typ.j2".to_string()], 2, 1, false),
+                ("from", vec!["m.j2".to_string()], 5, 3, false),
+                (
+                    "include",
+                    vec!["a.j2".to_string(), "b.j2".to_string()],
+                    6,
+                    1,
+                    true
+                ),
+            ]
+        );
+    }
+}
 
 /// The environment for one report rendering; charts it draws are added to `generated`.
 pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'static> {

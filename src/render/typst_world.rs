@@ -11,6 +11,7 @@ use typst::{Library, LibraryExt, World, WorldExt};
 use typst_layout::PagedDocument;
 use typst_pdf::{PdfOptions, Timestamp};
 
+use super::origin::Origin;
 use super::{Fonts, Generated, RenderError};
 use crate::world::Project;
 
@@ -107,7 +108,7 @@ pub(super) fn typeset(
     let result = typst::compile::<PagedDocument>(&world);
     let document = result
         .output
-        .map_err(|diags| err(describe(&world, &diags)))?;
+        .map_err(|diags| err(describe(&world, template, &diags)))?;
     tracing::debug!(
         template,
         pages = document.pages().len(),
@@ -128,12 +129,15 @@ pub(super) fn typeset(
         timestamp: datetime.map(Timestamp::new_utc),
         ..PdfOptions::default()
     };
-    typst_pdf::pdf(&document, &options).map_err(|diags| err(describe(&world, &diags)))
+    typst_pdf::pdf(&document, &options).map_err(|diags| err(describe(&world, template, &diags)))
 }
 
-/// Typst diagnostics as `file:line:column: message` lines, with the offending line of generated markup.
-fn describe(world: &ReportWorld, diags: &[SourceDiagnostic]) -> String {
+/// Typst diagnostics as `file:line:column: message` lines. An error in the generated markup is placed at
+/// the template line that produced it (`super::origin`), the generated line kept as context.
+fn describe(world: &ReportWorld, template: &str, diags: &[SourceDiagnostic]) -> String {
     let mut out = Vec::new();
+    // Read only when an error needs it: the template and what it includes.
+    let mut origin: Option<Origin> = None;
     for d in diags.iter().filter(|d| d.severity == Severity::Error) {
         let mut line = d.message.to_string();
         if let Some(id) = d.span.id() {
@@ -144,14 +148,34 @@ fn describe(world: &ReportWorld, diags: &[SourceDiagnostic]) -> String {
                     } else {
                         id.vpath().get_without_slash().to_string()
                     };
-                    let text = source.text().lines().nth(l).unwrap_or("").trim();
-                    line = format!(
-                        "{file}:{}:{}: {} (in `{}`)",
-                        l + 1,
-                        c + 1,
-                        d.message,
-                        text.chars().take(120).collect::<String>()
-                    );
+                    let full = source.text().lines().nth(l).unwrap_or("");
+                    let text = full.trim().chars().take(120).collect::<String>();
+                    let place = match (id == world.main.id(), world.project) {
+                        (true, Some(project)) => origin
+                            .get_or_insert_with(|| Origin::load(project, template))
+                            .locate(full, c + 1),
+                        _ => None,
+                    };
+                    line = match place {
+                        Some(p) => {
+                            let also = if p.also.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (or {})", p.also.join(", "))
+                            };
+                            format!(
+                                "{}{}:{}:{}{also}: {} (generated markup {}:{}: `{text}`)",
+                                if p.exact { "" } else { "near " },
+                                p.file,
+                                p.line,
+                                p.column,
+                                d.message,
+                                l + 1,
+                                c + 1,
+                            )
+                        }
+                        None => format!("{file}:{}:{}: {} (in `{text}`)", l + 1, c + 1, d.message),
+                    };
                 }
             }
         }

@@ -33,4 +33,5 @@ mod sample_pack;
 mod scheduler;
 mod spec_errors;
 mod support;
+mod validate_errors;
 mod yaml_attacks;
