@@ -517,6 +517,7 @@ async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
             target: args.target,
             baseline: args.baseline,
             rebase_at,
+            ..Default::default()
         };
         analyses.push(stats::analyse(&s.values, &options));
     }
