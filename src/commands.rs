@@ -531,14 +531,14 @@ async fn spc(world: &World, args: &SpcCommand) -> Result<()> {
             SpcMeasure::Ratio {
                 numerator,
                 denominator,
-            } => match (number_cell(r, numerator, i)?, number_cell(r, denominator, i)?) {
+            } => match (
+                number_cell(r, numerator, i)?,
+                number_cell(r, denominator, i)?,
+            ) {
                 (Some(_), Some(d)) if d == 0.0 => bail!(
                     "row {} ({date}{}): the denominator `{denominator}` is zero",
                     i + 1,
-                    facet
-                        .as_ref()
-                        .map(|f| format!(", {f}"))
-                        .unwrap_or_default()
+                    facet.as_ref().map(|f| format!(", {f}")).unwrap_or_default()
                 ),
                 // ×100 before dividing: 725 of 1,000 is 72.5, not 72.49999999999999.
                 (Some(n), Some(d)) if args.percent => Some(n * 100.0 / d),
@@ -555,11 +555,17 @@ async fn spc(world: &World, args: &SpcCommand) -> Result<()> {
     }
     if groups.is_empty() {
         if kept == 0 && !args.filters.is_empty() {
-            let conditions: Vec<String> =
-                args.filters.iter().map(|(c, v)| format!("{c}={v}")).collect();
+            let conditions: Vec<String> = args
+                .filters
+                .iter()
+                .map(|(c, v)| format!("{c}={v}"))
+                .collect();
             bail!("no row of {file} has {}", conditions.join(" and "));
         }
-        bail!("{file} has no rows with a value in `{}`", args.measure_name());
+        bail!(
+            "{file} has no rows with a value in `{}`",
+            args.measure_name()
+        );
     }
     let mut series: Vec<Series> = Vec::new();
     for (facet, mut points) in groups {

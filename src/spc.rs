@@ -198,27 +198,25 @@ pub fn analyse(values: &[f64], options: &Options) -> Analysis {
         .map(|p| variation_of(p, options.improvement.unwrap_or(Improvement::Neutral)));
     let too_short = last_limits.as_ref().map(|(_, n)| *n <= 12).unwrap_or(true);
     let assurance = match (options.target, options.improvement, &last_limits) {
-        // A segment of one point has no limits to judge the target against: hit and miss, as
-        // NHSRplotthedots calls it "inconsistent".
-        (Some(_), Some(dir), Some((Limits { spread: None, .. }, _)))
-            if dir != Improvement::Neutral =>
-        {
-            Some(Assurance::HitAndMiss)
-        }
-        (Some(target), Some(dir), Some((Limits { mean, spread: Some(spread) }, _)))
-            if dir != Improvement::Neutral =>
-        {
-            let (lo, hi) = (mean - spread, mean + spread);
-            let (good_beyond, bad_beyond) = match dir {
-                Improvement::Increase => (target < lo, target > hi),
-                _ => (target > hi, target < lo),
-            };
-            Some(if good_beyond {
-                Assurance::ConsistentlyPasses
-            } else if bad_beyond {
-                Assurance::ConsistentlyFails
-            } else {
-                Assurance::HitAndMiss
+        (Some(target), Some(dir), Some((lim, _))) if dir != Improvement::Neutral => {
+            Some(match lim.spread {
+                // A segment of one point has no limits to judge the target against: hit and miss, as
+                // NHSRplotthedots calls it "inconsistent".
+                None => Assurance::HitAndMiss,
+                Some(spread) => {
+                    let (lo, hi) = (lim.mean - spread, lim.mean + spread);
+                    let (good_beyond, bad_beyond) = match dir {
+                        Improvement::Increase => (target < lo, target > hi),
+                        _ => (target > hi, target < lo),
+                    };
+                    if good_beyond {
+                        Assurance::ConsistentlyPasses
+                    } else if bad_beyond {
+                        Assurance::ConsistentlyFails
+                    } else {
+                        Assurance::HitAndMiss
+                    }
+                }
             })
         }
         _ => None,
@@ -612,8 +610,8 @@ mod tests {
         // Noise, then seven rising points 8..14 and seven falling 14..8 sharing the peak (index 10).
         // Limits 10.59 ± 4.91 (the 20s' moving ranges are screened): every trend point is inside.
         let v = [
-            0.0, 20.0, 0.0, 20.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 13.0, 12.0, 11.0, 10.0, 9.0,
-            8.0,
+            0.0, 20.0, 0.0, 20.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 13.0, 12.0, 11.0, 10.0,
+            9.0, 8.0,
         ];
         let a = analyse(&v, &opts(Improvement::Increase));
         assert!(a.points[4..].iter().all(|p| p.rule == Some(Rule::Trend)));

@@ -623,7 +623,9 @@ mod tests {
     #[test]
     fn a_proportions_limits_stay_within_0_and_100_percent() {
         // Around 97% with wide swings: the limits compute to about 86% and 109%.
-        let values = [99.0, 95.0, 100.0, 96.0, 99.0, 94.0, 100.0, 96.0, 99.0, 95.0, 100.0, 96.0];
+        let values = [
+            99.0, 95.0, 100.0, 96.0, 99.0, 94.0, 100.0, 96.0, 99.0, 95.0, 100.0, 96.0,
+        ];
         let a = analyse(&values, &Options::default());
         let upl = a.points[0].upper_limit.unwrap();
         assert!(upl > 105.0, "{upl}");

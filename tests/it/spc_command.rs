@@ -72,7 +72,14 @@ fn where_keeps_the_matching_rows_and_names_an_unknown_column() {
         &p,
         "ae.csv",
         &[
-            "--value", "value", "--date", "month", "--where", "site=North", "--where", "type=1",
+            "--value",
+            "value",
+            "--date",
+            "month",
+            "--where",
+            "site=North",
+            "--where",
+            "type=1",
             "--json",
         ],
     );
@@ -86,7 +93,14 @@ fn where_keeps_the_matching_rows_and_names_an_unknown_column() {
     let (code, _, stderr) = spc(
         &p,
         "ae.csv",
-        &["--value", "value", "--date", "month", "--where", "site=North"],
+        &[
+            "--value",
+            "value",
+            "--date",
+            "month",
+            "--where",
+            "site=North",
+        ],
     );
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("two points on 2021-04"), "{stderr}");
@@ -94,7 +108,14 @@ fn where_keeps_the_matching_rows_and_names_an_unknown_column() {
     let (code, _, stderr) = spc(
         &p,
         "ae.csv",
-        &["--value", "value", "--date", "month", "--where", "sitee=North"],
+        &[
+            "--value",
+            "value",
+            "--date",
+            "month",
+            "--where",
+            "sitee=North",
+        ],
     );
     assert_eq!(code, 1);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -107,7 +128,14 @@ fn where_keeps_the_matching_rows_and_names_an_unknown_column() {
     let (code, _, stderr) = spc(
         &p,
         "ae.csv",
-        &["--value", "value", "--date", "month", "--where", "site=East"],
+        &[
+            "--value",
+            "value",
+            "--date",
+            "month",
+            "--where",
+            "site=East",
+        ],
     );
     assert_eq!(code, 1);
     assert!(stderr.contains("no row of"), "{stderr}");
@@ -126,8 +154,18 @@ fn numerator_over_denominator_in_percent_and_a_zero_denominator_is_named() {
         &p,
         "ae.csv",
         &[
-            "--numerator", "within_4h", "--denominator", "attendances", "--percent", "--date",
-            "month", "--improvement", "increase", "--target", "95", "--json",
+            "--numerator",
+            "within_4h",
+            "--denominator",
+            "attendances",
+            "--percent",
+            "--date",
+            "month",
+            "--improvement",
+            "increase",
+            "--target",
+            "95",
+            "--json",
         ],
     );
     assert_eq!(code, 0, "{stderr}");
@@ -144,25 +182,43 @@ fn numerator_over_denominator_in_percent_and_a_zero_denominator_is_named() {
         &p,
         "ae.csv",
         &[
-            "--numerator", "within_4h", "--denominator", "attendances", "--percent", "--date",
+            "--numerator",
+            "within_4h",
+            "--denominator",
+            "attendances",
+            "--percent",
+            "--date",
             "month",
         ],
     );
-    assert!(csv_out.lines().nth(2).unwrap().starts_with("2021-05,72.5,"), "{csv_out}");
+    assert!(
+        csv_out.lines().nth(2).unwrap().starts_with("2021-05,72.5,"),
+        "{csv_out}"
+    );
 
     // --value with --numerator is a usage error.
     let (code, _, stderr) = spc(
         &p,
         "ae.csv",
         &[
-            "--value", "within_4h", "--numerator", "within_4h", "--denominator", "attendances",
-            "--date", "month",
+            "--value",
+            "within_4h",
+            "--numerator",
+            "within_4h",
+            "--denominator",
+            "attendances",
+            "--date",
+            "month",
         ],
     );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("cannot be used with"), "{stderr}");
     // A numerator alone too.
-    let (code, _, stderr) = spc(&p, "ae.csv", &["--numerator", "within_4h", "--date", "month"]);
+    let (code, _, stderr) = spc(
+        &p,
+        "ae.csv",
+        &["--numerator", "within_4h", "--date", "month"],
+    );
     assert_eq!(code, 2, "{stderr}");
 
     // A month with no attendances: the row and its date are named.
@@ -172,7 +228,12 @@ fn numerator_over_denominator_in_percent_and_a_zero_denominator_is_named() {
         &p,
         "ae.csv",
         &[
-            "--numerator", "within_4h", "--denominator", "attendances", "--date", "month",
+            "--numerator",
+            "within_4h",
+            "--denominator",
+            "attendances",
+            "--date",
+            "month",
         ],
     );
     assert_eq!(code, 1, "{stderr}");
@@ -196,8 +257,15 @@ fn negative_targets_and_values_are_numbers() {
         &p,
         "carbon.csv",
         &[
-            "--value", "net", "--date", "month", "--improvement", "decrease", "--target",
-            "-43.2", "--json",
+            "--value",
+            "net",
+            "--date",
+            "month",
+            "--improvement",
+            "decrease",
+            "--target",
+            "-43.2",
+            "--json",
         ],
     );
     assert_eq!(code, 0, "{stderr}");
@@ -206,7 +274,10 @@ fn negative_targets_and_values_are_numbers() {
     assert_eq!(s["points"][13]["value"], -46.5);
     assert_eq!(s["points"][13]["rule"], "outside_limits");
     assert_eq!(s["variation"], "improvement_low");
-    assert_eq!(s["assurance"], "hit_and_miss", "the target is inside the limits");
+    assert_eq!(
+        s["assurance"], "hit_and_miss",
+        "the target is inside the limits"
+    );
     // `--target=-43.2` was always fine; a target that is no number still is not.
     let (code, _, stderr) = spc(
         &p,
@@ -233,7 +304,9 @@ fn no_screen_keeps_every_moving_range() {
         assert_eq!(code, 0, "{stderr}");
         let out = json(&stdout);
         (
-            out["series"][0]["points"][0]["upper_limit"].as_f64().unwrap(),
+            out["series"][0]["points"][0]["upper_limit"]
+                .as_f64()
+                .unwrap(),
             out["series"][0]["points"][7]["rule"].clone(),
         )
     };
@@ -255,9 +328,11 @@ fn title_and_percent_on_the_chart_with_limits_inside_0_to_100() {
     let p = TestProject::new();
     // Around 97% with wide swings: the upper limit computes to about 109%.
     let mut csv = String::from("month,share\n");
-    for (i, v) in [0.99, 0.95, 1.0, 0.96, 0.99, 0.94, 1.0, 0.96, 0.99, 0.95, 1.0, 0.96]
-        .iter()
-        .enumerate()
+    for (i, v) in [
+        0.99, 0.95, 1.0, 0.96, 0.99, 0.94, 1.0, 0.96, 0.99, 0.95, 1.0, 0.96,
+    ]
+    .iter()
+    .enumerate()
     {
         csv.push_str(&format!("{},{v}\n", month(i)));
     }
@@ -267,8 +342,16 @@ fn title_and_percent_on_the_chart_with_limits_inside_0_to_100() {
         &p,
         "h.csv",
         &[
-            "--value", "share", "--date", "month", "--percent", "--title",
-            "Handovers within 15 minutes", "--json", "--chart", svg.to_str().unwrap(),
+            "--value",
+            "share",
+            "--date",
+            "month",
+            "--percent",
+            "--title",
+            "Handovers within 15 minutes",
+            "--json",
+            "--chart",
+            svg.to_str().unwrap(),
         ],
     );
     assert_eq!(code, 0, "{stderr}");
@@ -319,4 +402,36 @@ async fn the_packs_icon_key_says_the_letter_is_the_direction_and_the_colour_the_
     ] {
         assert!(text.contains(needle), "{needle:?} not in the pack");
     }
+}
+
+#[test]
+fn a_rebase_date_no_point_has_and_a_row_without_a_date_are_errors() {
+    let p = TestProject::new();
+    let mut csv = String::from("month,value\n");
+    for i in 0..13 {
+        csv.push_str(&format!("{},{}\n", month(i), 10 + i % 3));
+    }
+    p.write("s.csv", &csv);
+    // A typing mistake in the date used to be ignored: one segment, as if no re-base was asked.
+    let (code, _, stderr) = spc(
+        &p,
+        "s.csv",
+        &["--value", "value", "--date", "month", "--rebase", "2021-13"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--rebase 2021-13: no point"), "{stderr}");
+    let (code, stdout, stderr) = spc(
+        &p,
+        "s.csv",
+        &[
+            "--value", "value", "--date", "month", "--rebase", "2021-10", "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json(&stdout)["series"][0]["points"][6]["segment"], 1);
+    csv.push_str(",12\n");
+    p.write("s.csv", &csv);
+    let (code, _, stderr) = spc(&p, "s.csv", &["--value", "value", "--date", "month"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("row 14: no date in `month`"), "{stderr}");
 }
