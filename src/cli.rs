@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::period::{Month, Period};
 use crate::sample::{Gap, SampleOptions};
+use crate::spc::Improvement;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -77,9 +78,7 @@ pub enum CommandArgs {
     Demo,
     /// Statistical process control (Making Data Count) on a CSV or Parquet file: one row per point with its
     /// mean, process limits and type, and each series' variation and assurance icons.
-    #[command(
-        after_help = "Example:\n  boardpack spc ae.csv --value pct_4h --date month --improvement increase --target 0.95 --chart ae.pdf"
-    )]
+    #[command(after_help = SPC_HELP)]
     Spc(SpcArgs),
     /// Re-execute a recorded run (into a scratch prefix; nothing is published) and compare every output
     /// with the record, byte for byte. Exit code 0 when all are identical, 1 otherwise.
@@ -251,19 +250,29 @@ pub enum ClusterArgs {
 
 #[derive(Debug, Args)]
 pub struct SpcArgs {
-    /// A .csv or .parquet file with one row per point, in any order.
+    /// A .csv or .parquet file with one row per point (per facet value), in any order.
     pub file: PathBuf,
     /// The column holding the values.
-    #[arg(long)]
-    pub value: String,
-    /// The column holding the dates (points are ordered by it).
+    #[arg(long, required_unless_present = "numerator", conflicts_with_all = ["numerator", "denominator"])]
+    pub value: Option<String>,
+    /// The value is this column divided by --denominator, row by row (instead of --value).
+    #[arg(long, requires = "denominator", value_name = "COLUMN")]
+    pub numerator: Option<String>,
+    /// The column --numerator is divided by; a row where it is zero is an error.
+    #[arg(long, requires = "numerator", value_name = "COLUMN")]
+    pub denominator: Option<String>,
+    /// The column holding the dates (points are ordered by it; one point per date).
     #[arg(long)]
     pub date: String,
+    /// Keep only the rows where COLUMN holds VALUE (repeatable: every condition must hold).
+    #[arg(long = "where", value_name = "COLUMN=VALUE")]
+    pub filters: Vec<String>,
     /// Which way is better.
     #[arg(long, value_parser = ["increase", "decrease", "neutral"], default_value = "neutral")]
     pub improvement: String,
-    /// The target, for the assurance icon.
-    #[arg(long)]
+    /// The target, for the assurance icon, in the values' unit (a percentage with --percent: 95).
+    /// May be negative.
+    #[arg(long, allow_negative_numbers = true)]
     pub target: Option<f64>,
     /// A fixed baseline: the first N points of each segment (at least 12).
     #[arg(long)]
@@ -274,12 +283,149 @@ pub struct SpcArgs {
     /// One series per value of this column.
     #[arg(long)]
     pub facet: Option<String>,
+    /// The values are proportions: multiply them by 100 and print and chart them as percentages, the
+    /// chart's limits kept within 0–100%.
+    #[arg(long)]
+    pub percent: bool,
+    /// Keep every moving range: no screening of outliers before the limits are computed
+    /// (NHSRplotthedots' `screen_outliers = FALSE`).
+    #[arg(long)]
+    pub no_screen: bool,
+    /// The chart's title (default: the value column), followed by the facet value for each series.
+    #[arg(long)]
+    pub title: Option<String>,
     /// Print JSON instead of CSV.
     #[arg(long)]
     pub json: bool,
     /// Also draw the chart: `out.svg` (one file per series) or `out.pdf` (one page per series).
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
+}
+
+// Each example line is short enough that clap's wrapping (at the terminal's width, or 100) leaves it whole.
+const SPC_HELP: &str = "Examples:
+  boardpack spc ae.csv --value pct_4h --date month --improvement increase \\
+      --target 0.95 --chart ae.pdf
+  boardpack spc ae.csv --numerator within_4h --denominator attendances --percent \\
+      --date month --where type=1 --facet provider --improvement increase \\
+      --target 95 --title \"A&E within 4 hours\" --chart ae.pdf
+  boardpack spc carbon.csv --value net_tco2e --date month --improvement decrease \\
+      --target -43.2 --no-screen
+
+Output: one CSV row (or JSON object) per point with its value, mean, process limits, point type
+and rule, and the series' variation and assurance icons.
+
+One point per date: a series with two rows on one date is refused. Split it with --facet, or
+keep one with --where COLUMN=VALUE.";
+
+/// Where the value of each point of `boardpack spc` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpcMeasure {
+    /// A column of values.
+    Column(String),
+    /// One column divided by another, row by row.
+    Ratio {
+        numerator: String,
+        denominator: String,
+    },
+}
+
+/// `boardpack spc`, validated: what to read, how to judge it, what to write.
+#[derive(Debug, Clone)]
+pub struct SpcCommand {
+    pub file: PathBuf,
+    pub measure: SpcMeasure,
+    pub date: String,
+    /// Rows are kept when every (column, value) holds.
+    pub filters: Vec<(String, String)>,
+    pub facet: Option<String>,
+    pub improvement: Improvement,
+    pub target: Option<f64>,
+    pub baseline: Option<usize>,
+    pub rebase: Vec<String>,
+    pub screen_outliers: bool,
+    /// Values ×100, shown as percentages.
+    pub percent: bool,
+    pub title: Option<String>,
+    pub json: bool,
+    pub chart: Option<PathBuf>,
+}
+
+impl SpcCommand {
+    /// The name of what is measured, for titles: the value column, or `numerator / denominator`.
+    pub fn measure_name(&self) -> String {
+        match &self.measure {
+            SpcMeasure::Column(c) => c.clone(),
+            SpcMeasure::Ratio {
+                numerator,
+                denominator,
+            } => format!("{numerator} / {denominator}"),
+        }
+    }
+}
+
+impl SpcArgs {
+    fn validate(self) -> Result<SpcCommand, String> {
+        if self.baseline.is_some_and(|n| n < 12) {
+            return Err("--baseline must be at least 12 points".into());
+        }
+        if let Some(t) = self.target.filter(|t| !t.is_finite()) {
+            return Err(format!("--target {t}: give a finite number"));
+        }
+        if let Some(chart) = &self.chart {
+            let ext = chart.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if ext != "svg" && ext != "pdf" {
+                return Err(format!(
+                    "--chart {}: write a .svg or .pdf file",
+                    chart.display()
+                ));
+            }
+        }
+        let measure = match (self.value, self.numerator, self.denominator) {
+            (Some(v), None, None) => SpcMeasure::Column(v),
+            (None, Some(numerator), Some(denominator)) => SpcMeasure::Ratio {
+                numerator,
+                denominator,
+            },
+            // clap enforces this already; kept as an error rather than a panic.
+            _ => {
+                return Err(
+                    "give either --value COLUMN or both --numerator and --denominator".into(),
+                );
+            }
+        };
+        let mut filters: Vec<(String, String)> = Vec::new();
+        for f in &self.filters {
+            let (column, value) = f
+                .split_once('=')
+                .map(|(c, v)| (c.trim(), v))
+                .filter(|(c, _)| !c.is_empty())
+                .ok_or_else(|| format!("--where `{f}`: write COLUMN=VALUE"))?;
+            // A row holds one value per column: two conditions on one column would keep nothing.
+            if let Some((_, earlier)) = filters.iter().find(|(c, _)| c == column) {
+                return Err(format!(
+                    "--where names `{column}` twice (`{earlier}` and `{value}`); a row holds one value"
+                ));
+            }
+            filters.push((column.to_string(), value.to_string()));
+        }
+        Ok(SpcCommand {
+            file: self.file,
+            measure,
+            date: self.date,
+            filters,
+            facet: self.facet,
+            improvement: self.improvement.parse()?,
+            target: self.target,
+            baseline: self.baseline,
+            rebase: self.rebase,
+            screen_outliers: !self.no_screen,
+            percent: self.percent,
+            title: self.title,
+            json: self.json,
+            chart: self.chart,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -345,7 +491,7 @@ pub enum Command {
     List,
     Sample(SampleOptions),
     Demo,
-    Spc(SpcArgs),
+    Spc(SpcCommand),
     Verify {
         run: String,
     },
@@ -433,21 +579,7 @@ impl CommandArgs {
                 })
             }
             CommandArgs::Cluster(args) => Command::Cluster(args),
-            CommandArgs::Spc(args) => {
-                if args.baseline.is_some_and(|n| n < 12) {
-                    return Err("--baseline must be at least 12 points".into());
-                }
-                if let Some(chart) = &args.chart {
-                    let ext = chart.extension().and_then(|e| e.to_str()).unwrap_or("");
-                    if ext != "svg" && ext != "pdf" {
-                        return Err(format!(
-                            "--chart {}: write a .svg or .pdf file",
-                            chart.display()
-                        ));
-                    }
-                }
-                Command::Spc(args)
-            }
+            CommandArgs::Spc(args) => Command::Spc(args.validate()?),
             CommandArgs::Run(args) => {
                 let mut params = BTreeMap::new();
                 for p in &args.params {

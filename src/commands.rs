@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::cli::{Command, SpcArgs};
+use crate::cli::{Command, SpcCommand};
 use crate::diagnostic::Diagnostics;
 use crate::execute::{self, RunOutcome};
 use crate::params::RunParams;
@@ -469,55 +469,148 @@ fn cell(v: &serde_json::Value) -> String {
     }
 }
 
-async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
-    use crate::spc::{self as stats, Improvement};
-    let mut columns = vec![args.date.as_str(), args.value.as_str()];
-    if let Some(f) = &args.facet {
-        columns.push(f.as_str());
-    }
-    let rows = crate::engine::read_file_columns(&args.file, &columns)
-        .await
-        .with_context(|| format!("reading {}", args.file.display()))?;
-    // Group into series and order each by date; a row without a value is left out (SPC needs no gaps).
-    let mut groups: BTreeMap<Option<String>, Vec<(String, f64)>> = BTreeMap::new();
+/// A cell as a number: `None` for an empty cell, an error naming the row for text that is not a number.
+fn number_cell(
+    row: &serde_json::Map<String, serde_json::Value>,
+    column: &str,
+    i: usize,
+) -> Result<Option<f64>> {
+    let v = &row[column];
+    let x = match v {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) if s.trim().is_empty() => return Ok(None),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    x.filter(|x: &f64| x.is_finite())
+        .map(Some)
+        .ok_or_else(|| anyhow!("row {}: `{}` in `{column}` is not a number", i + 1, cell(v)))
+}
+
+/// Whether a cell holds a `--where` value: the same text, or the same number (`1` and `1.0`, a CSV
+/// column read as integers and `01`).
+fn cell_matches(v: &serde_json::Value, want: &str) -> bool {
+    let text = cell(v);
+    text == want
+        || matches!((text.trim().parse::<f64>(), want.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+}
+
+async fn spc(world: &World, args: &SpcCommand) -> Result<()> {
+    use crate::cli::SpcMeasure;
+    use crate::spc as stats;
+    let file = args.file.display().to_string();
+    let measure_columns: Vec<&str> = match &args.measure {
+        SpcMeasure::Column(c) => vec![c.as_str()],
+        SpcMeasure::Ratio {
+            numerator,
+            denominator,
+        } => vec![numerator.as_str(), denominator.as_str()],
+    };
+    let mut columns = vec![args.date.as_str()];
+    columns.extend(&measure_columns);
+    columns.extend(args.facet.as_deref());
+    columns.extend(args.filters.iter().map(|(c, _)| c.as_str()));
+    let rows = match crate::engine::read_file_columns(&args.file, &columns).await {
+        Ok(rows) => rows,
+        // Say which flag named the missing column.
+        Err(crate::engine::EngineError::UnknownColumn {
+            column, available, ..
+        }) => {
+            let flag = spc_flag_of(args, &column);
+            bail!("{flag}: {file} has no column `{column}`; its columns are: {available}")
+        }
+        Err(e) => return Err(anyhow!(e).context(format!("reading {file}"))),
+    };
+    // Keep the rows --where asks for, group them into series and order each by date; a row without a
+    // value is left out (SPC needs no gaps).
+    let mut groups: BTreeMap<Option<String>, Vec<(String, f64, usize)>> = BTreeMap::new();
+    let mut kept = 0usize;
     for (i, r) in rows.iter().enumerate() {
+        if !args
+            .filters
+            .iter()
+            .all(|(c, want)| cell_matches(&r[c.as_str()], want))
+        {
+            continue;
+        }
+        kept += 1;
         let facet = args.facet.as_ref().map(|f| cell(&r[f.as_str()]));
         let date = cell(&r[args.date.as_str()]);
-        let value = match &r[args.value.as_str()] {
-            serde_json::Value::Null => continue,
-            serde_json::Value::Number(n) => n.as_f64(),
-            serde_json::Value::String(s) => s.trim().parse().ok(),
-            _ => None,
+        if date.is_empty() {
+            bail!("row {}: no date in `{}`", i + 1, args.date);
         }
-        .ok_or_else(|| {
-            anyhow!(
-                "row {}: `{}` is not a number",
-                i + 1,
-                cell(&r[args.value.as_str()])
-            )
-        })?;
-        groups.entry(facet).or_default().push((date, value));
+        let value = match &args.measure {
+            SpcMeasure::Column(c) => number_cell(r, c, i)?,
+            SpcMeasure::Ratio {
+                numerator,
+                denominator,
+            } => match (
+                number_cell(r, numerator, i)?,
+                number_cell(r, denominator, i)?,
+            ) {
+                (Some(_), Some(d)) if d == 0.0 => bail!(
+                    "row {} ({date}{}): the denominator `{denominator}` is zero",
+                    i + 1,
+                    facet.as_ref().map(|f| format!(", {f}")).unwrap_or_default()
+                ),
+                // ×100 before dividing: 725 of 1,000 is 72.5, not 72.49999999999999.
+                (Some(n), Some(d)) if args.percent => Some(n * 100.0 / d),
+                (Some(n), Some(d)) => Some(n / d),
+                _ => None,
+            },
+        };
+        let Some(value) = value else { continue };
+        let value = match (&args.measure, args.percent) {
+            (SpcMeasure::Column(_), true) => value * 100.0,
+            _ => value,
+        };
+        groups.entry(facet).or_default().push((date, value, i + 1));
     }
     if groups.is_empty() {
+        if kept == 0 && !args.filters.is_empty() {
+            let conditions: Vec<String> = args
+                .filters
+                .iter()
+                .map(|(c, v)| format!("{c}={v}"))
+                .collect();
+            bail!("no row of {file} has {}", conditions.join(" and "));
+        }
         bail!(
-            "{} has no rows with a value in `{}`",
-            args.file.display(),
-            args.value
+            "{file} has no rows with a value in `{}`",
+            args.measure_name()
         );
     }
-    let improvement: Improvement = args.improvement.parse().map_err(|e: String| anyhow!(e))?;
-    let series: Vec<Series> = groups
-        .into_iter()
-        .map(|(facet, mut points)| {
-            points.sort_by(|a, b| a.0.cmp(&b.0));
-            let (dates, values) = points.into_iter().unzip();
-            Series {
-                facet,
-                dates,
-                values,
-            }
-        })
-        .collect();
+    let mut series: Vec<Series> = Vec::new();
+    for (facet, mut points) in groups {
+        points.sort_by(|a, b| a.0.cmp(&b.0));
+        // Two points on one date would be charted side by side as if a month apart: refuse them.
+        if let Some(w) = points.windows(2).find(|w| w[0].0 == w[1].0) {
+            let whose = match (&args.facet, &facet) {
+                (Some(column), Some(f)) => format!("{column} `{f}` in {file}"),
+                _ => file.clone(),
+            };
+            bail!(
+                "{whose} has two points on {} (rows {} and {}); SPC needs one point per date: split the \
+                 series with --facet or keep one with --where",
+                w[0].0,
+                w[0].2.min(w[1].2),
+                w[0].2.max(w[1].2)
+            );
+        }
+        let (dates, values) = points.into_iter().map(|(d, v, _)| (d, v)).unzip();
+        series.push(Series {
+            facet,
+            dates,
+            values,
+        });
+    }
+    // A re-base date no series holds is a typing mistake, not a request to ignore.
+    for d in &args.rebase {
+        if !series.iter().any(|s| s.dates.contains(d)) {
+            bail!("--rebase {d}: no point of {file} has that date");
+        }
+    }
 
     let mut analyses = Vec::new();
     for s in &series {
@@ -527,10 +620,11 @@ async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
             .filter_map(|d| s.dates.iter().position(|x| x == d))
             .collect();
         let options = stats::Options {
-            improvement: Some(improvement),
+            improvement: Some(args.improvement),
             target: args.target,
             baseline: args.baseline,
             rebase_at,
+            screen_outliers: args.screen_outliers,
         };
         analyses.push(stats::analyse(&s.values, &options));
     }
@@ -552,8 +646,8 @@ async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
                     })
                     .collect();
                 serde_json::json!({
-                    "facet": s.facet, "variation": a.variation, "assurance": a.assurance,
-                    "too_short": a.too_short, "points": points,
+                    "facet": s.facet, "unit": args.percent.then_some("%"), "variation": a.variation,
+                    "assurance": a.assurance, "too_short": a.too_short, "points": points,
                 })
             })
             .collect();
@@ -596,13 +690,15 @@ async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
 
     if let Some(path) = &args.chart {
         let mut charts = Vec::new();
+        let heading = args.title.clone().unwrap_or_else(|| args.measure_name());
         for (s, a) in series.iter().zip(&analyses) {
             let title = match &s.facet {
-                Some(f) => format!("{} — {f}", args.value),
-                None => args.value.clone(),
+                Some(f) => format!("{heading} — {f}"),
+                None => heading.clone(),
             };
             let opts = crate::render::chart::ChartOptions {
                 title: title.clone(),
+                percentages: args.percent,
                 ..Default::default()
             };
             charts.push((
@@ -612,7 +708,7 @@ async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
         }
         let written = if path.extension().and_then(|e| e.to_str()) == Some("pdf") {
             let pdf =
-                crate::render::charts_pdf(&world.fonts, &args.value, &charts, world.clock.now())?;
+                crate::render::charts_pdf(&world.fonts, &heading, &charts, world.clock.now())?;
             std::fs::write(path, pdf).with_context(|| format!("writing {}", path.display()))?;
             vec![path.clone()]
         } else if charts.len() == 1 {
@@ -647,6 +743,26 @@ async fn spc(world: &World, args: &SpcArgs) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// The flag of `boardpack spc` that named a column, for an error about it.
+fn spc_flag_of(args: &SpcCommand, column: &str) -> String {
+    use crate::cli::SpcMeasure;
+    if let Some((c, v)) = args.filters.iter().find(|(c, _)| c == column) {
+        return format!("--where {c}={v}");
+    }
+    let named = |flag: &str, c: &str| (c == column).then(|| format!("--{flag} {c}"));
+    let measure = match &args.measure {
+        SpcMeasure::Column(c) => named("value", c),
+        SpcMeasure::Ratio {
+            numerator,
+            denominator,
+        } => named("numerator", numerator).or_else(|| named("denominator", denominator)),
+    };
+    measure
+        .or_else(|| named("date", &args.date))
+        .or_else(|| args.facet.as_deref().and_then(|f| named("facet", f)))
+        .unwrap_or_else(|| format!("column `{column}`"))
 }
 
 /// Quotes a CSV field when it needs it.

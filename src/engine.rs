@@ -87,6 +87,13 @@ pub enum EngineError {
     Write { path: String, message: String },
     #[error("`{path}`: expected a .csv or .parquet file")]
     UnsupportedFile { path: String },
+    /// A column asked of a file (`read_file_columns`) that it does not have.
+    #[error("`{path}` has no column `{column}`; its columns are: {available}")]
+    UnknownColumn {
+        path: String,
+        column: String,
+        available: String,
+    },
     /// The cluster of `engine.url` cannot be used (unreachable, or not in this build).
     #[error("engine `{url}`: {message}")]
     Cluster { url: String, message: String },
@@ -645,6 +652,20 @@ pub async fn read_file_columns(
         if !wanted.contains(c) {
             wanted.push(c);
         }
+    }
+    // Named here rather than by DataFusion's planner error, so that a caller can say which flag was wrong.
+    let available: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    if let Some(missing) = wanted.iter().find(|c| !available.iter().any(|a| a == *c)) {
+        return Err(EngineError::UnknownColumn {
+            path: name,
+            column: missing.to_string(),
+            available: available.join(", "),
+        });
     }
     let df = df.select(
         wanted

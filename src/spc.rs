@@ -1,6 +1,7 @@
 //! Statistical process control, the Making Data Count way (`shared/domain/reference.md`): XmR limits
 //! with moving-range screening, the four special-cause rules, variation and assurance icons, fixed
-//! baselines and re-basing.
+//! baselines and re-basing. Where the reference is silent (a point shared by two trends, a segment of
+//! one point) it follows NHSRplotthedots, the NHS-R community's reference implementation.
 //!
 //! Owns the arithmetic only: a series in, a judgement per point and per series out. Charts (`render`),
 //! the `spc` command and the board pack all use this one implementation.
@@ -74,7 +75,7 @@ pub enum Assurance {
     HitAndMiss,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub improvement: Option<Improvement>,
     pub target: Option<f64>,
@@ -82,6 +83,21 @@ pub struct Options {
     pub baseline: Option<usize>,
     /// Indices of points that start a new segment.
     pub rebase_at: Vec<usize>,
+    /// Screen the moving ranges once for outliers before the limits are computed (on by default, as in
+    /// NHSRplotthedots' `screen_outliers`).
+    pub screen_outliers: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            improvement: None,
+            target: None,
+            baseline: None,
+            rebase_at: Vec::new(),
+            screen_outliers: true,
+        }
+    }
 }
 
 /// One point's judgement.
@@ -116,22 +132,23 @@ const TREND_LENGTH: usize = 7;
 
 struct Limits {
     mean: f64,
-    /// 2.66 × mean moving range; zero when the series has no spread.
-    spread: f64,
+    /// 2.66 × mean moving range; zero when the series has no spread, `None` when a segment of one point
+    /// has no moving range at all (no limits, and no assurance either way).
+    spread: Option<f64>,
 }
 
-fn limits(baseline: &[f64]) -> Limits {
+fn limits(baseline: &[f64], screen: bool) -> Limits {
     let mean = baseline.iter().sum::<f64>() / baseline.len() as f64;
     let ranges: Vec<f64> = baseline.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
     if ranges.is_empty() {
-        return Limits { mean, spread: 0.0 };
+        return Limits { mean, spread: None };
     }
     let mean_mr = ranges.iter().sum::<f64>() / ranges.len() as f64;
     // Screening, once: moving ranges at or above 3.267 × their mean are dropped.
     let kept: Vec<f64> = ranges
         .iter()
         .copied()
-        .filter(|r| *r < SCREEN_FACTOR * mean_mr)
+        .filter(|r| !screen || *r < SCREEN_FACTOR * mean_mr)
         .collect();
     let screened = if kept.is_empty() {
         mean_mr
@@ -140,7 +157,7 @@ fn limits(baseline: &[f64]) -> Limits {
     };
     Limits {
         mean,
-        spread: LIMIT_FACTOR * screened,
+        spread: Some(LIMIT_FACTOR * screened),
     }
 }
 
@@ -167,7 +184,7 @@ pub fn analyse(values: &[f64], options: &Options) -> Analysis {
             .baseline
             .map(|n| n.min(seg.len()))
             .unwrap_or(seg.len());
-        let lim = limits(&seg[..n_base]);
+        let lim = limits(&seg[..n_base], options.screen_outliers);
         points.extend(judge_segment(
             seg,
             &lim,
@@ -182,17 +199,24 @@ pub fn analyse(values: &[f64], options: &Options) -> Analysis {
     let too_short = last_limits.as_ref().map(|(_, n)| *n <= 12).unwrap_or(true);
     let assurance = match (options.target, options.improvement, &last_limits) {
         (Some(target), Some(dir), Some((lim, _))) if dir != Improvement::Neutral => {
-            let (lo, hi) = (lim.mean - lim.spread, lim.mean + lim.spread);
-            let (good_beyond, bad_beyond) = match dir {
-                Improvement::Increase => (target < lo, target > hi),
-                _ => (target > hi, target < lo),
-            };
-            Some(if good_beyond {
-                Assurance::ConsistentlyPasses
-            } else if bad_beyond {
-                Assurance::ConsistentlyFails
-            } else {
-                Assurance::HitAndMiss
+            Some(match lim.spread {
+                // A segment of one point has no limits to judge the target against: hit and miss, as
+                // NHSRplotthedots calls it "inconsistent".
+                None => Assurance::HitAndMiss,
+                Some(spread) => {
+                    let (lo, hi) = (lim.mean - spread, lim.mean + spread);
+                    let (good_beyond, bad_beyond) = match dir {
+                        Improvement::Increase => (target < lo, target > hi),
+                        _ => (target > hi, target < lo),
+                    };
+                    if good_beyond {
+                        Assurance::ConsistentlyPasses
+                    } else if bad_beyond {
+                        Assurance::ConsistentlyFails
+                    } else {
+                        Assurance::HitAndMiss
+                    }
+                }
             })
         }
         _ => None,
@@ -207,11 +231,12 @@ pub fn analyse(values: &[f64], options: &Options) -> Analysis {
 
 fn judge_segment(seg: &[f64], lim: &Limits, dir: Improvement, segment: usize) -> Vec<Point> {
     let n = seg.len();
-    let has_limits = lim.spread > 0.0;
-    let upl = lim.mean + lim.spread;
-    let lpl = lim.mean - lim.spread;
-    let up2 = lim.mean + lim.spread * 2.0 / 3.0;
-    let lo2 = lim.mean - lim.spread * 2.0 / 3.0;
+    let spread = lim.spread.unwrap_or(0.0);
+    let has_limits = spread > 0.0;
+    let upl = lim.mean + spread;
+    let lpl = lim.mean - spread;
+    let up2 = lim.mean + spread * 2.0 / 3.0;
+    let lo2 = lim.mean - spread * 2.0 / 3.0;
     let side = |x: f64| -> i8 {
         if x > lim.mean {
             1
@@ -257,6 +282,7 @@ fn judge_segment(seg: &[f64], lim: &Limits, dir: Improvement, segment: usize) ->
             i = if j > i { j } else { i + 1 };
         }
         // Rule 3: trends of 7 or more points each strictly above (or below) the one before.
+        let mut trends: Vec<(usize, usize, bool)> = Vec::new();
         for up in [true, false] {
             let mut start = 0;
             for i in 1..=n {
@@ -268,11 +294,21 @@ fn judge_segment(seg: &[f64], lim: &Limits, dir: Improvement, segment: usize) ->
                     };
                 if !continues {
                     if i - start >= TREND_LENGTH {
-                        for k in start..i {
-                            set(&mut flags, k, Rule::Trend, up);
-                        }
+                        trends.push((start, i, up));
                     }
                     start = i;
+                }
+            }
+        }
+        // A rising and a falling trend can share one point, the peak (or trough) between them; it takes
+        // the direction of the trend to its right, as NHSRplotthedots labels it. So trends are applied
+        // left to right and a later trend overrides an earlier one's label; only a point outside the
+        // limits keeps its own.
+        trends.sort_unstable_by_key(|t| t.0);
+        for (start, end, up) in trends {
+            for flag in &mut flags[start..end] {
+                if !matches!(flag, Some((Rule::OutsideLimits, _))) {
+                    *flag = Some((Rule::Trend, up));
                 }
             }
         }
@@ -554,5 +590,96 @@ mod tests {
             .collect();
         assert_eq!(flagged, vec![13, 15]);
         assert_eq!(a.points[13].point_type, PointType::Improvement);
+    }
+    #[test]
+    fn without_screening_every_moving_range_counts() {
+        // The series of `limits_by_hand_with_screening`: unscreened, mean mR is 5.6, not 2.
+        let a = analyse(
+            &[10.0, 12.0, 10.0, 12.0, 10.0, 30.0],
+            &Options {
+                improvement: Some(Improvement::Increase),
+                screen_outliers: false,
+                ..Default::default()
+            },
+        );
+        assert!((a.points[0].upper_limit.unwrap() - (14.0 + 2.66 * 5.6)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_point_shared_by_two_trends_takes_the_right_ones_label() {
+        // Noise, then seven rising points 8..14 and seven falling 14..8 sharing the peak (index 10).
+        // Limits 10.59 ± 4.91 (the 20s' moving ranges are screened): every trend point is inside.
+        let v = [
+            0.0, 20.0, 0.0, 20.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 13.0, 12.0, 11.0, 10.0,
+            9.0, 8.0,
+        ];
+        let a = analyse(&v, &opts(Improvement::Increase));
+        assert!(a.points[4..].iter().all(|p| p.rule == Some(Rule::Trend)));
+        assert_eq!(a.points[9].point_type, PointType::Improvement, "rising");
+        assert_eq!(
+            a.points[10].point_type,
+            PointType::Concern,
+            "the peak belongs to the falling trend on its right"
+        );
+        assert_eq!(a.points[11].point_type, PointType::Concern);
+        // The same for a trough, and on a neutral metric.
+        let w: Vec<f64> = v.iter().map(|x| -x).collect();
+        let a = analyse(&w, &opts(Improvement::Neutral));
+        assert_eq!(a.points[9].point_type, PointType::NeutralLow);
+        assert_eq!(a.points[10].point_type, PointType::NeutralHigh);
+    }
+
+    #[test]
+    fn a_segment_of_one_point_has_no_limits_and_no_assurance_either_way() {
+        let mut v = [10.0, 12.0].repeat(6);
+        v.push(40.0);
+        let a = analyse(
+            &v,
+            &Options {
+                improvement: Some(Improvement::Increase),
+                target: Some(0.0),
+                rebase_at: vec![12],
+                ..Default::default()
+            },
+        );
+        let last = &a.points[12];
+        assert_eq!((last.segment, last.mean), (1, 40.0));
+        assert_eq!((last.lower_limit, last.upper_limit), (None, None));
+        assert_eq!(last.point_type, PointType::CommonCause);
+        assert_eq!(a.assurance, Some(Assurance::HitAndMiss));
+        // A constant segment has limits at its mean, and the target is judged against them.
+        let mut c = [10.0, 12.0].repeat(6);
+        c.extend([40.0, 40.0]);
+        let a = analyse(
+            &c,
+            &Options {
+                improvement: Some(Improvement::Increase),
+                target: Some(0.0),
+                rebase_at: vec![12],
+                ..Default::default()
+            },
+        );
+        assert_eq!(a.assurance, Some(Assurance::ConsistentlyPasses));
+    }
+
+    #[test]
+    fn negative_values_are_judged_like_any_other() {
+        // Net carbon, in tonnes: around −43 with a fall of seven points.
+        let mut v = [-43.0, -44.0].repeat(6);
+        v.extend([-44.5, -45.0, -45.5, -46.0, -46.5, -47.0]);
+        let a = analyse(
+            &v,
+            &Options {
+                improvement: Some(Improvement::Decrease),
+                target: Some(-43.2),
+                ..Default::default()
+            },
+        );
+        // Mean −44.25, limits ∓2.19: the last two points are below the lower limit.
+        assert_eq!(a.points[15].rule, Some(Rule::Trend));
+        assert_eq!(a.points[17].rule, Some(Rule::OutsideLimits));
+        assert_eq!(a.points[17].point_type, PointType::Improvement);
+        assert_eq!(a.variation, Some(Variation::ImprovementLow));
+        assert!(a.points[0].upper_limit.unwrap() < 0.0);
     }
 }

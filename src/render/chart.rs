@@ -7,7 +7,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::series::DashedLineSeries;
 
-use crate::spc::{Analysis, PointType};
+use crate::spc::{Analysis, Point, PointType};
 
 /// The body font of the reports; Typst resolves it from the fonts the world provides.
 const FONT: &str = "Liberation Sans";
@@ -25,8 +25,25 @@ pub struct ChartOptions {
     pub y_label: String,
     pub width: u32,
     pub height: u32,
-    /// Values are ratios: label the axis in percent.
+    /// Values are ratios: label the axis in percent. They are proportions, so an SPC chart keeps its
+    /// limits within 0–100%.
     pub percent: bool,
+    /// Values are already percentages, 0–100 (`boardpack spc --percent`): label them with a % sign as
+    /// they are. Proportions too, as for `percent`.
+    pub percentages: bool,
+}
+
+impl ChartOptions {
+    /// What 100% is on the axis, when the values are a proportion.
+    fn full_scale(&self) -> Option<f64> {
+        if self.percent {
+            Some(1.0)
+        } else if self.percentages {
+            Some(100.0)
+        } else {
+            None
+        }
+    }
 }
 
 impl Default for ChartOptions {
@@ -37,6 +54,7 @@ impl Default for ChartOptions {
             width: 720,
             height: 300,
             percent: false,
+            percentages: false,
         }
     }
 }
@@ -55,7 +73,8 @@ fn chart_err(opts: &ChartOptions) -> impl Fn(String) -> ChartError + '_ {
     }
 }
 
-fn y_formatter(percent: bool) -> impl Fn(&f64) -> String {
+/// Axis labels: `percent` multiplies ratios by 100 for a % label, `percentages` adds the % sign only.
+fn y_formatter(percent: bool, percentages: bool) -> impl Fn(&f64) -> String {
     move |v: &f64| {
         // A tick a rounding error away from a whole number prints as the whole number (0, not 0.00).
         let x = if (v - v.round()).abs() < 1e-6 {
@@ -65,6 +84,8 @@ fn y_formatter(percent: bool) -> impl Fn(&f64) -> String {
         };
         if percent {
             format!("{:.0}%", x * 100.0)
+        } else if percentages {
+            format!("{:.0}%", x)
         } else {
             let dp = if x.fract() == 0.0 || x.abs() >= 10.0 {
                 0
@@ -136,7 +157,7 @@ fn category_axes<'a, 'b>(
         .y_labels(6)
         .x_labels(n)
         .x_label_formatter(&|x| label_at(labels, *x, every))
-        .y_label_formatter(&y_formatter(opts.percent))
+        .y_label_formatter(&y_formatter(opts.percent, opts.percentages))
         .y_desc(&opts.y_label)
         .label_style((FONT, 11))
         .draw()
@@ -229,8 +250,21 @@ fn point_colour(t: PointType) -> RGBColor {
     }
 }
 
+/// The process limits of a point as drawn: a proportion's (`full_scale` is what 100% is) kept within
+/// 0–100%, since a limit beyond what the measure can reach says nothing and squeezes the chart. The
+/// judgement itself (`crate::spc`) uses the limits as computed.
+fn drawn_limits(p: &Point, full_scale: Option<f64>) -> (Option<f64>, Option<f64>) {
+    match full_scale {
+        Some(top) => (
+            p.lower_limit.map(|l| l.clamp(0.0, top)),
+            p.upper_limit.map(|u| u.clamp(0.0, top)),
+        ),
+        None => (p.lower_limit, p.upper_limit),
+    }
+}
+
 /// An XmR chart: the series joined in grey, points coloured by their SPC judgement, the mean and process
-/// limits per segment, and the target as a red dashed line.
+/// limits per segment (within 0–100% for a proportion), and the target as a red dashed line.
 pub fn spc_chart(
     x_labels: &[String],
     analysis: &Analysis,
@@ -242,13 +276,24 @@ pub fn spc_chart(
     {
         let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
         let pts = &analysis.points;
+        let full_scale = opts.full_scale();
         let all = pts
             .iter()
-            .flat_map(|p| [Some(p.value), p.lower_limit, p.upper_limit])
+            .flat_map(|p| {
+                let (lo, hi) = drawn_limits(p, full_scale);
+                [Some(p.value), lo, hi]
+            })
             .flatten()
             .chain(target);
         let n = pts.len().max(1);
-        let mut chart = category_axes(&root, x_labels, y_range(all), 13, opts)?;
+        let (mut lo, mut hi) = y_range(all);
+        if let Some(top) = full_scale {
+            // The padding stops at 0% and 100% too, unless a value (or the target) lies beyond them.
+            let data = pts.iter().map(|p| p.value).chain(target);
+            let (data_lo, data_hi) = data.fold((0.0f64, top), |(l, h), v| (l.min(v), h.max(v)));
+            (lo, hi) = (lo.max(data_lo), hi.min(data_hi));
+        }
+        let mut chart = category_axes(&root, x_labels, (lo, hi.max(lo + 1e-9)), 13, opts)?;
         // Mean and limits, segment by segment.
         let mut start = 0;
         while start < pts.len() {
@@ -266,7 +311,8 @@ pub fn spc_chart(
                     BLACK.stroke_width(1),
                 ))
                 .map_err(|e| err(e.to_string()))?;
-            for limit in [p.lower_limit, p.upper_limit].into_iter().flatten() {
+            let (lo, hi) = drawn_limits(p, full_scale);
+            for limit in [lo, hi].into_iter().flatten() {
                 chart
                     .draw_series(DashedLineSeries::new(
                         vec![(x0, limit), (x1, limit)],
@@ -411,7 +457,7 @@ pub fn funnel_chart(
             .y_labels(6)
             .x_labels(6)
             .x_label_formatter(&|x| super::format::thousands(*x, 0))
-            .y_label_formatter(&y_formatter(opts.percent))
+            .y_label_formatter(&y_formatter(opts.percent, false))
             .y_desc(&opts.y_label)
             .x_desc("Denominator")
             .label_style((FONT, 11))
@@ -560,4 +606,43 @@ pub fn interval_chart(
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spc::{Options, analyse};
+
+    /// The percentages on the y axis of an SVG chart.
+    fn axis_percentages(svg: &str) -> Vec<f64> {
+        svg.split('>')
+            .filter_map(|t| t.split('<').next()?.trim().strip_suffix('%')?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn a_proportions_limits_stay_within_0_and_100_percent() {
+        // Around 97% with wide swings: the limits compute to about 86% and 109%.
+        let values = [
+            99.0, 95.0, 100.0, 96.0, 99.0, 94.0, 100.0, 96.0, 99.0, 95.0, 100.0, 96.0,
+        ];
+        let a = analyse(&values, &Options::default());
+        let upl = a.points[0].upper_limit.unwrap();
+        assert!(upl > 105.0, "{upl}");
+        assert_eq!(drawn_limits(&a.points[0], Some(100.0)).1, Some(100.0));
+        assert_eq!(drawn_limits(&a.points[0], None).1, Some(upl));
+        let ratios: Vec<f64> = values.iter().map(|v| v / 100.0).collect();
+        let r = analyse(&ratios, &Options::default());
+        assert_eq!(drawn_limits(&r.points[0], Some(1.0)).1, Some(1.0));
+
+        let labels: Vec<String> = (1..=12).map(|m| format!("2022-{m:02}")).collect();
+        let opts = ChartOptions {
+            percentages: true,
+            ..Default::default()
+        };
+        let svg = spc_chart(&labels, &a, None, &opts).unwrap();
+        let ticks = axis_percentages(&svg);
+        assert!(!ticks.is_empty(), "{svg}");
+        assert!(ticks.iter().all(|t| *t <= 100.0), "{ticks:?}");
+    }
 }

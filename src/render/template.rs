@@ -681,7 +681,7 @@ fn spc_from_rows(
             improvement,
             target,
             baseline,
-            rebase_at: Vec::new(),
+            ..Default::default()
         },
     );
     Ok((labels, analysis, target))

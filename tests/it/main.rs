@@ -31,6 +31,7 @@ mod reproducible;
 mod s3_server;
 mod sample_pack;
 mod scheduler;
+mod spc_command;
 mod spec_errors;
 mod support;
 mod validate_errors;
