@@ -175,3 +175,49 @@ fn a_killed_run_is_found_by_resume_and_its_staged_objects_are_removed() {
     assert_eq!(resumed.trigger, Trigger::Resume);
     assert_eq!(resumed.resumed_from.as_deref(), Some(killed.as_str()));
 }
+
+/// A process killed at the moment it moves the pointer (the store dies on that write, and the process is
+/// killed while it retries): its record says `succeeded`, the pointer still names the run before it, and
+/// `runs` shows the killed run as not the published one; the next run publishes over the published run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_between_its_record_and_the_pointer_is_not_published() {
+    let s3 = S3Server::start().await;
+    let (p, world) = s3_project(&s3).await;
+    let first = run_on(&world, "2022-04").await.expect("the first run publishes");
+    s3.crash_on("PUT", "/bucket/lake/published/");
+    let mut child = binary(p.root(), &["run", "waits", "--period", "2022-04"])
+        .spawn()
+        .expect("the binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while s3.is_running() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended before the pointer write: {status}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no pointer write in time");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    s3.restart().await;
+
+    let records = history::records(&world, Some("waits")).await.unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let killed = records
+        .iter()
+        .find(|r| r.run_id != first.record.run_id)
+        .unwrap();
+    assert_eq!(killed.status, RunStatus::Succeeded, "its record was written");
+    assert!(!killed.published);
+    let pointer = boardpack::publish::current(&world.store, "waits", "2022-04")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pointer.run_id, first.record.run_id);
+    let (_, out, _) = output(&mut binary(p.root(), &["runs", "show", &killed.run_id]));
+    assert!(out.contains("succeeded, not the published run"), "{out}");
+    let next = run_on(&world, "2022-04").await.expect("the next run publishes");
+    assert_eq!(
+        next.record.previous_record.as_deref(),
+        Some(first.record_path.as_str())
+    );
+}
