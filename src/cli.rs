@@ -70,7 +70,7 @@ pub enum CommandArgs {
     Plan { pipeline: String },
     /// Run a pipeline for a period and publish its outputs.
     Run(RunArgs),
-    /// List the pipelines of the project.
+    /// List the pipelines of the project: parameters, schedule and its next firing, the last run.
     List,
     /// Write the synthetic sample data set to the store.
     Sample(SampleArgs),
@@ -143,6 +143,24 @@ pub enum CommandArgs {
     /// BOARDPACK_STORE, config/boardpack.yaml), with credentials from this process's environment.
     #[command(subcommand)]
     Cluster(ClusterArgs),
+    /// Print a shell completion script: `boardpack completions bash > /etc/bash_completion.d/boardpack`.
+    #[command(
+        after_help = "Install:\n  bash  boardpack completions bash > ~/.local/share/bash-completion/completions/boardpack\n  \
+zsh   boardpack completions zsh > ~/.zfunc/_boardpack   (with fpath+=~/.zfunc before compinit)\n  \
+fish  boardpack completions fish > ~/.config/fish/completions/boardpack.fish\n  \
+powershell  boardpack completions powershell >> $PROFILE"
+    )]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `boardpack man > /usr/local/share/man/man1/boardpack.1`.
+    Man {
+        /// Write boardpack.1 and a page per subcommand (boardpack-run.1, …) into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 const SCHEDULE_HELP: &str = "A pipeline's schedule (pipelines/NAME.yaml):\n  schedule:\n    cron: \"0 7 * * *\"          # minute hour day month weekday\n    timezone: Europe/London     # GMT/BST handled\n    working_day: 8              # only on the 8th working day of the month\n    builds: previous-month      # or previous-quarter, previous-year\n    ready: { poll: 15m, deadline: 8h, min_rows: { INPUT: N }, markers: [PATH] }\n    retries: 2\n    retry_backoff: 1m\n    step_timeout: 30m\n\nScheduler settings (bank holidays, lease, catch-up, notifications) are under `scheduler:` in\nconfig/boardpack.yaml. On SIGTERM/SIGINT no new step starts, running steps have the grace period,\nthe lease is released and the run is recorded as interrupted.";
@@ -525,6 +543,8 @@ pub enum Command {
     },
     Bench(crate::bench::BenchOptions),
     Cluster(ClusterArgs),
+    /// Text about the command line itself, printed without opening a project or a store.
+    Documentation(String),
 }
 
 impl CommandArgs {
@@ -535,6 +555,8 @@ impl CommandArgs {
             CommandArgs::Plan { pipeline } => Command::Plan { pipeline },
             CommandArgs::List => Command::List,
             CommandArgs::Demo => Command::Demo,
+            CommandArgs::Completions { shell } => Command::Documentation(completions(shell)),
+            CommandArgs::Man { dir } => Command::Documentation(man_page(dir.as_deref())?),
             CommandArgs::Verify { run } => Command::Verify { run },
             CommandArgs::Explain { run, table } => Command::Explain { run, table },
             CommandArgs::Diff { old, new } => Command::Diff { old, new },
@@ -669,5 +691,38 @@ impl CommandArgs {
                 })
             }
         })
+    }
+}
+
+/// The completion script of a shell, from the same definition as `--help`.
+pub fn completions(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "boardpack", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The manual page (roff) of `boardpack`, listing its subcommands; with `dir`, writes it and one page per
+/// subcommand (`boardpack-run.1`, …) there instead and says where.
+pub fn man_page(dir: Option<&std::path::Path>) -> Result<String, String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    match dir {
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut out)
+                .map_err(|e| format!("writing the manual page: {e}"))?;
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .and_then(|_| clap_mangen::generate_to(command, dir))
+                .map_err(|e| format!("writing the manual pages to {}: {e}", dir.display()))?;
+            Ok(format!(
+                "manual pages written to {} (boardpack.1 and one per subcommand)\n",
+                dir.display()
+            ))
+        }
     }
 }

@@ -35,7 +35,7 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
     match command {
         Command::Validate { pipelines } => validate(&world, &pipelines),
         Command::Plan { pipeline } => show_plan(&world, &pipeline),
-        Command::List => list(&world),
+        Command::List => list(&world).await,
         Command::Run {
             pipeline,
             params,
@@ -73,6 +73,11 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             print_long(&crate::bench::render_table(&report))
         }
         Command::Cluster(args) => cluster(&world, args).await,
+        // `main` prints it before any world exists; here for a caller that dispatches it anyway.
+        Command::Documentation(text) => {
+            print!("{text}");
+            Ok(())
+        }
     }
 }
 
@@ -244,7 +249,14 @@ fn show_plan(world: &World, name: &str) -> Result<()> {
     print_long(text.trim_end())
 }
 
-fn list(world: &World) -> Result<()> {
+async fn list(world: &World) -> Result<()> {
+    // Where each scheduled pipeline fires next, and the last run of each: what an operator asks first.
+    let next = crate::schedule::runner::next_firings(world)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let runs = crate::schedule::history::records(world, None)
+        .await
+        .map_err(|e| anyhow!(e))?;
     for f in world.project.pipeline_files() {
         match plan::load(&world.project, &f) {
             Ok(p) => {
@@ -275,6 +287,21 @@ fn list(world: &World) -> Result<()> {
                     })
                     .unwrap_or_default();
                 println!("{:<16} {} ({period}{schedule})", p.name, p.description);
+                if let Some((_, what)) = next.get(&p.name) {
+                    println!("{:<16} next: {what}", "");
+                }
+                // Records are oldest first.
+                if let Some(r) = runs.iter().rev().find(|r| r.pipeline == p.name) {
+                    println!(
+                        "{:<16} last run: {} {} {}{} ({})",
+                        "",
+                        r.period,
+                        r.run_id,
+                        crate::schedule::history::status_name(r.status),
+                        if r.published { ", published" } else { "" },
+                        r.started_at.format("%Y-%m-%d %H:%M UTC")
+                    );
+                }
             }
             Err(d) => println!(
                 "{:<16} invalid: {} error(s); run `boardpack validate`",

@@ -21,6 +21,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Completions and the manual page speak of the command line only: no project, no store.
+    if let boardpack::cli::Command::Documentation(text) = &command {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
     let out = Output {
         quiet: cli.global.quiet,
         plain_logs: cli.global.log_format == LogFormat::Json,

@@ -723,12 +723,23 @@ pub async fn serve(
 
 /// The next firing of any scheduled pipeline: (when, what).
 pub async fn next_firing(world: &World) -> Result<Option<(DateTime<Utc>, String)>, String> {
+    Ok(next_firings(world)
+        .await?
+        .into_values()
+        .min_by_key(|(t, _)| *t))
+}
+
+/// Each scheduled pipeline's next firing after now, by pipeline name: when (UTC) and, for people, the
+/// pipeline, the period it builds and the time in the schedule's own time zone.
+pub async fn next_firings(
+    world: &World,
+) -> Result<BTreeMap<String, (DateTime<Utc>, String)>, String> {
     let calendar = Calendar::load(
         &world.project,
         world.config.scheduler.bank_holidays.as_deref(),
     )?;
     let now = world.clock.now();
-    let mut best: Option<(DateTime<Utc>, String)> = None;
+    let mut out = BTreeMap::new();
     for file in world.project.pipeline_files() {
         let Ok(plan) = plan::load(&world.project, &file) else {
             continue;
@@ -738,15 +749,11 @@ pub async fn next_firing(world: &World) -> Result<Option<(DateTime<Utc>, String)
             continue;
         };
         if let Some(t) = s.next_after(now, &calendar)? {
-            if best.as_ref().is_none_or(|(b, _)| t < *b) {
-                best = Some((
-                    t,
-                    format!("{} {} at {}", plan.name, s.period_for(t), s.local(t)),
-                ));
-            }
+            let what = format!("{} {} at {}", plan.name, s.period_for(t), s.local(t));
+            out.insert(plan.name.clone(), (t, what));
         }
     }
-    Ok(best)
+    Ok(out)
 }
 
 /// The periods of a backfill: those of the pipeline's granularity lying wholly within `from..to`.

@@ -168,3 +168,61 @@ fn sample_names_an_unknown_input_and_writes_only_what_is_asked() {
             .exists()
     );
 }
+
+/// Shell completions and the manual page come from the same definition as `--help`, and need no project:
+/// nothing is created where they run.
+#[test]
+fn completions_and_the_manual_page_need_no_project() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "_boardpack()"),
+        ("zsh", "#compdef boardpack"),
+        ("fish", "complete -c boardpack"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let (code, out, err) = boardpack(dir.path(), &["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains(marker), "{shell}: {out}");
+        // Every subcommand completes, `backfill` and `verify` among them.
+        assert!(out.contains("backfill") && out.contains("verify"), "{shell}");
+    }
+    let (code, out, err) = boardpack(dir.path(), &["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(".TH boardpack 1") && out.contains("\\-\\-project"), "{out}");
+    let pages = dir.path().join("man1");
+    let (code, _, err) = boardpack(dir.path(), &["man", "--dir", pages.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let run = std::fs::read_to_string(pages.join("boardpack-run.1")).expect("a page per subcommand");
+    assert!(run.contains("\\-\\-resume") && run.contains("\\-\\-period"), "{run}");
+    let made: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(made, vec![std::ffi::OsString::from("man1")], "no lake/ or anything else");
+}
+
+/// `list` shows each scheduled pipeline's next firing in its own time zone and each pipeline's last run.
+#[test]
+fn list_shows_the_next_firing_and_the_last_run() {
+    let p = crate::pipeline::project();
+    crate::pipeline::seed_visits(&p);
+    p.write(
+        "pipelines/waits.yaml",
+        &format!(
+            "{}schedule:\n  cron: \"0 7 1 * *\"\n  timezone: Europe/London\n  builds: previous-month\n",
+            crate::pipeline::PIPELINE
+        ),
+    );
+    let (code, out, err) = boardpack(p.root(), &["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("next: waits "), "{out}");
+    assert!(out.contains(" at ") && (out.contains(" GMT") || out.contains(" BST")), "{out}");
+    assert!(!out.contains("last run:"), "no run yet: {out}");
+    let (code, _, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-04"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = boardpack(p.root(), &["list"]);
+    assert!(
+        out.contains("last run: 2022-04 ") && out.contains("succeeded, published"),
+        "{out}"
+    );
+}
