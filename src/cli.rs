@@ -51,6 +51,16 @@ pub struct GlobalArgs {
     /// How log lines are written to standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// What standard output holds: text for people, or one JSON document for programs (`list`, `plan`,
+    /// `validate`, `runs`, `runs show`, `verify`; the README documents each document's fields).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -548,8 +558,30 @@ pub enum Command {
 }
 
 impl CommandArgs {
-    /// Checks what can be checked without the project: period and parameter syntax, sample ranges.
-    pub fn validate(self) -> Result<Command, String> {
+    /// Checks what can be checked without the project: period and parameter syntax, sample ranges, and
+    /// that a command asked for JSON has a JSON document to give.
+    pub fn validate(self, output: OutputFormat) -> Result<Command, String> {
+        if output == OutputFormat::Json && !self.speaks_json() {
+            return Err(
+                "--output json is available for list, plan, validate, runs, runs show and verify; this command prints text only"
+                    .into(),
+            );
+        }
+        self.into_command()
+    }
+
+    fn speaks_json(&self) -> bool {
+        matches!(
+            self,
+            CommandArgs::List
+                | CommandArgs::Plan { .. }
+                | CommandArgs::Validate { .. }
+                | CommandArgs::Verify { .. }
+                | CommandArgs::Runs { .. }
+        )
+    }
+
+    fn into_command(self) -> Result<Command, String> {
         Ok(match self {
             CommandArgs::Validate { pipelines } => Command::Validate { pipelines },
             CommandArgs::Plan { pipeline } => Command::Plan { pipeline },

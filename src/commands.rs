@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use serde_json::json;
 
 use crate::cli::{Command, SpcCommand};
 use crate::diagnostic::Diagnostics;
@@ -24,6 +25,14 @@ use crate::world::World;
 pub struct Output {
     pub quiet: bool,
     pub plain_logs: bool,
+    /// Standard output is one JSON document (`--output json`), for the commands that have one.
+    pub json: bool,
+}
+
+/// Prints one JSON document on standard output.
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 /// An error whose diagnostics were already printed; `main` prints only the summary line.
@@ -33,9 +42,9 @@ pub struct Reported(pub String);
 
 pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()> {
     match command {
-        Command::Validate { pipelines } => validate(&world, &pipelines),
-        Command::Plan { pipeline } => show_plan(&world, &pipeline),
-        Command::List => list(&world).await,
+        Command::Validate { pipelines } => validate(&world, &pipelines, out),
+        Command::Plan { pipeline } => show_plan(&world, &pipeline, out),
+        Command::List => list(&world, out).await,
         Command::Run {
             pipeline,
             params,
@@ -52,7 +61,7 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Sample(opts) => sample(&world, &opts, out).await,
         Command::Demo => demo(&world, out).await,
         Command::Spc(args) => spc(&world, &args).await,
-        Command::Verify { run } => verify(&world, &run).await,
+        Command::Verify { run } => verify(&world, &run, out).await,
         Command::Explain { run, table } => explain(&world, &run, &table).await,
         Command::Diff { old, new } => diff(&world, &old, &new).await,
         // The scheduler's commands (`crate::schedule::command`).
@@ -95,14 +104,18 @@ async fn cluster(_: &World, _: crate::cli::ClusterArgs) -> Result<()> {
     )
 }
 
-async fn verify(world: &World, run: &str) -> Result<()> {
+async fn verify(world: &World, run: &str, out: Output) -> Result<()> {
     let (path, record) = crate::verify::find_record(world, run)
         .await
         .map_err(|e| anyhow!(e))?;
     let report = crate::verify::verify(world, &path, &record)
         .await
         .map_err(|e| anyhow!(e))?;
-    println!("{report}");
+    if out.json {
+        print_json(&serde_json::to_value(&report)?)?;
+    } else {
+        println!("{report}");
+    }
     if report.identical() {
         Ok(())
     } else {
@@ -161,7 +174,7 @@ pub fn report_diagnostics(d: &Diagnostics) -> anyhow::Error {
     anyhow!(Reported(format!("{} errors found", d.len())))
 }
 
-fn validate(world: &World, names: &[String]) -> Result<()> {
+fn validate(world: &World, names: &[String], out: Output) -> Result<()> {
     let files: Vec<String> = if names.is_empty() {
         world.project.pipeline_files()
     } else {
@@ -177,6 +190,7 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
         );
     }
     let mut all = Diagnostics::default();
+    let mut documents = Vec::new();
     for f in &files {
         // A plan that loads has its seeds read too: a run would refuse a bad one only once it starts.
         let loaded = plan::load(&world.project, f).and_then(|p| {
@@ -190,20 +204,43 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
         });
         match loaded {
             Ok(p) => {
+                let warnings = p.warnings();
+                if out.json {
+                    documents.push(json!({
+                        "file": f, "valid": true, "inputs": p.inputs.len(), "steps": p.steps.len(),
+                        "warnings": warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+                        "errors": [],
+                    }));
+                    continue;
+                }
                 println!(
                     "ok      {f} ({} inputs, {} steps)",
                     p.inputs.len(),
                     p.steps.len()
                 );
-                for w in p.warnings() {
+                for w in warnings {
                     eprintln!("{w}");
                 }
             }
             Err(d) => {
-                println!("invalid {f} ({} errors)", d.len());
+                if out.json {
+                    documents.push(json!({
+                        "file": f, "valid": false, "warnings": [], "errors": &d.0,
+                    }));
+                } else {
+                    println!("invalid {f} ({} errors)", d.len());
+                }
                 all.extend(d);
             }
         }
+    }
+    if out.json {
+        print_json(&json!({ "pipelines": documents }))?;
+        return if all.is_empty() {
+            Ok(())
+        } else {
+            Err(anyhow!(Reported(format!("{} errors found", all.len()))))
+        };
     }
     if all.is_empty() {
         Ok(())
@@ -215,9 +252,33 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
     }
 }
 
-fn show_plan(world: &World, name: &str) -> Result<()> {
+fn show_plan(world: &World, name: &str, out: Output) -> Result<()> {
     use std::fmt::Write as _;
     let p = load(world, name)?;
+    if out.json {
+        let waves: Vec<Vec<serde_json::Value>> = p
+            .waves()
+            .iter()
+            .map(|wave| {
+                wave.iter()
+                    .map(|s| {
+                        let (kind, file) = match &s.kind {
+                            StepKind::Sql { file, .. } => ("sql", Some(file.clone())),
+                            StepKind::Check { .. } => ("check", None),
+                            StepKind::Report { template, .. } => ("report", Some(template.clone())),
+                        };
+                        json!({
+                            "id": s.id, "kind": kind, "file": file,
+                            "inputs": s.inputs, "depends_on": s.depends_on,
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        return print_json(&json!({
+            "pipeline": p.name, "description": p.description, "waves": waves,
+        }));
+    }
     // Written at once, so that a reader that stops early (`| head`) is not an error.
     let mut text = String::new();
     let _ = writeln!(text, "{}: {}", p.name, p.description);
@@ -249,7 +310,7 @@ fn show_plan(world: &World, name: &str) -> Result<()> {
     print_long(text.trim_end())
 }
 
-async fn list(world: &World) -> Result<()> {
+async fn list(world: &World, out: Output) -> Result<()> {
     // Where each scheduled pipeline fires next, and the last run of each: what an operator asks first.
     let next = crate::schedule::runner::next_firings(world)
         .await
@@ -257,6 +318,34 @@ async fn list(world: &World) -> Result<()> {
     let runs = crate::schedule::history::records(world, None)
         .await
         .map_err(|e| anyhow!(e))?;
+    if out.json {
+        let mut documents = Vec::new();
+        for f in world.project.pipeline_files() {
+            documents.push(match plan::load(&world.project, &f) {
+                Ok(p) => {
+                    let next = next.get(&p.name);
+                    let last = runs.iter().rev().find(|r| r.pipeline == p.name);
+                    json!({
+                        "name": p.name, "file": f, "valid": true, "description": p.description,
+                        "periods": p.period_parameter().map(|pp| pp.granularities.iter()
+                            .map(|g| format!("{g:?}").to_lowercase()).collect::<Vec<_>>()),
+                        "schedule": p.schedule.as_ref().map(|s| json!({
+                            "cron": s.cron, "working_day": s.working_day,
+                            "next_firing": next.map(|(t, _)| t),
+                            "next": next.map(|(_, what)| what),
+                        })),
+                        "last_run": last.map(|r| json!({
+                            "run_id": r.run_id, "period": r.period,
+                            "status": crate::schedule::history::status_name(r.status),
+                            "published": r.published, "started_at": r.started_at,
+                        })),
+                    })
+                }
+                Err(d) => json!({ "file": f, "valid": false, "errors": d.0 }),
+            });
+        }
+        return print_json(&serde_json::Value::Array(documents));
+    }
     for f in world.project.pipeline_files() {
         match plan::load(&world.project, &f) {
             Ok(p) => {

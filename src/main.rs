@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use boardpack::cli::{Cli, LogFormat};
+use boardpack::cli::{Cli, LogFormat, OutputFormat};
 use boardpack::commands::{self, Output, Reported};
 use boardpack::logging::redact_line;
 use boardpack::world::World;
@@ -14,7 +14,7 @@ use boardpack::world::World;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.quiet, cli.global.log_format);
-    let command = match cli.command.validate() {
+    let command = match cli.command.validate(cli.global.output) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {}", redact_line(&e.to_string()));
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     let out = Output {
         quiet: cli.global.quiet,
         plain_logs: cli.global.log_format == LogFormat::Json,
+        json: cli.global.output == OutputFormat::Json,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

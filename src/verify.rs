@@ -21,8 +21,8 @@ pub const SCRATCH_PREFIX: &str = "scratch/verify";
 /// How many example rows a differing table shows.
 const EXAMPLES: usize = 3;
 
-/// What `verify` found.
-#[derive(Debug, Clone)]
+/// What `verify` found (`--output json` prints it as it is).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
     pub run_id: String,
     pub record_path: String,
@@ -41,7 +41,7 @@ pub struct VerifyReport {
     pub tool_changed: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct OutputCheck {
     /// The output's path in the record.
     pub path: String,

@@ -62,6 +62,9 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             let lines = history::lines(&world, pipeline.as_deref())
                 .await
                 .map_err(|e| anyhow!(e))?;
+            if out.json {
+                return crate::commands::print_json(&serde_json::to_value(&lines)?);
+            }
             print!("{}", history::table(&lines));
             Ok(())
         }
@@ -70,6 +73,14 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
                 .await
                 .map_err(|e| anyhow!(e))?;
             let unpublished = crate::publish::unpublished_reason(&world.store, &record).await;
+            if out.json {
+                // The record as stored, with what the pointer says of it.
+                let mut doc = serde_json::to_value(&record)?;
+                doc["record_path"] = path.clone().into();
+                doc["published"] = record.published.into();
+                doc["not_published_because"] = unpublished.clone().into();
+                return crate::commands::print_json(&doc);
+            }
             print!(
                 "{}",
                 history::show(&path, &record, unpublished.as_deref())

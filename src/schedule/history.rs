@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use crate::record::{RunRecord, RunStatus};
 use crate::world::World;
 
-/// One line of the history.
-#[derive(Debug, Clone)]
+/// One line of the history (`runs --output json` prints a list of them).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RunLine {
     pub run_id: String,
     pub pipeline: String,

@@ -226,3 +226,51 @@ fn list_shows_the_next_firing_and_the_last_run() {
         "{out}"
     );
 }
+
+/// `--output json`: one JSON document on standard output for the commands that have one, the same facts
+/// as the text; refused (exit 2) by a command that prints text only.
+#[test]
+fn output_json_gives_one_document_per_command() {
+    let p = crate::pipeline::project();
+    crate::pipeline::seed_visits(&p);
+    let json = |args: &[&str]| -> (i32, serde_json::Value) {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let (code, out, err) = boardpack(p.root(), &all);
+        let doc = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {out}{err}"));
+        (code, doc)
+    };
+    let (code, doc) = json(&["validate"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["pipelines"][0]["file"], "pipelines/waits.yaml");
+    assert_eq!(doc["pipelines"][0]["valid"], true);
+    let (code, doc) = json(&["plan", "waits"]);
+    assert_eq!(code, 0);
+    assert_eq!(doc["waves"][0][0]["kind"], "sql", "{doc}");
+    let (code, _, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-04"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, doc) = json(&["list"]);
+    assert_eq!(doc[0]["name"], "waits");
+    assert_eq!(doc[0]["last_run"]["status"], "succeeded");
+    assert_eq!(doc[0]["last_run"]["published"], true);
+    let (_, doc) = json(&["runs"]);
+    let run = doc[0]["run_id"].as_str().expect("a run id").to_string();
+    assert_eq!(doc[0]["status"], "succeeded");
+    let (_, doc) = json(&["runs", "show", &run]);
+    assert_eq!(doc["run_id"], run.as_str());
+    assert_eq!(doc["published"], true);
+    assert!(doc["steps"].is_array() && doc["outputs"].is_array(), "{doc}");
+    let (code, doc) = json(&["verify", &run]);
+    assert_eq!(code, 0, "{doc}");
+    assert!(doc["outputs"].as_array().unwrap().iter().all(|o| o["identical"] == true), "{doc}");
+    // A broken pipeline: exit 2, the errors in the document with their places.
+    p.write("pipelines/waits.yaml", "name: waits\nsteps:\n  - id: a\n    sql: nope.sql\n");
+    let (code, doc) = json(&["validate"]);
+    assert_eq!(code, 2);
+    assert_eq!(doc["pipelines"][0]["valid"], false);
+    assert!(doc["pipelines"][0]["errors"][0]["location"]["line"].is_u64(), "{doc}");
+    let (code, _, err) = boardpack(p.root(), &["demo", "--output", "json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--output json is available for"), "{err}");
+}
