@@ -20,6 +20,17 @@ pub struct Config {
     pub engine: EngineConfig,
     /// `boardpack schedule`: bank holidays, leases, catch-up, notifications (`crate::schedule`).
     pub scheduler: crate::schedule::SchedulerConfig,
+    /// Run metrics for monitoring (`crate::metrics`).
+    pub metrics: MetricsConfig,
+}
+
+/// Where run metrics go.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A folder read by node_exporter's textfile collector: each run rewrites
+    /// `boardpack_<pipeline>.prom` there (Prometheus text format). Nothing is written when absent.
+    pub textfile_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +104,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             engine: EngineConfig::default(),
             scheduler: Default::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -108,8 +120,9 @@ pub enum ConfigError {
 }
 
 /// The settings the environment can override, by their key in the file.
-const ENV_OVERRIDES: [(&str, &str); 4] = [
+const ENV_OVERRIDES: [(&str, &str); 5] = [
     ("store.url", "BOARDPACK_STORE"),
+    ("metrics.textfile_dir", "BOARDPACK_METRICS_DIR"),
     ("engine.memory_limit", "BOARDPACK_MEMORY_LIMIT"),
     ("engine.max_parallel_steps", "BOARDPACK_MAX_PARALLEL_STEPS"),
     ("engine.url", "BOARDPACK_ENGINE"),
@@ -195,6 +208,9 @@ impl Config {
         }
         if let Some(v) = var("BOARDPACK_ENGINE") {
             self.engine.url = v;
+        }
+        if let Some(v) = var("BOARDPACK_METRICS_DIR") {
+            self.metrics.textfile_dir = Some(v);
         }
         Ok(())
     }

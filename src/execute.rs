@@ -226,6 +226,7 @@ pub async fn run_with(
             // record and outputs stay for inspection (the record says `succeeded`; `runs show` says it
             // was not published).
             if let Err(e) = crate::publish::publish(&world.store, &record, &record_path).await {
+                write_metrics(world, &record);
                 return Err(RunFailure {
                     message: format!(
                         "the run succeeded but was not published: {e} (its record is `{record_path}`)"
@@ -234,6 +235,7 @@ pub async fn run_with(
                 });
             }
             record.published = true;
+            write_metrics(world, &record);
             Ok(RunOutcome {
                 record: record,
                 record_path,
@@ -258,11 +260,19 @@ pub async fn run_with(
                     .is_ok(),
                 Err(_) => false,
             };
+            write_metrics(world, &record);
             Err(RunFailure {
                 message,
                 record_path: written.then_some(record_path),
             })
         }
+    }
+}
+
+/// The run's metrics for monitoring, where the configuration asks for them (`crate::metrics`).
+fn write_metrics(world: &World, record: &RunRecord) {
+    if let Some(dir) = &world.config.metrics.textfile_dir {
+        crate::metrics::write(&world.project.root().join(dir), record);
     }
 }
 

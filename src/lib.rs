@@ -26,6 +26,7 @@
 //! | [`store`] | the object store and path safety |
 //! | [`faults`] | retries and timeouts of the store, keeping credentials out of messages and records |
 //! | [`logging`] | the log lines written, every one through the redaction of credentials |
+//! | [`metrics`] | a finished run as Prometheus text for node_exporter's textfile collector |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
 //! | [`contract`] | an input's data-quality rules: quarantine, row and reference rules, drift, completeness |
@@ -51,6 +52,7 @@ pub mod factors;
 pub mod faults;
 pub mod lineage;
 pub mod logging;
+pub mod metrics;
 pub mod params;
 pub mod period;
 pub mod plan;
