@@ -217,10 +217,11 @@ fn validate_refuses_two_inputs_over_one_location_with_their_own_rules() {
     let (code, text) = boardpack_output(&p, &["validate"]);
     assert_eq!(code, 2, "{text}");
     assert!(
-        text.lines().any(|l| l.contains("pipelines/waits.yaml:22:17:")
-            && l.contains(
-                "input `visits_history` is `same_as: visits`: it reads the `rules` of `visits`"
-            )),
+        text.lines()
+            .any(|l| l.contains("pipelines/waits.yaml:22:17:")
+                && l.contains(
+                    "input `visits_history` is `same_as: visits`: it reads the `rules` of `visits`"
+                )),
         "{text}"
     );
     let p = waits_with("  visits_history:\n    same_as: vists\n");
