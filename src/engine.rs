@@ -208,29 +208,7 @@ impl Engine {
         input: &Input,
         months: &[Month],
     ) -> Result<Vec<ObjectInfo>, EngineError> {
-        // The whole prefix is listed, not only the months read: every object under it is either read (and
-        // recorded) or refused with its path, so that nothing the record lists goes unread by the SQL and
-        // nothing misplaced (a nested folder, `month=2022-4`, a stray object at the root) is skipped silently.
-        let listed = self.store.list(&format!("{}/", input.location)).await?;
-        let mut objects = Vec::new();
-        for o in listed {
-            match object_month(input, &o.path) {
-                ObjectPlace::Marker => {}
-                ObjectPlace::Unpartitioned => objects.push(o),
-                ObjectPlace::Month(m) => {
-                    if months.contains(&m) {
-                        objects.push(o);
-                    }
-                }
-                ObjectPlace::Refused(message) => {
-                    return Err(EngineError::Contract {
-                        input: input.name.clone(),
-                        object: o.path.clone(),
-                        message,
-                    });
-                }
-            }
-        }
+        let objects = self.input_objects(input, months).await?;
         if input.partitioned_by_month {
             self.judge_months(input, months, &objects)?;
         }
@@ -299,6 +277,39 @@ impl Engine {
                 .register_table(input.name.as_str(), view.into_view())?;
         } else {
             self.ctx.register_table(input.name.as_str(), table)?;
+        }
+        Ok(objects)
+    }
+
+    /// `register_input_unchecked` without registering: the input's objects of `months` (every object of
+    /// an unpartitioned input), or the error naming a misplaced one.
+    pub async fn input_objects(
+        &self,
+        input: &Input,
+        months: &[Month],
+    ) -> Result<Vec<ObjectInfo>, EngineError> {
+        // The whole prefix is listed, not only the months read: every object under it is either read (and
+        // recorded) or refused with its path, so that nothing the record lists goes unread by the SQL and
+        // nothing misplaced (a nested folder, `month=2022-4`, a stray object at the root) is skipped silently.
+        let listed = self.store.list(&format!("{}/", input.location)).await?;
+        let mut objects = Vec::new();
+        for o in listed {
+            match object_month(input, &o.path) {
+                ObjectPlace::Marker => {}
+                ObjectPlace::Unpartitioned => objects.push(o),
+                ObjectPlace::Month(m) => {
+                    if months.contains(&m) {
+                        objects.push(o);
+                    }
+                }
+                ObjectPlace::Refused(message) => {
+                    return Err(EngineError::Contract {
+                        input: input.name.clone(),
+                        object: o.path.clone(),
+                        message,
+                    });
+                }
+            }
         }
         Ok(objects)
     }

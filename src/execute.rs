@@ -298,6 +298,102 @@ pub fn new_run_id(started_at: DateTime<Utc>) -> String {
     )
 }
 
+/// The months an input reads for a period: the period's own, its declared history and its baseline months,
+/// in order (none for an unpartitioned input).
+fn months_read(input: &crate::plan::Input, period: &crate::period::Period) -> Vec<Month> {
+    if !input.partitioned_by_month {
+        return Vec::new();
+    }
+    let mut months = input_months(
+        period.first_month(),
+        period.last_month(),
+        input.history_months,
+    );
+    // Baseline months come first: they are earlier than the history, or already in it.
+    let extra = input.baseline_months.iter().filter(|m| !months.contains(m));
+    months = extra.copied().chain(months.iter().copied()).collect();
+    months.sort();
+    months
+}
+
+/// The input whose declaration holds an input's rules: the input named by its `same_as`, or itself.
+fn rules_owner(input: &crate::plan::Input) -> &str {
+    input.same_as.as_deref().unwrap_or(input.name.as_str())
+}
+
+/// The objects with their SHA-256, as the run record lists them.
+async fn digests(
+    world: &World,
+    objects: Vec<crate::store::ObjectInfo>,
+) -> Result<Vec<ObjectRecord>, String> {
+    let mut recorded = Vec::with_capacity(objects.len());
+    for o in objects {
+        let (_, sha256) = world
+            .store
+            .digest(&o.path)
+            .await
+            .map_err(|e| e.to_string())?;
+        recorded.push(ObjectRecord {
+            path: o.path,
+            size: o.size,
+            sha256,
+        });
+    }
+    Ok(recorded)
+}
+
+/// The content id of objects read for months (step and rules cache keys).
+fn content_id(months: &[Month], objects: &[ObjectRecord]) -> String {
+    let month_names: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+    crate::cache::StepCache::input_id(
+        &month_names,
+        objects.iter().map(|o| (o.path.as_str(), o.sha256.as_str())),
+    )
+}
+
+/// Adds a registered input to the run record (and its content to the step cache's sources).
+async fn record_input(
+    world: &World,
+    record: &mut RunRecord,
+    input: &crate::plan::Input,
+    recorded: Vec<ObjectRecord>,
+    content: String,
+    cache: &Option<crate::cache::StepCache>,
+    content_ids: &mut BTreeMap<String, String>,
+) -> Result<(), String> {
+    // The record lists the months read: those with objects, not those wanted (a month deleted from the
+    // history is not one the figures came from).
+    let months: Vec<String> = if input.partitioned_by_month {
+        let found: BTreeSet<String> = recorded
+            .iter()
+            .filter_map(|o| match crate::engine::object_month(input, &o.path) {
+                crate::engine::ObjectPlace::Month(m) => Some(m.to_string()),
+                _ => None,
+            })
+            .collect();
+        found.into_iter().collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(cache) = &cache {
+        cache.add_source(&input.name, content.clone());
+    }
+    content_ids.insert(input.name.clone(), content);
+    let mut input_record = InputRecord {
+        name: input.name.clone(),
+        location: input.location.clone(),
+        months,
+        bytes: recorded.iter().map(|o| o.size).sum(),
+        objects: recorded,
+        rows: None,
+        object_rows: BTreeMap::new(),
+        sha256: String::new(),
+    };
+    crate::audit::complete_input(&world.store, &mut input_record).await?;
+    record.inputs.push(input_record);
+    Ok(())
+}
+
 /// The months an input must supply for a period: the period's own and its declared history.
 pub fn input_months(first: Month, last: Month, history_months: u32) -> Vec<Month> {
     first.add(-(history_months as i32)).through(last)
@@ -361,71 +457,86 @@ async fn execute(
     // Quarantined rows go under the run's prefix; completeness is judged on the period's months.
     engine.set_quality_context(&format!("{}/quarantine", layout.prefix), &period.months());
     let period_months: Vec<String> = period.months().iter().map(|m| m.to_string()).collect();
-    for input in plan
+    let registered: Vec<&crate::plan::Input> = plan
         .inputs
         .iter()
         .filter(|i| read.contains(i.name.as_str()) || referenced.contains(i.name.as_str()))
-    {
-        let months = if input.partitioned_by_month {
-            let mut months = input_months(
-                period.first_month(),
-                period.last_month(),
-                input.history_months,
-            );
-            // Baseline months come first: they are earlier than the history, or already in it.
-            let extra = input.baseline_months.iter().filter(|m| !months.contains(m));
-            months = extra.copied().chain(months.iter().copied()).collect();
-            months.sort();
-            months
-        } else {
-            Vec::new()
-        };
+        .collect();
+    // Inputs over one set of objects (`same_as`) share one declaration of their rules: the rules are
+    // checked once, as the declaring input's, over every month any of them reads, so that a row is set
+    // aside from all of them (each registers its months through the same filter) and counted once.
+    let mut rule_months: BTreeMap<&str, Vec<Month>> = BTreeMap::new();
+    for input in &registered {
+        let months = rule_months.entry(rules_owner(input)).or_default();
+        months.extend(months_read(input, &period));
+        months.sort();
+        months.dedup();
+    }
+    let mut rules_checked: BTreeSet<&str> = BTreeSet::new();
+    for input in registered.iter().copied() {
+        let months = months_read(input, &period);
         let objects = engine
             .register_input_unchecked(input, &months)
             .await
             .map_err(|e| e.to_string())?;
         let checked = objects.clone();
-        let mut recorded = Vec::with_capacity(objects.len());
-        for o in objects {
-            let (_, sha256) = world
-                .store
-                .digest(&o.path)
-                .await
-                .map_err(|e| e.to_string())?;
-            recorded.push(ObjectRecord {
-                path: o.path,
-                size: o.size,
-                sha256,
-            });
-        }
-        let month_names: Vec<String> = months.iter().map(|m| m.to_string()).collect();
-        let content = crate::cache::StepCache::input_id(
-            &month_names,
-            recorded
-                .iter()
-                .map(|o| (o.path.as_str(), o.sha256.as_str())),
-        );
+        let recorded = digests(world, objects).await?;
+        let content = content_id(&months, &recorded);
         // The row rules need a scan of every object; objects that passed them under the same contract
         // before need not be scanned again. Rules that look codes up in another input or seed, or judge
         // completeness over the period, are judged by more than these objects: their key holds the
         // references' content and the period too, and only a clean pass is kept — one that set no row aside
         // and found no gap, so that skipping it leaves the run's findings exactly as checking would.
-        let rules_key = if crate::contract::judged_by_rows_alone(input) {
-            Some(content.clone())
+        let owner_name = rules_owner(input);
+        let Some(rule_months) = rule_months
+            .get(owner_name)
+            .filter(|_| rules_checked.insert(owner_name))
+        else {
+            // Checked already, as the rules of the input that declares them.
+            record_input(
+                world,
+                record,
+                input,
+                recorded,
+                content,
+                &cache,
+                &mut content_ids,
+            )
+            .await?;
+            continue;
+        };
+        // `same_as` names a declared input (the plan checks it); the owner may not be read itself.
+        let owner = plan
+            .inputs
+            .iter()
+            .find(|i| i.name == owner_name)
+            .unwrap_or(input);
+        let (checked, rules_content) = if *rule_months == months {
+            (checked, content.clone())
         } else {
-            crate::contract::references(input)
+            let objects = engine
+                .input_objects(owner, rule_months)
+                .await
+                .map_err(|e| e.to_string())?;
+            let digested = digests(world, objects.clone()).await?;
+            (objects, content_id(rule_months, &digested))
+        };
+        let rules_key = if crate::contract::judged_by_rows_alone(owner) {
+            Some(rules_content.clone())
+        } else {
+            crate::contract::references(owner)
                 .iter()
                 .map(|r| content_ids.get(&r.table).cloned())
                 .collect::<Option<Vec<_>>>()
-                .map(|refs| json!([content, refs, period_months]).to_string())
+                .map(|refs| json!([rules_content, refs, period_months]).to_string())
         };
         let passed = match (&cache, &rules_key) {
-            (Some(cache), Some(key)) => cache.rules_passed(input, key).await,
+            (Some(cache), Some(key)) => cache.rules_passed(owner, key).await,
             _ => None,
         };
         if passed != Some(true) {
             let before = engine.quality_findings();
-            let checked_rows = engine.check_rows(input, &months, &checked).await;
+            let checked_rows = engine.check_rows(owner, rule_months, &checked).await;
             // Rows set aside so far are in the record (a failed run removes their files with its outputs).
             let after = engine.quality_findings();
             record.quarantine = after.quarantined.clone();
@@ -434,39 +545,19 @@ async fn execute(
                 && after.gaps.len() == before.gaps.len();
             if let (Some(cache), Some(false), Some(key), true) = (&cache, passed, &rules_key, clean)
             {
-                cache.mark_rules_passed(input, key).await;
+                cache.mark_rules_passed(owner, key).await;
             }
         }
-        // The record lists the months read: those with objects, not those wanted (a month deleted from the
-        // history is not one the figures came from).
-        let months: Vec<String> = if input.partitioned_by_month {
-            let found: BTreeSet<String> = recorded
-                .iter()
-                .filter_map(|o| match crate::engine::object_month(input, &o.path) {
-                    crate::engine::ObjectPlace::Month(m) => Some(m.to_string()),
-                    _ => None,
-                })
-                .collect();
-            found.into_iter().collect()
-        } else {
-            Vec::new()
-        };
-        if let Some(cache) = &cache {
-            cache.add_source(&input.name, content.clone());
-        }
-        content_ids.insert(input.name.clone(), content);
-        let mut input_record = InputRecord {
-            name: input.name.clone(),
-            location: input.location.clone(),
-            months,
-            bytes: recorded.iter().map(|o| o.size).sum(),
-            objects: recorded,
-            rows: None,
-            object_rows: BTreeMap::new(),
-            sha256: String::new(),
-        };
-        crate::audit::complete_input(&world.store, &mut input_record).await?;
-        record.inputs.push(input_record);
+        record_input(
+            world,
+            record,
+            input,
+            recorded,
+            content,
+            &cache,
+            &mut content_ids,
+        )
+        .await?;
     }
 
     // Caveats of the inputs' completeness: warnings of the run, and lines on the data-quality pages.

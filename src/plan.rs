@@ -86,6 +86,10 @@ pub struct Input {
     pub columns: Vec<Column>,
     /// Rules over rows, months and completeness (`crate::contract`).
     pub rules: crate::contract::Rules,
+    /// For an input declared `same_as: other`: `other`, whose declaration (location, partitioning, columns
+    /// and rules) this one is. Its rules are checked once for both, over both inputs' months, and the rows
+    /// they set aside are recorded under `other` (`crate::execute`).
+    pub same_as: Option<String>,
 }
 
 /// A small table kept with the project under `config/`: a YAML list of records or a CSV file. Its file is
@@ -892,8 +896,22 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
     let mut out = Vec::new();
     for (name, input) in &raw.inputs {
         v.identifier("input", name);
-        if let Err(e) = crate::store::check_relative(input.location.as_str()) {
-            v.error(v.loc(&input.location), e.to_string());
+        // Declared with `same_as`: built from the input it names, once every declaration is validated.
+        if input.same_as.is_some() {
+            continue;
+        }
+        let Some(location) = &input.location else {
+            v.error(
+                v.loc(name),
+                format!(
+                    "input `{}` has no `location` (or `same_as: <input>`, to read another input's objects again)",
+                    name.as_str()
+                ),
+            );
+            continue;
+        };
+        if let Err(e) = crate::store::check_relative(location.as_str()) {
+            v.error(v.loc(location), e.to_string());
         }
         let partitioned_by_month = match input.partitioned_by.as_ref().map(|p| p.as_str()) {
             None => false,
@@ -904,42 +922,7 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
                 false
             }
         };
-        if input.history_months.is_some() && !partitioned_by_month {
-            let loc = v.loc(input.history_months.as_ref().expect("checked"));
-            v.error(
-                loc,
-                format!(
-                    "input `{}`: `history_months` needs `partitioned_by: month`",
-                    name.as_str()
-                ),
-            );
-        }
-        let mut baseline_months = Vec::new();
-        for text in input.baseline_months.iter().flatten() {
-            if !partitioned_by_month {
-                v.error(
-                    v.loc(text),
-                    format!(
-                        "input `{}`: `baseline_months` needs `partitioned_by: month`",
-                        name.as_str()
-                    ),
-                );
-            } else {
-                match text.as_str().parse::<crate::period::Month>() {
-                    Ok(m) => baseline_months.push(m),
-                    Err(_) => v.error(
-                        v.loc(text),
-                        format!(
-                            "input `{}`: baseline month `{}` is not a month: write YYYY-MM, e.g. `2020-02`",
-                            name.as_str(),
-                            text.as_str()
-                        ),
-                    ),
-                }
-            }
-        }
-        baseline_months.sort();
-        baseline_months.dedup();
+        let window = validate_window(v, name.as_str(), input, partitioned_by_month);
         if input.columns.is_empty() {
             v.error(
                 v.loc(name),
@@ -1023,55 +1006,19 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
                 place: Some(v.loc(&c.name)),
             });
         }
-        let period_months = match &input.period_months {
-            None => PeriodMonths::Every,
-            Some(p) => {
-                if !partitioned_by_month {
-                    v.error(
-                        v.loc(p),
-                        format!(
-                            "input `{}`: `period_months` needs `partitioned_by: month`",
-                            name.as_str()
-                        ),
-                    );
-                }
-                PeriodMonths::parse(p.as_str()).unwrap_or_else(|| {
-                    v.error(
-                        v.loc(p),
-                        format!(
-                            "input `{}`: unknown `period_months: {}` (write {})",
-                            name.as_str(),
-                            p.as_str(),
-                            PeriodMonths::NAMES
-                        ),
-                    );
-                    PeriodMonths::Every
-                })
-            }
-        };
-        if let Some(lag) = &input.may_lag
-            && !partitioned_by_month
-        {
-            v.error(
-                v.loc(lag),
-                format!(
-                    "input `{}`: `may_lag` needs `partitioned_by: month`",
-                    name.as_str()
-                ),
-            );
-        }
         let mut validated = Input {
             name: name.as_str().to_string(),
             description: input.description.clone().unwrap_or_default(),
-            location: input.location.as_str().trim_end_matches('/').to_string(),
+            location: location.as_str().trim_end_matches('/').to_string(),
             partitioned_by_month,
-            history_months: input.history_months.as_ref().map(|h| **h).unwrap_or(0),
-            baseline_months,
+            history_months: window.history_months,
+            baseline_months: window.baseline_months,
             required: input.required.unwrap_or(true),
-            period_months,
-            may_lag: input.may_lag.as_ref().map(|l| **l).unwrap_or(0),
+            period_months: window.period_months,
+            may_lag: window.may_lag,
             columns,
             rules: Default::default(),
+            same_as: None,
         };
         let mut found = Vec::new();
         validated.rules =
@@ -1081,7 +1028,222 @@ fn validate_inputs(v: &mut Validator, raw: &RawPipeline) -> Vec<Input> {
         }
         out.push(validated);
     }
-    out
+    one_declaration_per_location(v, raw);
+    // Inputs declared `same_as`, in their place among the others.
+    let mut all = Vec::new();
+    for (name, input) in &raw.inputs {
+        match &input.same_as {
+            None => all.extend(out.iter().find(|d| d.name == name.as_str()).cloned()),
+            Some(other) => all.extend(validate_same_as(v, raw, name, input, other, &out)),
+        }
+    }
+    all
+}
+
+/// The months an input reads besides its period, validated: `history_months`, `baseline_months`,
+/// `period_months` and `may_lag` (each needs `partitioned_by: month`, its own or that of the input named by
+/// `same_as`).
+struct Window {
+    history_months: u32,
+    baseline_months: Vec<crate::period::Month>,
+    period_months: PeriodMonths,
+    may_lag: u32,
+}
+
+fn validate_window(
+    v: &mut Validator,
+    name: &str,
+    input: &crate::spec::RawInput,
+    partitioned_by_month: bool,
+) -> Window {
+    if input.history_months.is_some() && !partitioned_by_month {
+        let loc = v.loc(input.history_months.as_ref().expect("checked"));
+        v.error(
+            loc,
+            format!(
+                "input `{}`: `history_months` needs `partitioned_by: month`",
+                name
+            ),
+        );
+    }
+    let mut baseline_months = Vec::new();
+    for text in input.baseline_months.iter().flatten() {
+        if !partitioned_by_month {
+            v.error(
+                v.loc(text),
+                format!(
+                    "input `{}`: `baseline_months` needs `partitioned_by: month`",
+                    name
+                ),
+            );
+        } else {
+            match text.as_str().parse::<crate::period::Month>() {
+                    Ok(m) => baseline_months.push(m),
+                    Err(_) => v.error(
+                        v.loc(text),
+                        format!(
+                            "input `{}`: baseline month `{}` is not a month: write YYYY-MM, e.g. `2020-02`",
+                            name,
+                            text.as_str()
+                        ),
+                    ),
+                }
+        }
+    }
+    baseline_months.sort();
+    baseline_months.dedup();
+    let period_months = match &input.period_months {
+        None => PeriodMonths::Every,
+        Some(p) => {
+            if !partitioned_by_month {
+                v.error(
+                    v.loc(p),
+                    format!(
+                        "input `{}`: `period_months` needs `partitioned_by: month`",
+                        name
+                    ),
+                );
+            }
+            PeriodMonths::parse(p.as_str()).unwrap_or_else(|| {
+                v.error(
+                    v.loc(p),
+                    format!(
+                        "input `{}`: unknown `period_months: {}` (write {})",
+                        name,
+                        p.as_str(),
+                        PeriodMonths::NAMES
+                    ),
+                );
+                PeriodMonths::Every
+            })
+        }
+    };
+    if let Some(lag) = &input.may_lag
+        && !partitioned_by_month
+    {
+        v.error(
+            v.loc(lag),
+            format!("input `{}`: `may_lag` needs `partitioned_by: month`", name),
+        );
+    }
+    Window {
+        history_months: input.history_months.as_ref().map(|h| **h).unwrap_or(0),
+        baseline_months,
+        period_months,
+        may_lag: input.may_lag.as_ref().map(|l| **l).unwrap_or(0),
+    }
+}
+
+/// Two inputs declared over one location would each carry their own rules, and a row one sets aside would
+/// be counted by the other: the second must say `same_as: <first>` instead. Both are named, with their
+/// places.
+fn one_declaration_per_location(v: &mut Validator, raw: &RawPipeline) {
+    let mut first: BTreeMap<String, (&str, Location)> = BTreeMap::new();
+    for (name, input) in &raw.inputs {
+        if input.same_as.is_some() {
+            continue;
+        }
+        let Some(location) = &input.location else {
+            continue;
+        };
+        let key = location.as_str().trim_end_matches('/').to_string();
+        let here = v.loc(location);
+        match first.get(&key) {
+            None => {
+                first.insert(key, (name.as_str(), here));
+            }
+            Some((other, at)) => {
+                let message = format!(
+                    "inputs `{other}` ({at}) and `{}` ({here}) both read `{key}`, each with its own rules: a \
+                     record one sets aside would be counted by the other. Declare `{}` as `same_as: {other}` \
+                     (with its own `history_months`), so that one set of rules applies to both",
+                    name.as_str(),
+                    name.as_str()
+                );
+                v.error(here, message);
+            }
+        }
+    }
+}
+
+/// An input declared `same_as: other`: `other`'s declaration — location, partitioning, columns and every
+/// rule — over its own months. Keys that would declare objects or rules again are refused, naming where
+/// they belong.
+fn validate_same_as(
+    v: &mut Validator,
+    raw: &RawPipeline,
+    name: &Spanned<String>,
+    input: &crate::spec::RawInput,
+    other: &Spanned<String>,
+    declared: &[Input],
+) -> Option<Input> {
+    let this = name.as_str();
+    let Some(base) = declared.iter().find(|d| d.name == other.as_str()) else {
+        let chained = raw
+            .inputs
+            .iter()
+            .find(|(n, _)| n.as_str() == other.as_str())
+            .and_then(|(_, i)| i.same_as.as_ref());
+        let message = match chained {
+            Some(next) => format!(
+                "input `{this}`: `same_as: {}` names an input that is itself `same_as: {}`: name `{}`",
+                other.as_str(),
+                next.as_str(),
+                next.as_str()
+            ),
+            None if raw.inputs.iter().any(|(n, _)| n.as_str() == other.as_str()) => {
+                // Declared, but its own declaration has errors (reported there).
+                return None;
+            }
+            None => format!(
+                "input `{this}`: `same_as: {}` names no input of the pipeline",
+                other.as_str()
+            ),
+        };
+        v.error(v.loc(other), message);
+        return None;
+    };
+    let base_name = base.name.as_str();
+    let mut again: Vec<(&str, Location)> = Vec::new();
+    if let Some(l) = &input.location {
+        again.push(("location", v.loc(l)));
+    }
+    if let Some(p) = &input.partitioned_by {
+        again.push(("partitioned_by", v.loc(p)));
+    }
+    if let Some(c) = input.columns.first() {
+        again.push(("columns", v.loc(&c.name)));
+    }
+    if let Some(r) = input.rules.as_ref().and_then(|r| r.first()) {
+        again.push(("rules", v.loc(&r.name)));
+    }
+    // `drift:` and `completeness:` are mappings without a place of their own: the input's name is given.
+    if input.drift.is_some() {
+        again.push(("drift", v.loc(name)));
+    }
+    if input.completeness.is_some() {
+        again.push(("completeness", v.loc(name)));
+    }
+    for (key, at) in again {
+        v.error(
+            at,
+            format!(
+                "input `{this}` is `same_as: {base_name}`: it reads the `{key}` of `{base_name}` (declare them there, once)"
+            ),
+        );
+    }
+    let window = validate_window(v, this, input, base.partitioned_by_month);
+    Some(Input {
+        name: this.to_string(),
+        description: input.description.clone().unwrap_or_default(),
+        history_months: window.history_months,
+        baseline_months: window.baseline_months,
+        required: input.required.unwrap_or(base.required),
+        period_months: window.period_months,
+        may_lag: window.may_lag,
+        same_as: Some(base_name.to_string()),
+        ..base.clone()
+    })
 }
 
 /// Checks a column's `allowed:`, `min:` and `max:` against its type: a set of values for strings and

@@ -93,8 +93,15 @@ pub struct RawParameter {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInput {
-    /// A prefix on the store, relative to its root: `inputs/ae_attendances`.
-    pub location: Spanned<String>,
+    /// A prefix on the store, relative to its root: `inputs/ae_attendances`. Absent with `same_as`, which
+    /// takes it from the input named.
+    #[serde(default)]
+    pub location: Option<Spanned<String>>,
+    /// Another input of the pipeline whose objects this one reads again, under that input's declaration
+    /// (location, partitioning, columns and every rule) but over its own months (`history_months`,
+    /// `baseline_months`): one set of rules for one set of records.
+    #[serde(default)]
+    pub same_as: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
     /// `month` for hive-style `month=YYYY-MM/` partitions; absent for an unpartitioned table.
@@ -120,6 +127,8 @@ pub struct RawInput {
     /// publishes, and the data-quality page and the run's warnings say which months the figures stop at.
     #[serde(default)]
     pub may_lag: Option<Spanned<u32>>,
+    /// The contract's columns (none with `same_as`, which reads the columns of the input named).
+    #[serde(default)]
     pub columns: Vec<RawColumn>,
     /// Rules over several columns of a row: a boolean SQL expression that must hold (`crate::engine`).
     #[serde(default)]

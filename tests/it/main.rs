@@ -30,6 +30,7 @@ mod report_parts;
 mod reproducible;
 mod s3_server;
 mod sample_pack;
+mod shared_rules;
 mod scheduler;
 mod spc_command;
 mod spec_errors;
