@@ -98,6 +98,9 @@ pub enum CommandArgs {
     Verify {
         /// A run id, a run record's path on the store, or a run.json file.
         run: String,
+        /// Exit 0 even when an output differs (the report still says so).
+        #[arg(long)]
+        exit_zero: bool,
     },
     /// The lineage of a published table of a run: the step that produced it, its SQL file (with the
     /// recorded SHA-256) and leading comments, the tables it read, down to the input objects and seed
@@ -123,6 +126,9 @@ pub enum CommandArgs {
         old: String,
         /// The later run.
         new: String,
+        /// Exit 0 even when outputs differ (by default 1, as `diff(1)` does).
+        #[arg(long)]
+        exit_zero: bool,
     },
     /// Run the pipelines' schedules (`schedule:` in each pipeline): fire due runs, wait for their data,
     /// run them under a lease, record them. Long-lived until SIGTERM/SIGINT, or one pass with `--once`.
@@ -522,6 +528,7 @@ pub enum Command {
     Spc(SpcCommand),
     Verify {
         run: String,
+        exit_zero: bool,
     },
     Explain {
         run: String,
@@ -530,6 +537,7 @@ pub enum Command {
     Diff {
         old: String,
         new: String,
+        exit_zero: bool,
     },
     Schedule {
         once: bool,
@@ -589,9 +597,17 @@ impl CommandArgs {
             CommandArgs::Demo => Command::Demo,
             CommandArgs::Completions { shell } => Command::Documentation(completions(shell)),
             CommandArgs::Man { dir } => Command::Documentation(man_page(dir.as_deref())?),
-            CommandArgs::Verify { run } => Command::Verify { run },
+            CommandArgs::Verify { run, exit_zero } => Command::Verify { run, exit_zero },
             CommandArgs::Explain { run, table } => Command::Explain { run, table },
-            CommandArgs::Diff { old, new } => Command::Diff { old, new },
+            CommandArgs::Diff {
+                old,
+                new,
+                exit_zero,
+            } => Command::Diff {
+                old,
+                new,
+                exit_zero,
+            },
             CommandArgs::Schedule { once } => Command::Schedule { once },
             CommandArgs::Runs(RunsArgs { show, pipeline }) => match show {
                 Some(RunsCommand::Show { run }) => Command::RunShow { run },

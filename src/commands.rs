@@ -61,9 +61,13 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
         Command::Sample(opts) => sample(&world, &opts, out).await,
         Command::Demo => demo(&world, out).await,
         Command::Spc(args) => spc(&world, &args).await,
-        Command::Verify { run } => verify(&world, &run, out).await,
+        Command::Verify { run, exit_zero } => verify(&world, &run, exit_zero, out).await,
         Command::Explain { run, table } => explain(&world, &run, &table).await,
-        Command::Diff { old, new } => diff(&world, &old, &new).await,
+        Command::Diff {
+            old,
+            new,
+            exit_zero,
+        } => diff(&world, &old, &new, exit_zero).await,
         // The scheduler's commands (`crate::schedule::command`).
         c @ (Command::Schedule { .. }
         | Command::Backfill { .. }
@@ -104,7 +108,7 @@ async fn cluster(_: &World, _: crate::cli::ClusterArgs) -> Result<()> {
     )
 }
 
-async fn verify(world: &World, run: &str, out: Output) -> Result<()> {
+async fn verify(world: &World, run: &str, exit_zero: bool, out: Output) -> Result<()> {
     let (path, record) = crate::verify::find_record(world, run)
         .await
         .map_err(|e| anyhow!(e))?;
@@ -116,7 +120,7 @@ async fn verify(world: &World, run: &str, out: Output) -> Result<()> {
     } else {
         println!("{report}");
     }
-    if report.identical() {
+    if report.identical() || exit_zero {
         Ok(())
     } else {
         // Exit code 1: the run does not reproduce.
@@ -145,17 +149,28 @@ fn print_long(text: &str) -> Result<()> {
     }
 }
 
-async fn diff(world: &World, old: &str, new: &str) -> Result<()> {
+async fn diff(world: &World, old: &str, new: &str, exit_zero: bool) -> Result<()> {
     let (_, a) = crate::verify::find_record(world, old)
         .await
         .map_err(|e| anyhow!(e))?;
     let (_, b) = crate::verify::find_record(world, new)
         .await
         .map_err(|e| anyhow!(e))?;
-    let text = crate::lineage::diff(world, &a, &b)
+    let found = crate::lineage::compare(world, &a, &b)
         .await
         .map_err(|e| anyhow!(e))?;
-    print_long(&text)
+    print_long(&found.text)?;
+    if found.different == 0 || exit_zero {
+        Ok(())
+    } else {
+        // Exit code 1, as diff(1): scripts can tell a restatement that changed figures.
+        bail!(
+            "runs {} and {}: {} output(s) differ",
+            a.run_id,
+            b.run_id,
+            found.different
+        )
+    }
 }
 
 fn load(world: &World, name: &str) -> Result<Plan> {

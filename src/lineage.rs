@@ -286,6 +286,17 @@ fn explain_source(out: &mut String, record: &RunRecord, plan: &Plan, name: &str,
 
 /// Two runs of the same pipeline and period compared, as text.
 pub async fn diff(world: &World, a: &RunRecord, b: &RunRecord) -> Result<String, String> {
+    compare(world, a, b).await.map(|c| c.text)
+}
+
+/// What `diff` found: the report for people, and how many outputs differ or are in one run only.
+pub struct Comparison {
+    pub text: String,
+    pub different: usize,
+}
+
+/// Two runs of the same pipeline and period compared.
+pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comparison, String> {
     if a.pipeline != b.pipeline {
         return Err(format!(
             "runs {} and {} are of different pipelines ({} and {}): diff compares runs of one pipeline and period",
@@ -355,14 +366,19 @@ pub async fn diff(world: &World, a: &RunRecord, b: &RunRecord) -> Result<String,
             }
         }
     }
+    let mut only = oa.keys().filter(|k| !ob.contains_key(*k)).count();
     for rel in ob.keys().filter(|k| !oa.contains_key(*k)) {
         let _ = writeln!(out, "  only in {}  {rel}", b.run_id);
+        only += 1;
     }
     let _ = write!(
         out,
         "{identical} output(s) identical, {different} different"
     );
-    Ok(out)
+    Ok(Comparison {
+        text: out,
+        different: different + only,
+    })
 }
 
 fn section(out: &mut String, what: &str, lines: &[String]) {

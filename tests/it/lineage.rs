@@ -102,7 +102,14 @@ async fn diff_names_the_changed_input_and_exactly_the_affected_figures() {
     assert_ne!(first.record.run_id, second.record.run_id);
 
     let (code, out) = boardpack_output(&p, &["diff", &first.record.run_id, &second.record.run_id]);
-    assert_eq!(code, 0, "{out}");
+    // Outputs differ: exit 1, as diff(1); `--exit-zero` keeps 0 for a script that only wants the report.
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error: runs ") && out.contains("3 output(s) differ"), "{out}");
+    let (code, again) = boardpack_output(
+        &p,
+        &["diff", &first.record.run_id, &second.record.run_id, "--exit-zero"],
+    );
+    assert_eq!(code, 0, "{again}");
     assert!(out.contains("  parameters: unchanged"), "{out}");
     assert!(out.contains("  project files: unchanged"), "{out}");
     let changed_inputs: Vec<&str> = out
