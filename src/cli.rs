@@ -45,6 +45,11 @@ pub struct GlobalArgs {
     /// The store: a folder, or an s3://, gs://, az:// URL. Overrides config/boardpack.yaml and BOARDPACK_STORE.
     #[arg(long, global = true)]
     pub store: Option<String>,
+    /// A named target of config/boardpack.yaml (`targets:`, e.g. dev or prod) applied over its other
+    /// settings; the environment variables and --store still override it. Given before the command
+    /// (`boardpack --target prod run …`): `spc --target` is the SPC target value.
+    #[arg(long, env = "BOARDPACK_TARGET")]
+    pub target: Option<String>,
     /// Print only warnings and errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,

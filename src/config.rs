@@ -22,6 +22,11 @@ pub struct Config {
     pub scheduler: crate::schedule::SchedulerConfig,
     /// Run metrics for monitoring (`crate::metrics`).
     pub metrics: MetricsConfig,
+    /// Named targets (`dev`, `prod`, …): each a part of this file's settings that replaces the same keys
+    /// of the rest when chosen by `--target NAME` or `BOARDPACK_TARGET` (mappings are merged key by key;
+    /// other values are replaced). Read raw here and applied by `Config::load_target`.
+    #[serde(skip_serializing)]
+    pub targets: BTreeMap<String, serde_yaml::Value>,
 }
 
 /// Where run metrics go.
@@ -105,6 +110,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             scheduler: Default::default(),
             metrics: Default::default(),
+            targets: BTreeMap::new(),
         }
     }
 }
@@ -131,13 +137,27 @@ const ENV_OVERRIDES: [(&str, &str); 5] = [
 impl Config {
     /// Reads `config/boardpack.yaml` under `project` (defaults when absent), then applies the environment:
     /// `BOARDPACK_STORE`, `BOARDPACK_MEMORY_LIMIT`, `BOARDPACK_MAX_PARALLEL_STEPS`, `BOARDPACK_ENGINE`.
+    /// The target is `BOARDPACK_TARGET`'s, when set (see [`Config::load_target`]).
     pub fn load(project: &Path) -> Result<Config, ConfigError> {
+        Self::load_target(project, std::env::var("BOARDPACK_TARGET").ok().as_deref())
+    }
+
+    /// [`Config::load`] with a named target of the file applied over the rest, before the environment.
+    /// The order, each over the one before: the file, the target, the environment variables, then the
+    /// command line's flags (`--store`, applied by the caller).
+    pub fn load_target(project: &Path, target: Option<&str>) -> Result<Config, ConfigError> {
         let file = project.join(CONFIG_FILE);
         let (mut config, text) = match std::fs::read_to_string(&file) {
-            Ok(text) => (Self::parse(&text)?, text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (Config::default(), String::new())
-            }
+            Ok(text) => (Self::parse(&text, target)?, text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match target {
+                Some(t) => {
+                    return Err(ConfigError::Invalid(Diagnostics(vec![Diagnostic::in_file(
+                        CONFIG_FILE,
+                        format!("target `{t}` was asked for, but there is no {CONFIG_FILE} to define it"),
+                    )])));
+                }
+                None => (Config::default(), String::new()),
+            },
             Err(e) => {
                 return Err(ConfigError::Invalid(Diagnostics(vec![
                     Diagnostic::in_file(CONFIG_FILE, e.to_string()),
@@ -169,8 +189,43 @@ impl Config {
         Err(ConfigError::Invalid(found))
     }
 
-    /// Decodes the file's text; an error is placed where serde_yaml stopped.
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    /// Decodes the file's text with a target applied; an error is placed where serde_yaml stopped, or,
+    /// for a target's values, at the target.
+    fn parse(text: &str, target: Option<&str>) -> Result<Config, ConfigError> {
+        let base = Self::decode(text)?;
+        let Some(name) = target else {
+            return Ok(base);
+        };
+        let at = |message: String| {
+            let d = match key_location(text, &format!("targets.{name}")) {
+                Some(l) => Diagnostic::at(l, message),
+                None => Diagnostic::in_file(CONFIG_FILE, message),
+            };
+            ConfigError::Invalid(Diagnostics(vec![d]))
+        };
+        let Some(overlay) = base.targets.get(name) else {
+            let known: Vec<&str> = base.targets.keys().map(String::as_str).collect();
+            return Err(ConfigError::Invalid(Diagnostics(vec![Diagnostic::in_file(
+                CONFIG_FILE,
+                if known.is_empty() {
+                    format!("target `{name}` was asked for, but the file defines no `targets:`")
+                } else {
+                    format!("unknown target `{name}`: the file defines {}", known.join(", "))
+                },
+            )])));
+        };
+        // The file decoded once already: it is a mapping.
+        let mut value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| at(e.to_string()))?;
+        if let Some(map) = value.as_mapping_mut() {
+            map.remove("targets");
+        }
+        merge(&mut value, overlay.clone());
+        serde_yaml::from_value::<Config>(value).map_err(|e| at(format!("targets.{name}: {e}")))
+    }
+
+    /// Decodes the file's text as written; an error is placed where serde_yaml stopped.
+    fn decode(text: &str) -> Result<Config, ConfigError> {
         serde_yaml::from_str::<Config>(text).map_err(|e| {
             // serde_yaml ends its message with the place, which the diagnostic says in front.
             let message = e.to_string();
@@ -283,6 +338,23 @@ impl Config {
 
 /// Where a setting (`store.retry.timeout`) is written in the file's text: its key's line and column, or its
 /// closest enclosing key's when it is not written (a default). `None` when no part of it is written.
+/// `overlay` over `base`: mappings merged key by key, anything else replaced.
+fn merge(base: &mut serde_yaml::Value, overlay: serde_yaml::Value) {
+    match (base, overlay) {
+        (serde_yaml::Value::Mapping(b), serde_yaml::Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
 fn key_location(text: &str, key: &str) -> Option<Location> {
     let root = marked_yaml::parse_yaml(0, text).ok()?;
     let mut node = &root;

@@ -42,7 +42,11 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let world = World::open(&cli.global.project, cli.global.store.as_deref())?;
+        let world = World::open_target(
+            &cli.global.project,
+            cli.global.store.as_deref(),
+            cli.global.target.as_deref(),
+        )?;
         // The store's configured credentials are blanked from the log lines too.
         boardpack::logging::redact_store(&world.store);
         commands::dispatch(command, world, out).await

@@ -153,9 +153,23 @@ pub struct World {
 impl World {
     /// The world of a project folder with its configuration, the system clock and the embedded fonts.
     pub fn open(project_root: &Path, store_override: Option<&str>) -> anyhow::Result<World> {
+        Self::open_target(project_root, store_override, None)
+    }
+
+    /// [`World::open`] with a named target of the configuration (`--target`; `BOARDPACK_TARGET` when
+    /// `None`).
+    pub fn open_target(
+        project_root: &Path,
+        store_override: Option<&str>,
+        target: Option<&str>,
+    ) -> anyhow::Result<World> {
         use anyhow::Context;
+        let loaded = match target {
+            Some(t) => Config::load_target(project_root, Some(t)),
+            None => Config::load(project_root),
+        };
         // A configuration's problems are diagnostics like a pipeline's: each at its place, exit code 2.
-        let mut config = Config::load(project_root).map_err(|e| match e {
+        let mut config = loaded.map_err(|e| match e {
             crate::config::ConfigError::Invalid(d) => crate::commands::report_diagnostics(&d),
             other => other.into(),
         })?;

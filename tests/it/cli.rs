@@ -274,3 +274,44 @@ fn output_json_gives_one_document_per_command() {
     assert_eq!(code, 2);
     assert!(err.contains("--output json is available for"), "{err}");
 }
+
+/// Named targets of `config/boardpack.yaml`: `--target` (or `BOARDPACK_TARGET`) applies one over the rest
+/// of the file; `--store` still wins; an unknown target is refused naming the ones defined.
+#[test]
+fn a_named_target_chooses_the_store() {
+    let p = crate::pipeline::project();
+    crate::pipeline::seed_visits(&p);
+    let prod = p.root().join("prod-lake");
+    std::fs::create_dir_all(&prod).unwrap();
+    std::fs::rename(p.store_file("inputs"), prod.join("inputs")).unwrap();
+    p.write(
+        "config/boardpack.yaml",
+        &format!(
+            "store:\n  url: lake\nengine:\n  max_parallel_steps: 1\ntargets:\n  prod:\n    store:\n      url: {}\n",
+            prod.display()
+        ),
+    );
+    // The default target has no inputs: the run fails.
+    let (code, _, _) = boardpack(p.root(), &["run", "waits", "--period", "2022-04"]);
+    assert_eq!(code, 1);
+    let (code, _, err) = boardpack(p.root(), &["--target", "prod", "run", "waits", "--period", "2022-04"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(prod.join("published/waits/2022-04.json").is_file());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"))
+        .args(["--project", p.root().to_str().unwrap(), "--quiet", "runs"])
+        .env("BOARDPACK_TARGET", "prod")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("succeeded"), "the environment chooses it too");
+    let (code, _, err) = boardpack(p.root(), &["--target", "staging", "list"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown target `staging`: the file defines prod"), "{err}");
+    // A target's bad value is placed at the target.
+    p.write(
+        "config/boardpack.yaml",
+        "store:\n  url: lake\ntargets:\n  prod:\n    engine:\n      max_parallel_steps: lots\n",
+    );
+    let (code, _, err) = boardpack(p.root(), &["--target", "prod", "list"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("config/boardpack.yaml:4:3: targets.prod:"), "{err}");
+}
