@@ -202,6 +202,9 @@ pub struct BackfillArgs {
     /// Periods run at once (default: `scheduler.backfill_jobs`, 2).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Say which periods would run and which are skipped, and what each lacks; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -483,6 +486,10 @@ pub struct RunArgs {
     /// Run every SQL step, neither reusing nor keeping results in the step cache (`cache/steps/`).
     #[arg(long)]
     pub no_cache: bool,
+    /// Say what the run would do — the inputs it lacks, the published run it would replace, its steps in
+    /// order — reading only listings and records, and run nothing.
+    #[arg(long, conflicts_with = "resume")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -526,6 +533,14 @@ pub enum Command {
         pipeline: String,
         params: BTreeMap<String, String>,
         no_cache: bool,
+    },
+    /// What a run (`run --dry-run`) or a backfill (`backfill --dry-run`) of these periods would do.
+    DryRun {
+        pipeline: String,
+        /// The run's parameters (the period among them) for `run`; the periods for `backfill`.
+        params: BTreeMap<String, String>,
+        periods: Option<(Period, Period)>,
+        force: bool,
     },
     List,
     Sample(SampleOptions),
@@ -627,6 +642,14 @@ impl CommandArgs {
                 if args.jobs == Some(0) {
                     return Err("--jobs must be at least 1".into());
                 }
+                if args.dry_run {
+                    return Ok(Command::DryRun {
+                        pipeline: args.pipeline,
+                        params: BTreeMap::new(),
+                        periods: Some((from, to)),
+                        force: args.force,
+                    });
+                }
                 Command::Backfill {
                     pipeline: args.pipeline,
                     from,
@@ -684,6 +707,14 @@ impl CommandArgs {
                     // Recorded as parsed (`2022-04`), so that the record and the paths hold one spelling.
                     let parsed: Period = period.parse().map_err(|e: crate::period::PeriodError| e.to_string())?;
                     params.insert("period".to_string(), parsed.to_string());
+                }
+                if args.dry_run {
+                    return Ok(Command::DryRun {
+                        pipeline: args.pipeline,
+                        params,
+                        periods: None,
+                        force: false,
+                    });
                 }
                 Command::Run {
                     pipeline: args.pipeline,

@@ -58,6 +58,12 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             print_outcome(&world, &outcome);
             Ok(())
         }
+        Command::DryRun {
+            pipeline,
+            params,
+            periods,
+            force,
+        } => dry_run(&world, &pipeline, &params, periods, force).await,
         Command::Sample(opts) => sample(&world, &opts, out).await,
         Command::Demo => demo(&world, out).await,
         Command::Spc(args) => spc(&world, &args).await,
@@ -171,6 +177,102 @@ async fn diff(world: &World, old: &str, new: &str, exit_zero: bool) -> Result<()
             found.different
         )
     }
+}
+
+/// What a run (or a backfill's runs) would do, reading only listings and records: per period, whether it
+/// is published (and skipped by a backfill), held by a live lease, or lacks input months; then the steps
+/// in order. Exit code 1 when a period it would run lacks data, so that a script can wait.
+async fn dry_run(
+    world: &World,
+    name: &str,
+    given: &BTreeMap<String, String>,
+    periods: Option<(crate::period::Period, crate::period::Period)>,
+    force: bool,
+) -> Result<()> {
+    use std::fmt::Write as _;
+    let plan = load(world, name)?;
+    let (periods, backfill) = match periods {
+        Some((from, to)) => (
+            crate::schedule::runner::backfill_periods(&plan, from, to).map_err(|e| anyhow!(e))?,
+            true,
+        ),
+        None => (vec![RunParams::bind(&plan, given)?.period()], false),
+    };
+    // No poll, no rows counted (that reads footers), no markers: listings only.
+    let readiness = crate::schedule::Readiness {
+        poll: std::time::Duration::ZERO,
+        deadline: std::time::Duration::ZERO,
+        min_rows: BTreeMap::new(),
+        markers: Vec::new(),
+    };
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "dry run of {name}: nothing is run or written; only listings and records are read"
+    );
+    let (mut would_run, mut lacking) = (0, 0);
+    for period in &periods {
+        let p = period.to_string();
+        let published = crate::publish::current(&world.store, &plan.name, &p)
+            .await
+            .map_err(|e| anyhow!(e))?;
+        let lease = crate::schedule::lease::current(&world.store, &plan.name, &p)
+            .await
+            .map_err(|e| anyhow!("{e}"))?
+            .map(|(_, body)| body)
+            .filter(|b| b.live(world.clock.now()));
+        let missing = crate::schedule::ready::missing(world, &plan, period, &readiness)
+            .await
+            .map_err(|e| anyhow!(e))?;
+        let verdict = if backfill && published.is_some() && !force {
+            "skipped: published (--force rebuilds it)".to_string()
+        } else if let Some(b) = &lease {
+            format!(
+                "would wait: run {} holds the lease until {}",
+                b.run_id,
+                b.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        } else if !missing.is_empty() {
+            lacking += 1;
+            format!("would fail: {}", missing.join("; "))
+        } else {
+            would_run += 1;
+            "would run".to_string()
+        };
+        let replaces = match (&published, verdict.starts_with("would run")) {
+            (Some(pointer), true) => format!(", replacing published run {}", pointer.run_id),
+            _ => String::new(),
+        };
+        let _ = writeln!(text, "  {p:<11} {verdict}{replaces}");
+    }
+    let _ = writeln!(
+        text,
+        "steps of each run, wave by wave (a SQL step or report whose inputs are unchanged comes from the step cache):"
+    );
+    for (i, wave) in plan.waves().iter().enumerate() {
+        let steps: Vec<String> = wave
+            .iter()
+            .map(|s| {
+                let kind = match &s.kind {
+                    StepKind::Sql { .. } => "sql",
+                    StepKind::Check { .. } => "check",
+                    StepKind::Report { .. } => "report",
+                };
+                format!("{} ({kind})", s.id)
+            })
+            .collect();
+        let _ = writeln!(text, "  wave {}: {}", i + 1, steps.join(", "));
+    }
+    let _ = write!(
+        text,
+        "{would_run} of {} period(s) would run; {lacking} lack data",
+        periods.len()
+    );
+    print_long(&text)?;
+    if lacking > 0 {
+        bail!("{lacking} period(s) lack data (see above)")
+    }
+    Ok(())
 }
 
 fn load(world: &World, name: &str) -> Result<Plan> {

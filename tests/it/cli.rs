@@ -315,3 +315,34 @@ fn a_named_target_chooses_the_store() {
     assert_eq!(code, 2);
     assert!(err.contains("config/boardpack.yaml:4:3: targets.prod:"), "{err}");
 }
+
+/// `run --dry-run` and `backfill --dry-run` say what would happen, period by period, reading only
+/// listings and records: nothing is run, recorded or published.
+#[test]
+fn a_dry_run_says_what_would_run_and_writes_nothing() {
+    let p = crate::pipeline::project();
+    crate::pipeline::seed_visits(&p);
+    let (code, out, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-04", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2022-04     would run\n"), "{out}");
+    assert!(out.contains("wave 1: by_clinic (sql)"), "{out}");
+    assert!(!p.store_file("runs").exists() && !p.store_file("published").exists());
+    assert!(!p.store_file("leases").exists(), "no lease was taken");
+    let (code, _, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-04"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = boardpack(p.root(), &["run", "waits", "--period", "2022-04", "--dry-run"]);
+    assert!(out.contains("would run, replacing published run "), "{out}");
+    // A month without data: the run would fail, and the dry run exits 1 saying why.
+    let (code, out, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-08", "--dry-run"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("would fail: `visits` has no data for 2022-08"), "{out}");
+    let (code, out, _) = boardpack(
+        p.root(),
+        &["backfill", "waits", "--from", "2022-04", "--to", "2022-08", "--dry-run"],
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("2022-04     skipped: published"), "{out}");
+    assert!(out.contains("2022-06     would run") && out.contains("2022-08     would fail"), "{out}");
+    let runs = std::fs::read_dir(p.store_file("runs/waits")).unwrap().count();
+    assert_eq!(runs, 1, "only the real run's period has runs");
+}
