@@ -315,6 +315,8 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
         "diff {} {}: run {} → run {}",
         a.pipeline, a.period, a.run_id, b.run_id
     );
+    // The summary goes here once the comparison is done: the conclusion before its reasons.
+    let summary_at = out.len();
 
     let params = RunRecord::given_parameters;
     section(
@@ -374,6 +376,16 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
     let _ = write!(
         out,
         "{identical} output(s) identical, {different} different"
+    );
+    let count = |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| changes(x, y, true).len();
+    out.insert_str(
+        summary_at,
+        &format!(
+            "  summary: {different} output(s) different, {only} in one run only, {identical} identical; \
+             {} input object(s) and {} project file(s) changed\n",
+            count(&objects(a), &objects(b)),
+            count(&a.files, &b.files)
+        ),
     );
     Ok(Comparison {
         text: out,

@@ -67,6 +67,27 @@ impl VerifyReport {
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "verify run {} ({})", self.run_id, self.record_path)?;
+        // The conclusion first, then its reasons: a long report read from the top says what it found.
+        writeln!(
+            f,
+            "  summary: {}; {} input object(s) and {} project file(s) changed since the run{}",
+            if self.identical() {
+                format!("all {} outputs identical", self.outputs.len())
+            } else {
+                format!(
+                    "{} of {} outputs differ",
+                    self.different_outputs().len(),
+                    self.outputs.len()
+                )
+            },
+            self.inputs_changed.len(),
+            self.files_changed.len(),
+            if self.rerun_error.is_some() {
+                "; the re-execution failed"
+            } else {
+                ""
+            }
+        )?;
         if self.files_changed.is_empty() {
             writeln!(f, "  project files: unchanged since the run")?;
         } else {

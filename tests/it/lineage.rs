@@ -110,6 +110,13 @@ async fn diff_names_the_changed_input_and_exactly_the_affected_figures() {
         &["diff", &first.record.run_id, &second.record.run_id, "--exit-zero"],
     );
     assert_eq!(code, 0, "{again}");
+    // The conclusion comes first, before the lists.
+    assert!(
+        out.lines().nth(1).unwrap_or_default().starts_with(
+            "  summary: 3 output(s) different, 0 in one run only, 0 identical; 1 input object(s) and 0 project file(s) changed"
+        ),
+        "{out}"
+    );
     assert!(out.contains("  parameters: unchanged"), "{out}");
     assert!(out.contains("  project files: unchanged"), "{out}");
     let changed_inputs: Vec<&str> = out
