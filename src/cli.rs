@@ -57,7 +57,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// What standard output holds: text for people, or one JSON document for programs (`list`, `plan`,
-    /// `validate`, `runs`, `runs show`, `verify`; the README documents each document's fields).
+    /// `validate`, `runs`, `runs show`, `verify`, `diff`; the README documents each document's fields).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -591,7 +591,7 @@ impl CommandArgs {
     pub fn validate(self, output: OutputFormat) -> Result<Command, String> {
         if output == OutputFormat::Json && !self.speaks_json() {
             return Err(
-                "--output json is available for list, plan, validate, runs, runs show and verify; this command prints text only"
+                "--output json is available for list, plan, validate, runs, runs show, verify and diff; this command prints text only"
                     .into(),
             );
         }
@@ -605,6 +605,7 @@ impl CommandArgs {
                 | CommandArgs::Plan { .. }
                 | CommandArgs::Validate { .. }
                 | CommandArgs::Verify { .. }
+                | CommandArgs::Diff { .. }
                 | CommandArgs::Runs { .. }
         )
     }

@@ -73,7 +73,7 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             old,
             new,
             exit_zero,
-        } => diff(&world, &old, &new, exit_zero).await,
+        } => diff(&world, &old, &new, exit_zero, out).await,
         // The scheduler's commands (`crate::schedule::command`).
         c @ (Command::Schedule { .. }
         | Command::Backfill { .. }
@@ -155,7 +155,7 @@ fn print_long(text: &str) -> Result<()> {
     }
 }
 
-async fn diff(world: &World, old: &str, new: &str, exit_zero: bool) -> Result<()> {
+async fn diff(world: &World, old: &str, new: &str, exit_zero: bool, out: Output) -> Result<()> {
     let (_, a) = crate::verify::find_record(world, old)
         .await
         .map_err(|e| anyhow!(e))?;
@@ -165,7 +165,11 @@ async fn diff(world: &World, old: &str, new: &str, exit_zero: bool) -> Result<()
     let found = crate::lineage::compare(world, &a, &b)
         .await
         .map_err(|e| anyhow!(e))?;
-    print_long(&found.text)?;
+    if out.json {
+        print_json(&found.document)?;
+    } else {
+        print_long(&found.text)?;
+    }
     if found.different == 0 || exit_zero {
         Ok(())
     } else {

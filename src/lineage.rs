@@ -289,10 +289,12 @@ pub async fn diff(world: &World, a: &RunRecord, b: &RunRecord) -> Result<String,
     compare(world, a, b).await.map(|c| c.text)
 }
 
-/// What `diff` found: the report for people, and how many outputs differ or are in one run only.
+/// What `diff` found: the report for people, how many outputs differ or are in one run only, and the
+/// same facts as data (`diff --output json`).
 pub struct Comparison {
     pub text: String,
     pub different: usize,
+    pub document: serde_json::Value,
 }
 
 /// Two runs of the same pipeline and period compared.
@@ -350,27 +352,35 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
     let (oa, ob) = (outputs(a), outputs(b));
     let mut identical = 0;
     let mut different = 0;
+    let mut documented = Vec::new();
     for (rel, (pa, sa)) in &oa {
         let Some((pb, sb)) = ob.get(rel) else {
             let _ = writeln!(out, "  only in {}  {rel}", a.run_id);
+            documented.push(serde_json::json!({ "path": rel, "status": "only_old" }));
             continue;
         };
         if sa == sb {
             identical += 1;
             let _ = writeln!(out, "  identical  {rel}");
+            documented.push(serde_json::json!({ "path": rel, "status": "identical" }));
             continue;
         }
         different += 1;
         let _ = writeln!(out, "  DIFFERENT  {rel}");
-        if rel.ends_with(".parquet") {
-            for line in figure_changes(world, pa, pb).await {
-                let _ = writeln!(out, "             {line}");
-            }
+        let figures = if rel.ends_with(".parquet") {
+            figure_changes(world, pa, pb).await
+        } else {
+            Vec::new()
+        };
+        for line in &figures {
+            let _ = writeln!(out, "             {line}");
         }
+        documented.push(serde_json::json!({ "path": rel, "status": "different", "figures": figures }));
     }
     let mut only = oa.keys().filter(|k| !ob.contains_key(*k)).count();
     for rel in ob.keys().filter(|k| !oa.contains_key(*k)) {
         let _ = writeln!(out, "  only in {}  {rel}", b.run_id);
+        documented.push(serde_json::json!({ "path": rel, "status": "only_new" }));
         only += 1;
     }
     let _ = write!(
@@ -387,9 +397,18 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
             count(&a.files, &b.files)
         ),
     );
+    let document = serde_json::json!({
+        "pipeline": a.pipeline, "period": a.period, "old_run": a.run_id, "new_run": b.run_id,
+        "parameters": changes(&params(a), &params(b), false),
+        "input_objects": changes(&objects(a), &objects(b), true),
+        "project_files": changes(&a.files, &b.files, true),
+        "outputs": documented,
+        "different": different + only,
+    });
     Ok(Comparison {
         text: out,
         different: different + only,
+        document,
     })
 }
 
