@@ -143,6 +143,10 @@ pub enum CommandArgs {
         /// systemd timers and Kubernetes CronJobs.
         #[arg(long)]
         once: bool,
+        /// With --once: say which firings are due and what each would do (run, skip as published, wait
+        /// for data or a lease); start nothing, record nothing.
+        #[arg(long, requires = "once")]
+        dry_run: bool,
     },
     /// Run a pipeline for a range of periods, a few at a time, skipping periods already published.
     #[command(
@@ -561,6 +565,7 @@ pub enum Command {
     },
     Schedule {
         once: bool,
+        dry_run: bool,
     },
     Backfill {
         pipeline: String,
@@ -629,7 +634,7 @@ impl CommandArgs {
                 new,
                 exit_zero,
             },
-            CommandArgs::Schedule { once } => Command::Schedule { once },
+            CommandArgs::Schedule { once, dry_run } => Command::Schedule { once, dry_run },
             CommandArgs::Runs(RunsArgs { show, pipeline }) => match show {
                 Some(RunsCommand::Show { run }) => Command::RunShow { run },
                 None => Command::Runs { pipeline },

@@ -18,7 +18,13 @@ use crate::world::World;
 pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()> {
     let settings = Settings::from_config(&world.config.scheduler).map_err(|e| anyhow!(e))?;
     match command {
-        Command::Schedule { once } => schedule(&world, &settings, once, out).await,
+        Command::Schedule { once, dry_run } => {
+            let settings = Settings {
+                dry_run,
+                ..settings
+            };
+            schedule(&world, &settings, once, out).await
+        }
         Command::Backfill {
             pipeline,
             from,

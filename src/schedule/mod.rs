@@ -127,6 +127,8 @@ pub struct Settings {
     pub grace_period: Duration,
     pub backfill_jobs: usize,
     pub notify: NotifyConfig,
+    /// A pass only says what it would do (`schedule --once --dry-run`): no run, record, lease or state.
+    pub dry_run: bool,
 }
 
 impl Settings {
@@ -143,6 +145,7 @@ impl Settings {
             grace_period: d("grace_period", &c.grace_period)?,
             backfill_jobs: c.backfill_jobs.max(1),
             notify: c.notify.clone(),
+            dry_run: false,
         })
     }
 }

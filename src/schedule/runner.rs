@@ -402,7 +402,9 @@ pub async fn pass(
         &world.project,
         world.config.scheduler.bank_holidays.as_deref(),
     )?;
-    sweep_abandoned(world, settings).await;
+    if !settings.dry_run {
+        sweep_abandoned(world, settings).await;
+    }
     let mut scheduled = Vec::new();
     for file in world.project.pipeline_files() {
         let plan = match plan::load(&world.project, &file) {
@@ -499,13 +501,26 @@ async fn pipeline_pass(
                 "{} {period}: firing of {when}: already published",
                 plan.name
             ));
-            write_state(world, &plan.name, firing).await;
+            if !settings.dry_run {
+                write_state(world, &plan.name, firing).await;
+            }
             continue;
         }
         let deadline =
             firing + chrono::Duration::from_std(schedule.ready.deadline).unwrap_or_default();
-        if once && world.clock.now() < deadline {
+        let waiting = world.clock.now() < deadline;
+        if (once && waiting) || settings.dry_run {
             let missing = ready::missing(world, plan, &period, &schedule.ready).await?;
+            if !missing.is_empty() && !waiting {
+                // Only a dry run gets here: a real one would wait no more and fail with this.
+                report(&format!(
+                    "{} {period}: firing of {when}: would fail, past its readiness deadline: {}",
+                    plan.name,
+                    missing.join("; ")
+                ));
+                outcome.handled += 1;
+                continue;
+            }
             if !missing.is_empty() {
                 report(&format!(
                     "{} {period}: firing of {when}: waiting for data ({}); looked for again next pass, until {}",
@@ -515,6 +530,24 @@ async fn pipeline_pass(
                 ));
                 break;
             }
+        }
+        if settings.dry_run {
+            let held = lease::current(&world.store, &plan.name, &period.to_string())
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|(_, b)| b)
+                .filter(|b| b.live(world.clock.now()));
+            report(&match held {
+                Some(b) => format!(
+                    "{} {period}: firing of {when}: would wait: run {} holds the lease until {}",
+                    plan.name,
+                    b.run_id,
+                    b.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => format!("{} {period}: firing of {when}: would run", plan.name),
+            });
+            outcome.handled += 1;
+            continue;
         }
         let launched = launch(
             world,

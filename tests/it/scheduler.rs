@@ -857,3 +857,21 @@ async fn schedule_once_names_a_held_lease() {
     );
     assert!(records(&w).await.is_empty(), "nothing ran");
 }
+
+/// `schedule --once --dry-run` says what each due firing would do and starts nothing: no run, lease,
+/// record or scheduler state is written, so the real pass afterwards fires the same firings.
+#[test]
+fn schedule_once_dry_run_starts_nothing() {
+    let p = due_every_minute(|p, m| month(p, m));
+    let (code, out) = boardpack_output(&p, &["schedule", "--once", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": would run"), "{out}");
+    for nothing in ["runs", "leases", "scheduler", "published"] {
+        assert!(!p.store_file(nothing).exists(), "{nothing}/ was written: {out}");
+    }
+    let (code, out) = boardpack_output(&p, &["schedule", "--dry-run"]);
+    assert_eq!(code, 2, "--dry-run needs --once: {out}");
+    let (code, out) = boardpack_output(&p, &["schedule", "--once"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("succeeded and published"), "{out}");
+}
