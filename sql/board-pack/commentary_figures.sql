@@ -31,14 +31,16 @@ pieces AS (
 placeholders AS (
     SELECT period, metric_id, field,
            strpos(piece, '}}') > 0 AS closed,
-           trim(split_part(piece, '}}', 1)) AS placeholder
+           strpos(split_part(piece, '}}', 1), chr(10)) > 0 AS multiline,
+           -- Trimmed of spaces and tabs, as src/render/format.rs trims it to look it up.
+           btrim(split_part(piece, '}}', 1), ' ' || chr(9)) AS placeholder
     FROM pieces
 ),
 parsed AS (
     SELECT p.*,
-           trim(split_part(split_part(placeholder, '|', 1), '@', 1)) AS target,
-           trim(split_part(split_part(placeholder, '|', 1), '@', 2)) AS org,
-           trim(split_part(placeholder, '|', 2)) AS claim,
+           btrim(split_part(split_part(placeholder, '|', 1), '@', 1), ' ' || chr(9)) AS target,
+           btrim(split_part(split_part(placeholder, '|', 1), '@', 2), ' ' || chr(9)) AS org,
+           btrim(split_part(placeholder, '|', 2), ' ' || chr(9)) AS claim,
            split_part(placeholder, '|', 3) <> '' AS extra_claim
     FROM placeholders p
 ),
@@ -47,7 +49,7 @@ figures AS (
            split_part(target, '.', 1) AS figure_metric,
            CASE WHEN split_part(target, '.', 2) = '' THEN 'value' ELSE split_part(target, '.', 2) END AS measure,
            split_part(target, '.', 3) <> '' AS extra_measure,
-           CASE WHEN claim LIKE 'was %' THEN trim(substr(claim, 5)) END AS written
+           CASE WHEN claim LIKE 'was %' THEN btrim(substr(claim, 5), ' ' || chr(9)) END AS written
     FROM parsed p
 ),
 resolved AS (
@@ -109,6 +111,8 @@ SELECT
     -- What makes the placeholder unusable: the run fails naming the record and the placeholder.
     CASE
         WHEN NOT closed THEN 'the placeholder is not closed with }}'
+        -- The pack fills placeholders line by line (each line is a bullet).
+        WHEN multiline THEN 'a placeholder must be on one line'
         WHEN extra_claim THEN 'one claim per placeholder: write another placeholder for another claim'
         WHEN NOT known_metric THEN 'no metric `' || figure_metric || '` in config/board-pack/metrics.yaml'
         WHEN org <> '' AND org_code IS NULL THEN 'no organisation `' || org || '` in the reference data (a short name or ODS code)'

@@ -109,7 +109,7 @@ pub fn escape_markup(text: &str) -> String {
 }
 
 /// Commentary text with its placeholders filled in: every `{{ … }}` is replaced by `figure(body)` (the
-/// trimmed text between the braces), which is already Typst markup (a formatted figure, escaped where it
+/// text between the braces, trimmed of spaces and tabs), which is already Typst markup (a formatted figure, escaped where it
 /// came from data); the text around the placeholders is escaped like any other text from data, so neither
 /// the prose nor a figure's text can become markup. The rule for where a placeholder ends is the one
 /// `sql/board-pack/commentary_figures.sql` splits by, so the template fills exactly the placeholders the
@@ -136,7 +136,8 @@ pub fn fill_placeholders(
                 after.chars().take(40).collect::<String>()
             ));
         };
-        let body = after[..end].trim();
+        // Spaces and tabs only: the step trims the same characters (a line break cannot occur here).
+        let body = after[..end].trim_matches([' ', '\t']);
         match figure(body) {
             Some(markup) => out.push_str(&markup),
             None => return Err(format!("the placeholder `{{{{ {body} }}}}` was not resolved")),
