@@ -108,6 +108,46 @@ pub fn escape_markup(text: &str) -> String {
     out
 }
 
+/// Commentary text with its placeholders filled in: every `{{ … }}` is replaced by `figure(body)` (the
+/// text between the braces, trimmed of spaces and tabs), which is already Typst markup (a formatted figure, escaped where it
+/// came from data); the text around the placeholders is escaped like any other text from data, so neither
+/// the prose nor a figure's text can become markup. The rule for where a placeholder ends is the one
+/// `sql/board-pack/commentary_figures.sql` splits by, so the template fills exactly the placeholders the
+/// step resolved: a body runs from `{{` to the first `}}`; a `{{` before it leaves the first unclosed. An
+/// unclosed placeholder, or one `figure` does not know, is an error naming it.
+pub fn fill_placeholders(
+    text: &str,
+    figure: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&escape_markup(&rest[..open]));
+        let after = &rest[open + 2..];
+        let close = after.find("}}");
+        let next_open = after.find("{{");
+        let end = match (close, next_open) {
+            (Some(c), Some(o)) if o < c => None,
+            (c, _) => c,
+        };
+        let Some(end) = end else {
+            return Err(format!(
+                "the placeholder `{{{{{}` is not closed with `}}}}`",
+                after.chars().take(40).collect::<String>()
+            ));
+        };
+        // Spaces and tabs only: the step trims the same characters (a line break cannot occur here).
+        let body = after[..end].trim_matches([' ', '\t']);
+        match figure(body) {
+            Some(markup) => out.push_str(&markup),
+            None => return Err(format!("the placeholder `{{{{ {body} }}}}` was not resolved")),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(&escape_markup(rest));
+    Ok(out)
+}
+
 /// Explicit bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
@@ -169,6 +209,18 @@ mod tests {
         assert_eq!(suppressed_count(5.0), "5");
         assert_eq!(signed(3.24, 1), "+3.2");
         assert_eq!(signed(-3.24, 1), "-3.2");
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_the_text_around_them_escaped() {
+        let figure = |b: &str| (b == "cancer_2ww@SWFT | met").then(|| "90.5\\%".to_string());
+        assert_eq!(
+            fill_placeholders("SWFT *at* {{ cancer_2ww@SWFT | met }}.", figure).as_deref(),
+            Ok("SWFT \\*at\\* 90.5\\%\\.")
+        );
+        assert!(fill_placeholders("{{ other }}", figure).unwrap_err().contains("`{{ other }}`"));
+        assert!(fill_placeholders("{{ a {{ cancer_2ww@SWFT | met }}", figure).is_err());
+        assert_eq!(fill_placeholders("a }} b", figure).as_deref(), Ok("a \\}\\} b"));
     }
 
     #[test]

@@ -460,6 +460,10 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             Ok(image(&g, "funnel", svg, &rows))
         },
     );
+    // `fill(text, figures)`: commentary with its placeholders replaced by their figures (`format::
+    // fill_placeholders`); `figures` are maps of `placeholder` (the trimmed text between the braces, as
+    // the `commentary_figures` step found it) and `text` (the figure as the template formatted it).
+    env.add_function("fill", fill_figures);
     env.add_function("protect", protect_rows);
     // `source(rows, …)`: the line under a table naming the steps (and seeds) its rows come from.
     env.add_function("source", |tables: minijinja::value::Rest<Value>| {
@@ -772,6 +776,29 @@ fn funnel_from_rows(rows: &[Value], kwargs: &Kwargs) -> Result<String, Error> {
         scale: scale.unwrap_or(1.0),
     };
     chart::funnel_chart(&points, &spec, &opts).map_err(chart_error)
+}
+
+/// `fill(text, figures)`: see `format::fill_placeholders`. A figure's `text` is the template's own output
+/// (a macro's, already escaped), so it is inserted as markup; a placeholder without a figure is an error.
+fn fill_figures(text: Value, figures: Vec<Value>) -> Result<Value, Error> {
+    if text.is_none() || text.is_undefined() {
+        return Ok(Value::from_safe_string(NOT_AVAILABLE.to_string()));
+    }
+    let mut known = std::collections::BTreeMap::new();
+    for f in &figures {
+        let placeholder = f.get_attr("placeholder")?;
+        let figure = f.get_attr("text")?;
+        if placeholder.is_undefined() || figure.is_undefined() {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "fill: each figure needs `placeholder` and `text`",
+            ));
+        }
+        known.insert(placeholder.to_string(), figure.to_string());
+    }
+    format::fill_placeholders(&text.to_string(), |body| known.get(body).cloned())
+        .map(Value::from_safe_string)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fill: {e}")))
 }
 
 /// `protect(rows, group=[columns], counts=[columns])`: small-number suppression (`crate::disclosure`).

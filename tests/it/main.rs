@@ -8,6 +8,7 @@ mod cache;
 mod cancer;
 mod carbon;
 mod cli;
+mod commentary;
 mod disclosure_sweep;
 #[cfg(feature = "distributed")]
 mod distributed;
