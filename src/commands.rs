@@ -33,7 +33,7 @@ pub struct Reported(pub String);
 
 pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()> {
     match command {
-        Command::Validate { pipelines } => validate(&world, &pipelines),
+        Command::Validate { pipelines } => validate(&world, &pipelines).await,
         Command::Plan { pipeline } => show_plan(&world, &pipeline),
         Command::List => list(&world),
         Command::Run {
@@ -156,7 +156,7 @@ pub fn report_diagnostics(d: &Diagnostics) -> anyhow::Error {
     anyhow!(Reported(format!("{} errors found", d.len())))
 }
 
-fn validate(world: &World, names: &[String]) -> Result<()> {
+async fn validate(world: &World, names: &[String]) -> Result<()> {
     let files: Vec<String> = if names.is_empty() {
         world.project.pipeline_files()
     } else {
@@ -174,15 +174,25 @@ fn validate(world: &World, names: &[String]) -> Result<()> {
     let mut all = Diagnostics::default();
     for f in &files {
         // A plan that loads has its seeds read too: a run would refuse a bad one only once it starts.
-        let loaded = plan::load(&world.project, f).and_then(|p| {
-            let mut found = Diagnostics::default();
-            for seed in &p.seeds {
-                for d in crate::seed::check(&world.project, seed) {
-                    found.push(d);
+        let loaded = match plan::load(&world.project, f) {
+            Ok(p) => {
+                let mut found = Diagnostics::default();
+                for seed in &p.seeds {
+                    for d in crate::seed::check(&world.project, seed) {
+                        found.push(d);
+                    }
                 }
+                // Every template rendered against the columns its tables will have: a misspelled column
+                // or table is found now, without data (`shapes`).
+                if found.is_empty() {
+                    for d in crate::shapes::check_reports(world, &p).await {
+                        found.push(d);
+                    }
+                }
+                found.into_result(p)
             }
-            found.into_result(p)
-        });
+            Err(d) => Err(d),
+        };
         match loaded {
             Ok(p) => {
                 println!(

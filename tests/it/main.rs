@@ -32,6 +32,7 @@ mod s3_server;
 mod sample_pack;
 mod scheduler;
 mod spc_command;
+mod silent_charts;
 mod spec_errors;
 mod support;
 mod validate_errors;
