@@ -4,8 +4,8 @@
 //! The columns of each SQL step come from planning its statement (DataFusion's logical plan, which reads
 //! no data) against empty tables of the inputs' declared `columns:`, the seeds as they are, the run's
 //! `run_files` tables and the steps before it. A report's template is then rendered by
-//! `render::check_names` with one synthetic row per table, so a misspelled column or table is an error at
-//! its template line before any run. A step whose SQL does not plan here (the run reports that) leaves the
+//! `render::check_names` with one synthetic row per step's table and the seeds' own rows, so a misspelled
+//! column or table is an error at its template line before any run. A step whose SQL does not plan here (the run reports that) leaves the
 //! reports that use it unchecked rather than wrongly accused.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +18,7 @@ use crate::diagnostic::Diagnostic;
 use crate::engine::{Engine, MONTH_COLUMN, contract_schema};
 use crate::params::RunParams;
 use crate::plan::{PREVIOUS_PREFIX, Parameter, Plan, RUN_TABLES, StepKind};
-use crate::render::{Shape, SyntheticKind};
+use crate::render::{Shape, SyntheticKind, TableValue};
 use crate::world::{Project, World};
 
 /// The period a template is rendered for at validate time, when the plan has a period parameter: a
@@ -33,8 +33,8 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
         tracing::debug!(pipeline = plan.name, "validate: no parameters bind without a value");
         return Vec::new();
     };
-    let shapes = match step_shapes(world, plan, &params).await {
-        Ok(shapes) => shapes,
+    let (shapes, seeds) = match step_shapes(world, plan, &params).await {
+        Ok(found) => found,
         Err(e) => {
             tracing::debug!(pipeline = plan.name, error = e, "validate: tables not planned");
             return Vec::new();
@@ -63,8 +63,20 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
         };
         let Some(tables) = uses
             .iter()
-            .map(|u| shapes.get(u).map(|s| (u.clone(), s.clone())))
-            .collect::<Option<BTreeMap<String, Shape>>>()
+            .map(|u| {
+                let table = match (seeds.get(u), shapes.get(u)) {
+                    // A seed's own rows: a template looks its rows up by value (`selectattr("id", "eq",
+                    // "ae_4h")`), which a synthetic row would not match.
+                    (Some(rows), Some(shape)) => {
+                        let columns: Vec<String> = shape.iter().map(|(c, _)| c.clone()).collect();
+                        crate::render::table_value(u, rows, Some(&columns))
+                    }
+                    (None, Some(shape)) => crate::render::synthetic_table(u, shape),
+                    _ => return None,
+                };
+                Some((u.clone(), table))
+            })
+            .collect::<Option<BTreeMap<String, TableValue>>>()
         else {
             continue;
         };
@@ -73,7 +85,7 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
         if let Some(each) = each {
             context["each"] = json!({"column": each.column, "value": "x"});
         }
-        if let Some(d) = crate::render::check_names(project.clone(), template, &context, &tables)
+        if let Some(d) = crate::render::check_names(project.clone(), template, &context, tables)
             && checked.insert(d.to_string())
         {
             out.push(d);
@@ -96,12 +108,12 @@ fn synthetic_params(plan: &Plan) -> Option<RunParams> {
 }
 
 /// The columns of every table a report can use: seeds and SQL steps, in plan order (each planned against
-/// the tables before it).
+/// the tables before it); and the seeds' rows, with the source each row of a run carries.
 async fn step_shapes(
     world: &World,
     plan: &Plan,
     params: &RunParams,
-) -> Result<BTreeMap<String, Shape>, String> {
+) -> Result<(BTreeMap<String, Shape>, BTreeMap<String, serde_json::Value>), String> {
     let engine = Engine::new(&world.config, &world.store).map_err(|e| e.to_string())?;
     for input in &plan.inputs {
         let mut fields: Vec<Field> = contract_schema(input)
@@ -125,6 +137,7 @@ async fn step_shapes(
         register_empty(&engine, name, run_files.clone())?;
     }
     let mut shapes = BTreeMap::new();
+    let mut seeds = BTreeMap::new();
     for seed in &plan.seeds {
         // A seed that cannot be read is reported by the seed check; its reports go unchecked.
         if crate::execute::register_seed(world, &engine, seed)
@@ -133,6 +146,17 @@ async fn step_shapes(
             && let Some(schema) = engine.table_schema(&seed.name).await
         {
             shapes.insert(seed.name.clone(), shape(&schema));
+            if let Ok(rows) = engine.table_json(&seed.name).await {
+                let source = json!(format!("seed:{}", seed.name));
+                let rows = rows
+                    .into_iter()
+                    .map(|mut r| {
+                        r.insert("_source".into(), source.clone());
+                        serde_json::Value::Object(r)
+                    })
+                    .collect();
+                seeds.insert(seed.name.clone(), serde_json::Value::Array(rows));
+            }
         }
     }
     let sql_params = params.sql_values();
@@ -153,7 +177,7 @@ async fn step_shapes(
         }
         shapes.insert(step.id.clone(), shape(&schema));
     }
-    Ok(shapes)
+    Ok((shapes, seeds))
 }
 
 fn register_empty(engine: &Engine, name: &str, schema: SchemaRef) -> Result<(), String> {

@@ -252,10 +252,10 @@ fn render_template(
 /// The columns of a table as `validate` knows them (from the plan, without data): name and type.
 pub type Shape = Vec<(String, data::SyntheticKind)>;
 
-pub use data::SyntheticKind;
+pub use data::{SyntheticKind, synthetic_table};
 
-/// Renders `template` once, with the render's environment, against one synthetic row of each table in
-/// `shapes` (the columns the plan declares the report's tables to have), and returns the wrong name it
+/// Renders `template` once, with the render's environment, against `tables` (one synthetic row of the
+/// columns the plan declares, `synthetic_table`, or a seed's own rows), and returns the wrong name it
 /// meets, at its template line: a table the report does not use, a column its table does not have, as a
 /// run would report it. Other errors a synthetic row provokes (a condition on values it cannot meet) are
 /// not reported: the render stops there, and what follows is checked by the run.
@@ -263,12 +263,8 @@ pub fn check_names(
     project: Arc<Project>,
     template: &str,
     context: &Json,
-    shapes: &BTreeMap<String, Shape>,
+    tables: BTreeMap<String, TableValue>,
 ) -> Option<crate::diagnostic::Diagnostic> {
-    let tables = shapes
-        .iter()
-        .map(|(name, columns)| (name.clone(), data::synthetic_table(name, columns)))
-        .collect();
     let name = template.strip_prefix("reports/").unwrap_or(template);
     match render_template(project, &Generated::default(), template, context, tables) {
         Err(e) if data::is_wrong_name(&e) => Some(template::diagnostic(name, &e)),
