@@ -47,6 +47,12 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
         json!({}),
         crate::engine::Findings::default().to_json(),
     );
+    let month = params
+        .period()
+        .months()
+        .last()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
     // A project of its own, so that what validation reads is not counted among the files a run read.
     let project = Arc::new(Project::new(world.project.root()));
     let mut out = Vec::new();
@@ -71,7 +77,7 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
                         let columns: Vec<String> = shape.iter().map(|(c, _)| c.clone()).collect();
                         crate::render::table_value(u, rows, Some(&columns))
                     }
-                    (None, Some(shape)) => crate::render::synthetic_table(u, shape),
+                    (None, Some(shape)) => crate::render::synthetic_table(u, shape, &month),
                     _ => return None,
                 };
                 Some((u.clone(), table))

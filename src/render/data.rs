@@ -290,16 +290,18 @@ pub fn series(what: &str, rows: &Value, allow_empty: bool) -> Result<Vec<Value>,
 
 /// Synthetic tables for `validate`: one row per table, of the declared columns, each cell a value of
 /// the column's type, so that a template renders its loops and charts once without data and every name
-/// it looks up is checked against what the plan declares.
-pub fn synthetic_table(name: &str, columns: &[(String, SyntheticKind)]) -> Value {
+/// it looks up is checked against what the plan declares. A text column named `month` (or `…_month`)
+/// holds `month` (`2024-04`), as a run's do: templates slice and compare months.
+pub fn synthetic_table(name: &str, columns: &[(String, SyntheticKind)], month: &str) -> Value {
     let mut row = serde_json::Map::new();
     for (c, kind) in columns {
         row.insert(
             c.clone(),
             match kind {
                 SyntheticKind::Number => Json::from(1),
+                SyntheticKind::Text if c == "month" || c.ends_with("_month") => Json::from(month),
                 SyntheticKind::Text => Json::from("x"),
-                SyntheticKind::Date => Json::from("2024-04-01"),
+                SyntheticKind::Date => Json::from(format!("{month}-01")),
                 SyntheticKind::Boolean => Json::from(true),
             },
         );

@@ -221,7 +221,7 @@ pub fn render_markup(
     context: &Json,
     tables: BTreeMap<String, TableValue>,
 ) -> Result<String, RenderError> {
-    render_template(project, generated, template, context, tables).map_err(|e| {
+    render_template(project, generated, template, context, tables, template::Mode::Report).map_err(|e| {
         RenderError::Template {
             template: template.into(),
             message: describe(&e),
@@ -235,9 +235,10 @@ fn render_template(
     template: &str,
     context: &Json,
     tables: BTreeMap<String, TableValue>,
+    mode: template::Mode,
 ) -> Result<String, minijinja::Error> {
     let name = template.strip_prefix("reports/").unwrap_or(template);
-    let env = template::environment(project, generated.clone());
+    let env = template::environment_for(project, generated.clone(), mode);
     let tmpl = env.get_template(name)?;
     let mut values: BTreeMap<String, minijinja::Value> = context
         .as_object()
@@ -266,7 +267,8 @@ pub fn check_names(
     tables: BTreeMap<String, TableValue>,
 ) -> Option<crate::diagnostic::Diagnostic> {
     let name = template.strip_prefix("reports/").unwrap_or(template);
-    match render_template(project, &Generated::default(), template, context, tables) {
+    let mode = template::Mode::Synthetic;
+    match render_template(project, &Generated::default(), template, context, tables, mode) {
         Err(e) if data::is_wrong_name(&e) => Some(template::diagnostic(name, &e)),
         Err(e) => {
             tracing::debug!(template, error = %e, "validate: the synthetic render stopped");

@@ -300,8 +300,24 @@ mod tests {
     }
 }
 
+/// What a rendering is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A report of a run.
+    Report,
+    /// `validate`'s rendering against synthetic rows (`check_names`): a template's filters select
+    /// nothing of rows they cannot match, so a chart of no rows is drawn as if the template allowed it,
+    /// and the render goes on to check the names after it. Every other rule is the run's.
+    Synthetic,
+}
+
 /// The environment for one report rendering; charts it draws are added to `generated`.
 pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'static> {
+    environment_for(project, generated, Mode::Report)
+}
+
+/// `environment`, for a rendering of `mode`.
+pub fn environment_for(project: Arc<Project>, generated: Generated, mode: Mode) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
@@ -394,7 +410,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             };
             let names: Option<Vec<String>> = kwargs.get("names")?;
             let opts = chart_options(&kwargs)?;
-            let allow_empty = allow_empty(&kwargs)?;
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
             let rows = data::series(WHAT, &rows, allow_empty)?;
             if rows.is_empty() {
@@ -429,7 +445,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             let label: String = kwargs.get("label")?;
             let value: String = kwargs.get("value")?;
             let opts = chart_options(&kwargs)?;
-            let allow_empty = allow_empty(&kwargs)?;
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
             let rows = data::series(WHAT, &rows, allow_empty)?;
             if rows.is_empty() {
@@ -463,7 +479,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             let scale: f64 = kwargs.get::<Option<f64>>("scale")?.unwrap_or(1.0);
             let reference: Option<f64> = kwargs.get::<Option<f64>>("reference")?.map(|r| r * scale);
             let opts = chart_options(&kwargs)?;
-            let allow_empty = allow_empty(&kwargs)?;
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
             let rows = data::series(WHAT, &rows, allow_empty)?;
             if rows.is_empty() {
@@ -494,7 +510,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     env.add_function(
         "funnel_chart",
         move |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
-            let allow_empty = allow_empty(&kwargs)?;
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             let rows = data::series("funnel_chart", &rows, allow_empty)?;
             let opts = chart_options(&kwargs)?;
             let Some(svg) = funnel_from_rows(&rows, &kwargs, allow_empty)? else {
@@ -523,7 +539,7 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
         "spc_chart",
         move |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
             const WHAT: &str = "spc_chart";
-            let allow_empty = allow_empty(&kwargs)?;
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             let rows = data::series(WHAT, &rows, allow_empty)?;
             let (labels, analysis, target) = spc_from_rows(WHAT, &rows, &kwargs)?;
             let opts = chart_options(&kwargs)?;
