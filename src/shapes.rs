@@ -30,13 +30,20 @@ const PERIODS: [&str; 3] = ["2024-04", "2024-25 Q1", "2024-25"];
 /// wrong name met (at most one per report: a render stops at its first error).
 pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
     let Some(params) = synthetic_params(plan) else {
-        tracing::debug!(pipeline = plan.name, "validate: no parameters bind without a value");
+        tracing::debug!(
+            pipeline = plan.name,
+            "validate: no parameters bind without a value"
+        );
         return Vec::new();
     };
     let (shapes, seeds) = match step_shapes(world, plan, &params).await {
         Ok(found) => found,
         Err(e) => {
-            tracing::debug!(pipeline = plan.name, error = e, "validate: tables not planned");
+            tracing::debug!(
+                pipeline = plan.name,
+                error = e,
+                "validate: tables not planned"
+            );
             return Vec::new();
         }
     };
@@ -179,7 +186,11 @@ async fn step_shapes(
         };
         register_empty(&engine, &step.id, schema.clone())?;
         if plan.previous.contains(&step.id) {
-            register_empty(&engine, &format!("{PREVIOUS_PREFIX}{}", step.id), schema.clone())?;
+            register_empty(
+                &engine,
+                &format!("{PREVIOUS_PREFIX}{}", step.id),
+                schema.clone(),
+            )?;
         }
         shapes.insert(step.id.clone(), shape(&schema));
     }

@@ -85,7 +85,13 @@ impl Object for Row {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.columns.names.iter().map(|n| Value::from(n.as_str())).collect())
+        Enumerator::Values(
+            self.columns
+                .names
+                .iter()
+                .map(|n| Value::from(n.as_str()))
+                .collect(),
+        )
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
@@ -149,8 +155,11 @@ impl Object for Tables {
 pub fn table(name: &str, rows: &Json, columns: Option<&[String]>) -> Value {
     let rows: &[Json] = rows.as_array().map(Vec::as_slice).unwrap_or(&[]);
     let mut names: Vec<String> = columns.map(<[String]>::to_vec).unwrap_or_default();
-    let mut index: HashMap<String, usize> =
-        names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+    let mut index: HashMap<String, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i))
+        .collect();
     // Rows of one query share their keys; a key the first rows lack is still a column of the table.
     for r in rows {
         for k in r.as_object().into_iter().flat_map(|m| m.keys()) {

@@ -16,8 +16,8 @@ use minijinja::value::{Kwargs, Rest, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
 
 use super::Generated;
-use super::data;
 use super::chart::{self, ChartOptions};
+use super::data;
 use super::format::{self, NOT_AVAILABLE};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::period::Month;
@@ -317,7 +317,11 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
 }
 
 /// `environment`, for a rendering of `mode`.
-pub fn environment_for(project: Arc<Project>, generated: Generated, mode: Mode) -> Environment<'static> {
+pub fn environment_for(
+    project: Arc<Project>,
+    generated: Generated,
+    mode: Mode,
+) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
@@ -559,14 +563,22 @@ pub fn environment_for(project: Arc<Project>, generated: Generated, mode: Mode) 
     // not have, and select (or sort by, or map to) nothing: these check the column first.
     env.add_filter(
         "selectattr",
-        |state: &State, rows: Value, attr: Cow<'_, str>, test: Option<Cow<'_, str>>, args: Rest<Value>| {
+        |state: &State,
+         rows: Value,
+         attr: Cow<'_, str>,
+         test: Option<Cow<'_, str>>,
+         args: Rest<Value>| {
             data::check_column("selectattr", &rows, &attr)?;
             minijinja::filters::selectattr(state, rows, attr, test, args)
         },
     );
     env.add_filter(
         "rejectattr",
-        |state: &State, rows: Value, attr: Cow<'_, str>, test: Option<Cow<'_, str>>, args: Rest<Value>| {
+        |state: &State,
+         rows: Value,
+         attr: Cow<'_, str>,
+         test: Option<Cow<'_, str>>,
+         args: Rest<Value>| {
             data::check_column("rejectattr", &rows, &attr)?;
             minijinja::filters::rejectattr(state, rows, attr, test, args)
         },
@@ -957,9 +969,9 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
         for c in &counts {
             let values: Vec<Option<i64>> = members
                 .iter()
-                .map(|&i| {
-                    Ok(number(&data::cell("protect", &rows[i], c)?).map(|x| x.round() as i64))
-                })
+                .map(
+                    |&i| Ok(number(&data::cell("protect", &rows[i], c)?).map(|x| x.round() as i64)),
+                )
                 .collect::<Result<_, Error>>()?;
             let d = crate::disclosure::protect_group(&values);
             total_shown &= d.total_shown;

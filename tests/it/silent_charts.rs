@@ -188,3 +188,73 @@ fn validate_accepts_the_waits_template_as_it_is() {
     let (code, text) = validate(&p);
     assert_eq!(code, 0, "{text}");
 }
+
+/// A copy of the shipped project (pipelines, SQL, templates, configuration), for changing a template.
+fn shipped_copy() -> tempfile::TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["pipelines", "sql", "reports", "config"] {
+        copy(&crate::support::repo().join(d), &dir.path().join(d));
+    }
+    dir
+}
+
+#[test]
+fn validate_finds_a_misspelled_column_in_the_shipped_packs_without_data() {
+    let dir = shipped_copy();
+    let edit = |rel: &str, from: &str, to: &str| {
+        let path = dir.path().join(rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} is not in {rel}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        line_of(&text, from)
+    };
+    // A chart's series in the carbon account, and a table cell of the board pack.
+    let chart = edit(
+        "reports/carbon-account/account.typ.j2",
+        "\"footprint_target\"",
+        "\"footprint_targt\"",
+    );
+    let cell = edit(
+        "reports/board-pack/pack.typ.j2",
+        "r.over_52w | suppress",
+        "r.over_52_weeks | suppress",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let (code, out, err) = crate::support::boardpack(
+        dir.path(),
+        &["--store", store.path().to_str().unwrap(), "validate"],
+    );
+    let text = format!("{out}{err}");
+    assert_eq!(code, 2, "{text}");
+    for (at, message) in [
+        (
+            format!("reports/carbon-account/account.typ.j2:{chart}:"),
+            "line_chart: table `annual` has no column `footprint_targt`; its columns are footprint_actual",
+        ),
+        (
+            format!("reports/board-pack/pack.typ.j2:{cell}:"),
+            "table `rtt_month` has no column `over_52_weeks`; its columns are month, over_104w, over_52w",
+        ),
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(&at) && l.contains(message)),
+            "expected {message:?} at {at} in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("ok      pipelines/primary-care.yaml"),
+        "{text}"
+    );
+}
