@@ -5,6 +5,9 @@
 //! errors at the template line that name what there is. A plain minijinja map would give `undefined`,
 //! which a filter turns into `N/A` and a chart into a blank plot. Chart and filter helpers look columns up
 //! with `cell` and `check_column`, so an argument naming a column (`y="wait_dayz"`) fails the same way.
+//!
+//! One gap remains: minijinja's `"x" in row` (and `in tables`) asks whether a lookup gives a value, and
+//! the error value these give for a wrong name counts as one; the shipped templates do not test names so.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -2,7 +2,12 @@
 //! of `format`, and chart and SPC functions that turn rows into embedded SVG.
 //!
 //! Every `{{ value }}` in a `.typ.j2` template is escaped for Typst markup unless marked `|safe`; a gap
-//! (`none`) prints as `N/A`. Undefined names are errors, so a template cannot silently print nothing.
+//! (`none`) prints as `N/A`. Undefined names are errors, so a template cannot silently print nothing; a
+//! column or table a template names that its data does not have is an error too (`data`), in the
+//! template, in every chart and in the filters that read a column (`selectattr`, `map`, `sort`, …), and a
+//! chart with nothing to draw fails unless the template writes `allow_empty=true`.
+//!
+//! `validate` renders with this same environment in `Mode::Synthetic` (`render::check_names`).
 //!
 //! `check` compiles a template and every template it includes, imports or extends with this same
 //! environment, so that `validate` (and every plan load) refuses what rendering would refuse: a syntax
