@@ -42,7 +42,7 @@ pub struct Reported(pub String);
 
 pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()> {
     match command {
-        Command::Validate { pipelines } => validate(&world, &pipelines, out),
+        Command::Validate { pipelines } => validate(&world, &pipelines, out).await,
         Command::Plan { pipeline } => show_plan(&world, &pipeline, out),
         Command::List => list(&world, out).await,
         Command::Run {
@@ -295,7 +295,7 @@ pub fn report_diagnostics(d: &Diagnostics) -> anyhow::Error {
     anyhow!(Reported(format!("{} errors found", d.len())))
 }
 
-fn validate(world: &World, names: &[String], out: Output) -> Result<()> {
+async fn validate(world: &World, names: &[String], out: Output) -> Result<()> {
     let files: Vec<String> = if names.is_empty() {
         world.project.pipeline_files()
     } else {
@@ -314,15 +314,25 @@ fn validate(world: &World, names: &[String], out: Output) -> Result<()> {
     let mut documents = Vec::new();
     for f in &files {
         // A plan that loads has its seeds read too: a run would refuse a bad one only once it starts.
-        let loaded = plan::load(&world.project, f).and_then(|p| {
-            let mut found = Diagnostics::default();
-            for seed in &p.seeds {
-                for d in crate::seed::check(&world.project, seed) {
-                    found.push(d);
+        let loaded = match plan::load(&world.project, f) {
+            Ok(p) => {
+                let mut found = Diagnostics::default();
+                for seed in &p.seeds {
+                    for d in crate::seed::check(&world.project, seed) {
+                        found.push(d);
+                    }
                 }
+                // Every template rendered against the columns its tables will have: a misspelled column
+                // or table is found now, without data (`shapes`).
+                if found.is_empty() {
+                    for d in crate::shapes::check_reports(world, &p).await {
+                        found.push(d);
+                    }
+                }
+                found.into_result(p)
             }
-            found.into_result(p)
-        });
+            Err(d) => Err(d),
+        };
         match loaded {
             Ok(p) => {
                 let warnings = p.warnings();

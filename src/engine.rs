@@ -464,6 +464,12 @@ impl Engine {
         Ok(())
     }
 
+    /// The columns of registered table `name`, when there is one.
+    pub async fn table_schema(&self, name: &str) -> Option<SchemaRef> {
+        let table = self.ctx.table(name).await.ok()?;
+        Some(Arc::new(table.schema().as_arrow().clone()))
+    }
+
     /// Registers an empty table `name` with the columns of the registered table `like`.
     pub async fn register_empty_like(&self, name: &str, like: &str) -> Result<(), EngineError> {
         let schema: SchemaRef = Arc::new(self.ctx.table(like).await?.schema().as_arrow().clone());

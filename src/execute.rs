@@ -597,28 +597,13 @@ async fn execute(
     if let (Some(d), Some(l)) = (&plan.disclosure, lineage.as_object_mut()) {
         l.insert("disclosure".into(), d.to_json());
     }
-    let context_base = json!({
-        "pipeline": plan.name,
-        "description": plan.description,
-        "period": period.to_string(),
-        "period_label": period.label(),
-        "period_start": period.start().to_string(),
-        "period_end": period.end().to_string(),
-        "months": period.months().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-        "params": params.to_json(),
-        // The PDFs name what they were computed from (the fingerprint, in the run record as `fingerprint`),
-        // not the run id: a run id is new every run, and would make two identical runs differ.
-        "run": { "id": short_fingerprint(&record.fingerprint), "fingerprint": record.fingerprint },
-        "tool": { "version": env!("CARGO_PKG_VERSION") },
-        // What the PDFs' appendix "Data sources and lineage" prints, and whether each table a report uses
-        // is a step's result or a seed (for the source line under each table and chart).
-        "lineage": lineage,
-        // The disclosure control over this pipeline's outputs, which the appendix states.
-        "disclosure": plan.disclosure.as_ref().map(|d| d.to_json()),
-        "sources": plan.seeds.iter().map(|s| (s.name.clone(), json!("seed"))).collect::<serde_json::Map<_, _>>(),
-        // Rows quarantined and completeness caveats (`crate::engine::Findings`), for data-quality pages.
-        "quality": quality.to_json(),
-    });
+    let context_base = report_context(
+        plan,
+        params,
+        json!({ "id": short_fingerprint(&record.fingerprint), "fingerprint": record.fingerprint }),
+        lineage,
+        quality.to_json(),
+    );
 
     let limit = world.config.engine.max_parallel_steps.max(1);
     let mut done: BTreeSet<String> = BTreeSet::new();
@@ -889,7 +874,10 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                             let tables = report_tables(ctx, uses)
                                 .await?
                                 .into_iter()
-                                .map(|(name, rows)| (name, render::table_value(&rows)))
+                                .map(|(name, rows)| {
+                                    let table = render::table_value(&name, &rows, None);
+                                    (name, table)
+                                })
                                 .collect();
                             let output = typeset_report(
                                 ctx,
@@ -915,6 +903,41 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
             }
         }
     }
+}
+
+/// The context every report template of a run is rendered with, apart from its tables, `title` and `each`.
+/// `validate` renders templates with it too (with a synthetic period and run), so that a name the run's
+/// context does not have is found without data.
+pub fn report_context(
+    plan: &Plan,
+    params: &RunParams,
+    run: Json,
+    lineage: Json,
+    quality: Json,
+) -> Json {
+    let period = params.period();
+    json!({
+        "pipeline": plan.name,
+        "description": plan.description,
+        "period": period.to_string(),
+        "period_label": period.label(),
+        "period_start": period.start().to_string(),
+        "period_end": period.end().to_string(),
+        "months": period.months().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        "params": params.to_json(),
+        // The PDFs name what they were computed from (the fingerprint, in the run record as `fingerprint`),
+        // not the run id: a run id is new every run, and would make two identical runs differ.
+        "run": run,
+        "tool": { "version": env!("CARGO_PKG_VERSION") },
+        // What the PDFs' appendix "Data sources and lineage" prints, and whether each table a report uses
+        // is a step's result or a seed (for the source line under each table and chart).
+        "lineage": lineage,
+        // The disclosure control over this pipeline's outputs, which the appendix states.
+        "disclosure": plan.disclosure.as_ref().map(|d| d.to_json()),
+        "sources": plan.seeds.iter().map(|s| (s.name.clone(), json!("seed"))).collect::<serde_json::Map<_, _>>(),
+        // Rows quarantined and completeness caveats (`crate::engine::Findings`), for data-quality pages.
+        "quality": quality,
+    })
 }
 
 /// What a report step typesets, borrowed from its plan.
@@ -1089,7 +1112,8 @@ fn part_values(
 /// when its part is typeset.
 struct Parts {
     whole: BTreeMap<String, render::TableValue>,
-    split: BTreeMap<String, BTreeMap<String, render::TableValue>>,
+    /// Per table: its columns, and its rows per value.
+    split: BTreeMap<String, (Vec<String>, BTreeMap<String, render::TableValue>)>,
 }
 
 impl Parts {
@@ -1100,8 +1124,18 @@ impl Parts {
                 .as_array()
                 .is_some_and(|rows| rows.iter().any(|r| r.get(column).is_some()));
             if !keyed {
-                whole.insert(name, render::table_value(&rows));
+                let table = render::table_value(&name, &rows, None);
+                whole.insert(name, table);
                 continue;
+            }
+            // Every part's table has the whole table's columns, a part without rows too.
+            let mut columns: Vec<String> = Vec::new();
+            for r in rows.as_array().into_iter().flatten() {
+                for k in r.as_object().into_iter().flat_map(|m| m.keys()) {
+                    if !columns.contains(k) {
+                        columns.push(k.clone());
+                    }
+                }
             }
             let mut by_value: BTreeMap<String, Vec<Json>> = BTreeMap::new();
             if let Json::Array(rows) = rows {
@@ -1113,9 +1147,12 @@ impl Parts {
             }
             let by_value = by_value
                 .into_iter()
-                .map(|(value, rows)| (value, render::table_value(&Json::Array(rows))))
+                .map(|(value, rows)| {
+                    let table = render::table_value(&name, &Json::Array(rows), Some(&columns));
+                    (value, table)
+                })
                 .collect();
-            split.insert(name, by_value);
+            split.insert(name, (columns, by_value));
         }
         Parts { whole, split }
     }
@@ -1124,10 +1161,10 @@ impl Parts {
     /// typeset once) and the whole tables (shared).
     fn take(&mut self, value: &str) -> BTreeMap<String, render::TableValue> {
         let mut tables = self.whole.clone();
-        for (name, by_value) in &mut self.split {
-            let rows = by_value
-                .remove(value)
-                .unwrap_or_else(|| render::table_value(&Json::Array(Vec::new())));
+        for (name, (columns, by_value)) in &mut self.split {
+            let rows = by_value.remove(value).unwrap_or_else(|| {
+                render::table_value(name, &Json::Array(Vec::new()), Some(columns))
+            });
             tables.insert(name.clone(), rows);
         }
         tables

@@ -63,6 +63,7 @@ pub mod render;
 pub mod sample;
 pub mod schedule;
 pub mod seed;
+pub mod shapes;
 pub mod spc;
 pub mod spec;
 pub mod stats;

@@ -5,6 +5,7 @@
 //! never writes to the store.
 
 pub mod chart;
+mod data;
 pub mod format;
 mod memory;
 mod origin;
@@ -83,9 +84,11 @@ impl Generated {
 /// rows; clones share it, so a table every part of a report reads is converted once, not once per part.
 pub type TableValue = minijinja::Value;
 
-/// The template's view of `rows` (a JSON array of objects).
-pub fn table_value(rows: &Json) -> TableValue {
-    minijinja::Value::from_serialize(rows)
+/// The template's view of table `name` from its rows (a JSON array of objects): a row refuses a column
+/// the table does not have, naming those it has (`data`). `columns`, when given, are the table's columns
+/// even when `rows` is a part of the table that has none.
+pub fn table_value(name: &str, rows: &Json, columns: Option<&[String]>) -> TableValue {
+    data::table(name, rows, columns)
 }
 
 /// What a report needs to be typeset.
@@ -218,30 +221,74 @@ pub fn render_markup(
     context: &Json,
     tables: BTreeMap<String, TableValue>,
 ) -> Result<String, RenderError> {
+    render_template(project, generated, template, context, tables, template::Mode::Report).map_err(|e| {
+        RenderError::Template {
+            template: template.into(),
+            message: describe(&e),
+        }
+    })
+}
+
+fn render_template(
+    project: Arc<Project>,
+    generated: &Generated,
+    template: &str,
+    context: &Json,
+    tables: BTreeMap<String, TableValue>,
+    mode: template::Mode,
+) -> Result<String, minijinja::Error> {
     let name = template.strip_prefix("reports/").unwrap_or(template);
-    let env = template::environment(project, generated.clone());
-    let tmpl = env.get_template(name).map_err(|e| RenderError::Template {
-        template: template.into(),
-        message: describe(&e),
-    })?;
+    let env = template::environment_for(project, generated.clone(), mode);
+    let tmpl = env.get_template(name)?;
     let mut values: BTreeMap<String, minijinja::Value> = context
         .as_object()
         .into_iter()
         .flatten()
         .map(|(k, v)| (k.clone(), minijinja::Value::from_serialize(v)))
         .collect();
-    values.insert("tables".into(), minijinja::Value::from_iter(tables));
+    values.insert("tables".into(), data::tables(tables));
     tmpl.render(minijinja::Value::from_iter(values))
-        .map_err(|e| RenderError::Template {
-            template: template.into(),
-            message: describe(&e),
-        })
+}
+
+/// The columns of a table as `validate` knows them (from the plan, without data): name and type.
+pub type Shape = Vec<(String, data::SyntheticKind)>;
+
+pub use data::{SyntheticKind, synthetic_table};
+
+/// Renders `template` once, with the render's environment, against `tables` (one synthetic row of the
+/// columns the plan declares, `synthetic_table`, or a seed's own rows), and returns the wrong name it
+/// meets, at its template line: a table the report does not use, a column its table does not have, as a
+/// run would report it. Other errors a synthetic row provokes (a condition on values it cannot meet) are
+/// not reported: the render stops there, and what follows is checked by the run.
+pub fn check_names(
+    project: Arc<Project>,
+    template: &str,
+    context: &Json,
+    tables: BTreeMap<String, TableValue>,
+) -> Option<crate::diagnostic::Diagnostic> {
+    let name = template.strip_prefix("reports/").unwrap_or(template);
+    let mode = template::Mode::Synthetic;
+    match render_template(project, &Generated::default(), template, context, tables, mode) {
+        Err(e) if data::is_wrong_name(&e) => Some(template::diagnostic(name, &e)),
+        Err(e) => {
+            tracing::debug!(template, error = %e, "validate: the synthetic render stopped");
+            None
+        }
+        Ok(_) => None,
+    }
 }
 
 /// A minijinja error with its template line and the chain of causes.
 fn describe(e: &minijinja::Error) -> String {
+    // `file:line: what is wrong`; minijinja's own text ends with `(in file:line)` again.
+    let what = match (e.kind(), e.detail()) {
+        // The errors of charts and data lookups say what they are (`line_chart: table …`).
+        (minijinja::ErrorKind::InvalidOperation, Some(d)) => d.to_string(),
+        (kind, Some(d)) => format!("{kind}: {d}"),
+        (kind, None) => kind.to_string(),
+    };
     let mut text = match (e.name(), e.line()) {
-        (Some(name), Some(line)) => format!("reports/{name}:{line}: {e}"),
+        (Some(name), Some(line)) => format!("reports/{name}:{line}: {what}"),
         _ => e.to_string(),
     };
     let mut source = std::error::Error::source(e);

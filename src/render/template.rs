@@ -2,7 +2,12 @@
 //! of `format`, and chart and SPC functions that turn rows into embedded SVG.
 //!
 //! Every `{{ value }}` in a `.typ.j2` template is escaped for Typst markup unless marked `|safe`; a gap
-//! (`none`) prints as `N/A`. Undefined names are errors, so a template cannot silently print nothing.
+//! (`none`) prints as `N/A`. Undefined names are errors, so a template cannot silently print nothing; a
+//! column or table a template names that its data does not have is an error too (`data`), in the
+//! template, in every chart and in the filters that read a column (`selectattr`, `map`, `sort`, …), and a
+//! chart with nothing to draw fails unless the template writes `allow_empty=true`.
+//!
+//! `validate` renders with this same environment in `Mode::Synthetic` (`render::check_names`).
 //!
 //! `check` compiles a template and every template it includes, imports or extends with this same
 //! environment, so that `validate` (and every plan load) refuses what rendering would refuse: a syntax
@@ -10,11 +15,14 @@
 
 use std::sync::Arc;
 
-use minijinja::value::{Kwargs, Value};
-use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+use std::borrow::Cow;
+
+use minijinja::value::{Kwargs, Rest, Value};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
 
 use super::Generated;
 use super::chart::{self, ChartOptions};
+use super::data;
 use super::format::{self, NOT_AVAILABLE};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::period::Month;
@@ -46,7 +54,7 @@ pub fn check(project: Arc<Project>, template: &str) -> Vec<Diagnostic> {
             Err(e) if e.kind() == ErrorKind::TemplateNotFound => continue,
             // What it includes is still checked: every error in one pass.
             Err(e) => {
-                out.push(syntax_diagnostic(&name, &e));
+                out.push(diagnostic(&name, &e));
                 match e.template_source() {
                     Some(source) => source.to_string(),
                     None => continue,
@@ -79,12 +87,15 @@ pub fn check(project: Arc<Project>, template: &str) -> Vec<Diagnostic> {
     out
 }
 
-/// A compile error of template `name` at its line and column (from minijinja's span when it has one).
-fn syntax_diagnostic(name: &str, e: &Error) -> Diagnostic {
+/// An error of template `name` (or of the template it names, an include) at its line and column (from
+/// minijinja's span when it has one): a compile error, or a wrong name a render met.
+pub(super) fn diagnostic(name: &str, e: &Error) -> Diagnostic {
     let file = format!("reports/{}", e.name().unwrap_or(name));
-    let message = match e.detail() {
-        Some(d) => format!("{}: {d}", e.kind()),
-        None => e.kind().to_string(),
+    let message = match (e.kind(), e.detail()) {
+        // The errors of charts and data lookups say what they are (`line_chart: table …`).
+        (ErrorKind::InvalidOperation, Some(d)) => d.to_string(),
+        (kind, Some(d)) => format!("{kind}: {d}"),
+        (kind, None) => kind.to_string(),
     };
     match e.line() {
         Some(line) => {
@@ -294,8 +305,28 @@ mod tests {
     }
 }
 
+/// What a rendering is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A report of a run.
+    Report,
+    /// `validate`'s rendering against synthetic rows (`check_names`): a template's filters select
+    /// nothing of rows they cannot match, so a chart of no rows is drawn as if the template allowed it,
+    /// and the render goes on to check the names after it. Every other rule is the run's.
+    Synthetic,
+}
+
 /// The environment for one report rendering; charts it draws are added to `generated`.
 pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'static> {
+    environment_for(project, generated, Mode::Report)
+}
+
+/// `environment`, for a rendering of `mode`.
+pub fn environment_for(
+    project: Arc<Project>,
+    generated: Generated,
+    mode: Mode,
+) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
@@ -379,7 +410,8 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     let g = generated.clone();
     env.add_function(
         "line_chart",
-        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+        move |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            const WHAT: &str = "line_chart";
             let x: String = kwargs.get("x")?;
             let ys: Vec<String> = match kwargs.get::<Option<Vec<String>>>("ys")? {
                 Some(ys) => ys,
@@ -387,19 +419,28 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             };
             let names: Option<Vec<String>> = kwargs.get("names")?;
             let opts = chart_options(&kwargs)?;
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
-            let labels = x_labels(&rows, &x)?;
+            let rows = data::series(WHAT, &rows, allow_empty)?;
+            if rows.is_empty() {
+                return Ok(no_rows(&opts));
+            }
+            let labels = x_labels(WHAT, &rows, &x)?;
             let mut series = Vec::new();
             for (k, y) in ys.iter().enumerate() {
                 let values = rows
                     .iter()
-                    .map(|r| r.get_attr(y).ok().and_then(|v| number(&v)))
-                    .collect();
+                    .map(|r| Ok(number(&data::cell(WHAT, r, y)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
                 let name = names
                     .as_ref()
                     .and_then(|n| n.get(k).cloned())
                     .unwrap_or_else(|| y.clone());
                 series.push((name, values));
+            }
+            // A series with no value in any row draws nothing: a column of gaps is as blank as no rows.
+            if !allow_empty && series.iter().all(|(_, v)| v.iter().all(Option::is_none)) {
+                return Err(no_values(WHAT, &rows, &ys));
             }
             let svg = chart::line_chart(&labels, &series, &opts).map_err(chart_error)?;
             Ok(image(&g, "line", svg, &rows))
@@ -408,16 +449,27 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     let g = generated.clone();
     env.add_function(
         "bar_chart",
-        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+        move |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            const WHAT: &str = "bar_chart";
             let label: String = kwargs.get("label")?;
             let value: String = kwargs.get("value")?;
             let opts = chart_options(&kwargs)?;
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
+            let rows = data::series(WHAT, &rows, allow_empty)?;
+            if rows.is_empty() {
+                return Ok(no_rows(&opts));
+            }
             let mut cats = Vec::new();
+            let mut any = false;
             for r in &rows {
-                let l = r.get_attr(&label)?.to_string();
-                let v = number(&r.get_attr(&value)?).unwrap_or(0.0);
-                cats.push((l, v));
+                let l = data::cell(WHAT, r, &label)?.to_string();
+                let v = number(&data::cell(WHAT, r, &value)?);
+                any |= v.is_some();
+                cats.push((l, v.unwrap_or(0.0)));
+            }
+            if !allow_empty && !any {
+                return Err(no_values(WHAT, &rows, std::slice::from_ref(&value)));
             }
             let svg = chart::bar_chart(&cats, &opts).map_err(chart_error)?;
             Ok(image(&g, "bar", svg, &rows))
@@ -426,7 +478,8 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     let g = generated.clone();
     env.add_function(
         "interval_chart",
-        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+        move |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            const WHAT: &str = "interval_chart";
             let label: String = kwargs.get("label")?;
             let value: String = kwargs.get("value")?;
             let lower: String = kwargs.get("lower")?;
@@ -435,18 +488,28 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
             let scale: f64 = kwargs.get::<Option<f64>>("scale")?.unwrap_or(1.0);
             let reference: Option<f64> = kwargs.get::<Option<f64>>("reference")?.map(|r| r * scale);
             let opts = chart_options(&kwargs)?;
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
+            let rows = data::series(WHAT, &rows, allow_empty)?;
+            if rows.is_empty() {
+                return Ok(no_rows(&opts));
+            }
             let mut estimates = Vec::new();
             for r in &rows {
+                let cell = |c: &str| data::cell(WHAT, r, c);
+                let (v, lo, hi, l) = (cell(&value)?, cell(&lower)?, cell(&upper)?, cell(&label)?);
                 // A group without an estimate (no denominator) has nothing to draw.
-                if let Some(v) = number(&r.get_attr(&value)?) {
+                if let Some(v) = number(&v) {
                     estimates.push(chart::Estimate {
-                        label: r.get_attr(&label)?.to_string(),
+                        label: l.to_string(),
                         value: v * scale,
-                        lower: number(&r.get_attr(&lower)?).map(|x| x * scale),
-                        upper: number(&r.get_attr(&upper)?).map(|x| x * scale),
+                        lower: number(&lo).map(|x| x * scale),
+                        upper: number(&hi).map(|x| x * scale),
                     });
                 }
+            }
+            if !allow_empty && estimates.is_empty() {
+                return Err(no_values(WHAT, &rows, std::slice::from_ref(&value)));
             }
             let svg = chart::interval_chart(&estimates, reference, &opts).map_err(chart_error)?;
             Ok(image(&g, "interval", svg, &rows))
@@ -455,8 +518,13 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     let g = generated.clone();
     env.add_function(
         "funnel_chart",
-        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
-            let svg = funnel_from_rows(&rows, &kwargs)?;
+        move |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
+            let rows = data::series("funnel_chart", &rows, allow_empty)?;
+            let opts = chart_options(&kwargs)?;
+            let Some(svg) = funnel_from_rows(&rows, &kwargs, allow_empty)? else {
+                return Ok(no_rows(&opts));
+            };
             Ok(image(&g, "funnel", svg, &rows))
         },
     );
@@ -471,8 +539,10 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     });
     env.add_function(
         "spc",
-        |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
-            let (_, analysis, _) = spc_from_rows(&rows, &kwargs)?;
+        |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            // An analysis of no rows is the template's to word ("no data"): only the names are strict.
+            let rows = data::series("spc", &rows, true)?;
+            let (_, analysis, _) = spc_from_rows("spc", &rows, &kwargs)?;
             kwargs.assert_all_used()?;
             Ok(spc_value(&analysis))
         },
@@ -480,15 +550,103 @@ pub fn environment(project: Arc<Project>, generated: Generated) -> Environment<'
     let g = generated;
     env.add_function(
         "spc_chart",
-        move |rows: Vec<Value>, kwargs: Kwargs| -> Result<Value, Error> {
-            let (labels, analysis, target) = spc_from_rows(&rows, &kwargs)?;
+        move |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            const WHAT: &str = "spc_chart";
+            let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
+            let rows = data::series(WHAT, &rows, allow_empty)?;
+            let (labels, analysis, target) = spc_from_rows(WHAT, &rows, &kwargs)?;
             let opts = chart_options(&kwargs)?;
             kwargs.assert_all_used()?;
+            if labels.is_empty() {
+                if allow_empty {
+                    return Ok(no_rows(&opts));
+                }
+                let value: String = kwargs.get("value")?;
+                return Err(no_values(WHAT, &rows, &[value]));
+            }
             let svg = chart::spc_chart(&labels, &analysis, target, &opts).map_err(chart_error)?;
             Ok(image(&g, "spc", svg, &rows))
         },
     );
+    // The built-in filters that read a column of every row see `undefined` for a column a table does
+    // not have, and select (or sort by, or map to) nothing: these check the column first.
+    env.add_filter(
+        "selectattr",
+        |state: &State,
+         rows: Value,
+         attr: Cow<'_, str>,
+         test: Option<Cow<'_, str>>,
+         args: Rest<Value>| {
+            data::check_column("selectattr", &rows, &attr)?;
+            minijinja::filters::selectattr(state, rows, attr, test, args)
+        },
+    );
+    env.add_filter(
+        "rejectattr",
+        |state: &State,
+         rows: Value,
+         attr: Cow<'_, str>,
+         test: Option<Cow<'_, str>>,
+         args: Rest<Value>| {
+            data::check_column("rejectattr", &rows, &attr)?;
+            minijinja::filters::rejectattr(state, rows, attr, test, args)
+        },
+    );
+    env.add_filter(
+        "map",
+        |state: &State, rows: Value, args: Rest<Value>| -> Result<Vec<Value>, Error> {
+            if let Some(kwargs) = args.last().filter(|a| a.is_kwargs())
+                && let Ok(attr) = kwargs.get_attr("attribute")
+                && let Some(attr) = attr.as_str()
+            {
+                data::check_column("map", &rows, attr)?;
+            }
+            minijinja::filters::map(state, rows, args)
+        },
+    );
+    env.add_filter(
+        "sort",
+        |state: &State, rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            if let Some(attr) = kwargs.peek::<Option<String>>("attribute")? {
+                for a in attr.split(',') {
+                    data::check_column("sort", &rows, a.trim())?;
+                }
+            }
+            minijinja::filters::sort(state, rows, kwargs)
+        },
+    );
     env
+}
+
+/// `allow_empty=true`: the template means a chart of no rows (or no values) to be drawn as a note.
+fn allow_empty(kwargs: &Kwargs) -> Result<bool, Error> {
+    Ok(kwargs.get::<Option<bool>>("allow_empty")?.unwrap_or(false))
+}
+
+/// What a chart the template allows to be empty prints when it has nothing to draw.
+fn no_rows(opts: &ChartOptions) -> Value {
+    let title = if opts.title.is_empty() {
+        "Chart".to_string()
+    } else {
+        format::escape_markup(&opts.title)
+    };
+    Value::from_safe_string(format!("_{title}: no data to draw._"))
+}
+
+/// The error for a chart whose rows have no value in any of `columns`.
+fn no_values(what: &str, rows: &[Value], columns: &[String]) -> Error {
+    let table = data::table_name(&Value::from(rows.to_vec()))
+        .map(|t| format!(" of table `{t}`"))
+        .unwrap_or_default();
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!(
+            "{what}: column `{}`{table} has no value in any of its {} rows; a blank chart is never \
+             published: write `allow_empty=true` where one is meant",
+            columns.join("`, `"),
+            rows.len()
+        ),
+    )
 }
 
 /// `rows | index_by("practice_code")`: a map from each value of the column to the rows holding it, in
@@ -505,13 +663,7 @@ fn index_by(rows: Value, column: &str) -> Result<Value, Error> {
     }
     let mut groups: std::collections::BTreeMap<Value, Vec<Value>> = Default::default();
     for r in rows.try_iter()? {
-        let key = r.get_attr(column)?;
-        if key.is_undefined() {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("index_by: a row has no column `{column}`"),
-            ));
-        }
+        let key = data::cell("index_by", &r, column)?;
         groups.entry(key).or_default().push(r);
     }
     Ok(groups
@@ -543,10 +695,10 @@ fn month_label(text: &str) -> Option<String> {
     Some(m.label())
 }
 
-fn x_labels(rows: &[Value], x: &str) -> Result<Vec<String>, Error> {
+fn x_labels(what: &str, rows: &[Value], x: &str) -> Result<Vec<String>, Error> {
     rows.iter()
         .map(|r| {
-            let v = r.get_attr(x)?;
+            let v = data::cell(what, r, x)?;
             let s = v.to_string();
             Ok(month_label(&s).unwrap_or(s))
         })
@@ -654,6 +806,7 @@ fn source_note(tables: &[Value]) -> String {
 }
 
 fn spc_from_rows(
+    what: &str,
     rows: &[Value],
     kwargs: &Kwargs,
 ) -> Result<(Vec<String>, spc::Analysis, Option<f64>), Error> {
@@ -673,9 +826,10 @@ fn spc_from_rows(
     let mut values = Vec::new();
     for r in rows {
         // SPC needs a series without gaps: a missing value is left out, and its month with it.
-        if let Some(v) = number(&r.get_attr(&value)?) {
+        let (v, d) = (data::cell(what, r, &value)?, data::cell(what, r, &date)?);
+        if let Some(v) = number(&v) {
             values.push(v);
-            let d = r.get_attr(&date)?.to_string();
+            let d = d.to_string();
             labels.push(month_label(&d).unwrap_or(d));
         }
     }
@@ -715,8 +869,14 @@ fn spc_value(a: &spc::Analysis) -> Value {
 /// `funnel_chart(rows, numerator=, denominator=, label=, kind="binomial"|"poisson", centre=,
 /// direction="increase"|"decrease"|"neutral", target=, scale=, highlight=<column>, highlight_value=,
 /// title=, y_label=, percent=, height=)`: a funnel plot of the rows (see `chart::funnel_chart`). Rows without a
-/// numerator or denominator (non-submitters) are left out.
-fn funnel_from_rows(rows: &[Value], kwargs: &Kwargs) -> Result<String, Error> {
+/// numerator or denominator (non-submitters) are left out. `None` when there is nothing to draw and the
+/// template allows that (`allow_empty=true`).
+fn funnel_from_rows(
+    rows: &[Value],
+    kwargs: &Kwargs,
+    allow_empty: bool,
+) -> Result<Option<String>, Error> {
+    const WHAT: &str = "funnel_chart";
     let numerator: String = kwargs.get("numerator")?;
     let denominator: String = kwargs.get("denominator")?;
     let label: String = kwargs.get("label")?;
@@ -747,22 +907,21 @@ fn funnel_from_rows(rows: &[Value], kwargs: &Kwargs) -> Result<String, Error> {
     };
     let mut points = Vec::new();
     for r in rows {
-        let (Some(n), Some(d)) = (
-            number(&r.get_attr(&numerator)?),
-            number(&r.get_attr(&denominator)?),
-        ) else {
+        let cell = |c: &str| data::cell(WHAT, r, c);
+        let (n, d, l) = (cell(&numerator)?, cell(&denominator)?, cell(&label)?);
+        let (Some(n), Some(d)) = (number(&n), number(&d)) else {
             continue;
         };
         if d <= 0.0 {
             continue;
         }
         let highlight = match (&highlight, &highlight_value) {
-            (Some(h), Some(value)) => r.get_attr(h)? == *value,
-            (Some(h), None) => r.get_attr(h)?.is_true(),
+            (Some(h), Some(value)) => cell(h)? == *value,
+            (Some(h), None) => cell(h)?.is_true(),
             (None, _) => true,
         };
         points.push(chart::FunnelPoint {
-            label: r.get_attr(&label)?.to_string(),
+            label: l.to_string(),
             denominator: d,
             value: n / d,
             highlight,
@@ -775,7 +934,15 @@ fn funnel_from_rows(rows: &[Value], kwargs: &Kwargs) -> Result<String, Error> {
         target,
         scale: scale.unwrap_or(1.0),
     };
-    chart::funnel_chart(&points, &spec, &opts).map_err(chart_error)
+    if points.is_empty() {
+        if allow_empty {
+            return Ok(None);
+        }
+        return Err(no_values(WHAT, rows, &[numerator, denominator]));
+    }
+    chart::funnel_chart(&points, &spec, &opts)
+        .map(Some)
+        .map_err(chart_error)
 }
 
 /// `fill(text, figures)`: see `format::fill_placeholders`. A figure's `text` is the template's own output
@@ -814,7 +981,7 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     for (i, r) in rows.iter().enumerate() {
         let key = group
             .iter()
-            .map(|g| r.get_attr(g).map(|v| v.to_string()))
+            .map(|g| data::cell("protect", r, g).map(|v| v.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         groups.entry(key).or_default().push(i);
         let json = serde_json::to_value(r)
@@ -834,10 +1001,10 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
         for c in &counts {
             let values: Vec<Option<i64>> = members
                 .iter()
-                .map(|&i| {
-                    number(&rows[i].get_attr(c).unwrap_or_default()).map(|x| x.round() as i64)
-                })
-                .collect();
+                .map(
+                    |&i| Ok(number(&data::cell("protect", &rows[i], c)?).map(|x| x.round() as i64)),
+                )
+                .collect::<Result<_, Error>>()?;
             let d = crate::disclosure::protect_group(&values);
             total_shown &= d.total_shown;
             for (k, &i) in members.iter().enumerate() {
@@ -855,5 +1022,8 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
             out[i].insert("all_shown".into(), all_shown.into());
         }
     }
-    Ok(Value::from_serialize(&out))
+    // Still a table: a misspelled column of the protected rows is an error as it was before.
+    let name = data::table_name(&Value::from(rows)).unwrap_or_else(|| "protect".into());
+    let out: Vec<serde_json::Value> = out.into_iter().map(serde_json::Value::Object).collect();
+    Ok(data::table(&name, &serde_json::Value::Array(out), None))
 }

@@ -34,6 +34,7 @@ mod sample_pack;
 mod shared_rules;
 mod scheduler;
 mod spc_command;
+mod silent_charts;
 mod spec_errors;
 mod support;
 mod validate_errors;
