@@ -706,12 +706,16 @@ impl CommandArgs {
                         );
                     }
                     if params.insert(k.clone(), v.trim().to_string()).is_some() {
-                        return Err(format!("--param {k}= is given twice: give each parameter once"));
+                        return Err(format!(
+                            "--param {k}= is given twice: give each parameter once"
+                        ));
                     }
                 }
                 if let Some(period) = args.period {
                     // Recorded as parsed (`2022-04`), so that the record and the paths hold one spelling.
-                    let parsed: Period = period.parse().map_err(|e: crate::period::PeriodError| e.to_string())?;
+                    let parsed: Period = period
+                        .parse()
+                        .map_err(|e: crate::period::PeriodError| e.to_string())?;
                     params.insert("period".to_string(), parsed.to_string());
                 }
                 if args.dry_run {

@@ -151,10 +151,14 @@ impl Config {
             Ok(text) => (Self::parse(&text, target)?, text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match target {
                 Some(t) => {
-                    return Err(ConfigError::Invalid(Diagnostics(vec![Diagnostic::in_file(
-                        CONFIG_FILE,
-                        format!("target `{t}` was asked for, but there is no {CONFIG_FILE} to define it"),
-                    )])));
+                    return Err(ConfigError::Invalid(Diagnostics(vec![
+                        Diagnostic::in_file(
+                            CONFIG_FILE,
+                            format!(
+                                "target `{t}` was asked for, but there is no {CONFIG_FILE} to define it"
+                            ),
+                        ),
+                    ])));
                 }
                 None => (Config::default(), String::new()),
             },
@@ -205,14 +209,19 @@ impl Config {
         };
         let Some(overlay) = base.targets.get(name) else {
             let known: Vec<&str> = base.targets.keys().map(String::as_str).collect();
-            return Err(ConfigError::Invalid(Diagnostics(vec![Diagnostic::in_file(
-                CONFIG_FILE,
-                if known.is_empty() {
-                    format!("target `{name}` was asked for, but the file defines no `targets:`")
-                } else {
-                    format!("unknown target `{name}`: the file defines {}", known.join(", "))
-                },
-            )])));
+            return Err(ConfigError::Invalid(Diagnostics(vec![
+                Diagnostic::in_file(
+                    CONFIG_FILE,
+                    if known.is_empty() {
+                        format!("target `{name}` was asked for, but the file defines no `targets:`")
+                    } else {
+                        format!(
+                            "unknown target `{name}`: the file defines {}",
+                            known.join(", ")
+                        )
+                    },
+                ),
+            ])));
         };
         // The file decoded once already: it is a mapping.
         let mut value: serde_yaml::Value =

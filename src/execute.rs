@@ -20,8 +20,7 @@ use crate::params::RunParams;
 use crate::period::Month;
 use crate::plan::{PREVIOUS_PREFIX, Plan, SeedFormat, Severity, Step, StepKind};
 use crate::record::{
-    InputRecord, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord,
-    StepStatus,
+    InputRecord, ObjectRecord, RunLayout, RunRecord, RunStatus, StepRecord, StepStatus,
 };
 use crate::render::{self, ReportInput};
 use crate::world::World;
@@ -216,9 +215,7 @@ pub async fn run_with(
             if let Err(e) = world.store.put_new(&record_path, Bytes::from(body)).await {
                 cleanup(world, &record).await;
                 return Err(RunFailure {
-                    message: world
-                        .store
-                        .redact(&format!("writing the run record: {e}")),
+                    message: world.store.redact(&format!("writing the run record: {e}")),
                     record_path: None,
                 });
             }

@@ -363,7 +363,8 @@ fn redact_key_ids(text: &str) -> String {
     while i + 20 <= bytes.len() {
         let starts = (bytes[i..].starts_with(b"AKIA") || bytes[i..].starts_with(b"ASIA"))
             && (i == 0 || !id_char(bytes[i - 1]));
-        if starts && bytes[i..i + 20].iter().all(|c| id_char(*c))
+        if starts
+            && bytes[i..i + 20].iter().all(|c| id_char(*c))
             && bytes.get(i + 20).is_none_or(|c| !id_char(*c))
         {
             out.push_str(&text[copied..i]);
@@ -592,16 +593,24 @@ mod tests {
                     SignedHeaders=host;x-amz-date, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024\n\
                     </Headers><AWSAccessKeyId>AKIAIOSFODNN7EXAMPLE</AWSAccessKeyId></Error>";
         let shown = Secrets::default().redact(body);
-        for secret in ["FQoGZXIvYXdzEFAKE", "AKIAIOSFODNN7EXAMPLE", "fe5f80f77d5fa3be"] {
+        for secret in [
+            "FQoGZXIvYXdzEFAKE",
+            "AKIAIOSFODNN7EXAMPLE",
+            "fe5f80f77d5fa3be",
+        ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("<Code>InvalidToken</Code>"), "{shown}");
         // The same in a JSON log line, where the newline is an escape.
         let json = r#"{"error":"x-amz-security-token: FQoGZXIvYXdzEFAKE\nhost: s3"}"#;
         let shown = Secrets::default().redact(json);
-        assert_eq!(shown, r#"{"error":"x-amz-security-token: [redacted]\nhost: s3"}"#);
+        assert_eq!(
+            shown,
+            r#"{"error":"x-amz-security-token: [redacted]\nhost: s3"}"#
+        );
         // Ordinary words are left alone.
-        let plain = "the authorization of the board in 384.6µs; tokens of appreciation; ASIAN and AKIA";
+        let plain =
+            "the authorization of the board in 384.6µs; tokens of appreciation; ASIAN and AKIA";
         assert_eq!(Secrets::default().redact(plain), plain);
     }
 }

@@ -375,7 +375,8 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
         for line in &figures {
             let _ = writeln!(out, "             {line}");
         }
-        documented.push(serde_json::json!({ "path": rel, "status": "different", "figures": figures }));
+        documented
+            .push(serde_json::json!({ "path": rel, "status": "different", "figures": figures }));
     }
     let mut only = oa.keys().filter(|k| !ob.contains_key(*k)).count();
     for rel in ob.keys().filter(|k| !oa.contains_key(*k)) {
@@ -387,7 +388,8 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
         out,
         "{identical} output(s) identical, {different} different"
     );
-    let count = |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| changes(x, y, true).len();
+    let count =
+        |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| changes(x, y, true).len();
     out.insert_str(
         summary_at,
         &format!(

@@ -40,7 +40,10 @@ pub fn render(record: &RunRecord) -> String {
         "boardpack_run_succeeded",
         "gauge",
         "1 when the pipeline's last run succeeded, 0 when it failed, was interrupted or abandoned.",
-        &[(run.clone(), f64::from(record.status == RunStatus::Succeeded))],
+        &[(
+            run.clone(),
+            f64::from(record.status == RunStatus::Succeeded),
+        )],
     );
     family(
         "boardpack_run_published",

@@ -79,17 +79,19 @@ pub async fn unpublished_reason(store: &Store, record: &RunRecord) -> Option<Str
     if record.published || record.status != crate::record::RunStatus::Succeeded {
         return None;
     }
-    Some(match current(store, &record.pipeline, &record.period).await {
-        Ok(Some(p)) => format!(
-            "not the published run of {} {} (that is run {})",
-            record.pipeline, record.period, p.run_id
-        ),
-        Ok(None) => format!(
-            "not published: {} {} has no published run (this run stopped before its publication)",
-            record.pipeline, record.period
-        ),
-        Err(e) => format!("publication unknown: {e}"),
-    })
+    Some(
+        match current(store, &record.pipeline, &record.period).await {
+            Ok(Some(p)) => format!(
+                "not the published run of {} {} (that is run {})",
+                record.pipeline, record.period, p.run_id
+            ),
+            Ok(None) => format!(
+                "not published: {} {} has no published run (this run stopped before its publication)",
+                record.pipeline, record.period
+            ),
+            Err(e) => format!("publication unknown: {e}"),
+        },
+    )
 }
 
 /// Removes the leftovers of a killed write of the pointer on a local store (`<name>.json#<n>`, the

@@ -68,7 +68,10 @@ impl Gap {
     /// The caveat as one sentence (the run's warning and the pack's line).
     pub fn text(&self) -> String {
         if self.what == MONTH_GAP {
-            return format!("input `{}`, {}: no data for the month; {}", self.input, self.month, self.note);
+            return format!(
+                "input `{}`, {}: no data for the month; {}",
+                self.input, self.month, self.note
+            );
         }
         let what = if self.what == "days" {
             "day(s) of the month have no rows".to_string()
@@ -229,7 +232,9 @@ impl Engine {
             let note = format!(
                 "the source is published up to {} month(s) in arrears, so its figures stop at {}",
                 input.may_lag,
-                latest.map(|l| l.to_string()).unwrap_or_else(|| "no month".into())
+                latest
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| "no month".into())
             );
             self.record_gap(month_gap(input, m, note));
         }

@@ -140,7 +140,11 @@ pub fn fill_placeholders(
         let body = after[..end].trim_matches([' ', '\t']);
         match figure(body) {
             Some(markup) => out.push_str(&markup),
-            None => return Err(format!("the placeholder `{{{{ {body} }}}}` was not resolved")),
+            None => {
+                return Err(format!(
+                    "the placeholder `{{{{ {body} }}}}` was not resolved"
+                ));
+            }
         }
         rest = &after[end + 2..];
     }
@@ -218,9 +222,16 @@ mod tests {
             fill_placeholders("SWFT *at* {{ cancer_2ww@SWFT | met }}.", figure).as_deref(),
             Ok("SWFT \\*at\\* 90.5\\%\\.")
         );
-        assert!(fill_placeholders("{{ other }}", figure).unwrap_err().contains("`{{ other }}`"));
+        assert!(
+            fill_placeholders("{{ other }}", figure)
+                .unwrap_err()
+                .contains("`{{ other }}`")
+        );
         assert!(fill_placeholders("{{ a {{ cancer_2ww@SWFT | met }}", figure).is_err());
-        assert_eq!(fill_placeholders("a }} b", figure).as_deref(), Ok("a \\}\\} b"));
+        assert_eq!(
+            fill_placeholders("a }} b", figure).as_deref(),
+            Ok("a \\}\\} b")
+        );
     }
 
     #[test]

@@ -221,11 +221,17 @@ pub fn render_markup(
     context: &Json,
     tables: BTreeMap<String, TableValue>,
 ) -> Result<String, RenderError> {
-    render_template(project, generated, template, context, tables, template::Mode::Report).map_err(|e| {
-        RenderError::Template {
-            template: template.into(),
-            message: describe(&e),
-        }
+    render_template(
+        project,
+        generated,
+        template,
+        context,
+        tables,
+        template::Mode::Report,
+    )
+    .map_err(|e| RenderError::Template {
+        template: template.into(),
+        message: describe(&e),
     })
 }
 
@@ -268,7 +274,14 @@ pub fn check_names(
 ) -> Option<crate::diagnostic::Diagnostic> {
     let name = template.strip_prefix("reports/").unwrap_or(template);
     let mode = template::Mode::Synthetic;
-    match render_template(project, &Generated::default(), template, context, tables, mode) {
+    match render_template(
+        project,
+        &Generated::default(),
+        template,
+        context,
+        tables,
+        mode,
+    ) {
         Err(e) if data::is_wrong_name(&e) => Some(template::diagnostic(name, &e)),
         Err(e) => {
             tracing::debug!(template, error = %e, "validate: the synthetic render stopped");

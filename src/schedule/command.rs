@@ -87,10 +87,7 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
                 doc["not_published_because"] = unpublished.clone().into();
                 return crate::commands::print_json(&doc);
             }
-            print!(
-                "{}",
-                history::show(&path, &record, unpublished.as_deref())
-            );
+            print!("{}", history::show(&path, &record, unpublished.as_deref()));
             Ok(())
         }
         Command::Resume { pipeline, run } => {
@@ -104,7 +101,9 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             let launched = launched?;
             println!("{}", launched.line());
             match launched {
-                Launched::Recorded { record, .. } if record.status == RunStatus::Succeeded && record.published => {
+                Launched::Recorded { record, .. }
+                    if record.status == RunStatus::Succeeded && record.published =>
+                {
                     for s in record
                         .steps
                         .iter()

@@ -63,7 +63,8 @@ pub async fn records(world: &World, pipeline: Option<&str>) -> Result<Vec<RunRec
                     let p = crate::publish::current(&world.store, &r.pipeline, &r.period).await?;
                     pointers.insert(key.clone(), p.map(|p| p.run_id));
                 }
-                r.published = pointers.get(&key).and_then(|p| p.as_deref()) == Some(r.run_id.as_str());
+                r.published =
+                    pointers.get(&key).and_then(|p| p.as_deref()) == Some(r.run_id.as_str());
                 out.push(r)
             }
             Err(e) => tracing::warn!("`{}` is not a run record: {e}", o.path),

@@ -86,7 +86,10 @@ pub async fn missing(
             }
         }
         if any && !any_found && (input.required || minimum.is_some()) {
-            missing.push(format!("`{}` has no data for any month of the period", input.name));
+            missing.push(format!(
+                "`{}` has no data for any month of the period",
+                input.name
+            ));
         }
         if let Some(min) = minimum
             && rows < min

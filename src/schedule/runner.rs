@@ -309,7 +309,11 @@ async fn record_abandoned(world: &World, settings: &Settings, plan: &Plan, dead:
     let staged = world.store.list(&layout.prefix).await.unwrap_or_default();
     for o in &staged {
         if let Err(e) = world.store.delete(&o.path).await {
-            tracing::warn!("removing `{}`, staged by abandoned run {}: {e}", o.path, dead.run_id);
+            tracing::warn!(
+                "removing `{}`, staged by abandoned run {}: {e}",
+                o.path,
+                dead.run_id
+            );
         }
     }
     if !staged.is_empty() {
@@ -660,13 +664,12 @@ async fn record_killed(
     let plan = plan::load_named(&world.project, pipeline).map_err(|d| d.to_string())?;
     record_abandoned(world, settings, &plan, &dead).await;
     let path = RunLayout::new(pipeline, &dead.period, run).record();
-    let bytes = world
-        .store
-        .get(&path)
-        .await
-        .map_err(|e| format!("run {run} was killed and could not be recorded as abandoned: {e}"))?;
-    let record: RunRecord = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("`{path}` is not a run record: {e}"))?;
+    let bytes =
+        world.store.get(&path).await.map_err(|e| {
+            format!("run {run} was killed and could not be recorded as abandoned: {e}")
+        })?;
+    let record: RunRecord =
+        serde_json::from_slice(&bytes).map_err(|e| format!("`{path}` is not a run record: {e}"))?;
     tracing::warn!(
         "run {run} was killed before it wrote its record: recorded as abandoned ({path}); nothing of it \
          can be reused, every step runs again"

@@ -284,7 +284,10 @@ async fn cancer_mental_health_benchmarks_and_exceptions() {
     // Exception reports: a failing metric's report carries the period's commentary.
     assert_contains(&text, "Exception reports");
     assert_contains(&text, "62-day GP urgent referral (85%)");
-    assert_contains(&text, "Long waits follow diagnostic delays, in urology above all.");
+    assert_contains(
+        &text,
+        "Long waits follow diagnostic delays, in urology above all.",
+    );
     assert_contains(&text, "Recovery actions");
     // The consultant upgrade standard fails and has deliberately no commentary for 2022-04: flagged in
     // the pack and warned by the run.

@@ -571,7 +571,9 @@ async fn remote_outpatients_kpi_counts_attended_telephone_and_video() {
                 ("provider_code", strings(&[])),
                 (
                     "appointment_date",
-                    Arc::new(datafusion::arrow::array::Date32Array::from(Vec::<i32>::new())),
+                    Arc::new(datafusion::arrow::array::Date32Array::from(
+                        Vec::<i32>::new(),
+                    )),
                 ),
                 ("consultation_medium", strings(&[])),
                 ("attendance_status", strings(&[])),

@@ -184,21 +184,35 @@ fn completions_and_the_manual_page_need_no_project() {
         assert_eq!(code, 0, "{shell}: {err}");
         assert!(out.contains(marker), "{shell}: {out}");
         // Every subcommand completes, `backfill` and `verify` among them.
-        assert!(out.contains("backfill") && out.contains("verify"), "{shell}");
+        assert!(
+            out.contains("backfill") && out.contains("verify"),
+            "{shell}"
+        );
     }
     let (code, out, err) = boardpack(dir.path(), &["man"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains(".TH boardpack 1") && out.contains("\\-\\-project"), "{out}");
+    assert!(
+        out.contains(".TH boardpack 1") && out.contains("\\-\\-project"),
+        "{out}"
+    );
     let pages = dir.path().join("man1");
     let (code, _, err) = boardpack(dir.path(), &["man", "--dir", pages.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    let run = std::fs::read_to_string(pages.join("boardpack-run.1")).expect("a page per subcommand");
-    assert!(run.contains("\\-\\-resume") && run.contains("\\-\\-period"), "{run}");
+    let run =
+        std::fs::read_to_string(pages.join("boardpack-run.1")).expect("a page per subcommand");
+    assert!(
+        run.contains("\\-\\-resume") && run.contains("\\-\\-period"),
+        "{run}"
+    );
     let made: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(made, vec![std::ffi::OsString::from("man1")], "no lake/ or anything else");
+    assert_eq!(
+        made,
+        vec![std::ffi::OsString::from("man1")],
+        "no lake/ or anything else"
+    );
 }
 
 /// `list` shows each scheduled pipeline's next firing in its own time zone and each pipeline's last run.
@@ -216,7 +230,10 @@ fn list_shows_the_next_firing_and_the_last_run() {
     let (code, out, err) = boardpack(p.root(), &["list"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("next: waits "), "{out}");
-    assert!(out.contains(" at ") && (out.contains(" GMT") || out.contains(" BST")), "{out}");
+    assert!(
+        out.contains(" at ") && (out.contains(" GMT") || out.contains(" BST")),
+        "{out}"
+    );
     assert!(!out.contains("last run:"), "no run yet: {out}");
     let (code, _, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-04"]);
     assert_eq!(code, 0, "{err}");
@@ -260,16 +277,32 @@ fn output_json_gives_one_document_per_command() {
     let (_, doc) = json(&["runs", "show", &run]);
     assert_eq!(doc["run_id"], run.as_str());
     assert_eq!(doc["published"], true);
-    assert!(doc["steps"].is_array() && doc["outputs"].is_array(), "{doc}");
+    assert!(
+        doc["steps"].is_array() && doc["outputs"].is_array(),
+        "{doc}"
+    );
     let (code, doc) = json(&["verify", &run]);
     assert_eq!(code, 0, "{doc}");
-    assert!(doc["outputs"].as_array().unwrap().iter().all(|o| o["identical"] == true), "{doc}");
+    assert!(
+        doc["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["identical"] == true),
+        "{doc}"
+    );
     // A broken pipeline: exit 2, the errors in the document with their places.
-    p.write("pipelines/waits.yaml", "name: waits\nsteps:\n  - id: a\n    sql: nope.sql\n");
+    p.write(
+        "pipelines/waits.yaml",
+        "name: waits\nsteps:\n  - id: a\n    sql: nope.sql\n",
+    );
     let (code, doc) = json(&["validate"]);
     assert_eq!(code, 2);
     assert_eq!(doc["pipelines"][0]["valid"], false);
-    assert!(doc["pipelines"][0]["errors"][0]["location"]["line"].is_u64(), "{doc}");
+    assert!(
+        doc["pipelines"][0]["errors"][0]["location"]["line"].is_u64(),
+        "{doc}"
+    );
     let (code, _, err) = boardpack(p.root(), &["demo", "--output", "json"]);
     assert_eq!(code, 2);
     assert!(err.contains("--output json is available for"), "{err}");
@@ -294,7 +327,10 @@ fn a_named_target_chooses_the_store() {
     // The default target has no inputs: the run fails.
     let (code, _, _) = boardpack(p.root(), &["run", "waits", "--period", "2022-04"]);
     assert_eq!(code, 1);
-    let (code, _, err) = boardpack(p.root(), &["--target", "prod", "run", "waits", "--period", "2022-04"]);
+    let (code, _, err) = boardpack(
+        p.root(),
+        &["--target", "prod", "run", "waits", "--period", "2022-04"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(prod.join("published/waits/2022-04.json").is_file());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"))
@@ -302,10 +338,16 @@ fn a_named_target_chooses_the_store() {
         .env("BOARDPACK_TARGET", "prod")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("succeeded"), "the environment chooses it too");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("succeeded"),
+        "the environment chooses it too"
+    );
     let (code, _, err) = boardpack(p.root(), &["--target", "staging", "list"]);
     assert_eq!(code, 2);
-    assert!(err.contains("unknown target `staging`: the file defines prod"), "{err}");
+    assert!(
+        err.contains("unknown target `staging`: the file defines prod"),
+        "{err}"
+    );
     // A target's bad value is placed at the target.
     p.write(
         "config/boardpack.yaml",
@@ -313,7 +355,10 @@ fn a_named_target_chooses_the_store() {
     );
     let (code, _, err) = boardpack(p.root(), &["--target", "prod", "list"]);
     assert_eq!(code, 2);
-    assert!(err.contains("config/boardpack.yaml:4:3: targets.prod:"), "{err}");
+    assert!(
+        err.contains("config/boardpack.yaml:4:3: targets.prod:"),
+        "{err}"
+    );
 }
 
 /// `run --dry-run` and `backfill --dry-run` say what would happen, period by period, reading only
@@ -322,7 +367,10 @@ fn a_named_target_chooses_the_store() {
 fn a_dry_run_says_what_would_run_and_writes_nothing() {
     let p = crate::pipeline::project();
     crate::pipeline::seed_visits(&p);
-    let (code, out, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-04", "--dry-run"]);
+    let (code, out, err) = boardpack(
+        p.root(),
+        &["run", "waits", "--period", "2022-04", "--dry-run"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("2022-04     would run\n"), "{out}");
     assert!(out.contains("wave 1: by_clinic (sql)"), "{out}");
@@ -330,19 +378,41 @@ fn a_dry_run_says_what_would_run_and_writes_nothing() {
     assert!(!p.store_file("leases").exists(), "no lease was taken");
     let (code, _, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-04"]);
     assert_eq!(code, 0, "{err}");
-    let (_, out, _) = boardpack(p.root(), &["run", "waits", "--period", "2022-04", "--dry-run"]);
+    let (_, out, _) = boardpack(
+        p.root(),
+        &["run", "waits", "--period", "2022-04", "--dry-run"],
+    );
     assert!(out.contains("would run, replacing published run "), "{out}");
     // A month without data: the run would fail, and the dry run exits 1 saying why.
-    let (code, out, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-08", "--dry-run"]);
+    let (code, out, err) = boardpack(
+        p.root(),
+        &["run", "waits", "--period", "2022-08", "--dry-run"],
+    );
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("would fail: `visits` has no data for 2022-08"), "{out}");
+    assert!(
+        out.contains("would fail: `visits` has no data for 2022-08"),
+        "{out}"
+    );
     let (code, out, _) = boardpack(
         p.root(),
-        &["backfill", "waits", "--from", "2022-04", "--to", "2022-08", "--dry-run"],
+        &[
+            "backfill",
+            "waits",
+            "--from",
+            "2022-04",
+            "--to",
+            "2022-08",
+            "--dry-run",
+        ],
     );
     assert_eq!(code, 1);
     assert!(out.contains("2022-04     skipped: published"), "{out}");
-    assert!(out.contains("2022-06     would run") && out.contains("2022-08     would fail"), "{out}");
-    let runs = std::fs::read_dir(p.store_file("runs/waits")).unwrap().count();
+    assert!(
+        out.contains("2022-06     would run") && out.contains("2022-08     would fail"),
+        "{out}"
+    );
+    let runs = std::fs::read_dir(p.store_file("runs/waits"))
+        .unwrap()
+        .count();
     assert_eq!(runs, 1, "only the real run's period has runs");
 }

@@ -39,7 +39,9 @@ async fn write_sample(store: &Path, to: Month) {
         only: pack_inputs(&plan),
         ..SampleOptions::default()
     };
-    sample::generate(&world.store, &opts, &|_| {}).await.unwrap();
+    sample::generate(&world.store, &opts, &|_| {})
+        .await
+        .unwrap();
 }
 
 /// The board pack of April 2022 from `project` on the data of `store`.
@@ -131,14 +133,19 @@ async fn the_shipped_commentary_agrees_with_the_sample_data() {
         .unwrap();
     let trolley = format::suppressed_count(number(trolley, "value"));
     let report = report_of(&text, "A&E: 12-hour trolley waits (0)");
-    assert_contains(report, &format!("Apr-22: {trolley} against a standard of 0"));
+    assert_contains(
+        report,
+        &format!("Apr-22: {trolley} against a standard of 0"),
+    );
     assert_contains(report, &format!("Trolley waits rose to {trolley} in April"));
 
     let providers = table_rows(store.path(), &outcome, "metric_provider_month");
     let swft = providers
         .iter()
         .find(|r| {
-            r["metric_id"] == "cancer_2ww_breast" && r["month"] == "2022-04" && r["provider"] == "SWFT"
+            r["metric_id"] == "cancer_2ww_breast"
+                && r["month"] == "2022-04"
+                && r["provider"] == "SWFT"
         })
         .unwrap();
     let (n, d) = (number(swft, "numerator"), number(swft, "denominator"));
@@ -226,11 +233,15 @@ async fn claims_the_data_contradicts_are_flagged_and_unknown_placeholders_fail()
     // (d) Markup in the prose and in a trust's name from the data prints as written.
     assert_contains(
         report,
-        &format!("Prose with *no bold* #strong[no call] $x^2$ <no-label> quotes {icb} within 4 hours."),
+        &format!(
+            "Prose with *no bold* #strong[no call] $x^2$ <no-label> quotes {icb} within 4 hours."
+        ),
     );
     let provider = table_rows(store.path(), &outcome, "metric_provider_month")
         .into_iter()
-        .find(|r| r["metric_id"] == "ae_4h" && r["month"] == "2022-04" && r["provider_code"] == "RJC")
+        .find(|r| {
+            r["metric_id"] == "ae_4h" && r["month"] == "2022-04" && r["provider_code"] == "RJC"
+        })
         .unwrap();
     let rjc = format::percent(number(&provider, "value"), 1);
     assert_contains(report, &format!("The renamed trust stood at {rjc}."));
@@ -239,7 +250,10 @@ async fn claims_the_data_contradicts_are_flagged_and_unknown_placeholders_fail()
     let flag = report
         .find("Commentary contradicts the data")
         .unwrap_or_else(|| panic!("no flag in {report}"));
-    assert!(report.find("The standard was met").unwrap() < flag, "{report}");
+    assert!(
+        report.find("The standard was met").unwrap() < flag,
+        "{report}"
+    );
     assert_contains(
         report,
         &format!(
@@ -255,7 +269,9 @@ async fn claims_the_data_contradicts_are_flagged_and_unknown_placeholders_fail()
     // … and the run warns of each.
     let warned = |needle: &str| {
         outcome.record.warnings.iter().any(|w| {
-            w.contains("commentary_agrees_with_the_data") && w.contains(needle) && w.contains("ae_4h")
+            w.contains("commentary_agrees_with_the_data")
+                && w.contains(needle)
+                && w.contains("ae_4h")
         })
     };
     assert!(warned("not_met"), "{:?}", outcome.record.warnings);
@@ -287,6 +303,10 @@ async fn claims_the_data_contradicts_are_flagged_and_unknown_placeholders_fail()
         r#""placeholder":"no_such_metric | rose""#,
         "no metric `no_such_metric`",
     ] {
-        assert!(failure.message.contains(needle), "{needle} not in {}", failure.message);
+        assert!(
+            failure.message.contains(needle),
+            "{needle} not in {}",
+            failure.message
+        );
     }
 }

@@ -399,7 +399,14 @@ fn a_period_given_twice_or_carrying_a_control_character_is_refused() {
     // `--param period=` beside `--period`: which one would run? Neither: it is a usage error.
     let (code, stdout, stderr) = boardpack_cli(
         p.root(),
-        &["run", "waits", "--period", "2022-04", "--param", "period=2022-05"],
+        &[
+            "run",
+            "waits",
+            "--period",
+            "2022-04",
+            "--param",
+            "period=2022-05",
+        ],
     );
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stderr.contains("the period is given twice"), "{stderr}");
@@ -412,7 +419,14 @@ fn a_period_given_twice_or_carrying_a_control_character_is_refused() {
     }
     let (code, _, stderr) = boardpack_cli(
         p.root(),
-        &["run", "waits", "--period", "2022-04", "--param", "note=a\nb"],
+        &[
+            "run",
+            "waits",
+            "--period",
+            "2022-04",
+            "--param",
+            "note=a\nb",
+        ],
     );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("control character"), "{stderr}");
@@ -455,7 +469,11 @@ async fn a_symbolic_link_out_of_the_store_is_refused_with_its_path() {
     let failure = run_period(&p, "waits", "2022-04")
         .await
         .expect_err("the runs folder leaves the store");
-    assert!(failure.message.contains("outside the store's root"), "{}", failure.message);
+    assert!(
+        failure.message.contains("outside the store's root"),
+        "{}",
+        failure.message
+    );
     assert_eq!(
         std::fs::read_dir(outside.path()).unwrap().count(),
         1,

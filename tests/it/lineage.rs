@@ -104,17 +104,38 @@ async fn diff_names_the_changed_input_and_exactly_the_affected_figures() {
     let (code, out) = boardpack_output(&p, &["diff", &first.record.run_id, &second.record.run_id]);
     // Outputs differ: exit 1, as diff(1); `--exit-zero` keeps 0 for a script that only wants the report.
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("error: runs ") && out.contains("3 output(s) differ"), "{out}");
+    assert!(
+        out.contains("error: runs ") && out.contains("3 output(s) differ"),
+        "{out}"
+    );
     let (_, json) = boardpack_output(
         &p,
-        &["diff", &first.record.run_id, &second.record.run_id, "--output", "json"],
+        &[
+            "diff",
+            &first.record.run_id,
+            &second.record.run_id,
+            "--output",
+            "json",
+        ],
     );
-    let doc: serde_json::Value = serde_json::from_str(json.split("\nerror:").next().unwrap()).expect("one JSON document");
+    let doc: serde_json::Value =
+        serde_json::from_str(json.split("\nerror:").next().unwrap()).expect("one JSON document");
     assert_eq!(doc["different"], 3, "{doc}");
-    assert!(doc["input_objects"][0].as_str().unwrap().starts_with("changed  inputs/"), "{doc}");
+    assert!(
+        doc["input_objects"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("changed  inputs/"),
+        "{doc}"
+    );
     let (code, again) = boardpack_output(
         &p,
-        &["diff", &first.record.run_id, &second.record.run_id, "--exit-zero"],
+        &[
+            "diff",
+            &first.record.run_id,
+            &second.record.run_id,
+            "--exit-zero",
+        ],
     );
     assert_eq!(code, 0, "{again}");
     // The conclusion comes first, before the lists.

@@ -140,7 +140,12 @@ async fn the_binary_writes_its_retry_lines_through_the_redaction() {
 async fn upload_lake(p: &TestProject, world: &World) {
     let local = p.root().join("lake");
     for e in walk(&local) {
-        let rel = e.strip_prefix(&local).unwrap().to_str().unwrap().to_string();
+        let rel = e
+            .strip_prefix(&local)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         world
             .store
             .put(&rel, Bytes::from(std::fs::read(&e).unwrap()))
@@ -175,8 +180,10 @@ async fn an_s3_error_echoing_the_request_credentials_shows_none_of_them() {
     crate::pipeline::seed_visits(&p);
     p.write(
         "config/boardpack.yaml",
-        &s3.config_yaml("lake")
-            .replace("  options:\n", &format!("  options:\n    token: \"{SESSION_TOKEN}\"\n")),
+        &s3.config_yaml("lake").replace(
+            "  options:\n",
+            &format!("  options:\n    token: \"{SESSION_TOKEN}\"\n"),
+        ),
     );
     let world = p.world();
     upload_lake(&p, &world).await;
@@ -185,7 +192,12 @@ async fn an_s3_error_echoing_the_request_credentials_shows_none_of_them() {
     for format in ["text", "json"] {
         let out = tokio::task::block_in_place(|| {
             std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"))
-                .args(["--project", p.root().to_str().unwrap(), "--log-format", format])
+                .args([
+                    "--project",
+                    p.root().to_str().unwrap(),
+                    "--log-format",
+                    format,
+                ])
                 .args(["run", "waits", "--period", "2022-04", "--no-cache"])
                 .env("BOARDPACK_LOG", "debug")
                 .output()
@@ -197,7 +209,10 @@ async fn an_s3_error_echoing_the_request_credentials_shows_none_of_them() {
         let reason = &stderr[stderr.rfind("error: ").expect("a reason")..];
         assert!(reason.contains("InvalidToken"), "{format}: {stderr}");
         for secret in [SESSION_TOKEN, crate::s3_server::ACCESS_KEY, SECRET_KEY] {
-            assert!(!stderr.contains(secret), "{format}: shows {secret}:\n{stderr}");
+            assert!(
+                !stderr.contains(secret),
+                "{format}: shows {secret}:\n{stderr}"
+            );
         }
         // The signature itself: whatever follows `Signature=` is blanked.
         for (i, _) in stderr.match_indices("Signature=") {

@@ -42,7 +42,9 @@ async fn sample_store(pipeline: &str, from: &str, to: &str) -> tempfile::TempDir
         lagging: Vec::new(),
         ..SampleOptions::default()
     };
-    sample::generate(&world.store, &opts, &|_| {}).await.unwrap();
+    sample::generate(&world.store, &opts, &|_| {})
+        .await
+        .unwrap();
     store
 }
 
@@ -92,7 +94,10 @@ async fn the_board_pack_without_its_months_finance_or_rtt_is_refused_before_sql(
             text.contains(&format!("input `{input}`: no data for 2022-04")),
             "the error names the input and the month: {text}"
         );
-        assert!(text.contains("may_lag"), "and says how to declare a lag: {text}");
+        assert!(
+            text.contains("may_lag"),
+            "and says how to declare a lag: {text}"
+        );
         // Refused before any SQL step ran, and nothing is published.
         assert!(!text.contains("step `"), "no step ran: {text}");
         assert!(!published(store.path(), "board-pack", "2022-04"));
@@ -118,7 +123,10 @@ async fn a_month_missing_from_every_energy_return_is_proxied_and_listed() {
     let store = sample_store("carbon-account", "2021-04", "2022-06").await;
     remove_month(store.path(), "carbon_energy", "2022-05");
     let (code, text) = run_shipped(store.path(), "carbon-account", "2022-23-Q1");
-    assert_eq!(code, 0, "the account publishes, with the month proxied: {text}");
+    assert_eq!(
+        code, 0,
+        "the account publishes, with the month proxied: {text}"
+    );
     let record = latest_record(store.path(), "carbon-account", "2022-23-Q1");
     let table = |name: &str| -> Vec<serde_json::Map<String, serde_json::Value>> {
         let out = record["outputs"]
@@ -149,7 +157,9 @@ async fn a_month_missing_from_every_energy_return_is_proxied_and_listed() {
     let orgs = |m: &str, method: &str| -> std::collections::BTreeSet<String> {
         activity
             .iter()
-            .filter(|r| r["category"] == "building_energy" && r["month"] == m && r["method"] == method)
+            .filter(|r| {
+                r["category"] == "building_energy" && r["month"] == m && r["method"] == method
+            })
             .map(|r| r["org_code"].as_str().unwrap().to_string())
             .collect()
     };
@@ -164,7 +174,10 @@ async fn a_month_missing_from_every_energy_return_is_proxied_and_listed() {
             && r["in_period"] == true
             && r["method"] == "proxy: same month last year"
     });
-    assert!(listed.is_some(), "coverage lists the proxied month: {coverage:?}");
+    assert!(
+        listed.is_some(),
+        "coverage lists the proxied month: {coverage:?}"
+    );
     let pdf = record["outputs"]
         .as_array()
         .unwrap()
@@ -208,11 +221,23 @@ fn put(p: &TestProject, rel: &str, rows: &[(&str, &str, i64)]) {
 #[tokio::test]
 async fn a_quarter_missing_a_month_is_refused_naming_it() {
     let p = waits("");
-    put(&p, "inputs/visits/month=2022-04/part-0.parquet", &[("a", "Eye", 3)]);
-    put(&p, "inputs/visits/month=2022-06/part-0.parquet", &[("b", "Eye", 4)]);
-    let (code, text) = crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-23-Q1"]);
+    put(
+        &p,
+        "inputs/visits/month=2022-04/part-0.parquet",
+        &[("a", "Eye", 3)],
+    );
+    put(
+        &p,
+        "inputs/visits/month=2022-06/part-0.parquet",
+        &[("b", "Eye", 4)],
+    );
+    let (code, text) =
+        crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-23-Q1"]);
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("input `visits`: no data for 2022-05"), "{text}");
+    assert!(
+        text.contains("input `visits`: no data for 2022-05"),
+        "{text}"
+    );
     assert!(text.contains("the period 2022-04 to 2022-06"), "{text}");
     assert!(text.contains("the latest month found is 2022-06"), "{text}");
 }
@@ -225,8 +250,13 @@ async fn a_declared_lag_publishes_with_the_gap_on_the_data_quality_page() {
         "reports/waits/report.typ.j2",
         &format!("{TEMPLATE}\n{{% include \"_lib/input_quality.typ.j2\" %}}\n"),
     );
-    put(&p, "inputs/visits/month=2022-03/part-0.parquet", &[("a", "Eye", 3)]);
-    let (code, text) = crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
+    put(
+        &p,
+        "inputs/visits/month=2022-03/part-0.parquet",
+        &[("a", "Eye", 3)],
+    );
+    let (code, text) =
+        crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
     assert_eq!(code, 0, "{text}");
     let record = latest_record(&p.root().join("lake"), "waits", "2022-04");
     let warnings = record["warnings"].to_string();
@@ -251,26 +281,51 @@ async fn a_declared_lag_publishes_with_the_gap_on_the_data_quality_page() {
 #[tokio::test]
 async fn every_object_under_the_prefix_is_read_or_refused_with_its_path() {
     for (rel, says) in [
-        ("inputs/visits/month=2022-04/sub/part-0.parquet", "nested below its partition"),
-        ("inputs/visits/month=2022-4/part-0.parquet", "`month=2022-4` is not a month partition"),
-        ("inputs/visits/month=garbage/part-0.parquet", "`month=garbage` is not a month partition"),
-        ("inputs/visits/part-0.parquet", "a Parquet object at the input's root"),
-        ("inputs/visits/2022-04/part-0.parquet", "`2022-04/` is not a month partition"),
+        (
+            "inputs/visits/month=2022-04/sub/part-0.parquet",
+            "nested below its partition",
+        ),
+        (
+            "inputs/visits/month=2022-4/part-0.parquet",
+            "`month=2022-4` is not a month partition",
+        ),
+        (
+            "inputs/visits/month=garbage/part-0.parquet",
+            "`month=garbage` is not a month partition",
+        ),
+        (
+            "inputs/visits/part-0.parquet",
+            "a Parquet object at the input's root",
+        ),
+        (
+            "inputs/visits/2022-04/part-0.parquet",
+            "`2022-04/` is not a month partition",
+        ),
     ] {
         let p = waits("");
-        put(&p, "inputs/visits/month=2022-04/part-0.parquet", &[("a", "Eye", 3)]);
+        put(
+            &p,
+            "inputs/visits/month=2022-04/part-0.parquet",
+            &[("a", "Eye", 3)],
+        );
         put(&p, rel, &[("a", "Eye", 3)]);
-        let (code, text) = crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
+        let (code, text) =
+            crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
         assert_eq!(code, 1, "{rel}: {text}");
         assert!(text.contains(&format!("object `{rel}`")), "{rel}: {text}");
         assert!(text.contains(says), "{rel}: {text}");
     }
     // Markers are not data and are left alone.
     let p = waits("");
-    put(&p, "inputs/visits/month=2022-04/part-0.parquet", &[("a", "Eye", 3)]);
+    put(
+        &p,
+        "inputs/visits/month=2022-04/part-0.parquet",
+        &[("a", "Eye", 3)],
+    );
     p.write("lake/inputs/visits/_SUCCESS", "");
     p.write("lake/inputs/visits/month=2022-04/.part-0.parquet.crc", "");
-    let (code, text) = crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
+    let (code, text) =
+        crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
     assert_eq!(code, 0, "{text}");
 }
 
@@ -282,9 +337,14 @@ async fn the_record_lists_the_months_read_and_warns_of_a_hole_in_the_history() {
         .replace("    history_months: 1\n", "    history_months: 3\n");
     p.write("pipelines/waits.yaml", &pipeline);
     for m in ["2022-01", "2022-03", "2022-04"] {
-        put(&p, &format!("inputs/visits/month={m}/part-0.parquet"), &[("a", "Eye", 3)]);
+        put(
+            &p,
+            &format!("inputs/visits/month={m}/part-0.parquet"),
+            &[("a", "Eye", 3)],
+        );
     }
-    let (code, text) = crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
+    let (code, text) =
+        crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
     assert_eq!(code, 0, "{text}");
     let record = latest_record(&p.root().join("lake"), "waits", "2022-04");
     assert_eq!(
@@ -301,8 +361,14 @@ async fn the_record_lists_the_months_read_and_warns_of_a_hole_in_the_history() {
 
 fn practices_batch(patients: i64) -> RecordBatch {
     RecordBatch::try_from_iter(vec![
-        ("practice_code", Arc::new(StringArray::from(vec!["M1", "M2"])) as ArrayRef),
-        ("patients", Arc::new(Int64Array::from(vec![9_000, patients])) as ArrayRef),
+        (
+            "practice_code",
+            Arc::new(StringArray::from(vec!["M1", "M2"])) as ArrayRef,
+        ),
+        (
+            "patients",
+            Arc::new(Int64Array::from(vec![9_000, patients])) as ArrayRef,
+        ),
     ])
     .unwrap()
 }
@@ -328,7 +394,10 @@ async fn the_shipped_contracts_refuse_absurd_values_and_dates_outside_their_mont
         assert!(
             plan.warnings().is_empty(),
             "{name}: {:?}",
-            plan.warnings().iter().map(|w| w.to_string()).collect::<Vec<_>>()
+            plan.warnings()
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
         );
     }
 
@@ -370,7 +439,8 @@ steps:
         "inputs/registered_population/month=2022-04/part-0.parquet",
         &practices_batch(-500_000),
     );
-    let (code, text) = crate::support::boardpack_output(&p, &["run", "lists", "--period", "2022-04"]);
+    let (code, text) =
+        crate::support::boardpack_output(&p, &["run", "lists", "--period", "2022-04"]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("below the minimum 0"), "{text}");
     assert!(text.contains("M2"), "the row is named: {text}");
@@ -386,18 +456,30 @@ steps:
         Arc::new(Date32Array::from(
             d.iter()
                 .map(|(y, m, dd)| {
-                    (chrono::NaiveDate::from_ymd_opt(*y, *m, *dd).unwrap() - epoch).num_days() as i32
+                    (chrono::NaiveDate::from_ymd_opt(*y, *m, *dd).unwrap() - epoch).num_days()
+                        as i32
                 })
                 .collect::<Vec<_>>(),
         ))
     };
     let batch = RecordBatch::try_from_iter(vec![
-        ("appointment_id", Arc::new(StringArray::from(vec!["A1", "A2", "A3"])) as ArrayRef),
-        ("appointment_date", days(&[(2022, 4, 5), (1900, 1, 1), (2100, 4, 1)])),
+        (
+            "appointment_id",
+            Arc::new(StringArray::from(vec!["A1", "A2", "A3"])) as ArrayRef,
+        ),
+        (
+            "appointment_date",
+            days(&[(2022, 4, 5), (1900, 1, 1), (2100, 4, 1)]),
+        ),
     ])
     .unwrap();
-    write_parquet(&p, "inputs/appointments/month=2022-04/part-0.parquet", &batch);
-    let (code, text) = crate::support::boardpack_output(&p, &["run", "lists", "--period", "2022-04"]);
+    write_parquet(
+        &p,
+        "inputs/appointments/month=2022-04/part-0.parquet",
+        &batch,
+    );
+    let (code, text) =
+        crate::support::boardpack_output(&p, &["run", "lists", "--period", "2022-04"]);
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("2 row(s) have a `appointment_date` outside its partition's month"),

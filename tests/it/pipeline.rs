@@ -397,29 +397,56 @@ async fn seeds_from_yaml_and_csv_are_tables() {
 fn a_run_writes_its_metrics_for_the_textfile_collector() {
     let p = project();
     seed_visits(&p);
-    p.write("config/boardpack.yaml", "metrics:\n  textfile_dir: metrics\n");
-    let (code, out) = crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
+    p.write(
+        "config/boardpack.yaml",
+        "metrics:\n  textfile_dir: metrics\n",
+    );
+    let (code, out) =
+        crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
     assert_eq!(code, 0, "{out}");
     let prom = std::fs::read_to_string(p.root().join("metrics/boardpack_waits.prom"))
         .expect("the metrics file");
-    assert!(prom.contains("# TYPE boardpack_run_succeeded gauge"), "{prom}");
-    assert!(prom.contains("boardpack_run_succeeded{pipeline=\"waits\",period=\"2022-04\"} 1"), "{prom}");
-    assert!(prom.contains("boardpack_run_published{pipeline=\"waits\",period=\"2022-04\"} 1"), "{prom}");
+    assert!(
+        prom.contains("# TYPE boardpack_run_succeeded gauge"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("boardpack_run_succeeded{pipeline=\"waits\",period=\"2022-04\"} 1"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("boardpack_run_published{pipeline=\"waits\",period=\"2022-04\"} 1"),
+        "{prom}"
+    );
     assert!(
         prom.contains("boardpack_step_rows{pipeline=\"waits\",period=\"2022-04\",step=\"by_clinic\",kind=\"sql\"} 3"),
         "{prom}"
     );
-    assert!(prom.contains("boardpack_input_rows{pipeline=\"waits\",period=\"2022-04\",input=\"visits\"}"), "{prom}");
+    assert!(
+        prom.contains(
+            "boardpack_input_rows{pipeline=\"waits\",period=\"2022-04\",input=\"visits\"}"
+        ),
+        "{prom}"
+    );
     // Every sample line is `name{labels} number`.
     for line in prom.lines().filter(|l| !l.starts_with('#')) {
         let (_, value) = line.rsplit_once(' ').expect("a value");
-        value.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {line}"));
+        value
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
     }
     // A failed run rewrites it: the last run did not succeed.
     std::fs::remove_dir_all(p.store_file("inputs/visits/month=2022-04")).unwrap();
     let (code, _) = crate::support::boardpack_output(&p, &["run", "waits", "--period", "2022-04"]);
     assert_eq!(code, 1);
     let prom = std::fs::read_to_string(p.root().join("metrics/boardpack_waits.prom")).unwrap();
-    assert!(prom.contains("boardpack_run_succeeded{pipeline=\"waits\",period=\"2022-04\"} 0"), "{prom}");
-    assert!(!p.root().join("metrics/.boardpack_waits.prom.partial").exists());
+    assert!(
+        prom.contains("boardpack_run_succeeded{pipeline=\"waits\",period=\"2022-04\"} 0"),
+        "{prom}"
+    );
+    assert!(
+        !p.root()
+            .join("metrics/.boardpack_waits.prom.partial")
+            .exists()
+    );
 }

@@ -26,12 +26,20 @@ fn output(c: &mut std::process::Command) -> (i32, String, String) {
 async fn a_run_that_cannot_move_the_pointer_fails_and_is_not_published() {
     let s3 = S3Server::start().await;
     let (p, world) = s3_project(&s3).await;
-    let first = run_on(&world, "2022-04").await.expect("the first run publishes");
+    let first = run_on(&world, "2022-04")
+        .await
+        .expect("the first run publishes");
 
     // The pointer cannot be written (a read-only `published/`; the moment a process is killed).
     s3.refuse_method("PUT", "/bucket/lake/published/", 403);
-    let (code, _, stderr) = output(&mut binary(p.root(), &["run", "waits", "--period", "2022-04"]));
-    assert_eq!(code, 1, "a run that cannot publish exits non-zero: {stderr}");
+    let (code, _, stderr) = output(&mut binary(
+        p.root(),
+        &["run", "waits", "--period", "2022-04"],
+    ));
+    assert_eq!(
+        code, 1,
+        "a run that cannot publish exits non-zero: {stderr}"
+    );
     assert!(
         stderr.contains("the run succeeded but was not published")
             && stderr.contains("published/waits/2022-04.json"),
@@ -53,7 +61,11 @@ async fn a_run_that_cannot_move_the_pointer_fails_and_is_not_published() {
         .unwrap();
     assert_eq!(second.status, RunStatus::Succeeded);
     assert!(!second.published);
-    assert!(records.iter().any(|r| r.run_id == first.record.run_id && r.published));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.run_id == first.record.run_id && r.published)
+    );
     // The record itself never claims publication: the pointer is the one place that says it.
     let raw: serde_json::Value = serde_json::from_slice(
         &world
@@ -73,11 +85,16 @@ async fn a_run_that_cannot_move_the_pointer_fails_and_is_not_published() {
         )),
         "{out}"
     );
-    let (_, out, _) = output(&mut binary(p.root(), &["runs", "show", &first.record.run_id]));
+    let (_, out, _) = output(&mut binary(
+        p.root(),
+        &["runs", "show", &first.record.run_id],
+    ));
     assert!(out.contains("succeeded, published"), "{out}");
 
     // The next run publishes, comparing with the published run, not with the unpublished one.
-    let third = run_on(&world, "2022-04").await.expect("the next run publishes");
+    let third = run_on(&world, "2022-04")
+        .await
+        .expect("the next run publishes");
     assert_eq!(
         third.record.previous_record.as_deref(),
         Some(first.record_path.as_str())
@@ -87,7 +104,10 @@ async fn a_run_that_cannot_move_the_pointer_fails_and_is_not_published() {
         .unwrap()
         .unwrap();
     assert_eq!(pointer.run_id, third.record.run_id);
-    let (_, out, _) = output(&mut binary(p.root(), &["runs", "show", &first.record.run_id]));
+    let (_, out, _) = output(&mut binary(
+        p.root(),
+        &["runs", "show", &first.record.run_id],
+    ));
     assert!(
         out.contains(&format!(
             "succeeded, not the published run of waits 2022-04 (that is run {})",
@@ -159,10 +179,15 @@ fn a_killed_run_is_found_by_resume_and_its_staged_objects_are_removed() {
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("succeeded and published"), "{stdout}");
     let left = files_under(&runs.join(format!("waits/2022-04/{killed}")));
-    assert_eq!(left, vec!["run.json".to_string()], "only the abandoned record stays");
-    let abandoned: RunRecord =
-        serde_json::from_slice(&std::fs::read(runs.join(format!("waits/2022-04/{killed}/run.json"))).unwrap())
-            .unwrap();
+    assert_eq!(
+        left,
+        vec!["run.json".to_string()],
+        "only the abandoned record stays"
+    );
+    let abandoned: RunRecord = serde_json::from_slice(
+        &std::fs::read(runs.join(format!("waits/2022-04/{killed}/run.json"))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(abandoned.status, RunStatus::Abandoned);
     let pointer: serde_json::Value = serde_json::from_slice(
         &std::fs::read(p.store_file("published/waits/2022-04.json")).unwrap(),
@@ -183,7 +208,9 @@ fn a_killed_run_is_found_by_resume_and_its_staged_objects_are_removed() {
 async fn a_run_killed_between_its_record_and_the_pointer_is_not_published() {
     let s3 = S3Server::start().await;
     let (p, world) = s3_project(&s3).await;
-    let first = run_on(&world, "2022-04").await.expect("the first run publishes");
+    let first = run_on(&world, "2022-04")
+        .await
+        .expect("the first run publishes");
     s3.crash_on("PUT", "/bucket/lake/published/");
     let mut child = binary(p.root(), &["run", "waits", "--period", "2022-04"])
         .spawn()
@@ -193,7 +220,10 @@ async fn a_run_killed_between_its_record_and_the_pointer_is_not_published() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("the run ended before the pointer write: {status}");
         }
-        assert!(std::time::Instant::now() < deadline, "no pointer write in time");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pointer write in time"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     child.kill().expect("SIGKILL");
@@ -206,7 +236,11 @@ async fn a_run_killed_between_its_record_and_the_pointer_is_not_published() {
         .iter()
         .find(|r| r.run_id != first.record.run_id)
         .unwrap();
-    assert_eq!(killed.status, RunStatus::Succeeded, "its record was written");
+    assert_eq!(
+        killed.status,
+        RunStatus::Succeeded,
+        "its record was written"
+    );
     assert!(!killed.published);
     let pointer = boardpack::publish::current(&world.store, "waits", "2022-04")
         .await
@@ -215,7 +249,9 @@ async fn a_run_killed_between_its_record_and_the_pointer_is_not_published() {
     assert_eq!(pointer.run_id, first.record.run_id);
     let (_, out, _) = output(&mut binary(p.root(), &["runs", "show", &killed.run_id]));
     assert!(out.contains("succeeded, not the published run"), "{out}");
-    let next = run_on(&world, "2022-04").await.expect("the next run publishes");
+    let next = run_on(&world, "2022-04")
+        .await
+        .expect("the next run publishes");
     assert_eq!(
         next.record.previous_record.as_deref(),
         Some(first.record_path.as_str())

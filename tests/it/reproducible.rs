@@ -209,7 +209,10 @@ async fn verify_names_an_input_object_added_since_the_run() {
         out.contains("  summary: 3 of 3 outputs differ; 1 input object(s) and 0 project file(s) changed since the run"),
         "{out}"
     );
-    assert!(out.contains(added) && out.contains("added since the run"), "{out}");
+    assert!(
+        out.contains(added) && out.contains("added since the run"),
+        "{out}"
+    );
 
     // Removed again, and the original object deleted: that one is named as gone.
     std::fs::remove_file(p.store_file(added)).unwrap();

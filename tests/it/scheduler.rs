@@ -802,19 +802,40 @@ async fn the_notification_command_gets_only_the_environment_it_is_given() {
     }
     let (_p, out, rs) = fail_and_notify("env", &format!("    pass_env: [{passed}]\n")).await;
     let env = std::fs::read_to_string(&out).expect("the command ran");
-    assert!(env.contains(&format!("BOARDPACK_RUN_ID={}", rs[0].run_id)), "{env}");
+    assert!(
+        env.contains(&format!("BOARDPACK_RUN_ID={}", rs[0].run_id)),
+        "{env}"
+    );
     assert!(env.contains("BOARDPACK_RUN_STATUS=failed"), "{env}");
-    assert!(env.contains(&format!("{passed}=pager-token-value")), "{env}");
+    assert!(
+        env.contains(&format!("{passed}=pager-token-value")),
+        "{env}"
+    );
     assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
-    assert!(!env.contains(withheld) && !env.contains("store-secret-value"), "{env}");
+    assert!(
+        !env.contains(withheld) && !env.contains("store-secret-value"),
+        "{env}"
+    );
     // Nothing but what was given: the run's variables, the basics and the one passed on (`sh` may add
     // `PWD`, `SHLVL` and `_` of its own).
     for line in env.lines() {
         let name = line.split('=').next().unwrap_or_default();
         assert!(
             name.starts_with("BOARDPACK_RUN_")
-                || ["BOARDPACK_PIPELINE", "BOARDPACK_PERIOD", passed, "PATH", "HOME", "LANG", "TZ", "PWD", "SHLVL", "_", "OLDPWD"]
-                    .contains(&name),
+                || [
+                    "BOARDPACK_PIPELINE",
+                    "BOARDPACK_PERIOD",
+                    passed,
+                    "PATH",
+                    "HOME",
+                    "LANG",
+                    "TZ",
+                    "PWD",
+                    "SHLVL",
+                    "_",
+                    "OLDPWD"
+                ]
+                .contains(&name),
             "`{name}` reached the notification command:\n{env}"
         );
     }
@@ -847,7 +868,10 @@ async fn schedule_once_names_a_held_lease() {
         other => panic!("{other:?}"),
     };
     let (code, out) = tokio::task::block_in_place(|| boardpack_output(&p, &["schedule", "--once"]));
-    assert_eq!(code, 0, "another run holding the period is not a failure: {out}");
+    assert_eq!(
+        code, 0,
+        "another run holding the period is not a failure: {out}"
+    );
     assert!(
         out.contains(&format!(
             "waits {period}: run 20260101T000000Z-held00 ({}) holds the lease until",
@@ -867,7 +891,10 @@ fn schedule_once_dry_run_starts_nothing() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(": would run"), "{out}");
     for nothing in ["runs", "leases", "scheduler", "published"] {
-        assert!(!p.store_file(nothing).exists(), "{nothing}/ was written: {out}");
+        assert!(
+            !p.store_file(nothing).exists(),
+            "{nothing}/ was written: {out}"
+        );
     }
     let (code, out) = boardpack_output(&p, &["schedule", "--dry-run"]);
     assert_eq!(code, 2, "--dry-run needs --once: {out}");
