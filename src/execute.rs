@@ -485,64 +485,54 @@ async fn execute(
         // references' content and the period too, and only a clean pass is kept — one that set no row aside
         // and found no gap, so that skipping it leaves the run's findings exactly as checking would.
         let owner_name = rules_owner(input);
-        let Some(rule_months) = rule_months
+        // The rules are checked once, as the rules of the input that declares them.
+        if let Some(rule_months) = rule_months
             .get(owner_name)
             .filter(|_| rules_checked.insert(owner_name))
-        else {
-            // Checked already, as the rules of the input that declares them.
-            record_input(
-                world,
-                record,
-                input,
-                recorded,
-                content,
-                &cache,
-                &mut content_ids,
-            )
-            .await?;
-            continue;
-        };
-        // `same_as` names a declared input (the plan checks it); the owner may not be read itself.
-        let owner = plan
-            .inputs
-            .iter()
-            .find(|i| i.name == owner_name)
-            .unwrap_or(input);
-        let (checked, rules_content) = if *rule_months == months {
-            (checked, content.clone())
-        } else {
-            let objects = engine
-                .input_objects(owner, rule_months)
-                .await
-                .map_err(|e| e.to_string())?;
-            let digested = digests(world, objects.clone()).await?;
-            (objects, content_id(rule_months, &digested))
-        };
-        let rules_key = if crate::contract::judged_by_rows_alone(owner) {
-            Some(rules_content.clone())
-        } else {
-            crate::contract::references(owner)
+        {
+            // `same_as` names a declared input (the plan checks it); the owner may not be read itself.
+            let owner = plan
+                .inputs
                 .iter()
-                .map(|r| content_ids.get(&r.table).cloned())
-                .collect::<Option<Vec<_>>>()
-                .map(|refs| json!([rules_content, refs, period_months]).to_string())
-        };
-        let passed = match (&cache, &rules_key) {
-            (Some(cache), Some(key)) => cache.rules_passed(owner, key).await,
-            _ => None,
-        };
-        if passed != Some(true) {
-            let before = engine.quality_findings();
-            let checked_rows = engine.check_rows(owner, rule_months, &checked).await;
-            // Rows set aside so far are in the record (a failed run removes their files with its outputs).
-            let after = engine.quality_findings();
-            record.quarantine = after.quarantined.clone();
-            checked_rows.map_err(|e| e.to_string())?;
-            let clean = after.quarantined.len() == before.quarantined.len()
-                && after.gaps.len() == before.gaps.len();
-            if let (Some(cache), Some(false), Some(key), true) = (&cache, passed, &rules_key, clean)
-            {
-                cache.mark_rules_passed(owner, key).await;
+                .find(|i| i.name == owner_name)
+                .unwrap_or(input);
+            let (checked, rules_content) = if *rule_months == months {
+                (checked, content.clone())
+            } else {
+                let objects = engine
+                    .input_objects(owner, rule_months)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let digested = digests(world, objects.clone()).await?;
+                (objects, content_id(rule_months, &digested))
+            };
+            let rules_key = if crate::contract::judged_by_rows_alone(owner) {
+                Some(rules_content.clone())
+            } else {
+                crate::contract::references(owner)
+                    .iter()
+                    .map(|r| content_ids.get(&r.table).cloned())
+                    .collect::<Option<Vec<_>>>()
+                    .map(|refs| json!([rules_content, refs, period_months]).to_string())
+            };
+            let passed = match (&cache, &rules_key) {
+                (Some(cache), Some(key)) => cache.rules_passed(owner, key).await,
+                _ => None,
+            };
+            if passed != Some(true) {
+                let before = engine.quality_findings();
+                let checked_rows = engine.check_rows(owner, rule_months, &checked).await;
+                // Rows set aside so far are in the record (a failed run removes their files with its outputs).
+                let after = engine.quality_findings();
+                record.quarantine = after.quarantined.clone();
+                checked_rows.map_err(|e| e.to_string())?;
+                let clean = after.quarantined.len() == before.quarantined.len()
+                    && after.gaps.len() == before.gaps.len();
+                if let (Some(cache), Some(false), Some(key), true) =
+                    (&cache, passed, &rules_key, clean)
+                {
+                    cache.mark_rules_passed(owner, key).await;
+                }
             }
         }
         record_input(

@@ -39,7 +39,7 @@ pub fn redact_line(text: &str) -> String {
             out = s.redact(&out);
         }
     }
-    let out = redact_params(&out);
+    // (`Secrets::redact` blanked `name=value` credentials and echoed ones already.)
     // On a terminal the field names are styled (`\x1b[3mtoken\x1b[0m\x1b[2m=\x1b[0m…`): judged without the
     // styling, a line with a credential in a field is written plain.
     if out.contains('\x1b') {

@@ -53,6 +53,8 @@ pub struct Store {
     prefix: Path,
     /// Credentials in force, never to be shown.
     secrets: Arc<Secrets>,
+    /// A local store's root folder, resolved once at open (links followed): what no path may leave.
+    local_root: Option<PathBuf>,
 }
 
 impl fmt::Debug for Store {
@@ -181,11 +183,16 @@ impl Store {
             }
         };
         let prefix = Path::from_url_path(root.path()).map_err(|e| open_err(e.to_string()))?;
+        let local_root = (root.scheme() == "file")
+            .then(|| root.to_file_path().ok())
+            .flatten()
+            .map(|d| d.canonicalize().unwrap_or(d));
         Ok(Store {
             root,
             inner,
             prefix,
             secrets: Arc::new(secrets),
+            local_root,
         })
     }
 
@@ -248,17 +255,14 @@ impl Store {
 
     /// The file of a path on a local store (`file://`); `None` on a bucket or in memory.
     pub fn local_path(&self, rel: &str) -> Option<PathBuf> {
-        if self.root.scheme() != "file" {
-            return None;
-        }
         let rel = check_relative(rel).ok()?;
-        Some(self.root.to_file_path().ok()?.join(rel))
+        Some(self.local_root.as_ref()?.join(rel))
     }
 
     /// Refuses a path of a local store that resolves outside the root: the local object store follows
     /// symbolic links, and a link inside the lake must not make it read (or list) files elsewhere.
     fn inside_root(&self, rel: &str) -> Result<(), StoreError> {
-        let (Some(file), Ok(root)) = (self.local_path(rel), self.root.to_file_path()) else {
+        let (Some(file), Some(root)) = (self.local_path(rel), &self.local_root) else {
             return Ok(());
         };
         // A path not written yet is judged by the nearest folder above it that exists: a write must not
@@ -274,9 +278,7 @@ impl Store {
             // A dangling link: the operation itself reports that nothing is there.
             return Ok(());
         };
-        // The root was canonicalised when the store was opened.
-        let root = root.canonicalize().unwrap_or(root);
-        if resolved.starts_with(&root) {
+        if resolved.starts_with(root) {
             Ok(())
         } else {
             Err(StoreError::OutsideRoot {
