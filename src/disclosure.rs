@@ -20,6 +20,19 @@
 //!
 //! A rate is printed only when its numerator and denominator are both printed, so a percentage never
 //! reveals a withheld count.
+//!
+//! **Enforced, not opted into.** Every report is controlled, declared or not (a pipeline without
+//! `disclosure:` gets the default rule), and the rule is applied where a table's rows become the
+//! template's values (`render::data`): each count cell of a step table — every integer column, and the
+//! columns `disclosure.counts` names — that the rule suppresses reaches the template as a withheld value,
+//! which every filter and plain `{{ x }}` print as the rule's token, charts draw as a gap, and arithmetic
+//! refuses (failing the run at the template line). A column that is not a count of people or events (a
+//! year, a rank, a public list size) is printed as it is only when `disclosure.public` names it with its
+//! reason, and every PDF's appendix lists those exemptions. Seeds are reference data and are not counts.
+//!
+//! **Rule sets** (`suppress:`): `1-4` (counts 1 to 4 print `<5`) and `nhs-hes` (NHS England's HES/ECDS
+//! method: counts 1 to 7 print `*`, every other count is rounded to the nearest 5 before the template
+//! sees it, so a rate a template computes rests on the rounded figures).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -28,14 +41,126 @@ use crate::diagnostic::Location;
 use crate::plan::{Step, StepKind};
 use crate::spec::{RawDisclosure, location};
 
-/// The counts the rule suppresses, as a declaration states them.
+/// The default rule set, as a declaration states it.
 pub const SUPPRESSED: &str = "1-4";
 
-/// A pipeline's validated disclosure declaration.
+/// A named rule set (`disclosure.suppress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Rule {
+    /// `1-4`: counts from 1 to 4 print as `<5`.
+    #[default]
+    #[serde(rename = "1-4")]
+    SmallNumbers,
+    /// `nhs-hes`: counts from 1 to 7 print as `*`; other counts are rounded to the nearest 5.
+    #[serde(rename = "nhs-hes")]
+    NhsHes,
+}
+
+impl Rule {
+    /// The rule sets a declaration may name.
+    pub const NAMES: &'static str = "`1-4` or `nhs-hes`";
+
+    pub fn parse(text: &str) -> Option<Rule> {
+        match text.replace(' ', "").to_ascii_lowercase().as_str() {
+            "1-4" => Some(Rule::SmallNumbers),
+            "nhs-hes" | "hes" => Some(Rule::NhsHes),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::SmallNumbers => "1-4",
+            Rule::NhsHes => "nhs-hes",
+        }
+    }
+
+    /// The largest count the rule suppresses (the smallest is 1: zero is no one).
+    pub fn threshold(self) -> i64 {
+        match self {
+            Rule::SmallNumbers => 4,
+            Rule::NhsHes => 7,
+        }
+    }
+
+    /// What a suppressed count prints as.
+    pub fn token(self) -> &'static str {
+        match self {
+            Rule::SmallNumbers => "<5",
+            Rule::NhsHes => "*",
+        }
+    }
+
+    /// Whether the rule suppresses `count`.
+    pub fn is_small(self, count: i64) -> bool {
+        (1..=self.threshold()).contains(&count)
+    }
+
+    /// What a count the rule does not suppress is published as: itself, or rounded to the nearest 5.
+    pub fn published(self, count: i64) -> i64 {
+        match self {
+            Rule::SmallNumbers => count,
+            Rule::NhsHes => ((count as f64 / 5.0).round() as i64) * 5,
+        }
+    }
+
+    /// The method note every PDF prints.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rule::SmallNumbers => {
+                "counts of people or events from 1 to 4 print as <5, and further counts are withheld \
+                 (*) so that no printed total reveals them"
+            }
+            Rule::NhsHes => {
+                "the NHS England HES/ECDS method: counts of people or events from 1 to 7 print as *, \
+                 and every other count is rounded to the nearest 5 (rates are computed from the rounded \
+                 figures)"
+            }
+        }
+    }
+}
+
+/// How one table's cells reach a controlled report (see the module doc): which columns are counts under
+/// the rule and which are exempt. Built per table from the declaration (`Declaration::guard`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Guard {
+    pub rule: Rule,
+    /// Columns declared counts whatever their type (`disclosure.counts`).
+    pub counts: BTreeSet<String>,
+    /// Columns exempt from the rule (`disclosure.public`).
+    pub public: BTreeSet<String>,
+    /// Per column: the other columns of the table it is computed from (`crate::derivation`). In a row
+    /// where one of those is a count the rule suppresses, the column is withheld with it (`*`).
+    pub derived: BTreeMap<String, Vec<String>>,
+    /// Per column: what it is computed from (`crate::derivation::Atoms`), to tell when the shown columns
+    /// a suppressed count is computed from would give it away (`n` and `d` beside a suppressed `d - n`).
+    pub atoms: crate::derivation::Atoms,
+}
+
+impl Guard {
+    /// Whether a cell of `column` holding `value` is a count under the rule: an integer cell of a column
+    /// that is not public, or any number of a declared count column.
+    pub fn is_count(&self, column: &str, value: &serde_json::Value) -> bool {
+        if self.public.contains(column) || !value.is_number() {
+            return false;
+        }
+        self.counts.contains(column) || value.is_i64() || value.is_u64()
+    }
+}
+
+/// A pipeline's validated disclosure declaration. A pipeline that declares none is governed by
+/// `Declaration::default_for` (every report controlled, the default rule): disclosure is not opted into.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Declaration {
-    /// `1-4`: counts from 1 to 4 print as `<5` in controlled outputs.
+    /// The rule set's name as declared (`1-4`, `nhs-hes`).
     pub suppress: String,
+    pub rule: Rule,
+    /// Whether the pipeline declared `disclosure:` (else the default governs it).
+    pub declared: bool,
+    /// Per step table: columns exempt from the rule, each with its reason (`disclosure.public`).
+    pub public: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per step table: columns that are counts whatever their type (`disclosure.counts`).
+    pub counts: BTreeMap<String, BTreeSet<String>>,
     /// Report steps whose PDFs are released.
     pub reports: BTreeSet<String>,
     /// SQL steps whose tables are released, with their count columns.
@@ -64,16 +189,18 @@ pub fn declaration(
     steps: &[Step],
     errors: &mut Vec<(Location, String)>,
 ) -> Declaration {
-    if raw.suppress.as_str().replace(' ', "") != SUPPRESSED {
+    let rule = Rule::parse(raw.suppress.as_str()).unwrap_or_else(|| {
         errors.push((
             location(file, raw.suppress.span()),
             format!(
-                "disclosure: `suppress: {}` is not the rule boardpack applies: counts from 1 to 4 are \
-                 suppressed (src/disclosure.rs); write `suppress: {SUPPRESSED}`",
-                raw.suppress.as_str()
+                "disclosure: `suppress: {}` is not a rule set boardpack knows: write {} \
+                 (src/disclosure.rs)",
+                raw.suppress.as_str(),
+                Rule::NAMES
             ),
         ));
-    }
+        Rule::default()
+    });
     if raw.restricted.as_str() != "tables" {
         errors.push((
             location(file, raw.restricted.span()),
@@ -137,6 +264,54 @@ pub fn declaration(
             columns.iter().map(|c| c.as_str().to_string()).collect(),
         );
     }
+    let is_sql = |id: &str| matches!(kind(id), Some(StepKind::Sql { .. }));
+    let mut public = BTreeMap::new();
+    for (id, columns) in raw.public.iter().flatten() {
+        if !is_sql(id) {
+            errors.push((
+                location(file, columns.span()),
+                format!("disclosure: `public` names `{id}`, which is not a sql step"),
+            ));
+        }
+        let mut exempt = BTreeMap::new();
+        for (column, reason) in columns.iter() {
+            if reason.as_str().trim().is_empty() {
+                errors.push((
+                    location(file, reason.span()),
+                    format!(
+                        "disclosure: public column `{id}.{column}` needs its reason (why it is not a \
+                         count of people or events), which every PDF prints"
+                    ),
+                ));
+            }
+            exempt.insert(column.clone(), reason.as_str().trim().to_string());
+        }
+        public.insert(id.clone(), exempt);
+    }
+    let mut counts = BTreeMap::new();
+    for (id, columns) in raw.counts.iter().flatten() {
+        if !is_sql(id) {
+            errors.push((
+                location(file, columns.span()),
+                format!("disclosure: `counts` names `{id}`, which is not a sql step"),
+            ));
+        }
+        for c in columns.iter() {
+            if public.get(id).is_some_and(|p| p.contains_key(c.as_str())) {
+                errors.push((
+                    location(file, c.span()),
+                    format!(
+                        "disclosure: `{id}.{}` is declared both a count and public",
+                        c.as_str()
+                    ),
+                ));
+            }
+        }
+        counts.insert(
+            id.clone(),
+            columns.iter().map(|c| c.as_str().to_string()).collect(),
+        );
+    }
     let person_counts = raw.person_counts.as_ref().is_none_or(|p| **p);
     let note = raw
         .note
@@ -152,7 +327,11 @@ pub fn declaration(
         ));
     }
     Declaration {
-        suppress: SUPPRESSED.to_string(),
+        suppress: rule.name().to_string(),
+        rule,
+        declared: true,
+        public,
+        counts,
         reports,
         tables,
         person_counts,
@@ -161,6 +340,41 @@ pub fn declaration(
 }
 
 impl Declaration {
+    /// The declaration of a pipeline that declares none: every report is controlled under the default
+    /// rule, and every table restricted.
+    pub fn default_for(steps: &[Step]) -> Declaration {
+        Declaration {
+            suppress: Rule::default().name().to_string(),
+            rule: Rule::default(),
+            declared: false,
+            public: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            reports: steps
+                .iter()
+                .filter(|s| matches!(s.kind, StepKind::Report { .. }))
+                .map(|s| s.id.clone())
+                .collect(),
+            tables: BTreeMap::new(),
+            person_counts: true,
+            note: String::new(),
+        }
+    }
+
+    /// How the cells of step table `table` reach a controlled report.
+    pub fn guard(&self, table: &str, atoms: crate::derivation::Atoms) -> Guard {
+        Guard {
+            rule: self.rule,
+            derived: crate::derivation::derived(&atoms),
+            atoms,
+            counts: self.counts.get(table).cloned().unwrap_or_default(),
+            public: self
+                .public
+                .get(table)
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
     /// How each output of a run is governed: a report's PDF and a declared table are controlled, every
     /// other table restricted.
     pub fn classify(&self, outputs: &[crate::record::ObjectRecord]) -> Vec<OutputDisclosure> {
@@ -195,6 +409,12 @@ impl Declaration {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "suppress": self.suppress,
+            "method": self.rule.describe(),
+            "token": self.rule.token(),
+            "declared": self.declared,
+            "public": self.public.iter().flat_map(|(t, cols)| cols.iter().map(move |(c, why)| {
+                serde_json::json!({ "table": t, "column": c, "reason": why })
+            })).collect::<Vec<_>>(),
             "reports": self.reports,
             "tables": self.tables.keys().collect::<Vec<_>>(),
             "released": self.tables,
@@ -232,20 +452,25 @@ pub fn is_small(count: i64) -> bool {
 /// Applies the rule to one group's counts (`None` = no count, e.g. a practice that did not submit: it
 /// prints as a gap, is not part of the total and protects nothing).
 pub fn protect_group(counts: &[Option<i64>]) -> GroupDecision {
-    let mut decision = decide(counts);
+    protect_group_under(Rule::default(), counts)
+}
+
+/// `protect_group` under rule set `rule` (which counts are small).
+pub fn protect_group_under(rule: Rule, counts: &[Option<i64>]) -> GroupDecision {
+    let mut decision = decide(rule, counts);
     // A total from 1 to 4 is itself a small count (a PCN's 4 complaints, all in `<5` cells).
-    if is_small(counts.iter().flatten().sum()) {
+    if rule.is_small(counts.iter().flatten().sum()) {
         decision.total_shown = false;
     }
     decision
 }
 
 /// Rules 1 to 3 for one group.
-fn decide(counts: &[Option<i64>]) -> GroupDecision {
+fn decide(rule: Rule, counts: &[Option<i64>]) -> GroupDecision {
     let mut cells: Vec<Shown> = counts
         .iter()
         .map(|c| match c {
-            Some(v) if is_small(*v) => Shown::Small,
+            Some(v) if rule.is_small(*v) => Shown::Small,
             _ => Shown::Value,
         })
         .collect();
@@ -255,15 +480,15 @@ fn decide(counts: &[Option<i64>]) -> GroupDecision {
             total_shown: true,
         };
     }
-    // Candidates for withholding: shown counts of 5 or more, smallest first.
+    // Candidates for withholding: shown counts above the rule's band, smallest first.
     let mut candidates: Vec<usize> = (0..counts.len())
-        .filter(|&i| matches!(counts[i], Some(v) if v >= 5))
+        .filter(|&i| matches!(counts[i], Some(v) if v > rule.threshold()))
         .collect();
     candidates.sort_by_key(|&i| (counts[i], i));
     let mut next = candidates.into_iter();
     // At least one complement always, so that a single `<5` is never the total less the shown counts.
     loop {
-        let must_add = !cells.contains(&Shown::Withheld) || !audit_passes(counts, &cells);
+        let must_add = !cells.contains(&Shown::Withheld) || !audit_passes(rule, counts, &cells);
         if !must_add {
             return GroupDecision {
                 cells,
@@ -274,7 +499,7 @@ fn decide(counts: &[Option<i64>]) -> GroupDecision {
             Some(i) => cells[i] = Shown::Withheld,
             None => {
                 return GroupDecision {
-                    total_shown: audit_passes(counts, &cells),
+                    total_shown: audit_passes(rule, counts, &cells),
                     cells,
                 };
             }
@@ -285,6 +510,16 @@ fn decide(counts: &[Option<i64>]) -> GroupDecision {
 /// The values a reader could deduce for each `<5` cell from the printed figures: the total, the shown
 /// counts and the known bounds of every hidden cell. `None` for cells that are not `<5`.
 pub fn feasible_ranges(counts: &[Option<i64>], cells: &[Shown]) -> Vec<Option<(i64, i64)>> {
+    feasible_ranges_under(Rule::default(), counts, cells)
+}
+
+/// `feasible_ranges` under rule set `rule` (the band a suppressed count lies in).
+pub fn feasible_ranges_under(
+    rule: Rule,
+    counts: &[Option<i64>],
+    cells: &[Shown],
+) -> Vec<Option<(i64, i64)>> {
+    let band = rule.threshold();
     let total: i64 = counts.iter().flatten().sum();
     let shown_sum: i64 = counts
         .iter()
@@ -297,15 +532,15 @@ pub fn feasible_ranges(counts: &[Option<i64>], cells: &[Shown]) -> Vec<Option<(i
     let smallest_shown = counts
         .iter()
         .zip(cells)
-        .filter(|(c, s)| **s == Shown::Value && matches!(c, Some(v) if *v >= 5))
+        .filter(|(c, s)| **s == Shown::Value && matches!(c, Some(v) if *v > band))
         .filter_map(|(c, _)| *c)
         .min();
     let bounds: Vec<Option<(i64, i64)>> = cells
         .iter()
         .map(|s| match s {
             Shown::Value => None,
-            Shown::Small => Some((1, 4)),
-            Shown::Withheld => Some((5, smallest_shown.unwrap_or(i64::MAX / 4))),
+            Shown::Small => Some((1, band)),
+            Shown::Withheld => Some((band + 1, smallest_shown.unwrap_or(i64::MAX / 4))),
         })
         .collect();
     cells
@@ -323,15 +558,15 @@ pub fn feasible_ranges(counts: &[Option<i64>], cells: &[Shown]) -> Vec<Option<(i
                 }
             }
             let lo = 1.max(hidden_sum.saturating_sub(hi_others));
-            let hi = 4.min(hidden_sum - lo_others);
+            let hi = band.min(hidden_sum - lo_others);
             Some((lo, hi))
         })
         .collect()
 }
 
 /// Every `<5` cell keeps at least two possible values.
-fn audit_passes(counts: &[Option<i64>], cells: &[Shown]) -> bool {
-    feasible_ranges(counts, cells)
+fn audit_passes(rule: Rule, counts: &[Option<i64>], cells: &[Shown]) -> bool {
+    feasible_ranges_under(rule, counts, cells)
         .into_iter()
         .flatten()
         .all(|(lo, hi)| hi > lo)
@@ -419,6 +654,51 @@ mod tests {
         assert_eq!(d.cells, vec![Value, Small, Small, Small]);
         assert!(!d.total_shown);
         assert!(protect_group(&[Some(0), Some(0)]).total_shown);
+    }
+
+    #[test]
+    fn the_rule_sets() {
+        let r = Rule::SmallNumbers;
+        assert!(!r.is_small(0) && r.is_small(1) && r.is_small(4) && !r.is_small(5));
+        assert_eq!((r.token(), r.published(12)), ("<5", 12));
+        let h = Rule::NhsHes;
+        assert!(h.is_small(7) && !h.is_small(8));
+        assert_eq!(
+            [8, 12, 13, 41, 1003].map(|c| h.published(c)),
+            [10, 10, 15, 40, 1005]
+        );
+        assert_eq!(Rule::parse(" nhs-hes "), Some(h));
+        assert_eq!(Rule::parse("1 - 4"), Some(r));
+        assert_eq!(Rule::parse("1-9"), None);
+    }
+
+    #[test]
+    fn under_nhs_hes_a_7_takes_a_complement_above_7() {
+        let counts = [Some(7), Some(6), Some(8), Some(30)];
+        let d = protect_group_under(Rule::NhsHes, &counts);
+        assert_eq!(d.cells, vec![Small, Small, Withheld, Value]);
+        for r in feasible_ranges_under(Rule::NhsHes, &counts, &d.cells)
+            .into_iter()
+            .flatten()
+        {
+            assert!(r.1 > r.0, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_guard_takes_integer_cells_and_declared_columns_for_counts_and_exempts_public_ones() {
+        let g = Guard {
+            rule: Rule::SmallNumbers,
+            counts: ["share_count".to_string()].into(),
+            public: ["rank".to_string()].into(),
+            derived: BTreeMap::new(),
+            atoms: BTreeMap::new(),
+        };
+        assert!(g.is_count("n", &serde_json::json!(3)));
+        assert!(!g.is_count("rate", &serde_json::json!(0.5)));
+        assert!(g.is_count("share_count", &serde_json::json!(3.0)));
+        assert!(!g.is_count("rank", &serde_json::json!(3)));
+        assert!(!g.is_count("name", &serde_json::json!("3")));
     }
 
     #[test]

@@ -181,9 +181,7 @@ pub async fn run_with(
             record.status = RunStatus::Succeeded;
             // Steps finish in whatever order the machine allows; the record lists outputs by path.
             record.outputs.sort_by(|a, b| a.path.cmp(&b.path));
-            if let Some(d) = &plan.disclosure {
-                record.disclosure = d.classify(&record.outputs);
-            }
+            record.disclosure = plan.disclosure.classify(&record.outputs);
             let record_path = layout.record();
             // A copy of every project file the run read, by hash, so that `verify` can re-execute the run
             // as it was when the project has changed since.
@@ -562,6 +560,8 @@ async fn execute(
     // steps that compare with it (restatements).
     let empty_previous =
         register_run_tables(world, plan, &engine, &period.to_string(), record, previous).await?;
+    let disclosure = Arc::new(plan.disclosure.clone());
+    let atoms = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
     // The previous run counts only for a pipeline that reads it (restatements).
     let uses_previous = !plan.previous.is_empty()
         || plan
@@ -581,8 +581,8 @@ async fn execute(
         .unwrap_or(record.started_at);
 
     let mut lineage = crate::audit::lineage_context(record, &world.project.files_read());
-    if let (Some(d), Some(l)) = (&plan.disclosure, lineage.as_object_mut()) {
-        l.insert("disclosure".into(), d.to_json());
+    if let Some(l) = lineage.as_object_mut() {
+        l.insert("disclosure".into(), plan.disclosure.to_json());
     }
     let context_base = report_context(
         plan,
@@ -625,6 +625,8 @@ async fn execute(
                     short_fingerprint(&record.fingerprint)
                 ),
                 empty_previous: empty_previous.clone(),
+                disclosure: disclosure.clone(),
+                atoms: atoms.clone(),
                 cache: cache.clone(),
             };
             let reused = control.reused(&step.id);
@@ -751,6 +753,45 @@ struct StepContext {
     empty_previous: Arc<BTreeSet<String>>,
     /// The step cache, unless bypassed.
     cache: Option<crate::cache::StepCache>,
+    /// The disclosure rule every report's step tables reach its template under.
+    disclosure: Arc<crate::disclosure::Declaration>,
+    /// What each step table's columns are computed from (`crate::derivation`), as the steps run.
+    atoms: Arc<std::sync::Mutex<BTreeMap<String, crate::derivation::Atoms>>>,
+}
+
+impl StepContext {
+    /// The disclosure rule over table `name` as a report reads it: a step table's guard; none for a seed
+    /// (reference data, not counts).
+    fn guard(&self, name: &str) -> Option<Arc<crate::disclosure::Guard>> {
+        let seed = self.context_base["sources"].get(name).is_some();
+        if seed {
+            return None;
+        }
+        let atoms = self
+            .atoms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        Some(Arc::new(self.disclosure.guard(name, atoms)))
+    }
+
+    /// Records what the columns of step `id`'s table (of `sql`) are computed from, for `guard`. A
+    /// statement that cannot be planned again leaves its table without derivations (its counts are
+    /// still under the rule), with a warning in the log.
+    async fn derive(&self, id: &str, sql: &str) {
+        match self.engine.dataframe(sql, &self.params).await {
+            Ok(df) => {
+                let mut atoms = self.atoms.lock().unwrap_or_else(|e| e.into_inner());
+                let found = crate::derivation::atoms(df.logical_plan(), &atoms);
+                atoms.insert(id.to_string(), found);
+            }
+            Err(e) => {
+                tracing::warn!(step = id, error = %e, "derivations: the statement cannot be planned")
+            }
+        }
+    }
 }
 
 struct StepResult {
@@ -784,6 +825,7 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                 cache.add_source(&step.id, m.sha256.clone());
             }
             register_step_table(ctx, &step.id, &path).await?;
+            ctx.derive(&step.id, sql).await;
             // A table the pipeline releases beyond the organisation is held to the disclosure rule.
             let released = format!("/disclosure/released/{}", step.id);
             if let Some(columns) = ctx.context_base.pointer(&released).and_then(Json::as_array) {
@@ -862,7 +904,8 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                                 .await?
                                 .into_iter()
                                 .map(|(name, rows)| {
-                                    let table = render::table_value(&name, &rows, None);
+                                    let guard = ctx.guard(&name);
+                                    let table = render::table_value(&name, &rows, None, guard);
                                     (name, table)
                                 })
                                 .collect();
@@ -920,7 +963,7 @@ pub fn report_context(
         // is a step's result or a seed (for the source line under each table and chart).
         "lineage": lineage,
         // The disclosure control over this pipeline's outputs, which the appendix states.
-        "disclosure": plan.disclosure.as_ref().map(|d| d.to_json()),
+        "disclosure": plan.disclosure.to_json(),
         "sources": plan.seeds.iter().map(|s| (s.name.clone(), json!("seed"))).collect::<serde_json::Map<_, _>>(),
         // Rows quarantined and completeness caveats (`crate::engine::Findings`), for data-quality pages.
         "quality": quality,
@@ -968,7 +1011,7 @@ async fn typeset_parts(
             .collect();
         let mut tables = report_tables(ctx, &others).await?;
         tables.append(&mut keys);
-        let mut parts = Parts::new(&each.column, tables);
+        let mut parts = Parts::new(ctx, &each.column, tables);
         for (value, ident, key, path) in missing {
             let tables = parts.take(&value);
             let part = json!({"column": each.column, "value": value});
@@ -1099,19 +1142,28 @@ fn part_values(
 /// when its part is typeset.
 struct Parts {
     whole: BTreeMap<String, render::TableValue>,
-    /// Per table: its columns, and its rows per value.
-    split: BTreeMap<String, (Vec<String>, BTreeMap<String, render::TableValue>)>,
+    /// Per table: its columns, its disclosure rule, and its rows per value.
+    #[allow(clippy::type_complexity)]
+    split: BTreeMap<
+        String,
+        (
+            Vec<String>,
+            Option<Arc<crate::disclosure::Guard>>,
+            BTreeMap<String, render::TableValue>,
+        ),
+    >,
 }
 
 impl Parts {
-    fn new(column: &str, tables: serde_json::Map<String, Json>) -> Parts {
+    fn new(ctx: &StepContext, column: &str, tables: serde_json::Map<String, Json>) -> Parts {
         let (mut whole, mut split) = (BTreeMap::new(), BTreeMap::new());
         for (name, rows) in tables {
+            let guard = ctx.guard(&name);
             let keyed = rows
                 .as_array()
                 .is_some_and(|rows| rows.iter().any(|r| r.get(column).is_some()));
             if !keyed {
-                let table = render::table_value(&name, &rows, None);
+                let table = render::table_value(&name, &rows, None, guard);
                 whole.insert(name, table);
                 continue;
             }
@@ -1135,11 +1187,16 @@ impl Parts {
             let by_value = by_value
                 .into_iter()
                 .map(|(value, rows)| {
-                    let table = render::table_value(&name, &Json::Array(rows), Some(&columns));
+                    let table = render::table_value(
+                        &name,
+                        &Json::Array(rows),
+                        Some(&columns),
+                        guard.clone(),
+                    );
                     (value, table)
                 })
                 .collect();
-            split.insert(name, (columns, by_value));
+            split.insert(name, (columns, guard, by_value));
         }
         Parts { whole, split }
     }
@@ -1148,9 +1205,9 @@ impl Parts {
     /// typeset once) and the whole tables (shared).
     fn take(&mut self, value: &str) -> BTreeMap<String, render::TableValue> {
         let mut tables = self.whole.clone();
-        for (name, (columns, by_value)) in &mut self.split {
+        for (name, (columns, guard, by_value)) in &mut self.split {
             let rows = by_value.remove(value).unwrap_or_else(|| {
-                render::table_value(name, &Json::Array(Vec::new()), Some(columns))
+                render::table_value(name, &Json::Array(Vec::new()), Some(columns), guard.clone())
             });
             tables.insert(name.clone(), rows);
         }

@@ -18,7 +18,8 @@
 //! | [`render`] | templates, formats, charts and Typst → PDF |
 //! | [`spc`] | statistical process control (Making Data Count) |
 //! | [`stats`] | funnel-plot limits and confidence intervals for comparing organisations |
-//! | [`disclosure`] | small-number suppression that totals cannot undo |
+//! | [`disclosure`] | small-number suppression that totals cannot undo, enforced in every report |
+//! | [`derivation`] | which columns of a step's table are computed from which (a rate from its count) |
 //! | [`lineage`] | `explain` and `diff` of recorded runs (read only) |
 //! | [`audit`] | input row counts, the PDFs' lineage appendix data, copies of project files on the store |
 //! | [`record`] | the run record and the store layout of a run |
@@ -44,6 +45,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod contract;
+pub mod derivation;
 pub mod diagnostic;
 pub mod disclosure;
 pub mod engine;

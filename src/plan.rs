@@ -35,8 +35,9 @@ pub struct Plan {
     /// SQL steps whose result in the previously published run of the same period some step reads, as
     /// table `previous_<id>` (for restatements).
     pub previous: BTreeSet<String>,
-    /// Which outputs leave the organisation under small-number suppression (`disclosure:`), when declared.
-    pub disclosure: Option<crate::disclosure::Declaration>,
+    /// Which outputs leave the organisation under small-number suppression (`disclosure:`; a pipeline
+    /// that declares none is under the default rule all the same).
+    pub disclosure: crate::disclosure::Declaration,
 }
 
 /// A step reads the previously published run's result of step `x` as table `previous_x` (empty, with the
@@ -713,14 +714,17 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
         }
     }
     let ordered = order_steps(&mut v, steps);
-    let disclosure = raw.disclosure.as_ref().map(|(span, d)| {
-        let mut found = Vec::new();
-        let declared = crate::disclosure::declaration(&v.file, span, d, &ordered, &mut found);
-        for (loc, message) in found {
-            v.error(loc, message);
+    let disclosure = match raw.disclosure.as_ref() {
+        Some((span, d)) => {
+            let mut found = Vec::new();
+            let declared = crate::disclosure::declaration(&v.file, span, d, &ordered, &mut found);
+            for (loc, message) in found {
+                v.error(loc, message);
+            }
+            declared
         }
-        declared
-    });
+        None => crate::disclosure::Declaration::default_for(&ordered),
+    };
     let plan = Plan {
         name: raw.name.as_str().to_string(),
         description: raw.description.clone().unwrap_or_default(),

@@ -82,7 +82,7 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
                     // "ae_4h")`), which a synthetic row would not match.
                     (Some(rows), Some(shape)) => {
                         let columns: Vec<String> = shape.iter().map(|(c, _)| c.clone()).collect();
-                        crate::render::table_value(u, rows, Some(&columns))
+                        crate::render::table_value(u, rows, Some(&columns), None)
                     }
                     (None, Some(shape)) => crate::render::synthetic_table(u, shape, &month),
                     _ => return None,

@@ -52,6 +52,19 @@ pub struct RawDisclosure {
     /// What the PDFs state besides the rule (required when `person_counts: false`).
     #[serde(default)]
     pub note: Option<Spanned<String>>,
+    /// Integer columns of step tables that are not counts of people or events, printed as they are:
+    /// `step: { column: reason }` (every PDF lists them with their reasons).
+    #[serde(default)]
+    pub public: Option<
+        std::collections::BTreeMap<
+            String,
+            Spanned<std::collections::BTreeMap<String, Spanned<String>>>,
+        >,
+    >,
+    /// Columns of step tables that are counts whatever their type (a count computed as a float):
+    /// `step: [column, …]`.
+    #[serde(default)]
+    pub counts: Option<std::collections::BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

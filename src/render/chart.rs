@@ -271,6 +271,21 @@ pub fn spc_chart(
     target: Option<f64>,
     opts: &ChartOptions,
 ) -> Result<String, ChartError> {
+    spc_chart_with_gaps(x_labels, analysis, target, &[], opts)
+}
+
+/// `spc_chart`, with the points `hidden` marks (a count the disclosure rule suppresses) drawn as gaps:
+/// no dot and no line through them, a small cross on the axis instead, and the axis not scaled to them.
+/// The mean and limits are the analysis's of every point (they are a whole series' figures, not one
+/// month's).
+pub fn spc_chart_with_gaps(
+    x_labels: &[String],
+    analysis: &Analysis,
+    target: Option<f64>,
+    hidden: &[bool],
+    opts: &ChartOptions,
+) -> Result<String, ChartError> {
+    let is_hidden = |i: usize| hidden.get(i).copied().unwrap_or(false);
     let err = chart_err(opts);
     let mut svg = String::new();
     {
@@ -279,9 +294,10 @@ pub fn spc_chart(
         let full_scale = opts.full_scale();
         let all = pts
             .iter()
-            .flat_map(|p| {
+            .enumerate()
+            .flat_map(|(i, p)| {
                 let (lo, hi) = drawn_limits(p, full_scale);
-                [Some(p.value), lo, hi]
+                [(!is_hidden(i)).then_some(p.value), lo, hi]
             })
             .flatten()
             .chain(target);
@@ -289,7 +305,12 @@ pub fn spc_chart(
         let (mut lo, mut hi) = y_range(all);
         if let Some(top) = full_scale {
             // The padding stops at 0% and 100% too, unless a value (or the target) lies beyond them.
-            let data = pts.iter().map(|p| p.value).chain(target);
+            let data = pts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !is_hidden(*i))
+                .map(|(_, p)| p.value)
+                .chain(target);
             let (data_lo, data_hi) = data.fold((0.0f64, top), |(l, h), v| (l.min(v), h.max(v)));
             (lo, hi) = (lo.max(data_lo), hi.min(data_hi));
         }
@@ -334,16 +355,37 @@ pub fn spc_chart(
                 ))
                 .map_err(|e| err(e.to_string()))?;
         }
+        // The line joins shown points only: a run of them between gaps is one line.
+        let mut run: Vec<(f64, f64)> = Vec::new();
+        for (i, p) in pts.iter().enumerate() {
+            if !is_hidden(i) {
+                run.push((i as f64, p.value));
+            }
+            if is_hidden(i) || i + 1 == pts.len() {
+                if run.len() > 1 {
+                    chart
+                        .draw_series(LineSeries::new(run.clone(), GREY.stroke_width(1)))
+                        .map_err(|e| err(e.to_string()))?;
+                }
+                run.clear();
+            }
+        }
         chart
-            .draw_series(LineSeries::new(
-                pts.iter().enumerate().map(|(i, p)| (i as f64, p.value)),
-                GREY.stroke_width(1),
-            ))
+            .draw_series(
+                pts.iter()
+                    .enumerate()
+                    .filter(|(i, _)| !is_hidden(*i))
+                    .map(|(i, p)| {
+                        Circle::new((i as f64, p.value), 4, point_colour(p.point_type).filled())
+                    }),
+            )
             .map_err(|e| err(e.to_string()))?;
         chart
-            .draw_series(pts.iter().enumerate().map(|(i, p)| {
-                Circle::new((i as f64, p.value), 4, point_colour(p.point_type).filled())
-            }))
+            .draw_series(
+                (0..pts.len())
+                    .filter(|&i| is_hidden(i))
+                    .map(|i| Cross::new((i as f64, lo), 4, BLACK.stroke_width(1))),
+            )
             .map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
@@ -644,5 +686,22 @@ mod tests {
         let ticks = axis_percentages(&svg);
         assert!(!ticks.is_empty(), "{svg}");
         assert!(ticks.iter().all(|t| *t <= 100.0), "{ticks:?}");
+    }
+
+    #[test]
+    fn a_suppressed_point_is_a_gap_with_a_cross_not_a_dot() {
+        let values = [12.0, 3.0, 14.0, 2.0, 15.0, 13.0];
+        let hidden = [false, true, false, true, false, false];
+        let a = analyse(&values, &Options::default());
+        let labels: Vec<String> = (1..=6).map(|m| format!("2022-{m:02}")).collect();
+        let opts = ChartOptions::default();
+        let dots = |svg: &str| svg.matches("<circle").count();
+        let all = spc_chart(&labels, &a, None, &opts).unwrap();
+        let gaps = spc_chart_with_gaps(&labels, &a, None, &hidden, &opts).unwrap();
+        assert_eq!(dots(&all), 6);
+        assert_eq!(dots(&gaps), 4, "{gaps}");
+        // Two crosses (two strokes each) where the hidden points would be, and the line is broken: the
+        // shown points make three runs (12; 14; 15, 13), of which one has more than one point.
+        assert!(gaps.matches("<line").count() >= 4 || gaps.matches("<polyline").count() >= 1);
     }
 }

@@ -6,6 +6,13 @@
 //! which a filter turns into `N/A` and a chart into a blank plot. Chart and filter helpers look columns up
 //! with `cell` and `check_column`, so an argument naming a column (`y="wait_dayz"`) fails the same way.
 //!
+//! Owns, too, where the disclosure rule meets the template (`crate::disclosure`, "enforced, not opted
+//! into"): a table built with a `Guard` hands the template each count the rule suppresses as a
+//! `Withheld` value — printed as the rule's token by every filter and by plain `{{ x }}`, a gap in a
+//! chart, an error in arithmetic — and each other count as the rule publishes it (rounded, under
+//! `nhs-hes`). Only `protect(...)` and SPC's analysis read the count beneath (`raw`), to decide what else
+//! to withhold and to compute limits; neither prints it.
+//!
 //! One gap remains: minijinja's `"x" in row` (and `in tables`) asks whether a lookup gives a value, and
 //! the error value these give for a wrong name counts as one; the shipped templates do not test names so.
 
@@ -16,16 +23,140 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind};
 use serde_json::Value as Json;
 
+use crate::disclosure::Guard;
+
 /// Each row carries the step (or seed) it comes from as `_source` (see `execute::report_tables`); it is
 /// not one of the table's columns as the pipeline declares them, so errors do not list it.
 const SOURCE: &str = "_source";
 
-/// What the rows of one table share: its name and its columns.
+/// What the rows of one table share: its name and its columns, and the disclosure rule over its counts.
 #[derive(Debug)]
 struct Columns {
     table: String,
     names: Vec<String>,
     index: HashMap<String, usize>,
+    guard: Option<Arc<Guard>>,
+}
+
+/// A count the disclosure rule suppresses, as the template sees it: it prints as the rule's token
+/// (`<5`), whatever prints it, and refuses arithmetic (minijinja has no operator for it). The count
+/// itself is only for the rule's own code (`raw`).
+#[derive(Debug)]
+pub struct Withheld {
+    /// The cell as the table holds it (an integer stays one when `protect` builds a table again).
+    raw: Json,
+    token: &'static str,
+    /// A count the rule suppresses itself (else a value computed from one, `withhold_derived`).
+    primary: bool,
+    table: String,
+    column: String,
+}
+
+impl Object for Withheld {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result
+    where
+        Self: Sized + 'static,
+    {
+        f.write_str(self.token)
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+}
+
+thread_local! {
+    /// The last suppressed count a template looked up on this thread (table, column), so that an error
+    /// its arithmetic provokes can name it (`describe_withheld`).
+    static LAST_WITHHELD: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The token a suppressed count prints as, when `v` is one.
+pub fn withheld(v: &Value) -> Option<&'static str> {
+    v.downcast_object_ref::<Withheld>().map(|w| w.token)
+}
+
+/// The number beneath `v`: a suppressed count's own value, for the rule's code (never for printing).
+pub fn raw(v: &Value) -> Value {
+    match v.downcast_object_ref::<Withheld>() {
+        Some(w) => Value::from_serialize(&w.raw),
+        None => v.clone(),
+    }
+}
+
+/// For an error a render met: when it is an operation on unsupported types and a suppressed count was
+/// looked up last, what to add to the message (which count, and what to do instead).
+pub fn describe_withheld(detail: &str) -> Option<String> {
+    if !detail.contains("unsupported types") && !detail.contains("plain object") {
+        return None;
+    }
+    let (table, column) = LAST_WITHHELD.with(|l| l.borrow().clone())?;
+    Some(format!(
+        "`{column}` of table `{table}` is a count under disclosure control (a count the rule suppresses \
+         reaches the template as its token, not as a number): compute what needs it in the step's SQL, \
+         or name the column under `disclosure.public` with the reason it is not a count of people or events"
+    ))
+}
+
+/// The disclosure rule over the table `row` belongs to, when it is a row of one built under a rule.
+pub fn guard_of(row: &Value) -> Option<Arc<Guard>> {
+    row.downcast_object_ref::<Row>()?.columns.guard.clone()
+}
+
+/// A row as JSON with its suppressed counts as they are beneath (for `protect`, which builds a table
+/// under the same rule from them again: nothing here is printed). A map a template built is taken as
+/// it serializes.
+pub fn raw_row(row: &Value) -> Result<serde_json::Map<String, Json>, String> {
+    if let Some(r) = row.downcast_object_ref::<Row>() {
+        let mut out = serde_json::Map::new();
+        for (name, cell) in r.columns.names.iter().zip(&r.cells) {
+            let json = match cell.downcast_object_ref::<Withheld>() {
+                Some(w) => w.raw.clone(),
+                None => serde_json::to_value(cell).map_err(|e| e.to_string())?,
+            };
+            out.insert(name.clone(), json);
+        }
+        return Ok(out);
+    }
+    match serde_json::to_value(row).map_err(|e| e.to_string())? {
+        Json::Object(m) => Ok(m),
+        _ => Err("rows must be maps".to_string()),
+    }
+}
+
+/// Forgets the last suppressed count looked up (at the start of a render).
+pub fn reset_withheld() {
+    LAST_WITHHELD.with(|l| *l.borrow_mut() = None);
+}
+
+/// What a cell of `column` holding `v` becomes under `guard`.
+fn guarded(table: &str, column: &str, v: &Json, guard: Option<&Guard>) -> Value {
+    let Some(guard) = guard.filter(|g| g.is_count(column, v)) else {
+        return Value::from_serialize(v);
+    };
+    let Some(x) = v.as_f64() else {
+        return Value::from_serialize(v);
+    };
+    let count = x.round() as i64;
+    if guard.rule.is_small(count) {
+        return Value::from_object(Withheld {
+            raw: v.clone(),
+            token: guard.rule.token(),
+            primary: true,
+            table: table.to_string(),
+            column: column.to_string(),
+        });
+    }
+    let published = guard.rule.published(count);
+    if published == count {
+        Value::from_serialize(v)
+    } else {
+        Value::from(published)
+    }
 }
 
 impl Columns {
@@ -81,7 +212,14 @@ impl Object for Row {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let name = key.as_str()?;
         match self.columns.index.get(name) {
-            Some(&i) => self.cells.get(i).cloned(),
+            Some(&i) => {
+                let v = self.cells.get(i).cloned();
+                if let Some(w) = v.as_ref().and_then(|v| v.downcast_object_ref::<Withheld>()) {
+                    LAST_WITHHELD
+                        .with(|l| *l.borrow_mut() = Some((w.table.clone(), w.column.clone())));
+                }
+                v
+            }
             // An invalid value: the engine raises its error where the template looks the column up.
             None => Some(Value::from(self.columns.unknown("", name))),
         }
@@ -153,9 +291,88 @@ impl Object for Tables {
     }
 }
 
+/// Withholds (`*`) what else of a row would give a suppressed count of the row away:
+/// 1. each number computed from it (`Guard::derived`): the percentage beside a `<5`, a copy of it;
+/// 2. while the shown numbers a suppressed count is computed from determine it (`n` and `d` beside a
+///    suppressed `d - n`: the atoms of those shown cover its atoms), the smallest of them.
+fn withhold_derived(columns: &Columns, guard: &Guard, row: &Json, cells: &mut [Value]) {
+    let is_primary = |v: &Value| {
+        v.downcast_object_ref::<Withheld>()
+            .is_some_and(|w| w.primary)
+    };
+    let index = |c: &str| columns.index.get(c).copied();
+    let withhold = |cells: &mut [Value], i: usize, column: &str| {
+        if let Some(v) = row.get(column).filter(|v| v.is_number()) {
+            cells[i] = Value::from_object(Withheld {
+                raw: v.clone(),
+                token: "*",
+                primary: false,
+                table: columns.table.clone(),
+                column: column.to_string(),
+            });
+        }
+    };
+    for (column, from) in &guard.derived {
+        let Some(i) = index(column) else { continue };
+        if guard.public.contains(column) || withheld(&cells[i]).is_some() {
+            continue;
+        }
+        if from
+            .iter()
+            .any(|g| index(g).is_some_and(|k| is_primary(&cells[k])))
+        {
+            withhold(cells, i, column);
+        }
+    }
+    for (column, from) in &guard.derived {
+        let (Some(i), Some(atoms)) = (index(column), guard.atoms.get(column)) else {
+            continue;
+        };
+        if !is_primary(&cells[i]) {
+            continue;
+        }
+        loop {
+            let shown: Vec<(&String, usize)> = from
+                .iter()
+                .filter_map(|g| index(g).map(|k| (g, k)))
+                .filter(|(g, k)| {
+                    withheld(&cells[*k]).is_none()
+                        && row.get(g.as_str()).is_some_and(Json::is_number)
+                })
+                .collect();
+            let covered: std::collections::BTreeSet<&String> = shown
+                .iter()
+                .filter_map(|(g, _)| guard.atoms.get(*g))
+                .flatten()
+                .collect();
+            if !atoms.iter().all(|a| covered.contains(a)) {
+                break;
+            }
+            let smallest = shown
+                .iter()
+                .filter(|(g, _)| !guard.public.contains(*g))
+                .min_by(|a, b| {
+                    let size =
+                        |g: &str| row.get(g).and_then(Json::as_f64).map_or(f64::MAX, f64::abs);
+                    size(a.0).total_cmp(&size(b.0)).then_with(|| a.0.cmp(b.0))
+                })
+                .map(|(g, k)| ((*g).clone(), *k));
+            let Some((g, k)) = smallest else { break };
+            withhold(cells, k, &g);
+        }
+    }
+}
+
 /// The template's view of table `name` from its rows (a JSON array of objects), with `columns` as its
 /// columns when given (what a plan declares, for a table with no rows) and otherwise those of its rows.
-pub fn table(name: &str, rows: &Json, columns: Option<&[String]>) -> Value {
+/// Under `guard` (a step table in a controlled report), its counts are as the disclosure rule publishes
+/// them; without (a seed: reference data), every cell is as it is.
+pub fn table(
+    name: &str,
+    rows: &Json,
+    columns: Option<&[String]>,
+    guard: Option<Arc<Guard>>,
+) -> Value {
     let rows: &[Json] = rows.as_array().map(Vec::as_slice).unwrap_or(&[]);
     let mut names: Vec<String> = columns.map(<[String]>::to_vec).unwrap_or_default();
     let mut index: HashMap<String, usize> = names
@@ -176,18 +393,23 @@ pub fn table(name: &str, rows: &Json, columns: Option<&[String]>) -> Value {
         table: name.to_string(),
         names,
         index,
+        guard,
     });
+    let guard = columns.guard.as_deref();
     let rows = rows
         .iter()
         .map(|r| {
-            let cells = columns
+            let mut cells: Vec<Value> = columns
                 .names
                 .iter()
                 .map(|n| match r.get(n) {
-                    Some(v) => Value::from_serialize(v),
+                    Some(v) => guarded(name, n, v, guard),
                     None => Value::from(()),
                 })
                 .collect();
+            if let Some(g) = guard {
+                withhold_derived(&columns, g, r, &mut cells);
+            }
             Value::from_object(Row {
                 columns: columns.clone(),
                 cells,
@@ -320,7 +542,12 @@ pub fn synthetic_table(name: &str, columns: &[(String, SyntheticKind)], month: &
     }
     row.insert(SOURCE.into(), Json::from(name));
     let names: Vec<String> = columns.iter().map(|(c, _)| c.clone()).collect();
-    table(name, &Json::Array(vec![Json::Object(row)]), Some(&names))
+    table(
+        name,
+        &Json::Array(vec![Json::Object(row)]),
+        Some(&names),
+        None,
+    )
 }
 
 /// The kinds of synthetic value `synthetic_table` fills a column with.

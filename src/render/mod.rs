@@ -87,8 +87,16 @@ pub type TableValue = minijinja::Value;
 /// The template's view of table `name` from its rows (a JSON array of objects): a row refuses a column
 /// the table does not have, naming those it has (`data`). `columns`, when given, are the table's columns
 /// even when `rows` is a part of the table that has none.
-pub fn table_value(name: &str, rows: &Json, columns: Option<&[String]>) -> TableValue {
-    data::table(name, rows, columns)
+///
+/// `guard` is the disclosure rule over its counts (`crate::disclosure::Declaration::guard`): every step
+/// table a report reads has one, a seed (reference data) none.
+pub fn table_value(
+    name: &str,
+    rows: &Json,
+    columns: Option<&[String]>,
+    guard: Option<Arc<crate::disclosure::Guard>>,
+) -> TableValue {
+    data::table(name, rows, columns, guard)
 }
 
 /// What a report needs to be typeset.
@@ -253,6 +261,7 @@ fn render_template(
         .map(|(k, v)| (k.clone(), minijinja::Value::from_serialize(v)))
         .collect();
     values.insert("tables".into(), data::tables(tables));
+    data::reset_withheld();
     tmpl.render(minijinja::Value::from_iter(values))
 }
 
@@ -304,6 +313,9 @@ fn describe(e: &minijinja::Error) -> String {
         (Some(name), Some(line)) => format!("reports/{name}:{line}: {what}"),
         _ => e.to_string(),
     };
+    if let Some(why) = e.detail().and_then(data::describe_withheld) {
+        text.push_str(&format!(": {why}"));
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(&format!(": {s}"));

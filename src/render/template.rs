@@ -368,33 +368,54 @@ pub fn environment_for(
     });
 
     env.add_filter("pct", |v: Value, dp: Option<usize>| {
+        if let Some(token) = data::withheld(&v) {
+            return token.to_string();
+        }
         number(&v)
             .map(|x| format::percent(x, dp.unwrap_or(1)))
             .unwrap_or_else(na)
     });
     env.add_filter("num", |v: Value, dp: Option<usize>| {
+        if let Some(token) = data::withheld(&v) {
+            return token.to_string();
+        }
         number(&v)
             .map(|x| format::thousands(x, dp.unwrap_or(0)))
             .unwrap_or_else(na)
     });
     env.add_filter("count", |v: Value| {
+        if let Some(token) = data::withheld(&v) {
+            return token.to_string();
+        }
         number(&v)
             .map(|x| format::thousands(x, 0))
             .unwrap_or_else(na)
     });
     env.add_filter("suppress", |v: Value| {
+        if let Some(token) = data::withheld(&v) {
+            return token.to_string();
+        }
         number(&v).map(format::suppressed_count).unwrap_or_else(na)
     });
     env.add_filter("money", |v: Value| {
+        if let Some(token) = data::withheld(&v) {
+            return token.to_string();
+        }
         number(&v).map(format::money_thousands).unwrap_or_else(na)
     });
     env.add_filter("signed", |v: Value, dp: Option<usize>| {
+        if let Some(token) = data::withheld(&v) {
+            return token.to_string();
+        }
         number(&v)
             .map(|x| format::signed(x, dp.unwrap_or(1)))
             .unwrap_or_else(na)
     });
     // A difference of two ratios in percentage points: 0.032 → +3.2pp.
     env.add_filter("pp", |v: Value, dp: Option<usize>| {
+        if let Some(token) = data::withheld(&v) {
+            return token.to_string();
+        }
         number(&v)
             .map(|x| format!("{}pp", format::signed(x * 100.0, dp.unwrap_or(1))))
             .unwrap_or_else(na)
@@ -463,8 +484,13 @@ pub fn environment_for(
             let mut cats = Vec::new();
             let mut any = false;
             for r in &rows {
-                let l = data::cell(WHAT, r, &label)?.to_string();
-                let v = number(&data::cell(WHAT, r, &value)?);
+                let mut l = data::cell(WHAT, r, &label)?.to_string();
+                let cell = data::cell(WHAT, r, &value)?;
+                // A suppressed count is no bar, and its label says why.
+                if let Some(token) = data::withheld(&cell) {
+                    l = format!("{l} ({token})");
+                }
+                let v = number(&cell);
                 any |= v.is_some();
                 cats.push((l, v.unwrap_or(0.0)));
             }
@@ -542,7 +568,7 @@ pub fn environment_for(
         |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
             // An analysis of no rows is the template's to word ("no data"): only the names are strict.
             let rows = data::series("spc", &rows, true)?;
-            let (_, analysis, _) = spc_from_rows("spc", &rows, &kwargs)?;
+            let (_, analysis, _, _) = spc_from_rows("spc", &rows, &kwargs)?;
             kwargs.assert_all_used()?;
             Ok(spc_value(&analysis))
         },
@@ -554,7 +580,7 @@ pub fn environment_for(
             const WHAT: &str = "spc_chart";
             let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             let rows = data::series(WHAT, &rows, allow_empty)?;
-            let (labels, analysis, target) = spc_from_rows(WHAT, &rows, &kwargs)?;
+            let (labels, analysis, target, hidden) = spc_from_rows(WHAT, &rows, &kwargs)?;
             let opts = chart_options(&kwargs)?;
             kwargs.assert_all_used()?;
             if labels.is_empty() {
@@ -564,7 +590,8 @@ pub fn environment_for(
                 let value: String = kwargs.get("value")?;
                 return Err(no_values(WHAT, &rows, &[value]));
             }
-            let svg = chart::spc_chart(&labels, &analysis, target, &opts).map_err(chart_error)?;
+            let svg = chart::spc_chart_with_gaps(&labels, &analysis, target, &hidden, &opts)
+                .map_err(chart_error)?;
             Ok(image(&g, "spc", svg, &rows))
         },
     );
@@ -805,11 +832,11 @@ fn source_note(tables: &[Value]) -> String {
     )
 }
 
-fn spc_from_rows(
-    what: &str,
-    rows: &[Value],
-    kwargs: &Kwargs,
-) -> Result<(Vec<String>, spc::Analysis, Option<f64>), Error> {
+/// The labels, analysis and target of an SPC chart of `rows`, and which points are counts the disclosure
+/// rule suppresses (drawn as gaps; the analysis is of every point, as the SPC step's would be).
+type SpcRows = (Vec<String>, spc::Analysis, Option<f64>, Vec<bool>);
+
+fn spc_from_rows(what: &str, rows: &[Value], kwargs: &Kwargs) -> Result<SpcRows, Error> {
     let value: String = kwargs.get("value")?;
     let date: String = kwargs.get("date")?;
     let improvement: Option<String> = kwargs.get("improvement")?;
@@ -824,10 +851,13 @@ fn spc_from_rows(
     };
     let mut labels = Vec::new();
     let mut values = Vec::new();
+    let mut hidden = Vec::new();
     for r in rows {
         // SPC needs a series without gaps: a missing value is left out, and its month with it.
         let (v, d) = (data::cell(what, r, &value)?, data::cell(what, r, &date)?);
-        if let Some(v) = number(&v) {
+        let suppressed = data::withheld(&v).is_some();
+        if let Some(v) = number(&data::raw(&v)) {
+            hidden.push(suppressed);
             values.push(v);
             let d = d.to_string();
             labels.push(month_label(&d).unwrap_or(d));
@@ -842,7 +872,7 @@ fn spc_from_rows(
             ..Default::default()
         },
     );
-    Ok((labels, analysis, target))
+    Ok((labels, analysis, target, hidden))
 }
 
 fn spc_value(a: &spc::Analysis) -> Value {
@@ -978,34 +1008,30 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     kwargs.assert_all_used()?;
     let mut out: Vec<serde_json::Map<String, serde_json::Value>> = Vec::with_capacity(rows.len());
     let mut groups: std::collections::BTreeMap<Vec<String>, Vec<usize>> = Default::default();
+    // The rows' table's disclosure rule: the protected rows are a table under it again.
+    let guard = rows.first().and_then(data::guard_of);
+    let rule = guard.as_ref().map(|g| g.rule).unwrap_or_default();
     for (i, r) in rows.iter().enumerate() {
         let key = group
             .iter()
             .map(|g| data::cell("protect", r, g).map(|v| v.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         groups.entry(key).or_default().push(i);
-        let json = serde_json::to_value(r)
-            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("protect: a row: {e}")))?;
-        match json {
-            serde_json::Value::Object(m) => out.push(m),
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    "protect: rows must be maps",
-                ));
-            }
-        }
+        out.push(data::raw_row(r).map_err(|e| {
+            Error::new(ErrorKind::InvalidOperation, format!("protect: a row: {e}"))
+        })?);
     }
     for members in groups.values() {
         let mut total_shown = true;
         for c in &counts {
             let values: Vec<Option<i64>> = members
                 .iter()
-                .map(
-                    |&i| Ok(number(&data::cell("protect", &rows[i], c)?).map(|x| x.round() as i64)),
-                )
+                .map(|&i| {
+                    let v = data::raw(&data::cell("protect", &rows[i], c)?);
+                    Ok(number(&v).map(|x| x.round() as i64))
+                })
                 .collect::<Result<_, Error>>()?;
-            let d = crate::disclosure::protect_group(&values);
+            let d = crate::disclosure::protect_group_under(rule, &values);
             total_shown &= d.total_shown;
             for (k, &i) in members.iter().enumerate() {
                 out[i].insert(
@@ -1025,5 +1051,10 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     // Still a table: a misspelled column of the protected rows is an error as it was before.
     let name = data::table_name(&Value::from(rows)).unwrap_or_else(|| "protect".into());
     let out: Vec<serde_json::Value> = out.into_iter().map(serde_json::Value::Object).collect();
-    Ok(data::table(&name, &serde_json::Value::Array(out), None))
+    Ok(data::table(
+        &name,
+        &serde_json::Value::Array(out),
+        None,
+        guard,
+    ))
 }

@@ -12,6 +12,7 @@ mod commentary;
 mod disclosure_sweep;
 #[cfg(feature = "distributed")]
 mod distributed;
+mod enforced_disclosure;
 mod escaping;
 mod failures;
 mod faults;
