@@ -785,6 +785,11 @@ impl StepContext {
             Ok(df) => {
                 let mut atoms = self.atoms.lock().unwrap_or_else(|e| e.into_inner());
                 let found = crate::derivation::atoms(df.logical_plan(), &atoms);
+                tracing::debug!(
+                    step = id,
+                    derived = ?crate::derivation::derived(&found),
+                    "derivations: columns computed from others"
+                );
                 atoms.insert(id.to_string(), found);
             }
             Err(e) => {

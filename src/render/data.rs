@@ -301,11 +301,11 @@ fn withhold_derived(columns: &Columns, guard: &Guard, row: &Json, cells: &mut [V
             .is_some_and(|w| w.primary)
     };
     let index = |c: &str| columns.index.get(c).copied();
-    let withhold = |cells: &mut [Value], i: usize, column: &str| {
+    let withhold = |cells: &mut [Value], i: usize, column: &str, token: &'static str| {
         if let Some(v) = row.get(column).filter(|v| v.is_number()) {
             cells[i] = Value::from_object(Withheld {
                 raw: v.clone(),
-                token: "*",
+                token,
                 primary: false,
                 table: columns.table.clone(),
                 column: column.to_string(),
@@ -317,12 +317,22 @@ fn withhold_derived(columns: &Columns, guard: &Guard, row: &Json, cells: &mut [V
         if guard.public.contains(column) || withheld(&cells[i]).is_some() {
             continue;
         }
-        if from
+        let value = row.get(column).and_then(Json::as_f64);
+        let primary: Vec<&Withheld> = from
             .iter()
-            .any(|g| index(g).is_some_and(|k| is_primary(&cells[k])))
-        {
-            withhold(cells, i, column);
+            .filter_map(|g| index(g))
+            .filter_map(|k| cells[k].downcast_object_ref::<Withheld>())
+            .filter(|w| w.primary)
+            .collect();
+        if primary.is_empty() {
+            continue;
         }
+        // A copy of the count (a count metric's `value`) is the count: it prints as the count does.
+        let token = primary
+            .iter()
+            .find(|w| w.raw.as_f64().is_some() && w.raw.as_f64() == value)
+            .map_or("*", |w| w.token);
+        withhold(cells, i, column, token);
     }
     for (column, from) in &guard.derived {
         let (Some(i), Some(atoms)) = (index(column), guard.atoms.get(column)) else {
@@ -358,7 +368,7 @@ fn withhold_derived(columns: &Columns, guard: &Guard, row: &Json, cells: &mut [V
                 })
                 .map(|(g, k)| ((*g).clone(), *k));
             let Some((g, k)) = smallest else { break };
-            withhold(cells, k, &g);
+            withhold(cells, k, &g, "*");
         }
     }
 }

@@ -461,7 +461,7 @@ pub fn environment_for(
             }
             // A series with no value in any row draws nothing: a column of gaps is as blank as no rows.
             if !allow_empty && series.iter().all(|(_, v)| v.iter().all(Option::is_none)) {
-                return Err(no_values(WHAT, &rows, &ys));
+                return suppressed_or_none(WHAT, &rows, &ys, &opts);
             }
             let svg = chart::line_chart(&labels, &series, &opts).map_err(chart_error)?;
             Ok(image(&g, "line", svg, &rows))
@@ -495,7 +495,7 @@ pub fn environment_for(
                 cats.push((l, v.unwrap_or(0.0)));
             }
             if !allow_empty && !any {
-                return Err(no_values(WHAT, &rows, std::slice::from_ref(&value)));
+                return suppressed_or_none(WHAT, &rows, std::slice::from_ref(&value), &opts);
             }
             let svg = chart::bar_chart(&cats, &opts).map_err(chart_error)?;
             Ok(image(&g, "bar", svg, &rows))
@@ -535,7 +535,7 @@ pub fn environment_for(
                 }
             }
             if !allow_empty && estimates.is_empty() {
-                return Err(no_values(WHAT, &rows, std::slice::from_ref(&value)));
+                return suppressed_or_none(WHAT, &rows, std::slice::from_ref(&value), &opts);
             }
             let svg = chart::interval_chart(&estimates, reference, &opts).map_err(chart_error)?;
             Ok(image(&g, "interval", svg, &rows))
@@ -548,8 +548,10 @@ pub fn environment_for(
             let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             let rows = data::series("funnel_chart", &rows, allow_empty)?;
             let opts = chart_options(&kwargs)?;
-            let Some(svg) = funnel_from_rows(&rows, &kwargs, allow_empty)? else {
-                return Ok(no_rows(&opts));
+            let svg = match funnel_from_rows(&rows, &kwargs, allow_empty)? {
+                Ok(svg) => svg,
+                Err(Nothing::Suppressed) => return Ok(all_suppressed(&opts)),
+                Err(Nothing::NoRows) => return Ok(no_rows(&opts)),
             };
             Ok(image(&g, "funnel", svg, &rows))
         },
@@ -588,7 +590,7 @@ pub fn environment_for(
                     return Ok(no_rows(&opts));
                 }
                 let value: String = kwargs.get("value")?;
-                return Err(no_values(WHAT, &rows, &[value]));
+                return suppressed_or_none(WHAT, &rows, &[value], &opts);
             }
             let svg = chart::spc_chart_with_gaps(&labels, &analysis, target, &hidden, &opts)
                 .map_err(chart_error)?;
@@ -658,6 +660,47 @@ fn no_rows(opts: &ChartOptions) -> Value {
         format::escape_markup(&opts.title)
     };
     Value::from_safe_string(format!("_{title}: no data to draw._"))
+}
+
+/// What a chart with nothing to draw prints instead, when that is not an error.
+enum Nothing {
+    /// No rows, and the template allows that.
+    NoRows,
+    /// Every value is a count the disclosure rule suppresses (or computed from one).
+    Suppressed,
+}
+
+/// What a chart whose every value is suppressed prints: a note, not a blank chart and not an error (the
+/// data is there; it may not be shown).
+fn all_suppressed(opts: &ChartOptions) -> Value {
+    let title = if opts.title.is_empty() {
+        "Chart".to_string()
+    } else {
+        format::escape_markup(&opts.title)
+    };
+    Value::from_safe_string(format!(
+        "_{title}: every value is a small number, suppressed (see Disclosure control)._"
+    ))
+}
+
+/// For a chart with no value to draw in `columns`: the note of `all_suppressed` when a row's cell of them
+/// is one the disclosure rule withholds, else the error of `no_values`.
+fn suppressed_or_none(
+    what: &str,
+    rows: &[Value],
+    columns: &[String],
+    opts: &ChartOptions,
+) -> Result<Value, Error> {
+    let withheld = rows.iter().any(|r| {
+        columns
+            .iter()
+            .any(|c| data::cell(what, r, c).is_ok_and(|v| data::withheld(&v).is_some()))
+    });
+    if withheld {
+        Ok(all_suppressed(opts))
+    } else {
+        Err(no_values(what, rows, columns))
+    }
 }
 
 /// The error for a chart whose rows have no value in any of `columns`.
@@ -905,7 +948,7 @@ fn funnel_from_rows(
     rows: &[Value],
     kwargs: &Kwargs,
     allow_empty: bool,
-) -> Result<Option<String>, Error> {
+) -> Result<Result<String, Nothing>, Error> {
     const WHAT: &str = "funnel_chart";
     let numerator: String = kwargs.get("numerator")?;
     let denominator: String = kwargs.get("denominator")?;
@@ -966,12 +1009,13 @@ fn funnel_from_rows(
     };
     if points.is_empty() {
         if allow_empty {
-            return Ok(None);
+            return Ok(Err(Nothing::NoRows));
         }
-        return Err(no_values(WHAT, rows, &[numerator, denominator]));
+        let columns = [numerator, denominator];
+        return suppressed_or_none(WHAT, rows, &columns, &opts).map(|_| Err(Nothing::Suppressed));
     }
     chart::funnel_chart(&points, &spec, &opts)
-        .map(Some)
+        .map(Ok)
         .map_err(chart_error)
 }
 

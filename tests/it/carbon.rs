@@ -587,7 +587,8 @@ async fn remote_outpatients_kpi_counts_attended_telephone_and_video() {
     assert!(close(all["remote_share"].as_f64().unwrap(), 2.0 / 5.0));
     let text = pdf(&p, &out);
     assert!(
-        text.contains("Outpatient appointments delivered remotely 40.0% 25% Met"),
+        // 2 of 5 is a small count: the share computed from it is withheld (`*`), the judgement stands.
+        text.contains("Outpatient appointments delivered remotely * 25% Met"),
         "{text}"
     );
 }

@@ -920,7 +920,7 @@ steps:
         .expect_err("a bad declaration")
         .to_string();
     for expected in [
-        "pipelines/d.yaml:3:13: disclosure: `suppress: 1-9` is not the rule boardpack applies",
+        "pipelines/d.yaml:3:13: disclosure: `suppress: 1-9` is not a rule set boardpack knows: write `1-4` or `nhs-hes`",
         "pipelines/d.yaml:5:15: disclosure: `t` is not a report step",
         "pipelines/d.yaml:5:18: disclosure: unknown step `nowhere`",
         "pipelines/d.yaml:5:14: disclosure: report `r` is not in `controlled.reports`",

@@ -7,7 +7,21 @@ use boardpack::plan;
 use crate::pipeline::{project, seed_visits, visits};
 use crate::support::{TestProject, pdf_text, run_period, write_parquet};
 
-/// The `waits` pipeline with a second report: one PDF per clinic.
+/// The disclosure declaration of the per-clinic pipeline: its visit counts print as they are.
+const PUBLIC_VISITS: &str = "disclosure:
+  suppress: 1-4
+  controlled:
+    reports: [report, per_clinic]
+  restricted: tables
+  public:
+    by_clinic:
+      visits: the test's synthetic visits (not people)
+    summary:
+      visits: the test's synthetic visits (not people)
+";
+
+/// The `waits` pipeline with a second report: one PDF per clinic. Its visits are declared public (the
+/// parts are told apart by their counts, which are all small numbers of the test's own making).
 fn per_clinic(each: &str) -> TestProject {
     let p = project();
     let yaml = std::fs::read_to_string(p.root().join("pipelines/waits.yaml")).unwrap();
@@ -15,7 +29,7 @@ fn per_clinic(each: &str) -> TestProject {
         "pipelines/waits.yaml",
         &format!(
             "{yaml}  - id: per_clinic\n    report: waits/clinic.typ.j2\n    title: Clinic sheet\n    \
-             each: {each}\n    uses: [by_clinic, summary]\n"
+             each: {each}\n    uses: [by_clinic, summary]\n{PUBLIC_VISITS}"
         ),
     )
     .write(
