@@ -47,6 +47,7 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
             return Vec::new();
         }
     };
+    let mut out = disclosure_columns(plan, &shapes);
     let context = crate::execute::report_context(
         plan,
         &params,
@@ -62,7 +63,6 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
         .unwrap_or_default();
     // A project of its own, so that what validation reads is not counted among the files a run read.
     let project = Arc::new(Project::new(world.project.root()));
-    let mut out = Vec::new();
     let mut checked = BTreeSet::new();
     for step in &plan.steps {
         let StepKind::Report {
@@ -122,6 +122,41 @@ fn synthetic_params(plan: &Plan) -> Option<RunParams> {
 
 /// The columns of every table a report can use: seeds and SQL steps, in plan order (each planned against
 /// the tables before it); and the seeds' rows, with the source each row of a run carries.
+/// Each column the disclosure declaration names (`public`, `counts`) that its step's table will not
+/// have: a misspelled exemption would leave its column under the rule, and a misspelled count would leave
+/// a count printed as it is.
+fn disclosure_columns(plan: &Plan, shapes: &BTreeMap<String, Shape>) -> Vec<Diagnostic> {
+    let d = &plan.disclosure;
+    let named = d
+        .public
+        .iter()
+        .flat_map(|(t, cols)| cols.keys().map(move |c| ("public", t, c)))
+        .chain(
+            d.counts
+                .iter()
+                .flat_map(|(t, cols)| cols.iter().map(move |c| ("counts", t, c))),
+        );
+    let mut out = Vec::new();
+    for (key, table, column) in named {
+        let Some(shape) = shapes.get(table) else {
+            continue;
+        };
+        if !shape.iter().any(|(c, _)| c == column) {
+            let mut columns: Vec<&str> = shape.iter().map(|(c, _)| c.as_str()).collect();
+            columns.sort_unstable();
+            out.push(Diagnostic::in_file(
+                &plan.file,
+                format!(
+                    "disclosure: `{key}` names column `{column}` of `{table}`, which has no such \
+                     column; its columns are {}",
+                    columns.join(", ")
+                ),
+            ));
+        }
+    }
+    out
+}
+
 async fn step_shapes(
     world: &World,
     plan: &Plan,

@@ -262,3 +262,28 @@ async fn a_rate_or_a_difference_computed_from_a_small_count_is_withheld_with_it(
         "{text}"
     );
 }
+
+#[test]
+fn validate_names_a_declared_column_the_table_will_not_have() {
+    let declared = "disclosure:
+  suppress: 1-4
+  controlled:
+    reports: [report]
+  restricted: tables
+  public:
+    by_practice:
+      rnak: a place in a table
+  counts:
+    by_practice: [n_flaot]
+";
+    let p = project("x", declared);
+    let (code, text) = boardpack_output(&p, &["validate", "r"]);
+    assert_ne!(code, 0, "{text}");
+    for expected in [
+        "disclosure: `public` names column `rnak` of `by_practice`, which has no such column; its \
+         columns are d, n, n_float, practice, rank",
+        "disclosure: `counts` names column `n_flaot` of `by_practice`",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
