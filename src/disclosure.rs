@@ -425,7 +425,7 @@ impl Declaration {
 }
 
 /// What is printed for one count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shown {
     /// The count itself.
@@ -444,6 +444,13 @@ pub struct GroupDecision {
     pub total_shown: bool,
 }
 
+/// For one row's numerator and denominator (the numerator never above it): whether the shown
+/// denominator must be withheld too. A withheld numerator is known to lie above the rule's band and not
+/// above its denominator, so a denominator just above the band gives it away: `*` over 5 is 5 of 5.
+pub fn pair_gives_away(rule: Rule, numerator: Shown, denominator: i64, shown: Shown) -> bool {
+    numerator == Shown::Withheld && shown == Shown::Value && denominator <= rule.threshold() + 1
+}
+
 /// A count is small (primary-suppressed) when it is from 1 to 4.
 pub fn is_small(count: i64) -> bool {
     (1..=4).contains(&count)
@@ -457,7 +464,14 @@ pub fn protect_group(counts: &[Option<i64>]) -> GroupDecision {
 
 /// `protect_group` under rule set `rule` (which counts are small).
 pub fn protect_group_under(rule: Rule, counts: &[Option<i64>]) -> GroupDecision {
-    let mut decision = decide(rule, counts);
+    protect_group_forced(rule, counts, &[])
+}
+
+/// `protect_group_under`, with the cells `forced` marks withheld whatever their size (a denominator that
+/// would give its row's withheld numerator away, `pair_gives_away`) and protected as a `<5` is: enough
+/// further counts are withheld that the total does not give them away either.
+pub fn protect_group_forced(rule: Rule, counts: &[Option<i64>], forced: &[bool]) -> GroupDecision {
+    let mut decision = decide(rule, counts, forced);
     // A total from 1 to 4 is itself a small count (a PCN's 4 complaints, all in `<5` cells).
     if rule.is_small(counts.iter().flatten().sum()) {
         decision.total_shown = false;
@@ -466,15 +480,22 @@ pub fn protect_group_under(rule: Rule, counts: &[Option<i64>]) -> GroupDecision 
 }
 
 /// Rules 1 to 3 for one group.
-fn decide(rule: Rule, counts: &[Option<i64>]) -> GroupDecision {
+fn decide(rule: Rule, counts: &[Option<i64>], forced: &[bool]) -> GroupDecision {
+    let is_forced = |i: usize| forced.get(i).copied().unwrap_or(false);
     let mut cells: Vec<Shown> = counts
         .iter()
-        .map(|c| match c {
+        .enumerate()
+        .map(|(i, c)| match c {
             Some(v) if rule.is_small(*v) => Shown::Small,
+            Some(_) if is_forced(i) => Shown::Withheld,
             _ => Shown::Value,
         })
         .collect();
-    if !cells.contains(&Shown::Small) {
+    // The cells the audit protects: the small ones, and those withheld for another table's sake.
+    let protected: Vec<bool> = (0..cells.len())
+        .map(|i| cells[i] == Shown::Small || (is_forced(i) && cells[i] == Shown::Withheld))
+        .collect();
+    if !protected.contains(&true) {
         return GroupDecision {
             cells,
             total_shown: true,
@@ -486,9 +507,11 @@ fn decide(rule: Rule, counts: &[Option<i64>]) -> GroupDecision {
         .collect();
     candidates.sort_by_key(|&i| (counts[i], i));
     let mut next = candidates.into_iter();
+    let complements =
+        |cells: &[Shown]| (0..cells.len()).any(|i| cells[i] == Shown::Withheld && !protected[i]);
     // At least one complement always, so that a single `<5` is never the total less the shown counts.
     loop {
-        let must_add = !cells.contains(&Shown::Withheld) || !audit_passes(rule, counts, &cells);
+        let must_add = !complements(&cells) || !audit_passes(rule, counts, &cells, &protected);
         if !must_add {
             return GroupDecision {
                 cells,
@@ -499,7 +522,7 @@ fn decide(rule: Rule, counts: &[Option<i64>]) -> GroupDecision {
             Some(i) => cells[i] = Shown::Withheld,
             None => {
                 return GroupDecision {
-                    total_shown: audit_passes(rule, counts, &cells),
+                    total_shown: audit_passes(rule, counts, &cells, &protected),
                     cells,
                 };
             }
@@ -518,6 +541,19 @@ pub fn feasible_ranges_under(
     rule: Rule,
     counts: &[Option<i64>],
     cells: &[Shown],
+) -> Vec<Option<(i64, i64)>> {
+    let small: Vec<bool> = cells.iter().map(|s| *s == Shown::Small).collect();
+    ranges_of(rule, counts, cells, &small)
+}
+
+/// The values a reader could deduce, from the printed figures, for each cell `protected` marks (`None`
+/// for the others): each hidden cell lies within its token's bounds, and the hidden cells add up to the
+/// total less the shown ones.
+fn ranges_of(
+    rule: Rule,
+    counts: &[Option<i64>],
+    cells: &[Shown],
+    protected: &[bool],
 ) -> Vec<Option<(i64, i64)>> {
     let band = rule.threshold();
     let total: i64 = counts.iter().flatten().sum();
@@ -546,10 +582,11 @@ pub fn feasible_ranges_under(
     cells
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            if *s != Shown::Small {
+        .map(|(i, _)| {
+            if !protected.get(i).copied().unwrap_or(false) {
                 return None;
             }
+            let (own_lo, own_hi) = bounds[i]?;
             let (mut lo_others, mut hi_others) = (0i64, 0i64);
             for (j, b) in bounds.iter().enumerate() {
                 if let (true, Some((lo, hi))) = (j != i, b) {
@@ -557,16 +594,16 @@ pub fn feasible_ranges_under(
                     hi_others = hi_others.saturating_add(*hi);
                 }
             }
-            let lo = 1.max(hidden_sum.saturating_sub(hi_others));
-            let hi = band.min(hidden_sum - lo_others);
+            let lo = own_lo.max(hidden_sum.saturating_sub(hi_others));
+            let hi = own_hi.min(hidden_sum - lo_others);
             Some((lo, hi))
         })
         .collect()
 }
 
 /// Every `<5` cell keeps at least two possible values.
-fn audit_passes(rule: Rule, counts: &[Option<i64>], cells: &[Shown]) -> bool {
-    feasible_ranges_under(rule, counts, cells)
+fn audit_passes(rule: Rule, counts: &[Option<i64>], cells: &[Shown], protected: &[bool]) -> bool {
+    ranges_of(rule, counts, cells, protected)
         .into_iter()
         .flatten()
         .all(|(lo, hi)| hi > lo)
@@ -699,6 +736,27 @@ mod tests {
         assert!(g.is_count("share_count", &serde_json::json!(3.0)));
         assert!(!g.is_count("rank", &serde_json::json!(3)));
         assert!(!g.is_count("name", &serde_json::json!("3")));
+    }
+
+    #[test]
+    fn a_withheld_numerator_over_a_denominator_just_above_the_band_takes_the_denominator_with_it() {
+        let r = Rule::SmallNumbers;
+        assert!(pair_gives_away(r, Withheld, 5, Value));
+        assert!(!pair_gives_away(r, Withheld, 6, Value));
+        assert!(!pair_gives_away(r, Small, 5, Value));
+        assert!(!pair_gives_away(r, Withheld, 5, Withheld));
+        assert!(pair_gives_away(Rule::NhsHes, Withheld, 8, Value));
+    }
+
+    #[test]
+    fn a_forced_cell_is_protected_from_the_total_like_a_small_one() {
+        // B's denominator 5 is withheld for its numerator's sake: the total (55) less 10 and 40 would
+        // give it back, so another denominator is withheld with it.
+        let counts = [Some(10), Some(5), Some(40)];
+        let d = protect_group_forced(Rule::SmallNumbers, &counts, &[false, true, false]);
+        assert_eq!(d.cells, vec![Withheld, Withheld, Value]);
+        let r = ranges_of(Rule::SmallNumbers, &counts, &d.cells, &[false, true, false])[1].unwrap();
+        assert!(r.1 > r.0, "{r:?}");
     }
 
     #[test]

@@ -1065,6 +1065,25 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
             Error::new(ErrorKind::InvalidOperation, format!("protect: a row: {e}"))
         })?);
     }
+    // Two counts where the first is never above the second in any row (a numerator and its denominator):
+    // a withheld numerator lies between the rule's band and its denominator, which `pair_gives_away`
+    // checks row by row.
+    let raw_count = |i: usize, c: &str| -> Result<Option<i64>, Error> {
+        let v = data::raw(&data::cell("protect", &rows[i], c)?);
+        Ok(number(&v).map(|x| x.round() as i64))
+    };
+    let pair = match counts.as_slice() {
+        [n, d] => {
+            let mut ordered = true;
+            for i in 0..rows.len() {
+                if let (Some(a), Some(b)) = (raw_count(i, n)?, raw_count(i, d)?) {
+                    ordered &= a <= b;
+                }
+            }
+            ordered.then(|| (n.clone(), d.clone()))
+        }
+        _ => None,
+    };
     for members in groups.values() {
         let mut total_shown = true;
         for c in &counts {
@@ -1082,6 +1101,41 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
                     format!("{c}_shown"),
                     serde_json::to_value(d.cells[k]).unwrap_or_default(),
                 );
+            }
+        }
+        if let Some((n, d)) = &pair {
+            let shown = |m: &serde_json::Map<String, serde_json::Value>, c: &str| {
+                serde_json::from_value::<crate::disclosure::Shown>(
+                    m.get(&format!("{c}_shown")).cloned().unwrap_or_default(),
+                )
+                .ok()
+            };
+            let mut forced = Vec::with_capacity(members.len());
+            for &i in members {
+                forced.push(
+                    match (shown(&out[i], n), shown(&out[i], d), raw_count(i, d)?) {
+                        (Some(ns), Some(ds), Some(dv)) => {
+                            crate::disclosure::pair_gives_away(rule, ns, dv, ds)
+                        }
+                        _ => false,
+                    },
+                );
+            }
+            // The denominators again, with those withheld as a protected `<5` is: the group's total
+            // must not give them back.
+            if forced.contains(&true) {
+                let values: Vec<Option<i64>> = members
+                    .iter()
+                    .map(|&i| raw_count(i, d))
+                    .collect::<Result<_, Error>>()?;
+                let decision = crate::disclosure::protect_group_forced(rule, &values, &forced);
+                total_shown &= decision.total_shown;
+                for (k, &i) in members.iter().enumerate() {
+                    out[i].insert(
+                        format!("{d}_shown"),
+                        serde_json::to_value(decision.cells[k]).unwrap_or_default(),
+                    );
+                }
             }
         }
         for &i in members {

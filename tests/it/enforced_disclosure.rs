@@ -287,3 +287,50 @@ fn validate_names_a_declared_column_the_table_will_not_have() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_withheld_numerator_over_a_denominator_of_5_takes_the_denominator_and_a_complement_with_it()
+ {
+    // One PCN of three practices: A's 3 is small, so the smallest other numerator (B's 5) is withheld;
+    // B's denominator is 5, and `*` of 5 would be 5 of 5, so B's denominator is withheld too, and so is
+    // another denominator, or the PCN's total of 55 would give B's back.
+    let p = TestProject::new();
+    p.write(
+        "config/counts.csv",
+        "pcn,practice,n,d\nP1,A,3,10\nP1,B,5,5\nP1,C,20,40\n",
+    )
+    .write(
+        "sql/r/by_practice.sql",
+        "SELECT pcn, practice, n, d FROM counts ORDER BY practice",
+    )
+    .write(
+        TEMPLATE,
+        "START {% for r in protect(tables.by_practice, group=[\"pcn\"], counts=[\"n\", \"d\"]) %}\
+         {{ r.practice }} {{ r.n_shown }} {{ r.d_shown }}; {% endfor %}END",
+    )
+    .write(
+        "pipelines/r.yaml",
+        "name: r
+parameters:
+  period: { type: period }
+inputs: {}
+seeds:
+  counts: counts.csv
+steps:
+  - id: by_practice
+    sql: r/by_practice.sql
+  - id: report
+    report: r/r.typ.j2
+    uses: [by_practice]
+",
+    );
+    let outcome = run_period(&p, "r", "2022-04")
+        .await
+        .expect("the run succeeds");
+    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    assert_eq!(
+        between(&text, "START", "END"),
+        "A small withheld; B withheld withheld; C value value;",
+        "{text}"
+    );
+}
