@@ -168,6 +168,24 @@ pub fn show(path: &str, r: &RunRecord, unpublished: Option<&str>) -> String {
     if let Some(from) = &r.resumed_from {
         let _ = writeln!(t, "resumed   from run {from}");
     }
+    if let Some(sel) = &r.selection {
+        let mut asked = Vec::new();
+        if !sel.select.is_empty() {
+            asked.push(format!("--select {}", sel.select.join(" ")));
+        }
+        if !sel.exclude.is_empty() {
+            asked.push(format!("--exclude {}", sel.exclude.join(" ")));
+        }
+        let _ = writeln!(
+            t,
+            "selected  {} ({})",
+            sel.selected.join(", "),
+            asked.join(" ")
+        );
+        for from in &sel.reused {
+            let _ = writeln!(t, "reused    {} from run {}", from.step, from.run_id);
+        }
+    }
     let _ = writeln!(
         t,
         "started   {}  finished {}  ({})",
