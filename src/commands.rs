@@ -277,7 +277,27 @@ async fn dry_run(
             (Some(pointer), true) => format!(", replacing published run {}", pointer.run_id),
             _ => String::new(),
         };
-        let _ = writeln!(text, "  {p:<11} {verdict}{replaces}");
+        // A backfill's period that would run: how much of it the step cache would serve (a run's dry run
+        // lists every step below).
+        let cached = if backfill && verdict.starts_with("would run") {
+            let params =
+                RunParams::bind(&plan, &BTreeMap::from([("period".to_string(), p.clone())]))?;
+            let reference = execute::previous_run(world, &plan.name, &p)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            let forecast =
+                crate::cache::forecast(world, &plan, &params, reference.as_ref(), &BTreeMap::new())
+                    .await
+                    .map_err(|e| anyhow!(e))?;
+            let hits = forecast
+                .iter()
+                .filter(|(_, f)| *f == crate::cache::Forecast::Cached)
+                .count();
+            format!(" ({hits} of {} steps from the cache)", forecast.len())
+        } else {
+            String::new()
+        };
+        let _ = writeln!(text, "  {p:<11} {verdict}{replaces}{cached}");
     }
     // The steps a selection would run, and what the others would reuse (the same resolution as the run's:
     // the published pointer and record are all it reads).

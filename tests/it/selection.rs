@@ -625,6 +625,27 @@ fn a_dry_run_says_which_steps_come_from_the_cache() {
         out.contains(&format!("that run {first_id} recorded")),
         "{out}"
     );
+    // A backfill's dry run counts them per period.
+    let (code, out, err) = boardpack(
+        p.root(),
+        &[
+            "backfill",
+            "waits",
+            "--from",
+            "2022-04",
+            "--to",
+            "2022-05",
+            "--force",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "2022-04     would run, replacing published run {first_id} (3 of 4 steps from the cache)"
+        )) && out.contains("2022-05     would run (0 of 4 steps from the cache)"),
+        "{out}"
+    );
     // The real run agrees.
     let (code, _, err) = run(&p, &[]);
     assert_eq!(code, 0, "{err}");
