@@ -195,14 +195,17 @@ powershell  boardpack completions powershell >> $PROFILE"
     },
 }
 
-const RUN_HELP: &str = "Examples:\n  boardpack run board-pack --period 2022-04\n  \
-boardpack run board-pack --period 2022-04 --select ae_icb_month+        the step and every step reading from it\n  \
+const RUN_HELP: &str = "Examples:\n  boardpack run board-pack --period 2022-04\n\n  \
+# one step and every step reading from it\n  \
+boardpack run board-pack --period 2022-04 --select ae_icb_month+\n  \
+# a step and what it reads, less one of those\n  \
 boardpack run board-pack --period 2022-04 --select +exceptions --exclude metric_month\n  \
-boardpack run board-pack --period 2022-04 --select state:modified+      what changed since the published run, and what reads it\n\n\
+# what changed since the published run, and what reads it; first without running anything\n  \
+boardpack run board-pack --period 2022-04 --select state:modified+ --dry-run\n\n\
 Steps not selected are not run: their tables and PDFs are copied from the period's published run (each SHA-256 \
 checked) and the run is published like any other; its record's `selection` says which steps ran and which were \
 reused from which run. A step left out that the published run has no output of (none is published, the step is \
-new, or it failed there) is refused by name: select it too. `--dry-run` shows what a selection would run.";
+new, or it failed there) is refused by name: select it too.";
 
 const SCHEDULE_HELP: &str = "A pipeline's schedule (pipelines/NAME.yaml):\n  schedule:\n    cron: \"0 7 * * *\"          # minute hour day month weekday\n    timezone: Europe/London     # GMT/BST handled\n    working_day: 8              # only on the 8th working day of the month\n    builds: previous-month      # or previous-quarter, previous-year\n    ready: { poll: 15m, deadline: 8h, min_rows: { INPUT: N }, markers: [PATH] }\n    retries: 2\n    retry_backoff: 1m\n    step_timeout: 30m\n\nScheduler settings (bank holidays, lease, catch-up, notifications) are under `scheduler:` in\nconfig/boardpack.yaml. On SIGTERM/SIGINT no new step starts, running steps have the grace period,\nthe lease is released and the run is recorded as interrupted.";
 

@@ -380,6 +380,74 @@ pub async fn resolve(
     Ok(Resolved { record, reused })
 }
 
+/// The selection of a recorded run of selected steps, for re-executing it as it ran (`verify`): each step
+/// it did not run takes the outputs of the run it took them from (that run's record, which `reused` names,
+/// not the copies under the recorded run), and its checks left out are not run. `None` for a run of every
+/// step.
+pub async fn recorded(world: &World, record: &RunRecord) -> Result<Option<Resolved>, String> {
+    let Some(selection) = &record.selection else {
+        return Ok(None);
+    };
+    let mut reused = BTreeMap::new();
+    let mut sources: BTreeMap<String, RunRecord> = BTreeMap::new();
+    for r in &selection.reused {
+        if !sources.contains_key(&r.record) {
+            let bytes =
+                world.store.get(&r.record).await.map_err(|e| {
+                    format!("reading run {}'s record `{}`: {e}", r.run_id, r.record)
+                })?;
+            let source: RunRecord = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("`{}` is not a run record: {e}", r.record))?;
+            sources.insert(r.record.clone(), source);
+        }
+        let source = &sources[&r.record];
+        let prefix = format!(
+            "{}/",
+            RunLayout::new(&source.pipeline, &source.period, &source.run_id).prefix
+        );
+        let step = source
+            .steps
+            .iter()
+            .find(|s| s.id == r.step)
+            .ok_or_else(|| {
+                format!(
+                    "run {} reused step `{}` from run {}, whose record has no such step",
+                    record.run_id, r.step, r.run_id
+                )
+            })?;
+        let objects = step
+            .outputs
+            .iter()
+            .map(|o| {
+                let within = o.path.strip_prefix(&prefix).unwrap_or(&o.path).to_string();
+                (o.clone(), within)
+            })
+            .collect();
+        reused.insert(
+            r.step.clone(),
+            Reused {
+                from_run_id: r.run_id.clone(),
+                objects,
+                rows: step.rows,
+                unselected: true,
+                warned: step.status == StepStatus::Warned,
+            },
+        );
+    }
+    for s in &record.steps {
+        if !selection.selected.contains(&s.id) && !reused.contains_key(&s.id) {
+            let mut r = not_run(s.reused_from.as_deref().unwrap_or(""));
+            r.rows = s.rows;
+            r.warned = s.status == StepStatus::Warned;
+            reused.insert(s.id.clone(), r);
+        }
+    }
+    Ok(Some(Resolved {
+        record: selection.clone(),
+        reused,
+    }))
+}
+
 /// A check left out: not run (its result in `run_id`'s run stands, when there is one).
 fn not_run(run_id: &str) -> Reused {
     Reused {

@@ -143,6 +143,10 @@ fn descendants_run_and_the_other_steps_are_copied_from_the_published_run() {
         .collect::<Vec<_>>();
     assert_eq!(clinics, ["Cardiology", "Dermatology"]);
 
+    // `verify` re-executes it as it ran (reusing the same table, not recomputing it from today's data).
+    let (code, verified, err) = boardpack(p.root(), &["verify", &second_id]);
+    assert_eq!(code, 0, "{verified}{err}");
+
     // `runs show` says what was selected and reused.
     let (code, shown, err) = boardpack(p.root(), &["runs", "show", &second_id]);
     assert_eq!(code, 0, "{err}");
