@@ -478,6 +478,18 @@ pub async fn forecast(
             && reused.is_empty();
         same.then_some(r)
     });
+    // Entries are kept per build (the tool's version and commit are in every key).
+    let tool = ToolInfo::current();
+    let other_build = reference
+        .filter(|r| r.tool.version != tool.version || r.tool.git_commit != tool.git_commit)
+        .map(|r| {
+            format!(
+                "entries are kept per build, and this build ({}) is not run {}'s ({})",
+                build_name(&tool),
+                r.run_id,
+                build_name(&r.tool)
+            )
+        });
     let sql_params = params.sql_values();
     let mut runs: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
@@ -541,10 +553,11 @@ pub async fn forecast(
                                 cache.add_source(&step.id, e.sha256);
                                 Forecast::Cached
                             }
-                            None => Forecast::Runs(
-                                "no cached result (its SQL, parameters or what it reads are new)"
+                            None => Forecast::Runs(match &other_build {
+                                Some(why) => format!("no cached result ({why})"),
+                                None => "no cached result (its SQL, parameters or what it reads are new)"
                                     .into(),
-                            ),
+                            }),
                         }
                     }
                     None => {
@@ -575,4 +588,12 @@ pub async fn forecast(
         out.push((step.id.clone(), forecast));
     }
     Ok(out)
+}
+
+/// A build as people name it: its version and the first digits of its commit.
+fn build_name(tool: &ToolInfo) -> String {
+    match &tool.git_commit {
+        Some(c) => format!("{} {}", tool.version, &c[..c.len().min(7)]),
+        None => tool.version.clone(),
+    }
 }
