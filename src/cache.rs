@@ -570,6 +570,7 @@ pub async fn forecast(
                                     Some(format!("reads `{t}`, which runs"))
                                 } else if plan.steps.iter().any(|s| &s.id == t)
                                     || plan.seeds.iter().any(|s| &s.name == t)
+                                    || plan.inputs.iter().any(|i| &i.name == t)
                                 {
                                     None
                                 } else {

@@ -182,8 +182,16 @@ pub fn show(path: &str, r: &RunRecord, unpublished: Option<&str>) -> String {
             sel.selected.join(", "),
             asked.join(" ")
         );
-        for from in &sel.reused {
-            let _ = writeln!(t, "reused    {} from run {}", from.step, from.run_id);
+        // One line per run the outputs were copied from.
+        let mut from: Vec<(&str, Vec<&str>)> = Vec::new();
+        for r in &sel.reused {
+            match from.iter_mut().find(|(run, _)| *run == r.run_id) {
+                Some((_, steps)) => steps.push(&r.step),
+                None => from.push((&r.run_id, vec![&r.step])),
+            }
+        }
+        for (run, steps) in from {
+            let _ = writeln!(t, "reused    {} from run {run}", steps.join(", "));
         }
     }
     let _ = writeln!(
