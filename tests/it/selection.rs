@@ -485,6 +485,22 @@ fn state_modified_selects_the_steps_whose_sql_template_seed_or_input_changed() {
         output_sha(&fourth, "/tables/summary.parquet"),
         output_sha(&third, "/tables/summary.parquet")
     );
+
+    // A file the template imports (the house style) counts for the report too.
+    let style = p.root().join("reports/_lib/boardpack.typ");
+    let mut text = std::fs::read_to_string(&style).unwrap();
+    text.push_str("\n// reviewed\n");
+    std::fs::write(&style, text).unwrap();
+    let (code, out, err) = run(&p, &["--select", "state:modified"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, fifth) = published(&p, "2022-04");
+    assert_eq!(
+        modified(&fifth),
+        [(
+            "report".to_string(),
+            vec!["`reports/_lib/boardpack.typ` changed".to_string()]
+        )]
+    );
 }
 
 /// `explain --output json`: the lineage as one document, the step and what it reads, upstream first, each
