@@ -210,6 +210,26 @@ pub async fn materialise(
     Ok((m, false))
 }
 
+/// A SQL step's result from the cache only, materialised at `path`; `None` when there is no cache or it
+/// does not hold the step's key (a step a selection leaves out to the cache is never computed).
+pub async fn fetch_only(
+    cache: Option<&StepCache>,
+    sql: &str,
+    params: &[(String, ScalarValue)],
+    path: &str,
+) -> Option<Materialised> {
+    let cache = cache?;
+    let tables: BTreeSet<String> = table_references(sql).ok()?.into_iter().collect();
+    let key = cache.key(sql, params, &tables)?;
+    let e = cache.fetch(&key, path).await?;
+    Some(Materialised {
+        path: path.to_string(),
+        rows: e.rows,
+        bytes: e.size,
+        sha256: e.sha256,
+    })
+}
+
 impl StepCache {
     /// Where the marker lives that says an input's objects passed its contract's row rules.
     fn rules_marker(&self, input: &Input, content_id: &str) -> String {

@@ -58,7 +58,7 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             if !selection.is_empty() {
                 let plan = load(&world, &pipeline)?;
                 let bound = RunParams::bind(&plan, &params)?;
-                let resolved = crate::select::resolve(&world, &plan, &bound, &selection)
+                let resolved = crate::select::resolve(&world, &plan, &bound, &selection, !no_cache)
                     .await
                     .map_err(|e| anyhow!(Reported(e)))?;
                 if resolved.is_empty() {
@@ -304,7 +304,7 @@ async fn dry_run(
     let mut reused = BTreeMap::new();
     if !selection.is_empty() {
         let params = RunParams::bind(&plan, given)?;
-        let resolved = crate::select::resolve(world, &plan, &params, selection)
+        let resolved = crate::select::resolve(world, &plan, &params, selection, true)
             .await
             .map_err(|e| anyhow!(Reported(e)))?;
         let s = &resolved.record;
@@ -327,6 +327,13 @@ async fn dry_run(
                 text,
                 "  would reuse {} from published run {run}",
                 steps.join(", ")
+            );
+        }
+        if !s.cached.is_empty() {
+            let _ = writeln!(
+                text,
+                "  would take {} from the step cache (not in the published run)",
+                s.cached.join(", ")
             );
         }
         reused = resolved.reused;
@@ -762,6 +769,12 @@ fn print_outcome(world: &World, o: &RunOutcome) {
         }
         for (run, steps) in from {
             println!("  reused  {} from run {run}", steps.join(", "));
+        }
+        if !s.cached.is_empty() {
+            println!(
+                "  cached  {} (not selected; from the step cache)",
+                s.cached.join(", ")
+            );
         }
     }
     for report in o.reports() {

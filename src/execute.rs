@@ -628,6 +628,10 @@ async fn execute(
                 ),
                 empty_previous: empty_previous.clone(),
                 cache: cache.clone(),
+                cache_only: control
+                    .selection
+                    .as_ref()
+                    .is_some_and(|s| s.from_cache.contains(&step.id)),
             };
             let reused = control.reused(&step.id);
             let control = control.clone();
@@ -765,6 +769,8 @@ struct StepContext {
     empty_previous: Arc<BTreeSet<String>>,
     /// The step cache, unless bypassed.
     cache: Option<crate::cache::StepCache>,
+    /// The step is not selected and takes its result from the cache: it is never computed.
+    cache_only: bool,
 }
 
 struct StepResult {
@@ -791,9 +797,21 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                     "`{path}` already exists: a run's output is never replaced"
                 ));
             }
-            let (m, cached) =
+            let (m, cached) = if ctx.cache_only {
+                let m = crate::cache::fetch_only(ctx.cache.as_ref(), sql, &ctx.params, &path)
+                    .await
+                    .ok_or_else(|| {
+                        format!(
+                            "step `{}` is not selected and was to come from the step cache, which no \
+                             longer holds its result: select it (`--select {}`)",
+                            step.id, step.id
+                        )
+                    })?;
+                (m, true)
+            } else {
                 crate::cache::materialise(ctx.cache.as_ref(), &ctx.engine, sql, &ctx.params, &path)
-                    .await?;
+                    .await?
+            };
             if let Some(cache) = &ctx.cache {
                 cache.add_source(&step.id, m.sha256.clone());
             }

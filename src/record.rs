@@ -85,8 +85,11 @@ pub struct SelectionRecord {
     pub exclude: Vec<String>,
     /// The steps this run ran, in the plan's order.
     pub selected: Vec<String>,
-    /// The steps not selected, each with the run whose outputs (or, for a check, result) it took.
+    /// The steps not selected, each with the run whose outputs it took.
     pub reused: Vec<ReusedStep>,
+    /// The SQL steps not selected that the published run has no output of, taken from the step cache.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cached: Vec<String>,
     /// The published run `state:modified` compared with, and why each step it selected counts as
     /// modified. Absent without `state:modified`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

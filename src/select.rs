@@ -153,6 +153,9 @@ pub struct Resolved {
     pub record: SelectionRecord,
     /// Per step not selected, the outputs it takes (none for a check).
     pub reused: BTreeMap<String, Reused>,
+    /// SQL steps not selected whose result the published run lacks but the step cache holds: taken from
+    /// the cache, never computed.
+    pub from_cache: BTreeSet<String>,
 }
 
 impl Resolved {
@@ -163,16 +166,18 @@ impl Resolved {
 }
 
 /// Resolves a request for a run of `plan` with `params`: the steps selected, and where each other step's
-/// outputs come from (the published run of the period). Refuses, naming the step or selector and the
-/// fix, a selector naming no step, a selection of nothing (unless `state:modified` found nothing changed:
-/// then an empty selection, for the caller to say so), and a step left out whose outputs the published
-/// run does not have. Reads the published pointer and record, and the project's files (without recording
+/// outputs come from: the published run of the period, or for a SQL step that run lacks, the step cache
+/// (with `use_cache`, judged from listings and records as a dry run judges it). Refuses, naming the step
+/// or selector and the fix, a selector naming no step, a selection of nothing (unless `state:modified`
+/// found nothing changed: then an empty selection, for the caller to say so), and a step left out whose
+/// outputs neither the published run nor the cache has. Reads the published pointer and record, and the project's files (without recording
 /// them as read by the run).
 pub async fn resolve(
     world: &World,
     plan: &Plan,
     params: &RunParams,
     request: &Request,
+    use_cache: bool,
 ) -> Result<Resolved, String> {
     let period = params.period().to_string();
     let published = crate::execute::previous_run(world, &plan.name, &period).await?;
@@ -233,6 +238,7 @@ pub async fn resolve(
             .map(|s| s.id.clone())
             .collect(),
         reused: Vec::new(),
+        cached: Vec::new(),
         state: state_record,
     };
     if record.selected.is_empty() {
@@ -241,6 +247,7 @@ pub async fn resolve(
             return Ok(Resolved {
                 record,
                 reused: BTreeMap::new(),
+                from_cache: BTreeSet::new(),
             });
         }
         return Err(format!(
@@ -258,56 +265,125 @@ pub async fn resolve(
         .collect();
     let mut reused = BTreeMap::new();
     if left_out.is_empty() {
-        return Ok(Resolved { record, reused });
+        return Ok(Resolved {
+            record,
+            reused,
+            from_cache: BTreeSet::new(),
+        });
     }
     let with_outputs: Vec<&str> = left_out
         .iter()
         .filter(|s| !matches!(s.kind, StepKind::Check { .. }))
         .map(|s| s.id.as_str())
         .collect();
-    let Some(published) = published else {
-        if with_outputs.is_empty() {
-            // Only checks are left out: they are not run, and nothing needs copying.
+    // Where each step left out takes its outputs from: the published run; failing that, for a SQL step,
+    // the step cache (when its entry is there, judged as a dry run judges it).
+    let mut missing: Vec<(&str, String)> = Vec::new();
+    match &published {
+        None => {
             for s in &left_out {
-                reused.insert(s.id.clone(), not_run(""));
+                match s.kind {
+                    StepKind::Check { .. } => {
+                        reused.insert(s.id.clone(), not_run(""));
+                    }
+                    _ => missing.push((s.id.as_str(), String::new())),
+                }
             }
-            return Ok(Resolved { record, reused });
         }
-        return Err(format!(
-            "{} not selected, and no run of `{}` is published for {period} to take {} from: select {} \
-             too (`+STEP` selects a step with what it reads), or run every step once",
-            name_steps(&with_outputs),
-            plan.name,
-            if with_outputs.len() == 1 {
-                "its outputs"
-            } else {
-                "their outputs"
-            },
-            if with_outputs.len() == 1 {
-                "it"
-            } else {
-                "them"
-            },
-        ));
-    };
-    // Tables computed with other parameters are not this run's.
-    let now = params.to_json();
-    if !with_outputs.is_empty() && published.parameters != now {
-        return Err(format!(
-            "the published run {} of `{}` {period} has other parameters ({}): its outputs of {} are \
-             not this run's to reuse; give the same parameters, or select every step",
-            published.run_id,
-            plan.name,
-            parameter_changes(&published.parameters, &now).join(", "),
-            name_steps(&with_outputs)
-        ));
+        Some(published) => {
+            // Tables computed with other parameters are not this run's.
+            let now = params.to_json();
+            if !with_outputs.is_empty() && published.parameters != now {
+                return Err(format!(
+                    "the published run {} of `{}` {period} has other parameters ({}): its outputs of {} \
+                     are not this run's to reuse; give the same parameters, or select every step",
+                    published.run_id,
+                    plan.name,
+                    parameter_changes(&published.parameters, &now).join(", "),
+                    name_steps(&with_outputs)
+                ));
+            }
+            take_published(published, &left_out, &mut record, &mut reused, &mut missing);
+        }
     }
+    let mut from_cache = BTreeSet::new();
+    if !missing.is_empty() && use_cache {
+        let forecast =
+            crate::cache::forecast(world, plan, params, published.as_ref(), &reused).await?;
+        missing.retain(|(id, _)| {
+            let sql = plan
+                .steps
+                .iter()
+                .any(|s| s.id == *id && matches!(s.kind, StepKind::Sql { .. }));
+            let hit = forecast
+                .iter()
+                .any(|(f, how)| f == id && *how == crate::cache::Forecast::Cached);
+            if sql && hit {
+                from_cache.insert(id.to_string());
+            }
+            !(sql && hit)
+        });
+    }
+    record.cached = plan
+        .steps
+        .iter()
+        .filter(|s| from_cache.contains(&s.id))
+        .map(|s| s.id.clone())
+        .collect();
+    if missing.is_empty() {
+        return Ok(Resolved {
+            record,
+            reused,
+            from_cache,
+        });
+    }
+    let ids: Vec<&str> = missing.iter().map(|(id, _)| *id).collect();
+    let (it, its) = if ids.len() == 1 {
+        ("it", "its outputs")
+    } else {
+        ("them", "their outputs")
+    };
+    Err(match &published {
+        None => format!(
+            "{} not selected, and no run of `{}` is published for {period} to take {its} from (nor \
+             does the step cache hold {its}): select {it} too (`+STEP` selects a step with what it \
+             reads), or run every step once",
+            name_steps(&ids),
+            plan.name,
+        ),
+        Some(published) => {
+            let lines: Vec<String> = missing
+                .iter()
+                .map(|(id, why)| format!("`{id}` ({why})"))
+                .collect();
+            format!(
+                "{} not selected, but the published run {} of `{}` {period} has no output of {it} to \
+                 reuse (nor does the step cache hold {its}): {}; select {it} too (`--select {}`), or \
+                 run every step",
+                name_steps(&ids),
+                published.run_id,
+                plan.name,
+                lines.join(", "),
+                ids.join(" ")
+            )
+        }
+    })
+}
+
+/// Takes the outputs of the steps left out from the published run: each step's objects (nothing for a
+/// check), or, when that run has none of a step, the step and why into `missing`.
+fn take_published<'a>(
+    published: &RunRecord,
+    left_out: &[&'a Step],
+    record: &mut SelectionRecord,
+    reused: &mut BTreeMap<String, Reused>,
+    missing: &mut Vec<(&'a str, String)>,
+) {
     let prefix = format!(
         "{}/",
         RunLayout::new(&published.pipeline, &published.period, &published.run_id).prefix
     );
-    let mut missing: Vec<(&str, String)> = Vec::new();
-    for step in &left_out {
+    for step in left_out {
         let earlier = published.steps.iter().find(|r| r.id == step.id);
         let ok = earlier.filter(|r| matches!(r.status, StepStatus::Succeeded | StepStatus::Warned));
         if let StepKind::Check { .. } = step.kind {
@@ -359,25 +435,6 @@ pub async fn resolve(
             },
         );
     }
-    if !missing.is_empty() {
-        let lines: Vec<String> = missing
-            .iter()
-            .map(|(id, why)| format!("`{id}` ({why})"))
-            .collect();
-        let ids: Vec<&str> = missing.iter().map(|(id, _)| *id).collect();
-        return Err(format!(
-            "{} not selected, but the published run {} of `{}` {period} has no output of {} to reuse: {}; \
-             select {} too (`--select {}`), or run every step",
-            name_steps(&ids),
-            published.run_id,
-            plan.name,
-            if ids.len() == 1 { "it" } else { "them" },
-            lines.join(", "),
-            if ids.len() == 1 { "it" } else { "them" },
-            ids.join(" ")
-        ));
-    }
-    Ok(Resolved { record, reused })
 }
 
 /// The selection of a recorded run of selected steps, for re-executing it as it ran (`verify`): each step
@@ -442,9 +499,11 @@ pub async fn recorded(world: &World, record: &RunRecord) -> Result<Option<Resolv
             reused.insert(s.id.clone(), r);
         }
     }
+    // A step the run took from the cache is computed again: the cache's bytes are a computation's.
     Ok(Some(Resolved {
         record: selection.clone(),
         reused,
+        from_cache: BTreeSet::new(),
     }))
 }
 

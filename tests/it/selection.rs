@@ -284,7 +284,7 @@ fn a_selection_that_cannot_run_is_refused_naming_the_step_and_the_fix() {
     assert_eq!(code, 2);
     assert!(
         err.contains(&format!(
-            "step `busiest` is not selected, but the published run {first_id} of `waits` 2022-04 has no output of it to reuse: `busiest` (it is not a step of that run); select it too (`--select busiest`)"
+            "step `busiest` is not selected, but the published run {first_id} of `waits` 2022-04 has no output of it to reuse (nor does the step cache hold its outputs): `busiest` (it is not a step of that run); select it too (`--select busiest`)"
         )),
         "{err}"
     );
@@ -844,5 +844,70 @@ fn another_settings_file_is_read_with_one_precedence() {
     assert!(
         out.contains(&format!("{}:2:3:", bad.display())) && out.contains("colour"),
         "{out}"
+    );
+}
+
+/// The waits pipeline with one more step, `busiest`, reading `summary`.
+fn with_busiest(p: &TestProject) {
+    p.write(
+        "pipelines/waits.yaml",
+        &PIPELINE.replace(
+            "  - id: sane\n",
+            "  - id: busiest\n    sql: waits/busiest.sql\n  - id: sane\n",
+        ),
+    )
+    .write(
+        "sql/waits/busiest.sql",
+        "SELECT clinic, visits FROM summary ORDER BY visits DESC, clinic LIMIT 1",
+    );
+}
+
+/// A SQL step left out that the published run has no output of comes from the step cache when the cache
+/// holds its result (never computed); with `--no-cache` it is refused.
+#[test]
+fn a_step_the_published_run_lacks_comes_from_the_step_cache() {
+    let p = project();
+    seed_visits(&p);
+    with_busiest(&p);
+    let (_, with) = first_run(&p);
+    // Published without `busiest`, then the step is back.
+    p.write("pipelines/waits.yaml", PIPELINE);
+    let (code, out, err) = run(&p, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (without_id, _) = published(&p, "2022-04");
+    with_busiest(&p);
+
+    // Without the cache there is nowhere to take it from.
+    let (code, _, err) = run(&p, &["--select", "summary", "--no-cache"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "step `busiest` is not selected, but the published run {without_id}"
+        )) && err.contains("`busiest` (it is not a step of that run)"),
+        "{err}"
+    );
+    let (code, out, err) = run(&p, &["--select", "summary", "--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("would take busiest from the step cache (not in the published run)"),
+        "{out}"
+    );
+    let (code, out, err) = run(&p, &["--select", "summary"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("cached  busiest (not selected; from the step cache)"),
+        "{out}"
+    );
+    let (_, record) = published(&p, "2022-04");
+    assert_eq!(strings(&record["selection"]["cached"]), ["busiest"]);
+    assert_eq!(strings(&record["selection"]["selected"]), ["summary"]);
+    assert_eq!(step(&record, "busiest")["cached"], true);
+    assert_eq!(
+        output_sha(&record, "/tables/busiest.parquet"),
+        output_sha(&with, "/tables/busiest.parquet")
+    );
+    assert_eq!(
+        step(&record, "by_clinic")["reused_from"],
+        without_id.as_str()
     );
 }
