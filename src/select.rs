@@ -170,8 +170,8 @@ impl Resolved {
 /// (with `use_cache`, judged from listings and records as a dry run judges it). Refuses, naming the step
 /// or selector and the fix, a selector naming no step, a selection of nothing (unless `state:modified`
 /// found nothing changed: then an empty selection, for the caller to say so), and a step left out whose
-/// outputs neither the published run nor the cache has. Reads the published pointer and record, and the project's files (without recording
-/// them as read by the run).
+/// outputs neither the published run nor the cache has. Reads the published pointer and record, listings
+/// and cache records, and the project's files (without recording them as read by the run).
 pub async fn resolve(
     world: &World,
     plan: &Plan,
