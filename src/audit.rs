@@ -27,18 +27,16 @@ pub fn stored_file(sha256: &str) -> String {
     format!("{FILE_STORE}/{sha256}")
 }
 
-/// The configuration files of the project a run depends on besides the pipeline's own.
-const CONFIG_FILES: [&str; 1] = ["config/boardpack.yaml"];
-
 /// Reads, through the project (so that their hashes go into the record and the fingerprint), the
-/// configuration file and every template a report step of the plan can use: the files under the
-/// template's folder and the shared house style `reports/_lib/`. They are read before the fingerprint
-/// so that the PDFs' appendix can list them; a report reads nothing else of the project.
-pub fn read_run_files(project: &Project, plan: &Plan) {
-    for f in CONFIG_FILES {
-        if project.exists(f) {
-            let _ = project.read(f);
-        }
+/// configuration file (`config_file`: the one the settings came from, when it lies in the project) and
+/// every template a report step of the plan can use: the files under the template's folder and the shared
+/// house style `reports/_lib/`. They are read before the fingerprint so that the PDFs' appendix can list
+/// them; a report reads nothing else of the project.
+pub fn read_run_files(project: &Project, plan: &Plan, config_file: Option<&str>) {
+    if let Some(f) = config_file
+        && project.exists(f)
+    {
+        let _ = project.read(f);
     }
     let mut folders = std::collections::BTreeSet::new();
     for s in &plan.steps {

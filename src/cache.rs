@@ -210,6 +210,26 @@ pub async fn materialise(
     Ok((m, false))
 }
 
+/// A SQL step's result from the cache only, materialised at `path`; `None` when there is no cache or it
+/// does not hold the step's key (a step a selection leaves out to the cache is never computed).
+pub async fn fetch_only(
+    cache: Option<&StepCache>,
+    sql: &str,
+    params: &[(String, ScalarValue)],
+    path: &str,
+) -> Option<Materialised> {
+    let cache = cache?;
+    let tables: BTreeSet<String> = table_references(sql).ok()?.into_iter().collect();
+    let key = cache.key(sql, params, &tables)?;
+    let e = cache.fetch(&key, path).await?;
+    Some(Materialised {
+        path: path.to_string(),
+        rows: e.rows,
+        bytes: e.size,
+        sha256: e.sha256,
+    })
+}
+
 impl StepCache {
     /// Where the marker lives that says an input's objects passed its contract's row rules.
     fn rules_marker(&self, input: &Input, content_id: &str) -> String {
@@ -342,5 +362,259 @@ impl StepCache {
                 .put_new(&format!("{stem}.json"), Bytes::from(body))
                 .await;
         }
+    }
+}
+
+/// What a dry run says of one step and the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forecast {
+    /// The cache holds the step's result (a SQL step), or everything the report depends on is as in
+    /// the reference run (a report).
+    Cached,
+    /// The step would run, for this reason.
+    Runs(String),
+    /// A step a selection leaves out: not run, its outputs (this many; none for a check) copied from
+    /// this run (empty when there is none).
+    Reused { run_id: String, objects: usize },
+}
+
+/// Which steps of a run of `plan` with `params` would come from the step cache, judged without reading
+/// any data: the inputs' objects are listed and compared, by path and size, with those a recorded run of
+/// the period (`reference`, the published one) hashed, and an input whose listing matches is taken to
+/// hold those bytes; seeds and SQL are hashed from the project; a SQL step is cached when the JSON half
+/// of its entry (`cache/steps/<key>.json`, a record) is there, and its result's hash is then what later
+/// steps' keys read. A report is cached when nothing the run computes from differs from the reference
+/// run (inputs, project files, parameters, tool) and it succeeded there; a check always runs. Steps in
+/// `reused` (left out by a selection) are taken to have the outputs recorded there.
+pub async fn forecast(
+    world: &crate::world::World,
+    plan: &crate::plan::Plan,
+    params: &crate::params::RunParams,
+    reference: Option<&crate::record::RunRecord>,
+    reused: &BTreeMap<String, crate::schedule::control::Reused>,
+) -> Result<Vec<(String, Forecast)>, String> {
+    use crate::plan::{SeedFormat, StepKind};
+    let cache = StepCache::new(&world.store, &world.config);
+    let period = params.period();
+    let mut changed: BTreeMap<String, String> = BTreeMap::new();
+    let read: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.inputs.iter().map(String::as_str))
+        .collect();
+    for input in plan
+        .inputs
+        .iter()
+        .filter(|i| read.contains(i.name.as_str()))
+    {
+        let months = crate::execute::months_read(input, &period);
+        let listed = world
+            .store
+            .list(&format!("{}/", input.location))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut now: Vec<(String, u64)> = Vec::new();
+        for o in listed {
+            match crate::engine::object_month(input, &o.path) {
+                crate::engine::ObjectPlace::Marker => {}
+                crate::engine::ObjectPlace::Month(m) if !months.contains(&m) => {}
+                _ => now.push((o.path, o.size)),
+            }
+        }
+        now.sort();
+        let recorded = reference.and_then(|r| r.inputs.iter().find(|i| i.name == input.name));
+        let Some(recorded) = recorded else {
+            changed.insert(
+                input.name.clone(),
+                match reference {
+                    Some(r) => format!("input `{}` was not read by run {}", input.name, r.run_id),
+                    None => format!(
+                        "no run of {period} is published whose record holds input `{}`'s hashes",
+                        input.name
+                    ),
+                },
+            );
+            continue;
+        };
+        let mut then: Vec<(String, u64)> = recorded
+            .objects
+            .iter()
+            .map(|o| (o.path.clone(), o.size))
+            .collect();
+        then.sort();
+        if now != then {
+            let reference = reference.map(|r| r.run_id.as_str()).unwrap_or_default();
+            changed.insert(
+                input.name.clone(),
+                format!(
+                    "input `{}` lists other objects than run {reference} read (added, removed or resized)",
+                    input.name
+                ),
+            );
+            continue;
+        }
+        let month_names: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+        cache.add_source(
+            &input.name,
+            StepCache::input_id(
+                &month_names,
+                recorded
+                    .objects
+                    .iter()
+                    .map(|o| (o.path.as_str(), o.sha256.as_str())),
+            ),
+        );
+    }
+    let hash_now = |rel: &str| -> Option<String> {
+        let path = world.project.file_path(rel).ok()?;
+        std::fs::read(path).ok().map(|b| sha256_hex(&b))
+    };
+    for seed in &plan.seeds {
+        let files = match seed.format {
+            SeedFormat::Desnz => seed.files.clone(),
+            SeedFormat::Table => vec![seed.file.clone()],
+        };
+        let hashes: BTreeMap<String, String> = files
+            .iter()
+            .filter_map(|f| hash_now(f).map(|h| (f.clone(), h)))
+            .collect();
+        if let Some(id) = StepCache::seed_id(&files, &hashes) {
+            cache.add_source(&seed.name, id);
+        }
+    }
+    // Whether the run would compute from exactly what the reference run did: then its reports' keys are
+    // that run's, whose PDFs the cache kept.
+    let unchanged = reference.and_then(|r| {
+        let same_files = r
+            .files
+            .iter()
+            .all(|(f, sha)| hash_now(f).as_ref() == Some(sha));
+        let same = changed.is_empty()
+            && same_files
+            && r.parameters == params.to_json()
+            && r.tool.version == ToolInfo::current().version
+            && r.tool.git_commit == ToolInfo::current().git_commit
+            && plan.previous.is_empty()
+            && reused.is_empty();
+        same.then_some(r)
+    });
+    // Entries are kept per build (the tool's version and commit are in every key).
+    let tool = ToolInfo::current();
+    let other_build = reference
+        .filter(|r| r.tool.version != tool.version || r.tool.git_commit != tool.git_commit)
+        .map(|r| {
+            format!(
+                "entries are kept per build, and this build ({}) is not run {}'s ({})",
+                build_name(&tool),
+                r.run_id,
+                build_name(&r.tool)
+            )
+        });
+    let sql_params = params.sql_values();
+    let mut runs: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        if let Some(r) = reused.get(&step.id) {
+            if let Some(table) = r
+                .objects
+                .iter()
+                .find(|(_, within)| within.starts_with("tables/"))
+            {
+                cache.add_source(&step.id, table.0.sha256.clone());
+            }
+            out.push((
+                step.id.clone(),
+                Forecast::Reused {
+                    run_id: r.from_run_id.clone(),
+                    objects: r.objects.len(),
+                },
+            ));
+            continue;
+        }
+        let forecast = match &step.kind {
+            StepKind::Check { .. } => Forecast::Runs("a check always runs".into()),
+            StepKind::Report { uses, .. } => match unchanged {
+                Some(r)
+                    if r.steps.iter().any(|s| {
+                        s.id == step.id
+                            && matches!(
+                                s.status,
+                                crate::record::StepStatus::Succeeded
+                                    | crate::record::StepStatus::Warned
+                            )
+                    }) =>
+                {
+                    Forecast::Cached
+                }
+                _ => match uses.iter().find(|u| runs.contains(*u)) {
+                    Some(u) => Forecast::Runs(format!("reads `{u}`, which runs")),
+                    None => Forecast::Runs(match reference {
+                        Some(r) => format!(
+                            "typeset: what the run computes from (files, inputs, parameters) differs from run {}'s",
+                            r.run_id
+                        ),
+                        None => "typeset: no run of the period is published to compare with".into(),
+                    }),
+                },
+            },
+            StepKind::Sql { sql, .. } => {
+                let tables: BTreeSet<String> = table_references(sql)
+                    .map(|t| t.into_iter().collect())
+                    .unwrap_or_default();
+                match cache.key(sql, &sql_params, &tables) {
+                    Some(key) => {
+                        let (_, meta) = StepCache::paths(&key);
+                        let entry = match world.store.get(&meta).await {
+                            Ok(b) => serde_json::from_slice::<Entry>(&b).ok(),
+                            Err(_) => None,
+                        };
+                        match entry {
+                            Some(e) => {
+                                cache.add_source(&step.id, e.sha256);
+                                Forecast::Cached
+                            }
+                            None => Forecast::Runs(match &other_build {
+                                Some(why) => format!("no cached result ({why})"),
+                                None => "no cached result (its SQL, parameters or what it reads are new)"
+                                    .into(),
+                            }),
+                        }
+                    }
+                    None => {
+                        let why = tables
+                            .iter()
+                            .find_map(|t| {
+                                if let Some(why) = changed.get(t) {
+                                    Some(why.clone())
+                                } else if runs.contains(t) {
+                                    Some(format!("reads `{t}`, which runs"))
+                                } else if plan.steps.iter().any(|s| &s.id == t)
+                                    || plan.seeds.iter().any(|s| &s.name == t)
+                                    || plan.inputs.iter().any(|i| &i.name == t)
+                                {
+                                    None
+                                } else {
+                                    Some(format!("reads `{t}`, which is never cached"))
+                                }
+                            })
+                            .unwrap_or_else(|| "what it reads is not known before it runs".into());
+                        Forecast::Runs(why)
+                    }
+                }
+            }
+        };
+        if matches!(forecast, Forecast::Runs(_)) {
+            runs.insert(step.id.clone());
+        }
+        out.push((step.id.clone(), forecast));
+    }
+    Ok(out)
+}
+
+/// A build as people name it: its version and the first digits of its commit.
+fn build_name(tool: &ToolInfo) -> String {
+    match &tool.git_commit {
+        Some(c) => format!("{} {}", tool.version, &c[..c.len().min(7)]),
+        None => tool.version.clone(),
     }
 }

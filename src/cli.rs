@@ -42,6 +42,11 @@ pub struct GlobalArgs {
     /// The project folder (holding pipelines/, sql/, reports/, config/).
     #[arg(long, global = true, env = "BOARDPACK_PROJECT", default_value = ".")]
     pub project: PathBuf,
+    /// The settings file to read instead of the project's config/boardpack.yaml (relative to the current
+    /// folder; it must exist). Settings, each over the one before: the defaults, this file, its target
+    /// (--target), the environment (BOARDPACK_STORE, …), then --store.
+    #[arg(long, global = true, env = "BOARDPACK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The store: a folder, or an s3://, gs://, az:// URL. Overrides config/boardpack.yaml and BOARDPACK_STORE.
     #[arg(long, global = true)]
     pub store: Option<String>,
@@ -57,7 +62,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// What standard output holds: text for people, or one JSON document for programs (`list`, `plan`,
-    /// `validate`, `runs`, `runs show`, `verify`, `diff`; the README documents each document's fields).
+    /// `validate`, `runs`, `runs show`, `verify`, `diff`, `explain`; the README documents each document's
+    /// fields).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -84,6 +90,7 @@ pub enum CommandArgs {
     /// Show a pipeline's steps in order, grouped into waves that run in parallel.
     Plan { pipeline: String },
     /// Run a pipeline for a period and publish its outputs.
+    #[command(after_help = RUN_HELP)]
     Run(RunArgs),
     /// List the pipelines of the project: parameters, schedule and its next firing, the last run.
     List,
@@ -187,6 +194,19 @@ powershell  boardpack completions powershell >> $PROFILE"
         dir: Option<PathBuf>,
     },
 }
+
+const RUN_HELP: &str = "Examples:\n  boardpack run board-pack --period 2022-04\n\n  \
+# one step and every step reading from it\n  \
+boardpack run board-pack --period 2022-04 --select ae_icb_month+\n  \
+# a step and what it reads, less one of those\n  \
+boardpack run board-pack --period 2022-04 --select +exceptions --exclude metric_month\n  \
+# what changed since the published run, and what reads it; first without running anything\n  \
+boardpack run board-pack --period 2022-04 --select state:modified+ --dry-run\n\n\
+Steps not selected are not run: their tables and PDFs are copied from the period's published run (each SHA-256 \
+checked) and the run is published like any other; its record's `selection` says which steps ran and which were \
+reused from which run. A SQL step left out that the published run has no output of (none is published, the step \
+is new, or it failed there) comes from the step cache when it holds the result; otherwise it is refused by name: \
+select it too.";
 
 const SCHEDULE_HELP: &str = "A pipeline's schedule (pipelines/NAME.yaml):\n  schedule:\n    cron: \"0 7 * * *\"          # minute hour day month weekday\n    timezone: Europe/London     # GMT/BST handled\n    working_day: 8              # only on the 8th working day of the month\n    builds: previous-month      # or previous-quarter, previous-year\n    ready: { poll: 15m, deadline: 8h, min_rows: { INPUT: N }, markers: [PATH] }\n    retries: 2\n    retry_backoff: 1m\n    step_timeout: 30m\n\nScheduler settings (bank holidays, lease, catch-up, notifications) are under `scheduler:` in\nconfig/boardpack.yaml. On SIGTERM/SIGINT no new step starts, running steps have the grace period,\nthe lease is released and the run is recorded as interrupted.";
 
@@ -490,8 +510,19 @@ pub struct RunArgs {
     /// Run every SQL step, neither reusing nor keeping results in the step cache (`cache/steps/`).
     #[arg(long)]
     pub no_cache: bool,
+    /// Run only these steps (dbt's selectors, several at once or repeated): STEP; +STEP, with every step
+    /// it reads from; STEP+, with every step reading from it; 2+STEP or STEP+1, to that depth;
+    /// state:modified, the steps whose SQL, template, seeds or input declarations changed since the
+    /// period's published run (state:modified+ with what reads them). The other steps' outputs are
+    /// copied from the period's published run, their SHA-256 checked; the record says which.
+    #[arg(long, value_name = "SELECTOR", num_args = 1.., conflicts_with = "resume")]
+    pub select: Vec<String>,
+    /// Leave these steps out (same selectors as --select; without --select, run every other step).
+    #[arg(long, value_name = "SELECTOR", num_args = 1.., conflicts_with = "resume")]
+    pub exclude: Vec<String>,
     /// Say what the run would do — the inputs it lacks, the published run it would replace, its steps in
-    /// order — reading only listings and records, and run nothing.
+    /// order, which of them the step cache would serve and why the others run, what a --select would run
+    /// and reuse — reading only listings and records, and run nothing.
     #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
 }
@@ -537,6 +568,8 @@ pub enum Command {
         pipeline: String,
         params: BTreeMap<String, String>,
         no_cache: bool,
+        /// The steps asked for (`--select`, `--exclude`); empty for every step.
+        selection: crate::select::Request,
     },
     /// What a run (`run --dry-run`) or a backfill (`backfill --dry-run`) of these periods would do.
     DryRun {
@@ -545,6 +578,8 @@ pub enum Command {
         params: BTreeMap<String, String>,
         periods: Option<(Period, Period)>,
         force: bool,
+        /// The steps asked for (`run --select`, `--exclude`).
+        selection: crate::select::Request,
     },
     List,
     Sample(SampleOptions),
@@ -596,7 +631,7 @@ impl CommandArgs {
     pub fn validate(self, output: OutputFormat) -> Result<Command, String> {
         if output == OutputFormat::Json && !self.speaks_json() {
             return Err(
-                "--output json is available for list, plan, validate, runs, runs show, verify and diff; this command prints text only"
+                "--output json is available for list, plan, validate, runs, runs show, verify, diff and explain; this command prints text only"
                     .into(),
             );
         }
@@ -611,6 +646,7 @@ impl CommandArgs {
                 | CommandArgs::Validate { .. }
                 | CommandArgs::Verify { .. }
                 | CommandArgs::Diff { .. }
+                | CommandArgs::Explain { .. }
                 | CommandArgs::Runs { .. }
         )
     }
@@ -654,6 +690,7 @@ impl CommandArgs {
                         params: BTreeMap::new(),
                         periods: Some((from, to)),
                         force: args.force,
+                        selection: crate::select::Request::default(),
                     });
                 }
                 Command::Backfill {
@@ -718,18 +755,26 @@ impl CommandArgs {
                         .map_err(|e: crate::period::PeriodError| e.to_string())?;
                     params.insert("period".to_string(), parsed.to_string());
                 }
+                let selection = crate::select::Request {
+                    select: crate::select::Selector::parse_all(&args.select)
+                        .map_err(|e| format!("--select: {e}"))?,
+                    exclude: crate::select::Selector::parse_all(&args.exclude)
+                        .map_err(|e| format!("--exclude: {e}"))?,
+                };
                 if args.dry_run {
                     return Ok(Command::DryRun {
                         pipeline: args.pipeline,
                         params,
                         periods: None,
                         force: false,
+                        selection,
                     });
                 }
                 Command::Run {
                     pipeline: args.pipeline,
                     params,
                     no_cache: args.no_cache,
+                    selection,
                 }
             }
             CommandArgs::Sample(args) => {

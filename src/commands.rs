@@ -49,11 +49,34 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             pipeline,
             params,
             no_cache,
+            selection,
         } => {
-            let options = execute::RunOptions {
+            let mut options = execute::RunOptions {
                 no_cache,
                 ..Default::default()
             };
+            if !selection.is_empty() {
+                let plan = load(&world, &pipeline)?;
+                let bound = RunParams::bind(&plan, &params)?;
+                let resolved = crate::select::resolve(&world, &plan, &bound, &selection, !no_cache)
+                    .await
+                    .map_err(|e| anyhow!(Reported(e)))?;
+                if resolved.is_empty() {
+                    // `state:modified` found nothing changed: nothing to run, and that is no failure.
+                    let since = resolved
+                        .record
+                        .state
+                        .as_ref()
+                        .and_then(|s| s.run_id.clone())
+                        .unwrap_or_default();
+                    println!(
+                        "nothing to run: no step of {pipeline} is modified since run {since}, published for {}",
+                        bound.period()
+                    );
+                    return Ok(());
+                }
+                options.control.selection = Some(Arc::new(resolved));
+            }
             let outcome = run_with(&world, &pipeline, &params, out, &options).await?;
             print_outcome(&world, &outcome);
             Ok(())
@@ -63,12 +86,13 @@ pub async fn dispatch(command: Command, world: World, out: Output) -> Result<()>
             params,
             periods,
             force,
-        } => dry_run(&world, &pipeline, &params, periods, force).await,
+            selection,
+        } => dry_run(&world, &pipeline, &params, periods, force, &selection).await,
         Command::Sample(opts) => sample(&world, &opts, out).await,
         Command::Demo => demo(&world, out).await,
         Command::Spc(args) => spc(&world, &args).await,
         Command::Verify { run, exit_zero } => verify(&world, &run, exit_zero, out).await,
-        Command::Explain { run, table } => explain(&world, &run, &table).await,
+        Command::Explain { run, table } => explain(&world, &run, &table, out).await,
         Command::Diff {
             old,
             new,
@@ -138,10 +162,15 @@ async fn verify(world: &World, run: &str, exit_zero: bool, out: Output) -> Resul
     }
 }
 
-async fn explain(world: &World, run: &str, table: &str) -> Result<()> {
+async fn explain(world: &World, run: &str, table: &str, out: Output) -> Result<()> {
     let (_, record) = crate::verify::find_record(world, run)
         .await
         .map_err(|e| anyhow!(e))?;
+    if out.json {
+        let doc =
+            crate::lineage::explain_document(world, &record, table).map_err(|e| anyhow!(e))?;
+        return print_json(&doc);
+    }
     let text = crate::lineage::explain(world, &record, table).map_err(|e| anyhow!(e))?;
     print_long(&text)
 }
@@ -192,6 +221,7 @@ async fn dry_run(
     given: &BTreeMap<String, String>,
     periods: Option<(crate::period::Period, crate::period::Period)>,
     force: bool,
+    selection: &crate::select::Request,
 ) -> Result<()> {
     use std::fmt::Write as _;
     let plan = load(world, name)?;
@@ -247,25 +277,132 @@ async fn dry_run(
             (Some(pointer), true) => format!(", replacing published run {}", pointer.run_id),
             _ => String::new(),
         };
-        let _ = writeln!(text, "  {p:<11} {verdict}{replaces}");
+        // A backfill's period that would run: how much of it the step cache would serve (a run's dry run
+        // lists every step below).
+        let cached = if backfill && verdict.starts_with("would run") {
+            let params =
+                RunParams::bind(&plan, &BTreeMap::from([("period".to_string(), p.clone())]))?;
+            let reference = execute::previous_run(world, &plan.name, &p)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            let forecast =
+                crate::cache::forecast(world, &plan, &params, reference.as_ref(), &BTreeMap::new())
+                    .await
+                    .map_err(|e| anyhow!(e))?;
+            let hits = forecast
+                .iter()
+                .filter(|(_, f)| *f == crate::cache::Forecast::Cached)
+                .count();
+            format!(" ({hits} of {} steps from the cache)", forecast.len())
+        } else {
+            String::new()
+        };
+        let _ = writeln!(text, "  {p:<11} {verdict}{replaces}{cached}");
     }
-    let _ = writeln!(
-        text,
-        "steps of each run, wave by wave (a SQL step or report whose inputs are unchanged comes from the step cache):"
-    );
-    for (i, wave) in plan.waves().iter().enumerate() {
-        let steps: Vec<String> = wave
-            .iter()
-            .map(|s| {
-                let kind = match &s.kind {
-                    StepKind::Sql { .. } => "sql",
-                    StepKind::Check { .. } => "check",
-                    StepKind::Report { .. } => "report",
+    // The steps a selection would run, and what the others would reuse (the same resolution as the run's:
+    // the published pointer and record are all it reads).
+    let mut reused = BTreeMap::new();
+    if !selection.is_empty() {
+        let params = RunParams::bind(&plan, given)?;
+        let resolved = crate::select::resolve(world, &plan, &params, selection, true)
+            .await
+            .map_err(|e| anyhow!(Reported(e)))?;
+        let s = &resolved.record;
+        if let Some(state) = &s.state {
+            for m in &state.modified {
+                let _ = writeln!(text, "  modified  {:<24} {}", m.step, m.why.join("; "));
+            }
+        }
+        if resolved.is_empty() {
+            let _ = writeln!(text, "selection: nothing to run (no step is modified)");
+        } else {
+            let _ = writeln!(text, "selection: would run {}", s.selected.join(", "));
+        }
+        let mut from: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for r in &s.reused {
+            from.entry(&r.run_id).or_default().push(&r.step);
+        }
+        for (run, steps) in from {
+            let _ = writeln!(
+                text,
+                "  would reuse {} from published run {run}",
+                steps.join(", ")
+            );
+        }
+        if !s.cached.is_empty() {
+            let _ = writeln!(
+                text,
+                "  would take {} from the step cache (not in the published run)",
+                s.cached.join(", ")
+            );
+        }
+        reused = resolved.reused;
+    }
+    let kind = |s: &crate::plan::Step| match &s.kind {
+        StepKind::Sql { .. } => "sql",
+        StepKind::Check { .. } => "check",
+        StepKind::Report { .. } => "report",
+    };
+    if backfill {
+        let _ = writeln!(
+            text,
+            "steps of each run, wave by wave (a SQL step or report whose inputs are unchanged comes from the step cache):"
+        );
+        for (i, wave) in plan.waves().iter().enumerate() {
+            let steps: Vec<String> = wave
+                .iter()
+                .map(|s| format!("{} ({})", s.id, kind(s)))
+                .collect();
+            let _ = writeln!(text, "  wave {}: {}", i + 1, steps.join(", "));
+        }
+    } else {
+        // One period: which steps the step cache would serve, judged from listings and records only.
+        let params = RunParams::bind(&plan, given)?;
+        let reference = execute::previous_run(world, &plan.name, &params.period().to_string())
+            .await
+            .map_err(|e| anyhow!(e))?;
+        let forecast = crate::cache::forecast(world, &plan, &params, reference.as_ref(), &reused)
+            .await
+            .map_err(|e| anyhow!(e))?;
+        let forecast: BTreeMap<String, crate::cache::Forecast> = forecast.into_iter().collect();
+        let judged = match &reference {
+            Some(r) => format!(
+                "an input listed with the objects, paths and sizes that run {} recorded is taken to hold the bytes it hashed",
+                r.run_id
+            ),
+            None => "no run of the period is published, so no input's hashes are known".to_string(),
+        };
+        let _ = writeln!(
+            text,
+            "steps, wave by wave, and the step cache (judged without reading data: {judged}):"
+        );
+        let (mut cached, mut to_run) = (0, 0);
+        for (i, wave) in plan.waves().iter().enumerate() {
+            let _ = writeln!(text, "  wave {}", i + 1);
+            for s in wave {
+                let what = match forecast.get(&s.id) {
+                    Some(crate::cache::Forecast::Cached) => {
+                        cached += 1;
+                        "from the cache".to_string()
+                    }
+                    Some(crate::cache::Forecast::Runs(why)) => {
+                        to_run += 1;
+                        format!("runs: {why}")
+                    }
+                    Some(crate::cache::Forecast::Reused { run_id, objects })
+                        if run_id.is_empty() || *objects == 0 =>
+                    {
+                        "not selected: not run".to_string()
+                    }
+                    Some(crate::cache::Forecast::Reused { run_id, .. }) => {
+                        format!("not selected: reused from run {run_id}")
+                    }
+                    None => String::new(),
                 };
-                format!("{} ({kind})", s.id)
-            })
-            .collect();
-        let _ = writeln!(text, "  wave {}: {}", i + 1, steps.join(", "));
+                let _ = writeln!(text, "    {:<28} {:<7} {what}", s.id, kind(s));
+            }
+        }
+        let _ = writeln!(text, "{cached} step(s) from the cache, {to_run} to run");
     }
     let _ = write!(
         text,
@@ -624,6 +761,22 @@ fn print_outcome(world: &World, o: &RunOutcome) {
         "published {} {} (run {}, {} ms)",
         r.pipeline, r.period, r.run_id, r.duration_ms
     );
+    if let Some(s) = &r.selection {
+        println!("  ran     {}", s.selected.join(", "));
+        let mut from: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for reused in &s.reused {
+            from.entry(&reused.run_id).or_default().push(&reused.step);
+        }
+        for (run, steps) in from {
+            println!("  reused  {} from run {run}", steps.join(", "));
+        }
+        if !s.cached.is_empty() {
+            println!(
+                "  cached  {} (not selected; from the step cache)",
+                s.cached.join(", ")
+            );
+        }
+    }
     for report in o.reports() {
         println!("  report  {}", openable(world, &report));
     }

@@ -27,6 +27,11 @@ pub struct Config {
     /// other values are replaced). Read raw here and applied by `Config::load_target`.
     #[serde(skip_serializing)]
     pub targets: BTreeMap<String, serde_yaml::Value>,
+    /// The file these settings were read from, relative to the project, when it lies inside it: a run
+    /// records it (and its SHA-256) among the project files it read. `None` for the defaults and for a
+    /// `--config` file outside the project.
+    #[serde(skip)]
+    pub source: Option<String>,
 }
 
 /// Where run metrics go.
@@ -111,6 +116,7 @@ impl Default for Config {
             scheduler: Default::default(),
             metrics: Default::default(),
             targets: BTreeMap::new(),
+            source: None,
         }
     }
 }
@@ -146,16 +152,42 @@ impl Config {
     /// The order, each over the one before: the file, the target, the environment variables, then the
     /// command line's flags (`--store`, applied by the caller).
     pub fn load_target(project: &Path, target: Option<&str>) -> Result<Config, ConfigError> {
-        let file = project.join(CONFIG_FILE);
-        let (mut config, text) = match std::fs::read_to_string(&file) {
-            Ok(text) => (Self::parse(&text, target)?, text),
+        Self::load_from(project, None, target)
+    }
+
+    /// [`Config::load_target`] from `file` (`--config FILE`, `BOARDPACK_CONFIG`; relative to the current
+    /// folder) instead of the project's `config/boardpack.yaml`. A file named so must exist; its problems
+    /// are placed in it, as it was named.
+    pub fn load_from(
+        project: &Path,
+        file: Option<&Path>,
+        target: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let (path, name) = match file {
+            Some(f) => (f.to_path_buf(), f.display().to_string()),
+            None => (project.join(CONFIG_FILE), CONFIG_FILE.to_string()),
+        };
+        let name = name.as_str();
+        let (mut config, text) = match std::fs::read_to_string(&path) {
+            Ok(text) => (Self::parse(&text, target, name)?, text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_some() => {
+                return Err(ConfigError::Invalid(Diagnostics(vec![
+                    Diagnostic::in_file(
+                        name,
+                        format!(
+                            "the configuration file `{name}` (--config or BOARDPACK_CONFIG) does not exist: \
+                         give the path of a YAML file of settings, relative to the current folder"
+                        ),
+                    ),
+                ])));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match target {
                 Some(t) => {
                     return Err(ConfigError::Invalid(Diagnostics(vec![
                         Diagnostic::in_file(
-                            CONFIG_FILE,
+                            name,
                             format!(
-                                "target `{t}` was asked for, but there is no {CONFIG_FILE} to define it"
+                                "target `{t}` was asked for, but there is no {name} to define it"
                             ),
                         ),
                     ])));
@@ -164,10 +196,16 @@ impl Config {
             },
             Err(e) => {
                 return Err(ConfigError::Invalid(Diagnostics(vec![
-                    Diagnostic::in_file(CONFIG_FILE, e.to_string()),
+                    Diagnostic::in_file(name, e.to_string()),
                 ])));
             }
         };
+        if !text.is_empty() || path.is_file() {
+            config.source = match file {
+                None => Some(CONFIG_FILE.to_string()),
+                Some(f) => within(project, f),
+            };
+        }
         let var = |k: &str| std::env::var(k).ok();
         config.apply_env(var)?;
         let problems = config.problems();
@@ -181,13 +219,13 @@ impl Config {
                 .iter()
                 .find(|(k, v)| *k == key && var(v).is_some())
                 .map(|(_, v)| *v);
-            found.push(match (from_env, key_location(&text, &key)) {
+            found.push(match (from_env, key_location(&text, &key, name)) {
                 (Some(v), _) => Diagnostic::in_file(
-                    CONFIG_FILE,
+                    name,
                     format!("{message} (the value comes from the environment variable {v})"),
                 ),
                 (None, Some(at)) => Diagnostic::at(at, message),
-                (None, None) => Diagnostic::in_file(CONFIG_FILE, message),
+                (None, None) => Diagnostic::in_file(name, message),
             });
         }
         Err(ConfigError::Invalid(found))
@@ -195,15 +233,15 @@ impl Config {
 
     /// Decodes the file's text with a target applied; an error is placed where serde_yaml stopped, or,
     /// for a target's values, at the target.
-    fn parse(text: &str, target: Option<&str>) -> Result<Config, ConfigError> {
-        let base = Self::decode(text)?;
+    fn parse(text: &str, target: Option<&str>, file: &str) -> Result<Config, ConfigError> {
+        let base = Self::decode(text, file)?;
         let Some(name) = target else {
             return Ok(base);
         };
         let at = |message: String| {
-            let d = match key_location(text, &format!("targets.{name}")) {
+            let d = match key_location(text, &format!("targets.{name}"), file) {
                 Some(l) => Diagnostic::at(l, message),
-                None => Diagnostic::in_file(CONFIG_FILE, message),
+                None => Diagnostic::in_file(file, message),
             };
             ConfigError::Invalid(Diagnostics(vec![d]))
         };
@@ -211,7 +249,7 @@ impl Config {
             let known: Vec<&str> = base.targets.keys().map(String::as_str).collect();
             return Err(ConfigError::Invalid(Diagnostics(vec![
                 Diagnostic::in_file(
-                    CONFIG_FILE,
+                    file,
                     if known.is_empty() {
                         format!("target `{name}` was asked for, but the file defines no `targets:`")
                     } else {
@@ -234,7 +272,7 @@ impl Config {
     }
 
     /// Decodes the file's text as written; an error is placed where serde_yaml stopped.
-    fn decode(text: &str) -> Result<Config, ConfigError> {
+    fn decode(text: &str, file: &str) -> Result<Config, ConfigError> {
         serde_yaml::from_str::<Config>(text).map_err(|e| {
             // serde_yaml ends its message with the place, which the diagnostic says in front.
             let message = e.to_string();
@@ -245,13 +283,13 @@ impl Config {
             let d = match e.location() {
                 Some(l) => Diagnostic::at(
                     Location {
-                        file: CONFIG_FILE.into(),
+                        file: file.into(),
                         line: l.line(),
                         column: l.column(),
                     },
                     message,
                 ),
-                None => Diagnostic::in_file(CONFIG_FILE, message),
+                None => Diagnostic::in_file(file, message),
             };
             ConfigError::Invalid(Diagnostics(vec![d]))
         })
@@ -364,7 +402,15 @@ fn merge(base: &mut serde_yaml::Value, overlay: serde_yaml::Value) {
     }
 }
 
-fn key_location(text: &str, key: &str) -> Option<Location> {
+/// A file's path relative to the project folder, when it lies inside it.
+fn within(project: &Path, file: &Path) -> Option<String> {
+    let root = project.canonicalize().ok()?;
+    let file = file.canonicalize().ok()?;
+    let rel = file.strip_prefix(&root).ok()?;
+    Some(rel.to_string_lossy().replace('\\', "/"))
+}
+
+fn key_location(text: &str, key: &str, file: &str) -> Option<Location> {
     let root = marked_yaml::parse_yaml(0, text).ok()?;
     let mut node = &root;
     let mut found = None;
@@ -378,7 +424,7 @@ fn key_location(text: &str, key: &str) -> Option<Location> {
     }
     let m = found?;
     Some(Location {
-        file: CONFIG_FILE.into(),
+        file: file.into(),
         line: m.line(),
         column: m.column(),
     })

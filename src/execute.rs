@@ -138,6 +138,7 @@ pub async fn run_with(
         options.trigger,
     );
     record.resumed_from = options.control.resumed_from();
+    record.selection = options.control.selection.as_ref().map(|s| s.record.clone());
 
     let result = execute(
         world,
@@ -295,7 +296,7 @@ pub fn new_run_id(started_at: DateTime<Utc>) -> String {
 
 /// The months an input reads for a period: the period's own, its declared history and its baseline months,
 /// in order (none for an unpartitioned input).
-fn months_read(input: &crate::plan::Input, period: &crate::period::Period) -> Vec<Month> {
+pub fn months_read(input: &crate::plan::Input, period: &crate::period::Period) -> Vec<Month> {
     if !input.partitioned_by_month {
         return Vec::new();
     }
@@ -383,6 +384,7 @@ async fn record_input(
         rows: None,
         object_rows: BTreeMap::new(),
         sha256: String::new(),
+        declaration: crate::select::input_declaration(input),
     };
     crate::audit::complete_input(&world.store, &mut input_record).await?;
     record.inputs.push(input_record);
@@ -569,7 +571,7 @@ async fn execute(
             .iter()
             .any(|s| s.inputs.iter().any(|i| i == "previous_run_files"));
     // The configuration and templates too: the PDFs' appendix lists every file the run reads.
-    crate::audit::read_run_files(&world.project, plan);
+    crate::audit::read_run_files(&world.project, plan, world.config.source.as_deref());
     record.fingerprint = fingerprint(record, &world.project.files_read(), uses_previous);
     // The PDFs' date: the last day of the period reported on, never the wall clock, so that a re-run
     // gives the same bytes and an auditor can reproduce them. (The printed pack date is the period label,
@@ -628,6 +630,10 @@ async fn execute(
                 disclosure: disclosure.clone(),
                 atoms: atoms.clone(),
                 cache: cache.clone(),
+                cache_only: control
+                    .selection
+                    .as_ref()
+                    .is_some_and(|s| s.from_cache.contains(&step.id)),
             };
             let reused = control.reused(&step.id);
             let control = control.clone();
@@ -678,6 +684,11 @@ async fn execute(
                         Vec::new(),
                     ),
                 };
+                // A step taken from another run keeps that run's verdict (a check's warnings).
+                let status = match &reused {
+                    Some(r) if r.warned && status == StepStatus::Succeeded => StepStatus::Warned,
+                    _ => status,
+                };
                 let record = StepRecord {
                     id: step.id.clone(),
                     kind: step.kind.label().to_string(),
@@ -685,8 +696,13 @@ async fn execute(
                     duration_ms: started.elapsed().as_millis() as u64,
                     rows,
                     outputs,
-                    message: message.or_else(|| reused.map(|r| r.note())),
+                    message: message.or_else(|| reused.as_ref().map(|r| r.note())),
                     cached,
+                    reused_from: reused
+                        .as_ref()
+                        .map(|r| r.from_run_id.clone())
+                        .filter(|id| !id.is_empty()),
+                    declaration: crate::select::step_declaration(&step),
                 };
                 (step.id.clone(), record, warnings)
             });
@@ -732,6 +748,8 @@ async fn execute(
             outputs: Vec::new(),
             message: None,
             cached: false,
+            reused_from: None,
+            declaration: crate::select::step_declaration(step),
         });
     }
     match failure {
@@ -757,6 +775,8 @@ struct StepContext {
     disclosure: Arc<crate::disclosure::Declaration>,
     /// What each step table's columns are computed from (`crate::derivation`), as the steps run.
     atoms: Arc<std::sync::Mutex<BTreeMap<String, crate::derivation::Atoms>>>,
+    /// The step is not selected and takes its result from the cache: it is never computed.
+    cache_only: bool,
 }
 
 impl StepContext {
@@ -823,9 +843,21 @@ async fn run_step(ctx: &StepContext, step: &Step) -> Result<StepResult, String> 
                     "`{path}` already exists: a run's output is never replaced"
                 ));
             }
-            let (m, cached) =
+            let (m, cached) = if ctx.cache_only {
+                let m = crate::cache::fetch_only(ctx.cache.as_ref(), sql, &ctx.params, &path)
+                    .await
+                    .ok_or_else(|| {
+                        format!(
+                            "step `{}` is not selected and was to come from the step cache, which no \
+                             longer holds its result: select it (`--select {}`)",
+                            step.id, step.id
+                        )
+                    })?;
+                (m, true)
+            } else {
                 crate::cache::materialise(ctx.cache.as_ref(), &ctx.engine, sql, &ctx.params, &path)
-                    .await?;
+                    .await?
+            };
             if let Some(cache) = &ctx.cache {
                 cache.add_source(&step.id, m.sha256.clone());
             }
@@ -1349,18 +1381,34 @@ async fn register_step_table(ctx: &StepContext, step: &str, path: &str) -> Resul
     Ok(())
 }
 
-/// A step of a resumed run whose table is taken from the failed run's checkpoint, its SHA-256 checked.
+/// A step not run but taken from another run: a resumed run's table from the failed run's checkpoint, or
+/// a step a `--select` left out from the published run (its tables and PDFs; nothing for a check). Each
+/// object's SHA-256 is checked against what that run recorded; a table is then read by later steps, and
+/// known to the step cache by its hash, as a computed one is.
 async fn reuse_step(
     ctx: &StepContext,
     step: &Step,
     from: &crate::schedule::control::Reused,
 ) -> Result<StepResult, String> {
-    let path = ctx.layout.table(&step.id);
-    let object = from.copy_to(&ctx.world.store, &path).await?;
-    register_step_table(ctx, &step.id, &path).await?;
+    let outputs = from.copy_to(&ctx.world.store, &ctx.layout.prefix).await?;
+    if let StepKind::Sql { sql, .. } = &step.kind {
+        let path = ctx.layout.table(&step.id);
+        let Some(table) = outputs.iter().find(|o| o.path == path) else {
+            return Err(format!(
+                "run {} recorded no table `{path}` of step `{}` to reuse",
+                from.from_run_id, step.id
+            ));
+        };
+        if let Some(cache) = &ctx.cache {
+            cache.add_source(&step.id, table.sha256.clone());
+        }
+        register_step_table(ctx, &step.id, &path).await?;
+        // A reused table reaches reports under the disclosure rule as a computed one does.
+        ctx.derive(&step.id, sql).await;
+    }
     Ok(StepResult {
         rows: from.rows,
-        outputs: vec![object],
+        outputs,
         warnings: Vec::new(),
         cached: false,
     })
@@ -1531,6 +1579,14 @@ fn fingerprint(
         "files": files,
         "previous": if uses_previous { record.previous_record.clone() } else { None },
     });
+    // A run of selected steps computes from the outputs it reused too: which steps, from which run.
+    let mut doc = doc;
+    if let Some(s) = &record.selection {
+        doc["selection"] = json!({
+            "selected": s.selected,
+            "reused": s.reused.iter().map(|r| [&r.step, &r.run_id]).collect::<Vec<_>>(),
+        });
+    }
     // Keys come in a fixed order (sorted, or in insertion order if `preserve_order` is on), so the text
     // is the same for the same content.
     crate::store::sha256_hex(doc.to_string().as_bytes())

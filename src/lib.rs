@@ -15,6 +15,7 @@
 //! | `cluster` | a Ballista cluster running the engine's queries (feature `distributed`) |
 //! | [`factors`] | published emission factor sets (DESNZ flat files) read into one table |
 //! | [`seed`] | seed files as written: bad YAML and values of the wrong type, at their line and column |
+//! | [`select`] | `run --select`: dbt selectors over the step graph, `state:modified`, what unselected steps reuse |
 //! | [`render`] | templates, formats, charts and Typst → PDF |
 //! | [`spc`] | statistical process control (Making Data Count) |
 //! | [`stats`] | funnel-plot limits and confidence intervals for comparing organisations |
@@ -65,6 +66,7 @@ pub mod render;
 pub mod sample;
 pub mod schedule;
 pub mod seed;
+pub mod select;
 pub mod shapes;
 pub mod spc;
 pub mod spec;

@@ -139,6 +139,126 @@ pub fn explain(world: &World, record: &RunRecord, what: &str) -> Result<String, 
     Ok(out.trim_end().to_string())
 }
 
+/// The lineage of one table (or step, or seed) of a recorded run as one JSON document
+/// (`explain --output json`; its fields are documented in the README): the step explained and every step
+/// it reads from, transitively (upstream first, each once), the inputs and seeds they read, with the
+/// record's statuses, row counts, outputs and full SHA-256s.
+pub fn explain_document(
+    world: &World,
+    record: &RunRecord,
+    what: &str,
+) -> Result<serde_json::Value, String> {
+    use serde_json::json;
+    let plan = crate::plan::load_named(&world.project, &record.pipeline)
+        .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
+    let id = table_id(what);
+    let is_step = plan.steps.iter().any(|s| s.id == id);
+    let is_seed = !is_step && plan.seeds.iter().any(|s| s.name == id);
+    if !is_step && !is_seed {
+        return Err(format!(
+            "run {} has no table or step `{what}`; its tables and reports: {}",
+            record.run_id,
+            published(record, &plan).join(", ")
+        ));
+    }
+    // The step and its ancestors, in the pipeline's order (which puts every step after what it reads).
+    let mut wanted = BTreeSet::new();
+    let mut queue = vec![id.to_string()];
+    while let Some(next) = queue.pop() {
+        if let Some(step) = plan.steps.iter().find(|s| s.id == next)
+            && wanted.insert(next)
+        {
+            queue.extend(step.depends_on.iter().cloned());
+        }
+    }
+    let mut sources: BTreeSet<&str> = BTreeSet::new();
+    if is_seed {
+        sources.insert(id);
+    }
+    let mut steps = Vec::new();
+    for step in plan.steps.iter().filter(|s| wanted.contains(&s.id)) {
+        let rec = record.steps.iter().find(|s| s.id == step.id);
+        let (file, comments, assertions) = match &step.kind {
+            StepKind::Sql { file, sql } => (Some(file.as_str()), leading_comments(sql), None),
+            StepKind::Report { template, .. } => (Some(template.as_str()), Vec::new(), None),
+            StepKind::Check { assertions } => (
+                None,
+                Vec::new(),
+                Some(
+                    assertions
+                        .iter()
+                        .map(|a| a.name.clone())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+        };
+        let is_input = |n: &String| plan.inputs.iter().any(|i| &i.name == n);
+        let seed_named = |n: &String| plan.seeds.iter().any(|s| &s.name == n);
+        sources.extend(
+            step.inputs
+                .iter()
+                .filter(|n| is_input(n) || seed_named(n))
+                .map(String::as_str),
+        );
+        steps.push(json!({
+            "id": step.id,
+            "kind": step.kind.label(),
+            "status": rec.map(|r| r.status),
+            "rows": rec.and_then(|r| r.rows),
+            "cached": rec.is_some_and(|r| r.cached),
+            "reused_from": rec.and_then(|r| r.reused_from.clone()),
+            "outputs": rec.map(|r| r.outputs.clone()).unwrap_or_default(),
+            "file": file,
+            "file_sha256": file.and_then(|f| record.files.get(f)),
+            "comments": comments,
+            "assertions": assertions,
+            "reads": {
+                "steps": step.depends_on,
+                "inputs": step.inputs.iter().filter(|n| is_input(n)).collect::<Vec<_>>(),
+                "seeds": step.inputs.iter().filter(|n| seed_named(n)).collect::<Vec<_>>(),
+                "tables": step.inputs.iter().filter(|n| !is_input(n) && !seed_named(n)).collect::<Vec<_>>(),
+            },
+        }));
+    }
+    let inputs: Vec<serde_json::Value> = plan
+        .inputs
+        .iter()
+        .filter(|i| sources.contains(i.name.as_str()))
+        .map(|i| match record.inputs.iter().find(|r| r.name == i.name) {
+            Some(r) => json!({
+                "name": r.name, "location": r.location, "recorded": true, "months": r.months,
+                "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256, "objects": r.objects,
+            }),
+            None => json!({
+                "name": i.name, "location": i.location, "recorded": false, "months": [],
+                "rows": null, "bytes": null, "sha256": null, "objects": [],
+            }),
+        })
+        .collect();
+    let seeds: Vec<serde_json::Value> = plan
+        .seeds
+        .iter()
+        .filter(|s| sources.contains(s.name.as_str()))
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "files": s.files.iter().map(|f| json!({"path": f, "sha256": record.files.get(f)})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "run_id": record.run_id,
+        "pipeline": record.pipeline,
+        "period": record.period,
+        "table": id,
+        "kind": if is_seed { "seed" } else { "step" },
+        "warnings": if is_seed { Vec::new() } else { file_warnings(world, record, &plan) },
+        "steps": steps,
+        "inputs": inputs,
+        "seeds": seeds,
+    }))
+}
+
 fn file_warnings(world: &World, record: &RunRecord, plan: &Plan) -> Vec<String> {
     let mut files = vec![plan.file.to_string_lossy().replace('\\', "/")];
     for s in &plan.steps {

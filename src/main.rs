@@ -42,8 +42,9 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let world = World::open_target(
+        let world = World::open_with(
             &cli.global.project,
+            cli.global.config.as_deref(),
             cli.global.store.as_deref(),
             cli.global.target.as_deref(),
         )?;

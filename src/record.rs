@@ -71,6 +71,54 @@ pub struct RunRecord {
     /// (`controlled`) or kept for audit (`restricted`), as the pipeline's `disclosure:` declares.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disclosure: Vec<crate::disclosure::OutputDisclosure>,
+    /// A run of some steps only (`run --select/--exclude`): what was asked, the steps that ran, and the
+    /// steps whose outputs were copied from the published run. Absent for a run of every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SelectionRecord>,
+}
+
+/// What a run of selected steps (`run --select … --exclude …`) ran and reused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectionRecord {
+    /// The selectors as given (`summary+`, `+report`, `state:modified`).
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+    /// The steps this run ran, in the plan's order.
+    pub selected: Vec<String>,
+    /// The steps not selected, each with the run whose outputs it took.
+    pub reused: Vec<ReusedStep>,
+    /// The SQL steps not selected that the published run has no output of, taken from the step cache.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cached: Vec<String>,
+    /// The published run `state:modified` compared with, and why each step it selected counts as
+    /// modified. Absent without `state:modified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateComparison>,
+}
+
+/// A step a selected run did not run: its outputs are copies of this run's (their SHA-256 checked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReusedStep {
+    pub step: String,
+    pub run_id: String,
+    /// That run's record on the store.
+    pub record: String,
+}
+
+/// What `state:modified` compared: the published run's record, and per modified step what changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateComparison {
+    /// The published run compared with; `None` when no run of the period is published (then every step
+    /// is modified).
+    pub run_id: Option<String>,
+    pub modified: Vec<ModifiedStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModifiedStep {
+    pub step: String,
+    /// What changed, one phrase each: "`sql/x.sql` changed", "seed `metrics` changed".
+    pub why: Vec<String>,
 }
 
 /// Rows of one input set aside by one rule (a row breaking several rules is counted under each).
@@ -145,6 +193,7 @@ impl RunRecord {
             trigger,
             resumed_from: None,
             disclosure: Vec::new(),
+            selection: None,
         }
     }
 }
@@ -220,6 +269,11 @@ pub struct InputRecord {
     /// Bytes of the objects read.
     #[serde(default)]
     pub bytes: u64,
+    /// SHA-256 of the input's declaration in the pipeline as the run read it (location, partitioning,
+    /// months, columns, rules; `crate::select::input_declaration`), for `--select state:modified`.
+    /// Empty in records from before it was kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub declaration: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +300,15 @@ pub struct StepRecord {
     /// The result was reused from the step cache (nothing the step reads had changed), not computed.
     #[serde(default)]
     pub cached: bool,
+    /// The run whose outputs this step's are copies of (SHA-256 checked), when the step was not run: a
+    /// step a `--select` left out, or one a `--resume` took from the failed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
+    /// SHA-256 of the step's declaration in the pipeline (its kind, SQL file, assertions, template,
+    /// title, tables used; `crate::select::step_declaration`), for `--select state:modified`. Empty in
+    /// records from before it was kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub declaration: String,
 }
 
 /// Where the pieces of one run live on the store.

@@ -278,12 +278,14 @@ pub async fn verify(
         .map_err(|d| format!("pipeline `{}`: {d}", record.pipeline))?;
     let given = record.given_parameters();
     let params = RunParams::bind(&plan, &given).map_err(|e| format!("recorded parameters: {e}"))?;
-    let options = RunOptions {
+    let mut options = RunOptions {
         stage_only: Some(format!("{SCRATCH_PREFIX}/{}", record.run_id)),
         previous: Previous::Record(record.previous_record.clone()),
         no_cache: true,
         ..Default::default()
     };
+    // A run of selected steps is re-executed as it ran: the steps it reused take the same outputs again.
+    options.control.selection = crate::select::recorded(&world, record).await?.map(Arc::new);
     let rerun = execute::run_with(&world, &plan, &params, Arc::new(Silent), &options).await;
     // Objects added under an input since the run: what the re-execution read that the run did not (or,
     // when it failed, what its months' folders hold now), named as `diff` names them.

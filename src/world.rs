@@ -163,11 +163,24 @@ impl World {
         store_override: Option<&str>,
         target: Option<&str>,
     ) -> anyhow::Result<World> {
+        Self::open_with(project_root, None, store_override, target)
+    }
+
+    /// [`World::open_target`] with the settings read from `config_file` (`--config FILE`) instead of
+    /// `config/boardpack.yaml`. Each over the one before: the defaults, the file, its target, the
+    /// environment, `--store`.
+    pub fn open_with(
+        project_root: &Path,
+        config_file: Option<&Path>,
+        store_override: Option<&str>,
+        target: Option<&str>,
+    ) -> anyhow::Result<World> {
         use anyhow::Context;
-        let loaded = match target {
-            Some(t) => Config::load_target(project_root, Some(t)),
-            None => Config::load(project_root),
+        let target = match target {
+            Some(t) => Some(t.to_string()),
+            None => std::env::var("BOARDPACK_TARGET").ok(),
         };
+        let loaded = Config::load_from(project_root, config_file, target.as_deref());
         // A configuration's problems are diagnostics like a pipeline's: each at its place, exit code 2.
         let mut config = loaded.map_err(|e| match e {
             crate::config::ConfigError::Invalid(d) => crate::commands::report_diagnostics(&d),

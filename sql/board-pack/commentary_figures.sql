@@ -71,7 +71,10 @@ valued AS (
                           WHEN 'denominator' THEN COALESCE(pm.denominator, im.denominator) END AS value,
            CASE r.measure WHEN 'value' THEN COALESCE(pp.value, ip.value)
                           WHEN 'numerator' THEN COALESCE(pp.numerator, ip.numerator)
-                          WHEN 'denominator' THEN COALESCE(pp.denominator, ip.denominator) END AS previous_value
+                          WHEN 'denominator' THEN COALESCE(pp.denominator, ip.denominator) END AS previous_value,
+           -- The counts behind the figure: when one is a small number, the figure is withheld with it.
+           COALESCE(pm.numerator, im.numerator) AS numerator,
+           COALESCE(pm.denominator, im.denominator) AS denominator
     FROM resolved r
     LEFT JOIN metric_month im
            ON r.org = '' AND im.metric_id = r.figure_metric AND im.month = $period
@@ -108,6 +111,8 @@ SELECT
     metric_ratio,
     value,
     previous_value,
+    numerator,
+    denominator,
     -- What makes the placeholder unusable: the run fails naming the record and the placeholder.
     CASE
         WHEN NOT closed THEN 'the placeholder is not closed with }}'

@@ -5,6 +5,9 @@
 SELECT
     mm.metric_id,
     mm.value,
+    -- The counts behind the value: in a row where one is a small number, the value is withheld with it.
+    mm.numerator,
+    mm.denominator,
     c.issues,
     c.updates,
     c.recovery_actions,

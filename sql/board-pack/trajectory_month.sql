@@ -15,6 +15,9 @@ SELECT
     k.id AS metric_id,
     t.month,
     mm.value AS actual,
+    -- The counts behind the actual: in a row where one is a small number, the actual is withheld with it.
+    mm.numerator,
+    mm.denominator,
     t.target,
     mm.value - t.target AS variance,
     CASE

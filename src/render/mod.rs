@@ -221,6 +221,46 @@ pub fn check_template(project: Arc<Project>, template: &str) -> Vec<crate::diagn
     template::check(project, template)
 }
 
+/// The project files a template's text comes from: the template (`reports/…`), the templates it includes,
+/// imports or extends by string literal (transitively), and the Typst files it `#import`s by absolute path
+/// (`/reports/_lib/boardpack.typ`), sorted. Read from disk without being recorded as read by a run: the
+/// selection of changed steps (`crate::select`) asks, not the run.
+pub fn template_sources(project: &Project, template: &str) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut queue = vec![
+        template
+            .strip_prefix("reports/")
+            .unwrap_or(template)
+            .to_string(),
+    ];
+    while let Some(name) = queue.pop() {
+        let file = format!("reports/{name}");
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        let Some(source) = project
+            .file_path(&file)
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+        else {
+            continue;
+        };
+        for r in template::references(&source) {
+            queue.extend(r.names);
+        }
+        for piece in source.split("#import \"/").skip(1) {
+            if let Some((path, _)) = piece.split_once('"') {
+                if let Some(rest) = path.strip_prefix("reports/") {
+                    queue.push(rest.to_string());
+                } else if !path.is_empty() {
+                    seen.insert(path.to_string());
+                }
+            }
+        }
+    }
+    seen.into_iter().collect()
+}
+
 /// Renders a template to Typst markup only (for inspection and tests).
 pub fn render_markup(
     project: Arc<Project>,

@@ -26,6 +26,8 @@ pub struct RunControl {
     pub retry: RetryPolicy,
     pub stop: Option<StopSignal>,
     pub resume: Option<Arc<Resume>>,
+    /// The steps a run of selected steps (`run --select`) does not run, and what the record says of it.
+    pub selection: Option<Arc<crate::select::Resolved>>,
 }
 
 /// Step retries: a failed (or timed-out) step is run again up to `retries` more times, waiting `backoff`,
@@ -71,6 +73,11 @@ impl RunControl {
         self.resume
             .as_ref()
             .and_then(|r| r.steps.get(step).cloned())
+            .or_else(|| {
+                self.selection
+                    .as_ref()
+                    .and_then(|s| s.reused.get(step).cloned())
+            })
     }
 
     /// Runs a step, retrying as the policy says; no retry starts once the run is stopped.
@@ -211,45 +218,90 @@ pub struct Resume {
     pub steps: BTreeMap<String, Reused>,
 }
 
-/// A failed run's table kept for a resume, with the SHA-256 its run recorded.
+/// A step's outputs taken from another run instead of running it: a failed run's table kept for a resume,
+/// or a published run's outputs of a step a `--select` left out. Each object with the SHA-256 its run
+/// recorded.
 #[derive(Debug, Clone)]
 pub struct Reused {
     pub from_run_id: String,
-    /// The checkpoint's path on the store; `sha256` and `size` are the failed run's record of the table.
-    pub object: ObjectRecord,
+    /// What to copy: each object where it is now, and where it goes within the new run's prefix
+    /// (`tables/x.parquet`). None for a check, which keeps no output.
+    pub objects: Vec<(ObjectRecord, String)>,
     pub rows: Option<u64>,
+    /// The step was not selected (`run --select`), rather than resumed.
+    pub unselected: bool,
+    /// The step's result had warnings in the run it is taken from (a check's `warn` assertions).
+    pub warned: bool,
 }
 
 impl Reused {
-    /// Copies the checkpoint to the resumed run's own path, refusing it unless its SHA-256 is the one
-    /// recorded by the failed run.
-    pub async fn copy_to(&self, store: &Store, path: &str) -> Result<ObjectRecord, String> {
-        let bytes = store
-            .get(&self.object.path)
-            .await
-            .map_err(|e| format!("reusing run {}'s table: {e}", self.from_run_id))?;
-        let sha256 = sha256_hex(&bytes);
-        if sha256 != self.object.sha256 {
-            return Err(format!(
-                "`{}` has SHA-256 {sha256}, not the {} run {} recorded: the checkpoint changed, so it is not reused (run afresh)",
-                self.object.path, self.object.sha256, self.from_run_id
-            ));
+    /// The table of a failed run's step, kept for a resume at its checkpoint.
+    pub fn checkpoint(
+        from_run_id: &str,
+        step: &str,
+        object: ObjectRecord,
+        rows: Option<u64>,
+    ) -> Reused {
+        Reused {
+            from_run_id: from_run_id.to_string(),
+            objects: vec![(object, format!("tables/{step}.parquet"))],
+            rows,
+            unselected: false,
+            warned: false,
         }
-        let size = bytes.len() as u64;
-        store.put(path, bytes).await.map_err(|e| e.to_string())?;
-        Ok(ObjectRecord {
-            path: path.to_string(),
-            size,
-            sha256,
-        })
+    }
+
+    /// Copies every object under the new run's `prefix`, refusing one unless its SHA-256 is the one its
+    /// run recorded.
+    pub async fn copy_to(&self, store: &Store, prefix: &str) -> Result<Vec<ObjectRecord>, String> {
+        let mut copied = Vec::with_capacity(self.objects.len());
+        for (object, within) in &self.objects {
+            let bytes = store.get(&object.path).await.map_err(|e| {
+                format!("reusing run {}'s `{}`: {e}", self.from_run_id, object.path)
+            })?;
+            let sha256 = sha256_hex(&bytes);
+            if sha256 != object.sha256 {
+                let (what, fix) = if self.unselected {
+                    (
+                        "the published output changed",
+                        "select the step too, or run every step",
+                    )
+                } else {
+                    ("the checkpoint changed", "run afresh")
+                };
+                return Err(format!(
+                    "`{}` has SHA-256 {sha256}, not the {} run {} recorded: {what}, so it is not reused ({fix})",
+                    object.path, object.sha256, self.from_run_id
+                ));
+            }
+            let size = bytes.len() as u64;
+            let path = format!("{}/{within}", prefix.trim_end_matches('/'));
+            store.put(&path, bytes).await.map_err(|e| e.to_string())?;
+            copied.push(ObjectRecord { path, size, sha256 });
+        }
+        Ok(copied)
     }
 
     pub fn note(&self) -> String {
-        format!(
-            "reused from run {} (SHA-256 {} checked)",
-            self.from_run_id,
-            &self.object.sha256[..self.object.sha256.len().min(12)]
-        )
+        let hashes = match self.objects.as_slice() {
+            [] => String::new(),
+            [(o, _)] => format!(" (SHA-256 {} checked)", &o.sha256[..o.sha256.len().min(12)]),
+            many => format!(" ({} objects, SHA-256 checked)", many.len()),
+        };
+        if self.unselected {
+            if self.from_run_id.is_empty() {
+                "not selected: not run".to_string()
+            } else if self.objects.is_empty() {
+                format!(
+                    "not selected: not run (its result in run {} stands)",
+                    self.from_run_id
+                )
+            } else {
+                format!("not selected: reused from run {}{hashes}", self.from_run_id)
+            }
+        } else {
+            format!("reused from run {}{hashes}", self.from_run_id)
+        }
     }
 }
 

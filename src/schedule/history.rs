@@ -168,6 +168,32 @@ pub fn show(path: &str, r: &RunRecord, unpublished: Option<&str>) -> String {
     if let Some(from) = &r.resumed_from {
         let _ = writeln!(t, "resumed   from run {from}");
     }
+    if let Some(sel) = &r.selection {
+        let mut asked = Vec::new();
+        if !sel.select.is_empty() {
+            asked.push(format!("--select {}", sel.select.join(" ")));
+        }
+        if !sel.exclude.is_empty() {
+            asked.push(format!("--exclude {}", sel.exclude.join(" ")));
+        }
+        let _ = writeln!(
+            t,
+            "selected  {} ({})",
+            sel.selected.join(", "),
+            asked.join(" ")
+        );
+        // One line per run the outputs were copied from.
+        let mut from: Vec<(&str, Vec<&str>)> = Vec::new();
+        for r in &sel.reused {
+            match from.iter_mut().find(|(run, _)| *run == r.run_id) {
+                Some((_, steps)) => steps.push(&r.step),
+                None => from.push((&r.run_id, vec![&r.step])),
+            }
+        }
+        for (run, steps) in from {
+            let _ = writeln!(t, "reused    {} from run {run}", steps.join(", "));
+        }
+    }
     let _ = writeln!(
         t,
         "started   {}  finished {}  ({})",

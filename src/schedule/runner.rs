@@ -237,6 +237,7 @@ async fn run_leased(
             retry: l.retry.clone(),
             stop: Some(stop.clone()),
             resume: l.resume.clone(),
+            selection: None,
         },
         ..Default::default()
     };
@@ -989,15 +990,16 @@ pub async fn resume(
         {
             steps.insert(
                 step.id.clone(),
-                Reused {
-                    from_run_id: failed.run_id.clone(),
-                    object: ObjectRecord {
+                Reused::checkpoint(
+                    &failed.run_id,
+                    &step.id,
+                    ObjectRecord {
                         path: checkpoint,
                         size: table.size,
                         sha256: table.sha256.clone(),
                     },
-                    rows: rec.rows,
-                },
+                    rec.rows,
+                ),
             );
         }
     }

@@ -373,7 +373,7 @@ fn a_dry_run_says_what_would_run_and_writes_nothing() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("2022-04     would run\n"), "{out}");
-    assert!(out.contains("wave 1: by_clinic (sql)"), "{out}");
+    assert!(out.contains("  wave 1\n    by_clinic "), "{out}");
     assert!(!p.store_file("runs").exists() && !p.store_file("published").exists());
     assert!(!p.store_file("leases").exists(), "no lease was taken");
     let (code, _, err) = boardpack(p.root(), &["run", "waits", "--period", "2022-04"]);

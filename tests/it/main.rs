@@ -33,6 +33,7 @@ mod reproducible;
 mod s3_server;
 mod sample_pack;
 mod scheduler;
+mod selection;
 mod shared_rules;
 mod silent_charts;
 mod spc_command;
