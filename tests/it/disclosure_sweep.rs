@@ -1026,3 +1026,83 @@ steps:
         "{text}"
     );
 }
+
+/// The rates a text prints beside a suppressed count: in `N / D R%` (a count over its total, then the
+/// rate) and `R% (N of D)` forms, a rate whose `N` or `D` is `<5` or `*`. Returns (rates read, rates
+/// beside a suppressed count).
+fn rates_beside_suppressed(text: &str) -> (usize, Vec<String>) {
+    let t: Vec<&str> = text.split_whitespace().collect();
+    let hidden = |s: &str| matches!(s.trim_matches(|c| "(),.;".contains(c)), "<5" | "*");
+    let count = |s: &str| {
+        let s = s.trim_matches(|c| "(),.;".contains(c));
+        hidden(s) || (!s.is_empty() && s.replace(',', "").bytes().all(|b| b.is_ascii_digit()))
+    };
+    let rate = |s: &str| {
+        let s = s.trim_matches(|c| "(),.;".contains(c));
+        s.strip_suffix('%')
+            .is_some_and(|n| n.parse::<f64>().is_ok())
+    };
+    let (mut read, mut found) = (0, Vec::new());
+    for i in 0..t.len() {
+        // `N / D R%`
+        if i + 3 < t.len() && t[i + 1] == "/" && count(t[i]) && count(t[i + 2]) && rate(t[i + 3]) {
+            read += 1;
+            if hidden(t[i]) || hidden(t[i + 2]) {
+                found.push(t[i.saturating_sub(3)..=i + 3].join(" "));
+            }
+        }
+        // `R% (N of D)`
+        if i + 3 < t.len() && rate(t[i]) && t[i + 1].starts_with('(') && t[i + 2] == "of" {
+            read += 1;
+            if hidden(t[i + 1]) || hidden(t[i + 3]) {
+                found.push(t[i.saturating_sub(2)..=i + 3].join(" "));
+            }
+        }
+    }
+    (read, found)
+}
+
+#[test]
+fn the_rate_reader_finds_a_rate_beside_a_suppressed_count() {
+    let (read, found) =
+        rates_beside_suppressed("GEH <5 / 8 37.5% SWFT 10 / 17 58.8% RKB 40.0% (<5 of 5).");
+    assert_eq!(read, 3);
+    assert_eq!(found.len(), 2, "{found:?}");
+    let (read, found) = rates_beside_suppressed("GEH <5 / 8 * SWFT 10 / 17 58.8% RKB * (<5 of 5).");
+    assert_eq!((read, found.len()), (1, 0), "{found:?}");
+}
+
+#[tokio::test]
+async fn no_rate_is_printed_beside_a_suppressed_count_in_the_pack_or_the_dashboard() {
+    // The differencing attack by percentage: a rate beside a `<5` (or `*`) count gives the count back
+    // (33.3% of a `<5` is 1 of 3). Every PDF of the board pack and of the primary-care run is read.
+    let (store, outcome) = shared_pack().await;
+    let mut pdfs: Vec<std::path::PathBuf> = outcome
+        .reports()
+        .iter()
+        .map(|r| store.path().join(r))
+        .collect();
+    let (store, outcome) = primary_care_run().await;
+    pdfs.extend(outcome.reports().iter().map(|r| store.path().join(r)));
+    let (mut read, mut found) = (0, Vec::new());
+    for pdf in &pdfs {
+        let (r, f) = rates_beside_suppressed(&pdf_text(pdf));
+        read += r;
+        found.extend(f.into_iter().map(|f| format!("{}: {f}", pdf.display())));
+    }
+    eprintln!(
+        "rates read beside their counts: {read} in {} PDFs; beside a suppressed count: {}",
+        pdfs.len(),
+        found.len()
+    );
+    assert!(
+        read > 20,
+        "the sweep read only {read} rates: it reads nothing"
+    );
+    assert!(
+        found.is_empty(),
+        "{} rate(s) beside a suppressed count:\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
