@@ -427,6 +427,10 @@ pub fn environment_for(
         month_label(&v.to_string()).unwrap_or_else(|| v.to_string())
     });
     env.add_filter("index_by", index_by);
+    // `x is suppressed`: a count the disclosure rule withholds (or a value computed from one). A
+    // comparison (`x >= 5`) does not fail on one — minijinja orders values of different kinds by kind —
+    // so a template that compares a count tests this first, or better reads the judgement from a step.
+    env.add_test("suppressed", |v: Value| data::withheld(&v).is_some());
 
     let g = generated.clone();
     env.add_function(

@@ -334,3 +334,22 @@ steps:
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_template_tests_whether_a_count_is_suppressed_before_it_compares_it() {
+    // `r.n >= 5` would not fail on a withheld count (minijinja orders values of different kinds by kind,
+    // so it would be true of B's 3): `is suppressed` says which counts are withheld.
+    let p = project(
+        "START {% for r in tables.by_practice %}{{ r.practice }} \
+         {{ \"hidden\" if r.n is suppressed else (\"large\" if r.n >= 5 else \"none\") }}; {% endfor %}END",
+        "",
+    );
+    let outcome = run_period(&p, "r", "2022-04")
+        .await
+        .expect("the run succeeds");
+    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    assert_eq!(
+        between(&text, "START", "END"),
+        "A large; B hidden; C none; D large;"
+    );
+}
