@@ -53,6 +53,14 @@ steps:
     p
 }
 
+/// Runs April of the project's pipeline `r` and returns its PDF's text.
+async fn printed(p: &TestProject) -> String {
+    let outcome = run_period(p, "r", "2022-04")
+        .await
+        .expect("the run succeeds");
+    pdf_text(&p.store_file(&outcome.reports()[0]))
+}
+
 /// The words of the PDF between `start` and `end` markers the template prints.
 fn between(text: &str, start: &str, end: &str) -> String {
     let from = text.find(start).map(|i| i + start.len()).unwrap_or(0);
@@ -133,10 +141,7 @@ async fn a_column_that_is_no_count_prints_as_it_is_only_when_declared_public_wit
         "START {% for r in tables.by_practice %}{{ r.practice }} {{ r.rank }}; {% endfor %}END";
     // Undeclared, a rank of 1 to 4 is taken for a count.
     let p = project(template, "");
-    let outcome = run_period(&p, "r", "2022-04")
-        .await
-        .expect("the run succeeds");
-    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    let text = printed(&p).await;
     assert_eq!(between(&text, "START", "END"), "A <5; B <5; C <5; D <5;");
 
     let declared = "disclosure:
@@ -149,10 +154,7 @@ async fn a_column_that_is_no_count_prints_as_it_is_only_when_declared_public_wit
       rank: the practice's place in the table, not a count of people
 ";
     let p = project(template, declared);
-    let outcome = run_period(&p, "r", "2022-04")
-        .await
-        .expect("the run succeeds");
-    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    let text = printed(&p).await;
     assert_eq!(between(&text, "START", "END"), "A 1; B 2; C 3; D 4;");
     // The appendix names the exemption and its reason.
     for said in [
@@ -175,10 +177,7 @@ async fn a_count_of_another_type_is_under_the_rule_when_declared() {
     by_practice: [n_float]
 ";
     let p = project(template, declared);
-    let outcome = run_period(&p, "r", "2022-04")
-        .await
-        .expect("the run succeeds");
-    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    let text = printed(&p).await;
     assert_eq!(between(&text, "START", "END"), "A 12; B <5; C 0; D 40;");
 }
 
@@ -195,10 +194,7 @@ async fn the_nhs_hes_rule_suppresses_1_to_7_and_rounds_the_rest_to_5() {
       rank: a place in a table
 ";
     let p = project(template, declared);
-    let outcome = run_period(&p, "r", "2022-04")
-        .await
-        .expect("the run succeeds");
-    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    let text = printed(&p).await;
     // 12 → 10, 13 → 15, 41 → 40; 3 is `*`; the rate is of the rounded figures (10 of 40 = 25%).
     assert_eq!(
         between(&text, "START", "END"),
@@ -251,10 +247,7 @@ async fn a_rate_or_a_difference_computed_from_a_small_count_is_withheld_with_it(
                     {{ r.share | pct }} {{ r.rest | count }} {{ r.mean_d | num }}; {% endfor %}\
                     {% for r in tables.shares if r.practice in [\"A\", \"B\"] %}{{ r.practice }} {{ r.per_100 | num(1) }}; {% endfor %}END";
     let p = project_of(template, "", sql, shares);
-    let outcome = run_period(&p, "r", "2022-04")
-        .await
-        .expect("the run succeeds");
-    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    let text = printed(&p).await;
     assert_eq!(
         between(&text, "START", "END"),
         "A 12 40 30.0% 28 40; B <5 13 * * 13; C 0 20 0.0% 20 20; D * 41 * <5 41; \
@@ -324,10 +317,7 @@ steps:
     uses: [by_practice]
 ",
     );
-    let outcome = run_period(&p, "r", "2022-04")
-        .await
-        .expect("the run succeeds");
-    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    let text = printed(&p).await;
     assert_eq!(
         between(&text, "START", "END"),
         "A small withheld; B withheld withheld; C value value;",
@@ -344,10 +334,7 @@ async fn a_template_tests_whether_a_count_is_suppressed_before_it_compares_it() 
          {{ \"hidden\" if r.n is suppressed else (\"large\" if r.n >= 5 else \"none\") }}; {% endfor %}END",
         "",
     );
-    let outcome = run_period(&p, "r", "2022-04")
-        .await
-        .expect("the run succeeds");
-    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    let text = printed(&p).await;
     assert_eq!(
         between(&text, "START", "END"),
         "A large; B hidden; C none; D large;"
