@@ -46,10 +46,10 @@ SELECT
     END AS value,
     a.months = CASE WHEN a.part = 'Year' THEN 12 ELSE 3 END AS complete,
     a.has_small_month,
-    -- The summed counts behind the value: when one is a small number, the value is withheld with it
-    -- (a year to date of one month is that month).
-    a.numerator,
-    a.denominator
+    -- The counts behind the value (a snapshot's are its last month's): when one is a small number, the
+    -- value is withheld with it (a year to date of one month is that month).
+    CASE WHEN a.kind IN ('ratio_snapshot', 'count_snapshot') THEN last.numerator ELSE a.numerator END AS numerator,
+    CASE WHEN a.kind IN ('ratio_snapshot', 'count_snapshot') THEN last.denominator ELSE a.denominator END AS denominator
 FROM agg a
 JOIN m last ON last.metric_id = a.metric_id AND last.month = a.last_month
 ORDER BY a.metric_id, a.fy, a.part
