@@ -431,6 +431,32 @@ pub fn environment_for(
     // comparison (`x >= 5`) does not fail on one — minijinja orders values of different kinds by kind —
     // so a template that compares a count tests this first, or better reads the judgement from a step.
     env.add_test("suppressed", |v: Value| data::withheld(&v).is_some());
+    // The ordering tests (`selectattr("n", "gt", 5)`) refuse a withheld count rather than answer by kind
+    // as the operators do: a selection of "large" counts must not silently take the small ones in.
+    for (name, wanted) in [
+        ("gt", [std::cmp::Ordering::Greater].as_slice()),
+        ("greaterthan", &[std::cmp::Ordering::Greater]),
+        (
+            "ge",
+            &[std::cmp::Ordering::Greater, std::cmp::Ordering::Equal],
+        ),
+        ("lt", &[std::cmp::Ordering::Less]),
+        ("lessthan", &[std::cmp::Ordering::Less]),
+        ("le", &[std::cmp::Ordering::Less, std::cmp::Ordering::Equal]),
+    ] {
+        env.add_test(name, move |v: Value, other: Value| -> Result<bool, Error> {
+            if data::withheld(&v).is_some() || data::withheld(&other).is_some() {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "test `{name}`: a count under disclosure control (printed as its token) cannot \
+                         be compared: test `is suppressed` first, or compare in the step's SQL"
+                    ),
+                ));
+            }
+            Ok(wanted.contains(&v.cmp(&other)))
+        });
+    }
 
     let g = generated.clone();
     env.add_function(

@@ -340,3 +340,19 @@ async fn a_template_tests_whether_a_count_is_suppressed_before_it_compares_it() 
         "A large; B hidden; C none; D large;"
     );
 }
+
+#[test]
+fn an_ordering_test_on_a_suppressed_count_fails_the_run_rather_than_answer_by_kind() {
+    let p = project(
+        "{% for r in tables.by_practice | selectattr(\"n\", \"gt\", 10) %}{{ r.practice }} {% endfor %}",
+        "",
+    );
+    let (code, text) = boardpack_output(&p, &["run", "r", "--period", "2022-04"]);
+    assert_ne!(code, 0, "the run should fail:\n{text}");
+    assert!(
+        text.contains(
+            "test `gt`: a count under disclosure control (printed as its token) cannot be compared"
+        ),
+        "{text}"
+    );
+}
