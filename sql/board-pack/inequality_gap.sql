@@ -7,8 +7,11 @@
 --                 least deprived ends of the population, from a regression of the quintiles' rates on the
 --                 midpoint of their cumulative population share (least deprived first), weighted by the
 --                 quintiles' denominators. Positive: the rate is higher in more deprived areas.
+--   ends_enough   both end quintiles have the metric's minimum denominator: otherwise the split table prints
+--                 "Too few" for the one that has not, and this table publishes neither its rate nor the gap
+--                 (one figure, one value: not "Too few" on one page and a rate on another)
 WITH q AS (
-    SELECT metric_id, month, name, improvement, measure, per, basis, numerator, denominator, rate, ci_lower, ci_upper, quintile
+    SELECT metric_id, month, name, improvement, measure, per, basis, numerator, denominator, rate, ci_lower, ci_upper, quintile, enough
     FROM inequality_split
     WHERE dimension = 'imd_quintile' AND quintile BETWEEN 1 AND 5 AND denominator > 0
 ),
@@ -47,24 +50,27 @@ ends AS (
         most.measure,
         most.per,
         most.basis,
-        most.rate AS most_deprived_rate,
-        least.rate AS least_deprived_rate,
-        most.rate - least.rate AS gap_absolute,
-        CASE WHEN least.rate > 0 THEN most.rate / least.rate END AS gap_relative,
+        most.enough AND least.enough AS ends_enough,
+        CASE WHEN most.enough AND least.enough THEN most.rate END AS most_deprived_rate,
+        CASE WHEN most.enough AND least.enough THEN least.rate END AS least_deprived_rate,
+        CASE WHEN most.enough AND least.enough THEN most.rate - least.rate END AS gap_absolute,
+        CASE WHEN most.enough AND least.enough AND least.rate > 0 THEN most.rate / least.rate END AS gap_relative,
+        CASE WHEN most.enough AND least.enough THEN
         most.rate - least.rate
             - sqrt((most.rate - most.ci_lower) * (most.rate - most.ci_lower)
-                   + (least.ci_upper - least.rate) * (least.ci_upper - least.rate)) AS gap_lower,
+                   + (least.ci_upper - least.rate) * (least.ci_upper - least.rate)) END AS gap_lower,
+        CASE WHEN most.enough AND least.enough THEN
         most.rate - least.rate
             + sqrt((most.ci_upper - most.rate) * (most.ci_upper - most.rate)
-                   + (least.rate - least.ci_lower) * (least.rate - least.ci_lower)) AS gap_upper
+                   + (least.rate - least.ci_lower) * (least.rate - least.ci_lower)) END AS gap_upper
     FROM q most
     JOIN q least ON least.metric_id = most.metric_id AND least.month = most.month AND least.quintile = 5
     WHERE most.quintile = 1
 )
 SELECT
-    e.metric_id, e.month, e.name, e.improvement, e.measure, e.per, e.basis, o.overall_rate, e.most_deprived_rate, e.least_deprived_rate,
+    e.metric_id, e.month, e.name, e.improvement, e.measure, e.per, e.basis, e.ends_enough, o.overall_rate, e.most_deprived_rate, e.least_deprived_rate,
     e.gap_absolute, e.gap_relative, e.gap_lower, e.gap_upper,
-    e.gap_lower > 0 OR e.gap_upper < 0 AS significant,
+    COALESCE(e.gap_lower > 0 OR e.gap_upper < 0, false) AS significant,
     s.sii
 FROM ends e
 LEFT JOIN sii s ON s.metric_id = e.metric_id AND s.month = e.month

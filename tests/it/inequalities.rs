@@ -227,3 +227,51 @@ async fn small_groups_are_suppressed_in_the_section() {
     assert_contains(&text, "No metric has a deprivation split for");
     assert_contains(&text, "Urology 43 <5 pathways – – – 12.5 wk");
 }
+
+#[tokio::test]
+async fn a_quintile_with_too_few_has_no_rate_in_the_gap_table_either() {
+    // One figure, one value: the split table prints "Too few" for a quintile under the metric's minimum
+    // denominator, so the gap table publishes neither that end's rate nor the gap.
+    let (store, outcome) = shared_pack().await;
+    let split = table_rows(store.path(), outcome, "inequality_split");
+    let gaps = table_rows(store.path(), outcome, "inequality_gap");
+    let text = |r: &Map<String, Value>, k: &str| {
+        r.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+    };
+    let mut too_few = 0;
+    for g in &gaps {
+        let ends_enough = [1, 5].iter().all(|q| {
+            split.iter().any(|s| {
+                text(s, "metric_id") == text(g, "metric_id")
+                    && text(s, "month") == text(g, "month")
+                    && text(s, "dimension") == "imd_quintile"
+                    && s.get("quintile").and_then(Value::as_i64) == Some(*q)
+                    && s.get("enough").and_then(Value::as_bool) == Some(true)
+            })
+        });
+        assert_eq!(
+            g.get("ends_enough").and_then(Value::as_bool),
+            Some(ends_enough),
+            "{g:?}"
+        );
+        if !ends_enough {
+            too_few += 1;
+            for k in [
+                "most_deprived_rate",
+                "least_deprived_rate",
+                "gap_absolute",
+                "gap_lower",
+                "gap_upper",
+            ] {
+                assert!(
+                    g.get(k).is_none_or(Value::is_null),
+                    "{k} published beside Too few: {g:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        too_few > 0,
+        "the sample has no end quintile with too few: the test checks nothing"
+    );
+}
