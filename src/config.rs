@@ -149,8 +149,9 @@ impl Config {
     }
 
     /// [`Config::load`] with a named target of the file applied over the rest, before the environment.
-    /// The order, each over the one before: the file, the target, the environment variables, then the
-    /// command line's flags (`--store`, applied by the caller).
+    /// The order, each over the one before: the file, the target, the `BOARDPACK__SECTION__KEY`
+    /// variables (any key by its path, `env_settings`), the named variables (`BOARDPACK_STORE`, …), then
+    /// the command line's flags (`--store`, applied by the caller).
     pub fn load_target(project: &Path, target: Option<&str>) -> Result<Config, ConfigError> {
         Self::load_from(project, None, target)
     }
@@ -168,8 +169,12 @@ impl Config {
             None => (project.join(CONFIG_FILE), CONFIG_FILE.to_string()),
         };
         let name = name.as_str();
+        let environment = env_settings(std::env::vars());
         let (mut config, text) = match std::fs::read_to_string(&path) {
-            Ok(text) => (Self::parse(&text, target, name)?, text),
+            Ok(text) => (
+                Self::parse(&text, target, name, environment.as_ref())?,
+                text,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_some() => {
                 return Err(ConfigError::Invalid(Diagnostics(vec![
                     Diagnostic::in_file(
@@ -192,7 +197,10 @@ impl Config {
                         ),
                     ])));
                 }
-                None => (Config::default(), String::new()),
+                None => (
+                    Self::parse("", None, name, environment.as_ref())?,
+                    String::new(),
+                ),
             },
             Err(e) => {
                 return Err(ConfigError::Invalid(Diagnostics(vec![
@@ -233,10 +241,29 @@ impl Config {
 
     /// Decodes the file's text with a target applied; an error is placed where serde_yaml stopped, or,
     /// for a target's values, at the target.
-    fn parse(text: &str, target: Option<&str>, file: &str) -> Result<Config, ConfigError> {
-        let base = Self::decode(text, file)?;
+    fn parse(
+        text: &str,
+        target: Option<&str>,
+        file: &str,
+        environment: Option<&(serde_yaml::Value, Vec<(String, String)>)>,
+    ) -> Result<Config, ConfigError> {
+        let base = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            Self::decode(text, file)?
+        };
         let Some(name) = target else {
-            return Ok(base);
+            return match environment {
+                None => Ok(base),
+                Some(env) => {
+                    let value = if text.trim().is_empty() {
+                        serde_yaml::Value::Mapping(Default::default())
+                    } else {
+                        Self::without_targets(text, file)?
+                    };
+                    Self::with_environment(value, env, file)
+                }
+            };
         };
         let at = |message: String| {
             let d = match key_location(text, &format!("targets.{name}"), file) {
@@ -268,7 +295,63 @@ impl Config {
             map.remove("targets");
         }
         merge(&mut value, overlay.clone());
-        serde_yaml::from_value::<Config>(value).map_err(|e| at(format!("targets.{name}: {e}")))
+        match environment {
+            None => serde_yaml::from_value::<Config>(value)
+                .map_err(|e| at(format!("targets.{name}: {e}"))),
+            Some(env) => {
+                // The target alone first, so that its own mistake is placed at it.
+                serde_yaml::from_value::<Config>(value.clone())
+                    .map_err(|e| at(format!("targets.{name}: {e}")))?;
+                Self::with_environment(value, env, file)
+            }
+        }
+    }
+
+    /// The file's settings as a mapping, without its `targets:`.
+    fn without_targets(text: &str, file: &str) -> Result<serde_yaml::Value, ConfigError> {
+        let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+            ConfigError::Invalid(Diagnostics(vec![Diagnostic::in_file(file, e.to_string())]))
+        })?;
+        if let Some(map) = value.as_mapping_mut() {
+            map.remove("targets");
+        }
+        Ok(value)
+    }
+
+    /// `value` (the file, with its target) with the settings of `BOARDPACK__…` variables over it; a
+    /// mistake names the variables.
+    fn with_environment(
+        mut value: serde_yaml::Value,
+        (settings, given): &(serde_yaml::Value, Vec<(String, String)>),
+        file: &str,
+    ) -> Result<Config, ConfigError> {
+        let base = value.clone();
+        merge(&mut value, settings.clone());
+        serde_yaml::from_value::<Config>(value).map_err(|e| {
+            // Which variable it is: each tried alone over the file.
+            let wrong: Vec<String> = given
+                .iter()
+                .filter(|pair| {
+                    let Some((one, _)) = env_settings(std::iter::once((*pair).clone())) else {
+                        return false;
+                    };
+                    let mut v = base.clone();
+                    merge(&mut v, one);
+                    serde_yaml::from_value::<Config>(v).is_err()
+                })
+                // Names only: a value may be a credential (`BOARDPACK__STORE__OPTIONS__…`).
+                .map(|(k, _)| k.clone())
+                .collect();
+            let named: Vec<&str> = given.iter().map(|(k, _)| k.as_str()).collect();
+            ConfigError::Invalid(Diagnostics(vec![Diagnostic::in_file(
+                file,
+                format!(
+                    "the environment's setting {}: {e} (each `BOARDPACK__SECTION__KEY` variable sets \
+                     the key `section.key`)",
+                    if wrong.is_empty() { named.join(", ") } else { wrong.join(", ") }
+                ),
+            )]))
+        })
     }
 
     /// Decodes the file's text as written; an error is placed where serde_yaml stopped.
@@ -402,6 +485,48 @@ fn merge(base: &mut serde_yaml::Value, overlay: serde_yaml::Value) {
     }
 }
 
+/// The prefix of an environment variable that sets any key of the configuration by its path.
+const SETTING_PREFIX: &str = "BOARDPACK__";
+
+/// The settings the environment gives by path, and the variables that gave them:
+/// `BOARDPACK__ENGINE__TARGET_PARTITIONS=4` sets `engine.target_partitions` (the parts after the prefix,
+/// lower-cased, each `__` a level; the value read as a YAML scalar, so `4` is a number and `true` a
+/// boolean). `None` when no variable does.
+fn env_settings(
+    vars: impl Iterator<Item = (String, String)>,
+) -> Option<(serde_yaml::Value, Vec<(String, String)>)> {
+    let mut found: Vec<(String, String)> = vars
+        .filter(|(k, _)| k.starts_with(SETTING_PREFIX) && k.len() > SETTING_PREFIX.len())
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    found.sort();
+    let mut settings = serde_yaml::Value::Mapping(Default::default());
+    let mut given = Vec::new();
+    for (name, text) in found {
+        let path: Vec<String> = name[SETTING_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        // A store option (a credential, often) is text as given, never read as a number: its value
+        // must not reach an error message as one of the wrong type.
+        let text_only = path.len() > 2 && path[0] == "store" && path[1] == "options";
+        let value = serde_yaml::from_str::<serde_yaml::Value>(&text)
+            .ok()
+            .filter(|v| !text_only && !v.is_mapping() && !v.is_sequence())
+            .unwrap_or_else(|| serde_yaml::Value::String(text.clone()));
+        let nested = path.iter().rev().fold(value, |inner, key| {
+            let mut m = serde_yaml::Mapping::new();
+            m.insert(serde_yaml::Value::String(key.clone()), inner);
+            serde_yaml::Value::Mapping(m)
+        });
+        merge(&mut settings, nested);
+        given.push((name, text));
+    }
+    Some((settings, given))
+}
+
 /// A file's path relative to the project folder, when it lies inside it.
 fn within(project: &Path, file: &Path) -> Option<String> {
     let root = project.canonicalize().ok()?;
@@ -460,6 +585,64 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn any_key_is_set_by_its_path_from_the_environment_over_the_file_and_its_target() {
+        let file = "engine:\n  target_partitions: 2\n  max_parallel_steps: 3\ntargets:\n  prod:\n    engine:\n      max_parallel_steps: 5\n";
+        let env = env_settings(vars(&[
+            ("BOARDPACK__ENGINE__TARGET_PARTITIONS", "7"),
+            ("BOARDPACK__METRICS__TEXTFILE_DIR", "/var/lib/node_exporter"),
+            ("BOARDPACK_STORE", "not a path setting"),
+            ("HOME", "/root"),
+        ]));
+        let c = Config::parse(file, Some("prod"), "f.yaml", env.as_ref()).unwrap();
+        assert_eq!(c.engine.target_partitions, 7);
+        assert_eq!(c.engine.max_parallel_steps, 5);
+        assert_eq!(
+            c.metrics.textfile_dir.as_deref(),
+            Some("/var/lib/node_exporter")
+        );
+        let c = Config::parse("", None, "f.yaml", env.as_ref()).unwrap();
+        assert_eq!(c.engine.target_partitions, 7);
+        // A store option is text whatever it looks like.
+        let env = env_settings(vars(&[(
+            "BOARDPACK__STORE__OPTIONS__AWS_SECRET_ACCESS_KEY",
+            "0123",
+        )]));
+        let c = Config::parse("", None, "f.yaml", env.as_ref()).unwrap();
+        assert_eq!(
+            c.store
+                .options
+                .get("aws_secret_access_key")
+                .map(String::as_str),
+            Some("0123")
+        );
+        assert!(env_settings(vars(&[("HOME", "/root")])).is_none());
+    }
+
+    #[test]
+    fn a_wrong_setting_from_the_environment_names_its_variable() {
+        let env = env_settings(vars(&[("BOARDPACK__ENGINE__TARGET_PARTITIONS", "many")]));
+        let e = Config::parse("", None, "f.yaml", env.as_ref()).unwrap_err();
+        let text = match e {
+            ConfigError::Invalid(d) => format!("{:?}", d.0),
+            other => format!("{other:?}"),
+        };
+        assert!(
+            text.contains(
+                "the environment's setting BOARDPACK__ENGINE__TARGET_PARTITIONS: invalid type"
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn sizes() {
