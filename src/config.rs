@@ -289,11 +289,7 @@ impl Config {
             ])));
         };
         // The file decoded once already: it is a mapping.
-        let mut value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| at(e.to_string()))?;
-        if let Some(map) = value.as_mapping_mut() {
-            map.remove("targets");
-        }
+        let mut value = Self::without_targets(text, file)?;
         merge(&mut value, overlay.clone());
         match environment {
             None => serde_yaml::from_value::<Config>(value)

@@ -451,11 +451,6 @@ pub fn pair_gives_away(rule: Rule, numerator: Shown, denominator: i64, shown: Sh
     numerator == Shown::Withheld && shown == Shown::Value && denominator <= rule.threshold() + 1
 }
 
-/// A count is small (primary-suppressed) when it is from 1 to 4.
-pub fn is_small(count: i64) -> bool {
-    (1..=4).contains(&count)
-}
-
 /// Applies the rule to one group's counts (`None` = no count, e.g. a practice that did not submit: it
 /// prints as a gap, is not part of the total and protects nothing).
 pub fn protect_group(counts: &[Option<i64>]) -> GroupDecision {

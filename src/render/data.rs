@@ -52,6 +52,18 @@ pub struct Withheld {
     column: String,
 }
 
+impl Withheld {
+    fn value(raw: &Json, token: &'static str, primary: bool, table: &str, column: &str) -> Value {
+        Value::from_object(Withheld {
+            raw: raw.clone(),
+            token,
+            primary,
+            table: table.to_string(),
+            column: column.to_string(),
+        })
+    }
+}
+
 impl Object for Withheld {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Plain
@@ -143,13 +155,7 @@ fn guarded(table: &str, column: &str, v: &Json, guard: Option<&Guard>) -> Value 
     };
     let count = x.round() as i64;
     if guard.rule.is_small(count) {
-        return Value::from_object(Withheld {
-            raw: v.clone(),
-            token: guard.rule.token(),
-            primary: true,
-            table: table.to_string(),
-            column: column.to_string(),
-        });
+        return Withheld::value(v, guard.rule.token(), true, table, column);
     }
     let published = guard.rule.published(count);
     if published == count {
@@ -303,13 +309,7 @@ fn withhold_derived(columns: &Columns, guard: &Guard, row: &Json, cells: &mut [V
     let index = |c: &str| columns.index.get(c).copied();
     let withhold = |cells: &mut [Value], i: usize, column: &str, token: &'static str| {
         if let Some(v) = row.get(column).filter(|v| v.is_number()) {
-            cells[i] = Value::from_object(Withheld {
-                raw: v.clone(),
-                token,
-                primary: false,
-                table: columns.table.clone(),
-                column: column.to_string(),
-            });
+            cells[i] = Withheld::value(v, token, false, &columns.table, column);
         }
     };
     for (column, from) in &guard.derived {

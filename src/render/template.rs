@@ -368,57 +368,26 @@ pub fn environment_for(
     });
 
     env.add_filter("pct", |v: Value, dp: Option<usize>| {
-        if let Some(token) = data::withheld(&v) {
-            return token.to_string();
-        }
-        number(&v)
-            .map(|x| format::percent(x, dp.unwrap_or(1)))
-            .unwrap_or_else(na)
+        formatted(&v, |x| format::percent(x, dp.unwrap_or(1)))
     });
     env.add_filter("num", |v: Value, dp: Option<usize>| {
-        if let Some(token) = data::withheld(&v) {
-            return token.to_string();
-        }
-        number(&v)
-            .map(|x| format::thousands(x, dp.unwrap_or(0)))
-            .unwrap_or_else(na)
+        formatted(&v, |x| format::thousands(x, dp.unwrap_or(0)))
     });
     env.add_filter("count", |v: Value| {
-        if let Some(token) = data::withheld(&v) {
-            return token.to_string();
-        }
-        number(&v)
-            .map(|x| format::thousands(x, 0))
-            .unwrap_or_else(na)
+        formatted(&v, |x| format::thousands(x, 0))
     });
     env.add_filter("suppress", |v: Value| {
-        if let Some(token) = data::withheld(&v) {
-            return token.to_string();
-        }
-        number(&v).map(format::suppressed_count).unwrap_or_else(na)
+        formatted(&v, format::suppressed_count)
     });
-    env.add_filter("money", |v: Value| {
-        if let Some(token) = data::withheld(&v) {
-            return token.to_string();
-        }
-        number(&v).map(format::money_thousands).unwrap_or_else(na)
-    });
+    env.add_filter("money", |v: Value| formatted(&v, format::money_thousands));
     env.add_filter("signed", |v: Value, dp: Option<usize>| {
-        if let Some(token) = data::withheld(&v) {
-            return token.to_string();
-        }
-        number(&v)
-            .map(|x| format::signed(x, dp.unwrap_or(1)))
-            .unwrap_or_else(na)
+        formatted(&v, |x| format::signed(x, dp.unwrap_or(1)))
     });
     // A difference of two ratios in percentage points: 0.032 → +3.2pp.
     env.add_filter("pp", |v: Value, dp: Option<usize>| {
-        if let Some(token) = data::withheld(&v) {
-            return token.to_string();
-        }
-        number(&v)
-            .map(|x| format!("{}pp", format::signed(x * 100.0, dp.unwrap_or(1))))
-            .unwrap_or_else(na)
+        formatted(&v, |x| {
+            format!("{}pp", format::signed(x * 100.0, dp.unwrap_or(1)))
+        })
     });
     env.add_filter("typst_str", |v: Value| {
         Value::from_safe_string(format::string_literal(&v.to_string()))
@@ -776,6 +745,15 @@ fn na() -> String {
     NOT_AVAILABLE.to_string()
 }
 
+/// What a number filter prints: a withheld count's token (the disclosure rule, whatever the filter),
+/// else the number as `format` writes it, else `N/A`.
+fn formatted(v: &Value, format: impl Fn(f64) -> String) -> String {
+    if let Some(token) = data::withheld(v) {
+        return token.to_string();
+    }
+    number(v).map(format).unwrap_or_else(na)
+}
+
 /// A number from a template value: numbers as they are, numeric strings parsed; none and text → `None`.
 fn number(v: &Value) -> Option<f64> {
     if v.is_none() || v.is_undefined() {
@@ -1119,10 +1097,7 @@ fn protect_rows(rows: Vec<Value>, kwargs: Kwargs) -> Result<Value, Error> {
         for c in &counts {
             let values: Vec<Option<i64>> = members
                 .iter()
-                .map(|&i| {
-                    let v = data::raw(&data::cell("protect", &rows[i], c)?);
-                    Ok(number(&v).map(|x| x.round() as i64))
-                })
+                .map(|&i| raw_count(i, c))
                 .collect::<Result<_, Error>>()?;
             let d = crate::disclosure::protect_group_under(rule, &values);
             total_shown &= d.total_shown;
