@@ -471,7 +471,7 @@ pub async fn forecast(
     };
     for seed in &plan.seeds {
         let files = match seed.format {
-            SeedFormat::Desnz => seed.files.clone(),
+            SeedFormat::Desnz | SeedFormat::Metrics => seed.files.clone(),
             SeedFormat::Table => vec![seed.file.clone()],
         };
         let hashes: BTreeMap<String, String> = files

@@ -117,14 +117,17 @@ pub enum CommandArgs {
     /// The lineage of a published table of a run: the step that produced it, its SQL file (with the
     /// recorded SHA-256) and leading comments, the tables it read, down to the input objects and seed
     /// files, with the row counts and hashes the run recorded. Reads only; the dependency graph is the
-    /// pipeline's as it is now, with a warning when its files differ from the run's.
+    /// pipeline's as it is now, with a warning when its files differ from the run's. Given a metric of
+    /// the registry (`config/metrics.yaml`), optionally `@ORG` and `@PERIOD`: its definition, every
+    /// published table of the run that holds it (numerator, denominator, value), and their lineage.
     #[command(
-        after_help = "Examples:\n  boardpack explain 20220510T070000Z-1a2b3c summary\n  boardpack explain runs/board-pack/2022-04/20220510T070000Z-1a2b3c/run.json tables/summary.parquet\n\nAn unknown table lists the run's tables."
+        after_help = "Examples:\n  boardpack explain 20220510T070000Z-1a2b3c summary\n  boardpack explain runs/board-pack/2022-04/20220510T070000Z-1a2b3c/run.json tables/summary.parquet\n  boardpack explain 20220510T070000Z-1a2b3c rtt_18w@SWFT@2022-04\n\nAn unknown table lists the run's tables."
     )]
     Explain {
         /// A run id, a run record's path on the store, or a run.json file.
         run: String,
-        /// A table or step id (`summary`), or an output's path (`tables/summary.parquet`).
+        /// A table or step id (`summary`), an output's path (`tables/summary.parquet`), or a metric of
+        /// the registry with an organisation and period to cut its figures to (`ae_4h@RKB@2022-04`).
         table: String,
     },
     /// Compare two runs of the same pipeline and period: parameters, input objects and project files

@@ -166,6 +166,13 @@ async fn explain(world: &World, run: &str, table: &str, out: Output) -> Result<(
     let (_, record) = crate::verify::find_record(world, run)
         .await
         .map_err(|e| anyhow!(e))?;
+    if !out.json
+        && let Some(text) = crate::lineage::explain_metric(world, &record, table)
+            .await
+            .map_err(|e| anyhow!(e))?
+    {
+        return print_long(&text);
+    }
     if out.json {
         let doc =
             crate::lineage::explain_document(world, &record, table).map_err(|e| anyhow!(e))?;

@@ -111,3 +111,46 @@ impl fmt::Display for Diagnostics {
         Ok(())
     }
 }
+
+/// The name among `known` nearest to a mistyped `name`, when it is near enough to be a typing slip (an
+/// edit distance of at most 2, or a quarter of the name's length): for "did you mean" in messages.
+pub fn nearest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(k, name), k))
+        .min()
+        .filter(|(d, _)| *d <= 2.max(name.len() / 4))
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod nearest_tests {
+    #[test]
+    fn a_typing_slip_finds_the_name_meant_and_a_stranger_finds_none() {
+        assert_eq!(super::edit_distance("summary", "sumary"), 1);
+        assert_eq!(
+            super::nearest("sumary", ["summary", "by_clinic"]),
+            Some("summary")
+        );
+        assert_eq!(
+            super::nearest("waiting_list", ["summary", "by_clinic"]),
+            None
+        );
+    }
+}

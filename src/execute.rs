@@ -442,7 +442,7 @@ async fn execute(
         let hashes = world.project.files_read();
         for seed in &plan.seeds {
             let files = match seed.format {
-                SeedFormat::Desnz => seed.files.clone(),
+                SeedFormat::Desnz | SeedFormat::Metrics => seed.files.clone(),
                 SeedFormat::Table => vec![seed.file.clone()],
             };
             if let Some(id) = crate::cache::StepCache::seed_id(&files, &hashes) {
@@ -1622,10 +1622,20 @@ pub async fn register_seed(
             .map_err(|e| e.to_string())?;
         return Ok(());
     }
-    let bytes = world
-        .project
-        .read(&seed.file)
-        .map_err(|e| format!("seed `{}`: {e}", seed.name))?;
+    let bytes = if seed.format == SeedFormat::Metrics {
+        crate::registry::completed_seed(&world.project, seed).map_err(|problems| {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?
+    } else {
+        world
+            .project
+            .read(&seed.file)
+            .map_err(|e| format!("seed `{}`: {e}", seed.name))?
+    };
     engine
         .register_seed(&seed.name, &seed.file, &bytes)
         .map_err(|e| e.to_string())?;

@@ -62,6 +62,7 @@ pub mod plan;
 pub mod progress;
 pub mod publish;
 pub mod record;
+pub mod registry;
 pub mod render;
 pub mod sample;
 pub mod schedule;

@@ -139,6 +139,166 @@ pub fn explain(world: &World, record: &RunRecord, what: &str) -> Result<String, 
     Ok(out.trim_end().to_string())
 }
 
+/// The columns a table names its metric by, in the order they are looked for.
+const METRIC_COLUMNS: [&str; 2] = ["metric_id", "indicator_id"];
+/// The columns a table names its period by.
+const PERIOD_COLUMNS: [&str; 3] = ["month", "period", "quarter"];
+/// How many rows of one table `explain METRIC` lists.
+const METRIC_ROWS: usize = 12;
+
+/// `explain RUN METRIC[@ORG][@PERIOD]`: a metric of the project's registry traced through a run — its
+/// definition as the registry gives it, then every published table of the run that holds it (rows cut to
+/// the organisation and period when given: `rtt_18w@SWFT@2022-04`), with numerator, denominator and value
+/// as published, then the lineage of those tables down to the input objects. `None` when `what` does not
+/// name a metric of the registry (it is then a table or a step).
+pub async fn explain_metric(
+    world: &World,
+    record: &RunRecord,
+    what: &str,
+) -> Result<Option<String>, String> {
+    let mut parts = what.split('@');
+    let id = parts.next().unwrap_or_default();
+    let Ok(bytes) = world.project.read(crate::registry::REGISTRY) else {
+        return Ok(None);
+    };
+    let registry = crate::registry::Registry::parse(&bytes).map_err(|problems| {
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    if !registry.contains(id) {
+        return Ok(None);
+    }
+    let (mut org, mut period) = (None, None);
+    for part in parts {
+        if part.parse::<crate::period::Period>().is_ok() {
+            period = Some(part);
+        } else {
+            org = Some(part);
+        }
+    }
+    let plan = crate::plan::load_named(&world.project, &record.pipeline)
+        .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
+    // A step or seed of the same name is what a bare name means.
+    if id == what
+        && (plan.steps.iter().any(|s| s.id == id) || plan.seeds.iter().any(|s| s.name == id))
+    {
+        return Ok(None);
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "metric `{id}` in run {} ({} {})",
+        record.run_id, record.pipeline, record.period
+    );
+    for w in file_warnings(world, record, &plan) {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let field = |k: &str| {
+        registry
+            .field(id, k)
+            .and_then(|v| match v {
+                serde_yaml::Value::String(s) => Some(s.clone()),
+                serde_yaml::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .filter(|s| !s.is_empty())
+    };
+    let _ = writeln!(out, "  defined in {}:", crate::registry::REGISTRY);
+    for k in crate::registry::DEFINED {
+        if let Some(v) = field(k) {
+            let _ = writeln!(out, "    {k}: {v}");
+        }
+    }
+    let mut holding = Vec::new();
+    for step in published(record, &plan) {
+        let Some(output) = record
+            .outputs
+            .iter()
+            .find(|o| table_id(&o.path) == step && o.path.ends_with(".parquet"))
+        else {
+            continue;
+        };
+        let table = read_table(world, &output.path).await?;
+        let Some(key) = METRIC_COLUMNS
+            .iter()
+            .find_map(|c| table.columns.iter().position(|t| t == c))
+        else {
+            continue;
+        };
+        let periods: Vec<usize> = PERIOD_COLUMNS
+            .iter()
+            .filter_map(|c| table.columns.iter().position(|t| t == c))
+            .collect();
+        let rows: Vec<&Vec<String>> = table
+            .rows
+            .iter()
+            .filter(|r| r[key] == id)
+            .filter(|r| {
+                org.is_none_or(|o| {
+                    r.iter()
+                        .zip(&table.numeric)
+                        .any(|(v, numeric)| !numeric && v == o)
+                })
+            })
+            .filter(|r| period.is_none_or(|p| periods.iter().any(|&i| r[i] == p)))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  table {step} ({}): {} row(s){}",
+            output.path,
+            rows.len(),
+            if rows.len() > METRIC_ROWS {
+                format!(", the first {METRIC_ROWS}")
+            } else {
+                String::new()
+            }
+        );
+        for r in rows.iter().take(METRIC_ROWS) {
+            let cells: Vec<String> = table
+                .columns
+                .iter()
+                .zip(r.iter())
+                .enumerate()
+                .filter(|(i, _)| *i != key)
+                .map(|(_, (c, v))| format!("{c}={v}"))
+                .collect();
+            let _ = writeln!(out, "    {}", cells.join(" "));
+        }
+        holding.push(step);
+    }
+    if holding.is_empty() {
+        let cut = [
+            org.map(|o| format!("organisation `{o}`")),
+            period.map(|p| format!("period `{p}`")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+        return Err(format!(
+            "no published table of run {} holds metric `{id}`{}; its tables: {}",
+            record.run_id,
+            if cut.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", cut.join(" and "))
+            },
+            published(record, &plan).join(", ")
+        ));
+    }
+    let _ = writeln!(out, "  lineage:");
+    let mut seen = BTreeSet::new();
+    for step in &holding {
+        explain_step(&mut out, record, &plan, step, 2, &mut seen);
+    }
+    Ok(Some(out.trim_end().to_string()))
+}
+
 /// The lineage of one table (or step, or seed) of a recorded run as one JSON document
 /// (`explain --output json`; its fields are documented in the README): the step explained and every step
 /// it reads from, transitively (upstream first, each once), the inputs and seeds they read, with the

@@ -102,8 +102,11 @@ pub struct Seed {
     pub file: String,
     /// How the file is read: a YAML list or CSV table, or a published format.
     pub format: SeedFormat,
-    /// Every file of the seed (one, except for tables read from several files of a published format).
+    /// Every file of the seed (one, except for tables read from several files of a published format,
+    /// and a list of metrics, whose second file is the registry).
     pub files: Vec<String>,
+    /// For a list of metrics: the column naming each row's metric (`id` unless declared).
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +115,9 @@ pub enum SeedFormat {
     Table,
     /// UK Government GHG conversion factor flat files, one per year, read by `crate::factors`.
     Desnz,
+    /// A product's list of metrics, each row naming a metric of the project's registry
+    /// (`config/metrics.yaml`) and completed with its definition (`crate::registry`).
+    Metrics,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -836,6 +842,7 @@ fn validate_seeds(v: &mut Validator, raw: &RawPipeline) -> Vec<Seed> {
             file: rel.clone(),
             format: SeedFormat::Table,
             files: vec![rel],
+            key: None,
         });
     }
     for (name, table) in &raw.seed_tables {
@@ -853,27 +860,63 @@ fn validate_seeds(v: &mut Validator, raw: &RawPipeline) -> Vec<Seed> {
         }
         let format = match table.format.as_str() {
             "desnz" => SeedFormat::Desnz,
+            "metrics" => SeedFormat::Metrics,
             other => {
                 v.error(
                     v.loc(&table.format),
                     format!(
-                        "seed `{}`: unknown format `{other}` (known: desnz)",
+                        "seed `{}`: unknown format `{other}` (known: desnz, metrics)",
                         name.as_str()
                     ),
                 );
                 continue;
             }
         };
+        if let Some(k) = &table.key
+            && format != SeedFormat::Metrics
+        {
+            v.error(
+                v.loc(k),
+                format!(
+                    "seed `{}`: `key` belongs to `format: metrics` (the column naming each row's metric)",
+                    name.as_str()
+                ),
+            );
+        }
         if table.files.is_empty() {
             v.error(
                 v.loc(name),
                 format!("seed `{}` lists no files", name.as_str()),
             );
         }
+        if format == SeedFormat::Metrics && table.files.len() > 1 {
+            v.error(
+                v.loc(name),
+                format!(
+                    "seed `{}`: a list of metrics is one YAML file",
+                    name.as_str()
+                ),
+            );
+        }
         let mut files = Vec::new();
         for f in &table.files {
             let rel = format!("config/{}", f.as_str());
-            if !rel.ends_with(".csv") {
+            if format == SeedFormat::Metrics {
+                if !crate::seed::is_yaml(&rel) {
+                    v.error(
+                        v.loc(f),
+                        format!(
+                            "seed `{}`: `{rel}` must be a .yaml list of records",
+                            name.as_str()
+                        ),
+                    );
+                } else if !v.project.exists(&rel) {
+                    v.error(
+                        v.loc(f),
+                        format!("seed `{}`: `{rel}` does not exist", name.as_str()),
+                    );
+                }
+            } else if !rel.ends_with(".csv") {
                 v.error(
                     v.loc(f),
                     format!("seed `{}`: `{rel}` must be a .csv flat file", name.as_str()),
@@ -886,11 +929,32 @@ fn validate_seeds(v: &mut Validator, raw: &RawPipeline) -> Vec<Seed> {
             }
             files.push(rel);
         }
+        let key = (format == SeedFormat::Metrics).then(|| {
+            table
+                .key
+                .as_ref()
+                .map_or_else(|| "id".to_string(), |k| k.as_str().to_string())
+        });
+        if format == SeedFormat::Metrics {
+            if v.project.exists(crate::registry::REGISTRY) {
+                files.push(crate::registry::REGISTRY.to_string());
+            } else {
+                v.error(
+                    v.loc(&table.format),
+                    format!(
+                        "seed `{}`: a list of metrics names metrics of {}, which does not exist",
+                        name.as_str(),
+                        crate::registry::REGISTRY
+                    ),
+                );
+            }
+        }
         out.push(Seed {
             name: name.as_str().to_string(),
             file: files.first().cloned().unwrap_or_default(),
             format,
             files,
+            key,
         });
     }
     out

@@ -33,6 +33,13 @@ pub fn check(project: &Project, seed: &Seed) -> Vec<Diagnostic> {
         }
     }
     match seed.format {
+        SeedFormat::Metrics => {
+            if read.len() == seed.files.len()
+                && let Err(problems) = crate::registry::completed_seed(project, seed)
+            {
+                out.extend(problems);
+            }
+        }
         SeedFormat::Desnz => {
             if read.len() == seed.files.len()
                 && let Err(e) = crate::factors::parse_all(&read)
@@ -94,25 +101,8 @@ pub fn yaml_problems(name: &str, file: &str, bytes: &[u8]) -> Vec<Diagnostic> {
             return vec![at(line, column, format!("not valid YAML: {e}"))];
         }
     };
-    // The same text with the place of every node (serde_yaml's values have none). A file marked-yaml
-    // refuses (an anchor) is still judged, its problems placed at the top of the file.
-    let marked = std::str::from_utf8(bytes).ok().and_then(|text| {
-        let options = marked_yaml::LoaderOptions::default().toplevel_sequence();
-        marked_yaml::parse_yaml_with_options(0, text, options).ok()
-    });
-    let place = |row: usize, column: Option<&str>| -> (usize, usize) {
-        let node = marked
-            .as_ref()
-            .and_then(|m| m.as_sequence())
-            .and_then(|s| s.get(row));
-        let node = match (node, column) {
-            (Some(n), Some(c)) => n.as_mapping().and_then(|m| m.get_node(c)).or(Some(n)),
-            (n, _) => n,
-        };
-        node.and_then(|n| n.span().start())
-            .map(|m| (m.line(), m.column()))
-            .unwrap_or((1, 1))
-    };
+    let marked = marked(bytes);
+    let place = |row: usize, column: Option<&str>| place(marked.as_ref(), row, column);
     let serde_yaml::Value::Sequence(rows) = value else {
         return vec![at(
             1,
@@ -170,6 +160,33 @@ pub fn yaml_problems(name: &str, file: &str, bytes: &[u8]) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// A YAML list's text with the place of every node (serde_yaml's values have none). `None` for a file
+/// marked-yaml refuses (an anchor): its problems are then placed at the top of the file.
+pub fn marked(bytes: &[u8]) -> Option<marked_yaml::Node> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let options = marked_yaml::LoaderOptions::default().toplevel_sequence();
+    marked_yaml::parse_yaml_with_options(0, text, options).ok()
+}
+
+/// The line and column of row `row` of a YAML list (0-based), or of its value in `column`; (1, 1) when
+/// the place is not known.
+pub fn place(
+    marked: Option<&marked_yaml::Node>,
+    row: usize,
+    column: Option<&str>,
+) -> (usize, usize) {
+    let node = marked
+        .and_then(|m| m.as_sequence())
+        .and_then(|s| s.get(row));
+    let node = match (node, column) {
+        (Some(n), Some(c)) => n.as_mapping().and_then(|m| m.get_node(c)).or(Some(n)),
+        (n, _) => n,
+    };
+    node.and_then(|n| n.span().start())
+        .map(|m| (m.line(), m.column()))
+        .unwrap_or((1, 1))
 }
 
 fn untagged(v: &serde_yaml::Value) -> &serde_yaml::Value {

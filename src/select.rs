@@ -568,13 +568,8 @@ fn step_list(plan: &Plan) -> String {
 
 fn unknown_step(plan: &Plan, selector: &Selector, id: &str) -> String {
     // The closest id by edit distance, when it is close: a typing slip.
-    let near = plan
-        .steps
-        .iter()
-        .map(|s| (edit_distance(&s.id, id), &s.id))
-        .min()
-        .filter(|(d, _)| *d <= 2.max(id.len() / 4))
-        .map(|(_, s)| format!(" (did you mean `{}`?)", selector.text.replacen(id, s, 1)))
+    let near = crate::diagnostic::nearest(id, plan.steps.iter().map(|s| s.id.as_str()))
+        .map(|s| format!(" (did you mean `{}`?)", selector.text.replacen(id, s, 1)))
         .unwrap_or_default();
     format!(
         "selector `{}`: `{}` has no step `{id}`{near}; its steps are {}",
@@ -582,21 +577,6 @@ fn unknown_step(plan: &Plan, selector: &Selector, id: &str) -> String {
         plan.name,
         step_list(plan)
     )
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 fn parameter_changes(before: &serde_json::Value, now: &serde_json::Value) -> Vec<String> {
@@ -781,7 +761,7 @@ fn modified(
         for name in &step.inputs {
             if let Some(seed) = plan.seeds.iter().find(|s| &s.name == name) {
                 let files = match seed.format {
-                    SeedFormat::Desnz => seed.files.clone(),
+                    SeedFormat::Desnz | SeedFormat::Metrics => seed.files.clone(),
                     SeedFormat::Table => vec![seed.file.clone()],
                 };
                 let mut seed_why = Vec::new();
@@ -845,11 +825,5 @@ mod tests {
                 .len(),
             3
         );
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("summary", "sumary"), 1);
-        assert_eq!(edit_distance("by_clinic", "by_clinic"), 0);
     }
 }

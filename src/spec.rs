@@ -81,10 +81,14 @@ pub struct RawControlled {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSeedTable {
-    /// `desnz`: UK Government GHG conversion factor flat files, one per year (see `crate::factors`).
+    /// `desnz`: UK Government GHG conversion factor flat files, one per year (see `crate::factors`);
+    /// `metrics`: a product's list of metrics of the project's registry (see `crate::registry`).
     pub format: Spanned<String>,
     /// Files under `config/`, read together into one table.
     pub files: Vec<Spanned<String>>,
+    /// `format: metrics`: the column naming each row's metric of the registry (`id` when omitted).
+    #[serde(default)]
+    pub key: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
 }

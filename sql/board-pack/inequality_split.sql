@@ -67,14 +67,14 @@ patient_records AS (
 practice_figures AS (
     -- Core20PLUS5 clinical areas from the practices' returns: hypertension controlled (QOF HYP008),
     -- diabetes HbA1c controlled (QOF DM020), SMI physical health checks (register).
-    SELECT 'hypertension_control' AS metric_id, month, practice_code,
+    SELECT 'qof_hyp' AS metric_id, month, practice_code,
            CAST(numerator AS DOUBLE) AS numerator, CAST(denominator AS DOUBLE) AS denominator
     FROM qof_achievement WHERE indicator_code = 'HYP008'
     UNION ALL
-    SELECT 'diabetes_hba1c', month, practice_code, CAST(numerator AS DOUBLE), CAST(denominator AS DOUBLE)
+    SELECT 'qof_dm', month, practice_code, CAST(numerator AS DOUBLE), CAST(denominator AS DOUBLE)
     FROM qof_achievement WHERE indicator_code = 'DM020'
     UNION ALL
-    SELECT 'smi_health_checks', month, practice_code, CAST(health_checks AS DOUBLE), CAST(patients AS DOUBLE)
+    SELECT 'smi_checks_registers', month, practice_code, CAST(health_checks AS DOUBLE), CAST(patients AS DOUBLE)
     FROM practice_registers WHERE register = 'serious_mental_illness'
     UNION ALL
     -- Emergency (non-elective) admissions per registered patient in the month.
@@ -136,7 +136,7 @@ groups AS (
     FROM split GROUP BY metric_id, month, dimension, group_label
 ),
 configured AS (
-    SELECT g.*, c.name, c.improvement, c.measure, c.basis, c.per, c.min_denominator
+    SELECT g.*, c.name, c.direction AS improvement, c.measure, c.basis, c.per, c.min_denominator
     FROM groups g
     JOIN inequalities c ON c.metric_id = g.metric_id AND c.dimension = g.dimension
     WHERE g.denominator > 0

@@ -25,7 +25,7 @@ summed AS (
     GROUP BY level, area_code, month, indicator_id
 )
 -- `display_value`: the value on the scale it prints on (a ratio for percentages, per 1,000 for rates).
-SELECT s.*, CASE WHEN i.unit = '%' THEN s.value ELSE s.value * i.scale END AS display_value
+SELECT s.*, CASE WHEN i.unit = 'percent' THEN s.value ELSE s.value * i.scale END AS display_value
 FROM summed s
 JOIN indicators i ON i.id = s.indicator_id
 ORDER BY level, area_code, indicator_id, month

@@ -6,7 +6,7 @@ SELECT
     pi.pcn_name,
     pi.place,
     i.source,
-    MAX(i.source_name) AS source_name,
+    MAX(i.data_source) AS source_name,
     string_agg(i.short, ', ' ORDER BY i."order") AS indicators,
     MIN(pi.months_submitted) AS months_submitted,
     MAX(pi.months) AS months

@@ -19,7 +19,7 @@ limits AS (
         i.headline,
         i.scale,
         i.unit,
-        i.target,
+        i.standard AS target,
         i.national,
         i."order" AS indicator_order,
         icb.icb_value,

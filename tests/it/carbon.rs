@@ -40,6 +40,9 @@ fn project() -> TestProject {
     }
     let pipeline = std::fs::read_to_string(repo().join("pipelines/carbon-account.yaml")).unwrap();
     p.write("pipelines/carbon-account.yaml", &pipeline);
+    // The project's metric registry, which the account's KPIs are chosen from.
+    let registry = std::fs::read_to_string(repo().join("config/metrics.yaml")).unwrap();
+    p.write("config/metrics.yaml", &registry);
     p
 }
 

@@ -146,11 +146,7 @@ async fn no_printed_total_reveals_a_small_count() {
     groups += 1;
 
     // Each count metric's exception report: its providers' counts beside the ICB's figure.
-    let metrics: Vec<Map<String, Value>> = serde_yaml::from_str(
-        &std::fs::read_to_string(crate::support::repo().join("config/board-pack/metrics.yaml"))
-            .unwrap(),
-    )
-    .unwrap();
+    let metrics = crate::support::metric_list("config/board-pack/metrics.yaml", "id");
     let exceptions = table_rows(store.path(), outcome, "exceptions");
     let by_provider = table_rows(store.path(), outcome, "metric_provider_month");
     for e in &exceptions {
@@ -420,7 +416,8 @@ fn integer(token: &str) -> Option<i64> {
 }
 
 /// The primary-care dashboard for April 2022 on the sample data, every practice page printed; built once.
-async fn primary_care_run() -> &'static (tempfile::TempDir, boardpack::execute::RunOutcome) {
+pub(crate) async fn primary_care_run()
+-> &'static (tempfile::TempDir, boardpack::execute::RunOutcome) {
     static RUN: tokio::sync::OnceCell<(tempfile::TempDir, boardpack::execute::RunOutcome)> =
         tokio::sync::OnceCell::const_new();
     RUN.get_or_init(|| async {
@@ -476,13 +473,7 @@ async fn the_primary_care_dashboard_prints_no_small_count() {
     let funnel = table_rows(store.path(), outcome, "practice_funnel");
     let rag = table_rows(store.path(), outcome, "practice_rag");
     let areas = table_rows(store.path(), outcome, "area_indicator");
-    let indicators: Vec<Map<String, Value>> = serde_yaml::from_str(
-        &std::fs::read_to_string(
-            crate::support::repo().join("config/primary-care/indicators.yaml"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let indicators = crate::support::metric_list("config/primary-care/indicators.yaml", "id");
     let row = |code: &str, id: &str| {
         funnel
             .iter()

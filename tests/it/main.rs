@@ -23,6 +23,7 @@ mod input_months;
 mod lineage;
 mod log_redaction;
 mod memory;
+mod metric_registry;
 mod missing_data;
 mod pipeline;
 mod primary_care;

@@ -301,7 +301,7 @@ async fn dashboard_for_a_month_and_a_quarter_on_sample_data() {
     for ind in [
         "qof_hyp",
         "cervical",
-        "smi_checks",
+        "smi_checks_registers",
         "incidents",
         "complaints",
     ] {

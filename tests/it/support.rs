@@ -57,6 +57,19 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A shipped product's list of metrics (`config/board-pack/metrics.yaml`, …) as its pipeline reads it:
+/// each row completed from the project's registry (`config/metrics.yaml`) with the metric's name, unit,
+/// direction and standard.
+pub fn metric_list(file: &str, key: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let read = |rel: &str| std::fs::read(repo().join(rel)).unwrap();
+    let registry = boardpack::registry::Registry::parse(&read(boardpack::registry::REGISTRY))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let yaml = registry
+        .complete("metrics", file, key, &read(file))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    serde_yaml::from_slice(&yaml).unwrap()
+}
+
 /// Writes a batch as Parquet into the project's store.
 pub fn write_parquet(project: &TestProject, rel: &str, batch: &RecordBatch) {
     let bytes = boardpack::sample::parquet_bytes(batch).unwrap();
