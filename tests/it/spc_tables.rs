@@ -1,7 +1,9 @@
 //! SPC computed by a step: the `spc(...) OVER (...)` window function in a pipeline's SQL publishes the
 //! figures `boardpack::spc` computes (mean, limits, point types, variation, assurance), with missing months,
 //! a rebase and a one-point series; a direction that varies within a series is refused by name; and the
-//! shipped board pack's `metric_assessment` is what its PDF lists as areas of concern and good progress.
+//! shipped board pack's `metric_assessment` is what its PDF lists as areas of concern and good progress;
+//! a value copied from a suppressed count stays suppressed beside its SPC figures, and a chart of an SPC
+//! table draws the step's figures, refusing a second direction.
 
 use boardpack::spc::{self, Improvement, Options};
 use serde_json::{Map, Value};
@@ -323,5 +325,105 @@ async fn the_board_packs_assessment_is_what_its_pdf_lists() {
             assert_eq!(a["assessment"], "concern", "{a:?}");
         }
         assert!(!reason.is_empty(), "{a:?}");
+    }
+}
+
+/// A project of monthly counts (one of them 3) whose step `judged` runs `spc` over them and keeps the
+/// count and its copy `value` beside the SPC figures; its report is `template`.
+fn counts_project(template: &str) -> TestProject {
+    let p = TestProject::new();
+    let mut csv = String::from("series,month,n\n");
+    for (i, n) in [40.0, 42.0, 3.0, 41.0, 39.0, 44.0].iter().enumerate() {
+        csv += &format!("a,{},{n}\n", month(i));
+    }
+    p.write("config/counts.csv", &csv)
+        .write(
+            "sql/c/judged.sql",
+            "WITH j AS (
+    SELECT series, month, n, spc(series, n, 'increase', NULL) OVER (PARTITION BY series ORDER BY month) AS s
+    FROM counts
+)
+SELECT series, month, n, n * 1.0 AS value, s['mean'] AS mean, s['lower'] AS lower, s['upper'] AS upper,
+       s['point_type'] AS point_type, s['segment'] AS segment, s['variation'] AS variation
+FROM j ORDER BY series, month",
+        )
+        .write(
+            "reports/c/c.typ.j2",
+            &format!("#import \"/reports/_lib/boardpack.typ\": *\n{template}"),
+        )
+        .write(
+            "pipelines/c.yaml",
+            "name: c
+disclosure:
+  suppress: 1-4
+  controlled:
+    reports: [report]
+    tables: {}
+  restricted: tables
+  public:
+    judged:
+      segment: the SPC segment, not a count
+  counts:
+    judged: [n]
+parameters:
+  period: { type: period }
+inputs: {}
+seeds:
+  counts: counts.csv
+steps:
+  - id: judged
+    sql: c/judged.sql
+  - id: report
+    report: c/c.typ.j2
+    uses: [judged]
+",
+        );
+    p
+}
+
+#[tokio::test]
+async fn a_value_copied_from_a_suppressed_count_stays_suppressed_beside_its_spc_figures() {
+    // The SPC table copies the count as its value; the report must not print the 3, neither as the
+    // count nor as the value beside the SPC figures, and its chart draws the step's figures.
+    let p = counts_project(
+        "{% for r in tables.judged %}[{{ r.month }} n={{ r.n }} value={{ r.value }} type={{ r.point_type }}] {% endfor %}\n\n{{ spc_chart(tables.judged, value=\"value\", date=\"month\", title=\"Counts\") }}",
+    );
+    let outcome = run_period(&p, "c", "2022-04")
+        .await
+        .expect("the run succeeds");
+    let text = pdf_text(&p.store_file(&outcome.reports()[0]));
+    let small = text
+        .split('[')
+        .find(|s| s.starts_with("2020-03"))
+        .unwrap_or_else(|| panic!("the row of 2020-03 in {text}"));
+    assert!(small.contains("n=<5"), "{small}");
+    assert!(
+        !small.contains("value=3"),
+        "the copy of the count is printed: {small}"
+    );
+    assert!(small.contains("type=common_cause"), "{small}");
+    assert!(text.contains("value=40"), "{text}");
+}
+
+#[tokio::test]
+async fn a_chart_of_an_spc_tables_rows_takes_its_direction_from_the_step() {
+    // The rows carry the step's judgement: a second direction given to the chart is refused, not
+    // silently ignored or used for a second analysis.
+    let p = counts_project(
+        "{{ spc_chart(tables.judged, value=\"value\", date=\"month\", improvement=\"decrease\", title=\"Counts\") }}",
+    );
+    let failure = run_period(&p, "c", "2022-04")
+        .await
+        .expect_err("a direction beside the step's");
+    for expected in [
+        "spc_chart",
+        "carry an SPC step's figures",
+        "leave out `improvement=`",
+    ] {
+        assert!(
+            failure.message.contains(expected),
+            "{expected:?} not in {}",
+            failure.message
+        );
     }
 }
