@@ -44,7 +44,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -118,6 +118,9 @@ pub async fn connect(
     // The upgrade replaced the session's functions with Ballista's list: boardpack's go back in.
     for f in crate::stats::sql_functions() {
         ctx.register_udf(f);
+    }
+    for f in crate::spc_sql::window_functions() {
+        ctx.register_udwf(f);
     }
     Ok(ctx)
 }
@@ -241,6 +244,16 @@ impl LogicalExtensionCodec for Codec {
             None => self.inner.try_decode_udf(name, buf),
         }
     }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
+        match crate::spc_sql::window_functions()
+            .into_iter()
+            .find(|f| f.name() == name)
+        {
+            Some(f) => Ok(Arc::new(f)),
+            None => self.inner.try_decode_udwf(name, buf),
+        }
+    }
 }
 
 /// An in-memory table as its partitions, each an Arrow IPC stream preceded by its length.
@@ -288,6 +301,13 @@ fn decode_memory_table(mut bytes: &[u8], schema: SchemaRef) -> DfResult<MemTable
 fn functions() -> Vec<Arc<ScalarUDF>> {
     let mut all = ballista_scalar_functions();
     all.extend(crate::stats::sql_functions().into_iter().map(Arc::new));
+    all
+}
+
+/// Boardpack's SQL window functions (`spc`) with Ballista's defaults.
+fn window_functions() -> Vec<Arc<WindowUDF>> {
+    let mut all = ballista_window_functions();
+    all.extend(crate::spc_sql::window_functions().into_iter().map(Arc::new));
     all
 }
 
@@ -340,7 +360,7 @@ pub async fn run_scheduler(
             .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
             .with_scalar_functions(functions())
             .with_aggregate_functions(ballista_aggregate_functions())
-            .with_window_functions(ballista_window_functions())
+            .with_window_functions(window_functions())
             .build())
     };
     let mut config = SchedulerConfig::default()
@@ -401,6 +421,9 @@ pub async fn run_executor(options: ExecutorOptions, store: Option<Store>) -> Res
         .chain(functions())
     {
         registry.scalar_functions.insert(f.name().to_string(), f);
+    }
+    for f in window_functions() {
+        registry.window_functions.insert(f.name().to_string(), f);
     }
     let work_dir = options.work_dir.clone();
     let runtime_producer = move |_: &SessionConfig| runtime(store.as_ref(), work_dir.as_deref());

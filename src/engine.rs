@@ -143,6 +143,10 @@ impl Engine {
         for f in crate::stats::sql_functions() {
             ctx.register_udf(f);
         }
+        // SPC over a partition, so that a step publishes the verdicts (`crate::spc_sql`).
+        for f in crate::spc_sql::window_functions() {
+            ctx.register_udwf(f);
+        }
         Ok(Engine {
             ctx,
             store: store.clone(),

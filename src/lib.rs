@@ -18,6 +18,7 @@
 //! | [`select`] | `run --select`: dbt selectors over the step graph, `state:modified`, what unselected steps reuse |
 //! | [`render`] | templates, formats, charts and Typst → PDF |
 //! | [`spc`] | statistical process control (Making Data Count) |
+//! | [`spc_sql`] | the same SPC as the SQL window function `spc(...) OVER (...)` |
 //! | [`stats`] | funnel-plot limits and confidence intervals for comparing organisations |
 //! | [`disclosure`] | small-number suppression that totals cannot undo, enforced in every report |
 //! | [`derivation`] | which columns of a step's table are computed from which (a rate from its count) |
@@ -70,6 +71,7 @@ pub mod seed;
 pub mod select;
 pub mod shapes;
 pub mod spc;
+pub mod spc_sql;
 pub mod spec;
 pub mod stats;
 pub mod store;

@@ -4,7 +4,8 @@
 //! one point) it follows NHSRplotthedots, the NHS-R community's reference implementation.
 //!
 //! Owns the arithmetic only: a series in, a judgement per point and per series out. Charts (`render`),
-//! the `spc` command and the board pack all use this one implementation.
+//! the `spc` command and the SQL window function `spc(...) OVER (...)` (`crate::spc_sql`, through which
+//! the packs' steps publish every verdict) all use this one implementation.
 
 use serde::Serialize;
 
@@ -34,7 +35,7 @@ impl std::str::FromStr for Improvement {
 }
 
 /// Why a point is special cause, in the order that decides its label when several rules match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     OutsideLimits,
@@ -43,7 +44,7 @@ pub enum Rule {
     Run,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PointType {
     CommonCause,
@@ -54,7 +55,7 @@ pub enum PointType {
 }
 
 /// The variation icon of a series, read from its latest point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Variation {
     CommonCause,
@@ -67,7 +68,7 @@ pub enum Variation {
 }
 
 /// The assurance icon: can the process be relied on to meet the target?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Assurance {
     ConsistentlyPasses,

@@ -478,6 +478,14 @@ pub fn cell(what: &str, row: &Value, column: &str) -> Result<Value, Error> {
     Ok(v)
 }
 
+/// Whether `row` has column `column` (a table's row) or key `column` (a map a template built).
+pub fn has_column(row: &Value, column: &str) -> bool {
+    match row.downcast_object_ref::<Row>() {
+        Some(r) => r.columns.index.contains_key(column),
+        None => row.get_attr(column).is_ok_and(|v| !v.is_undefined()),
+    }
+}
+
 /// Checks that every row of `rows` that belongs to a table has the column a dotted `path` starts with
 /// (`selectattr("month", …)`, `map(attribute="value")`): the built-in filters would see `undefined` and
 /// select nothing.

@@ -396,6 +396,28 @@ pub fn environment_for(
         month_label(&v.to_string()).unwrap_or_else(|| v.to_string())
     });
     env.add_filter("index_by", index_by);
+    // An SPC step's icon codes (`concern_high`, `consistently_fails`; `crate::spc_sql`) in a board
+    // member's words; a series without a judgement is "no data" / "no target".
+    // (`validate`'s synthetic rows hold `x`: worded as it is, so that the render goes on to check names.)
+    let lenient = mode == Mode::Synthetic;
+    env.add_filter("variation_text", move |v: Value| {
+        spc_words(
+            &v,
+            "variation",
+            "no data",
+            spc::Variation::describe,
+            lenient,
+        )
+    });
+    env.add_filter("assurance_text", move |v: Value| {
+        spc_words(
+            &v,
+            "assurance",
+            "no target",
+            spc::Assurance::describe,
+            lenient,
+        )
+    });
     // `x is suppressed`: a count the disclosure rule withholds (or a value computed from one). A
     // comparison (`x >= 5`) does not fail on one — minijinja orders values of different kinds by kind —
     // so a template that compares a count tests this first, or better reads the judgement from a step.
@@ -564,12 +586,16 @@ pub fn environment_for(
     env.add_function("source", |tables: minijinja::value::Rest<Value>| {
         Value::from_safe_string(source_note(&tables))
     });
+    // `spc(rows, value=, date=, improvement=, target=, baseline=)`: a series' Making Data Count judgement,
+    // kept (and documented in the README) as a convenience for user templates. The shipped templates do
+    // not call it: a verdict a report prints is a step's (`spc(...) OVER (...)` in SQL, `crate::spc_sql`),
+    // so that a published table holds it.
     env.add_function(
         "spc",
         |rows: Value, kwargs: Kwargs| -> Result<Value, Error> {
             // An analysis of no rows is the template's to word ("no data"): only the names are strict.
             let rows = data::series("spc", &rows, true)?;
-            let (_, analysis, _, _) = spc_from_rows("spc", &rows, &kwargs)?;
+            let (_, analysis, _, _) = spc_from_rows("spc", &rows, &kwargs, false)?;
             kwargs.assert_all_used()?;
             Ok(spc_value(&analysis))
         },
@@ -581,7 +607,10 @@ pub fn environment_for(
             const WHAT: &str = "spc_chart";
             let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             let rows = data::series(WHAT, &rows, allow_empty)?;
-            let (labels, analysis, target, hidden) = spc_from_rows(WHAT, &rows, &kwargs)?;
+            // A synthetic row's point type (`x`) is no SPC code: the chart is of the values then.
+            let precomputed = mode == Mode::Report;
+            let (labels, analysis, target, hidden) =
+                spc_from_rows(WHAT, &rows, &kwargs, precomputed)?;
             let opts = chart_options(&kwargs)?;
             kwargs.assert_all_used()?;
             if labels.is_empty() {
@@ -887,12 +916,43 @@ fn source_note(tables: &[Value]) -> String {
 /// rule suppresses (drawn as gaps; the analysis is of every point, as the SPC step's would be).
 type SpcRows = (Vec<String>, spc::Analysis, Option<f64>, Vec<bool>);
 
-fn spc_from_rows(what: &str, rows: &[Value], kwargs: &Kwargs) -> Result<SpcRows, Error> {
+/// The columns an SPC step's table carries (`spc(...) OVER (...)` unpacked, `crate::spc_sql`): rows with
+/// all of them are drawn from their own figures, so a chart shows the limits and point types the step
+/// judged by, not a second analysis of the values.
+const SPC_COLUMNS: [&str; 5] = ["mean", "lower", "upper", "point_type", "segment"];
+
+/// `spc(rows, value=, date=, improvement=, target=, baseline=)` and `spc_chart(...)`: the series of `rows`
+/// analysed, or — for a chart (`precomputed`) of rows that carry an SPC step's columns — as the step
+/// analysed it; then `improvement=` and `baseline=` are the step's and may not be given.
+fn spc_from_rows(
+    what: &str,
+    rows: &[Value],
+    kwargs: &Kwargs,
+    precomputed: bool,
+) -> Result<SpcRows, Error> {
     let value: String = kwargs.get("value")?;
     let date: String = kwargs.get("date")?;
     let improvement: Option<String> = kwargs.get("improvement")?;
     let target: Option<f64> = kwargs.get("target")?;
     let baseline: Option<usize> = kwargs.get("baseline")?;
+    let precomputed = precomputed
+        && !rows.is_empty()
+        && rows
+            .iter()
+            .all(|r| SPC_COLUMNS.iter().all(|c| data::has_column(r, c)));
+    if precomputed {
+        if improvement.is_some() || baseline.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "{what}: these rows carry an SPC step's figures (columns {}): their improvement \
+                     direction and baseline are the step's; leave out `improvement=` and `baseline=`",
+                    SPC_COLUMNS.join(", ")
+                ),
+            ));
+        }
+        return spc_from_step_rows(what, rows, &value, &date, target);
+    }
     let improvement = match improvement {
         Some(s) => Some(
             s.parse::<Improvement>()
@@ -924,6 +984,90 @@ fn spc_from_rows(what: &str, rows: &[Value], kwargs: &Kwargs) -> Result<SpcRows,
         },
     );
     Ok((labels, analysis, target, hidden))
+}
+
+/// The points of an SPC step's rows, from their own columns. A row without a value is left out, as the
+/// step left it out of its analysis; a row with a value must have its mean and point type.
+fn spc_from_step_rows(
+    what: &str,
+    rows: &[Value],
+    value: &str,
+    date: &str,
+    target: Option<f64>,
+) -> Result<SpcRows, Error> {
+    let mut labels = Vec::new();
+    let mut points = Vec::new();
+    let mut hidden = Vec::new();
+    for r in rows {
+        let (v, d) = (data::cell(what, r, value)?, data::cell(what, r, date)?);
+        let Some(x) = number(&data::raw(&v)) else {
+            continue;
+        };
+        let d = d.to_string();
+        let figure = |c: &str| -> Result<Option<f64>, Error> {
+            Ok(number(&data::raw(&data::cell(what, r, c)?)))
+        };
+        let bad = |c: &str, why: &str| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{what}: the row of {d} has a `{value}` but {why} `{c}`"),
+            )
+        };
+        let mean = figure("mean")?.ok_or_else(|| bad("mean", "no"))?;
+        let point_type = data::cell(what, r, "point_type")?;
+        let point_type: spc::PointType = point_type
+            .as_str()
+            .and_then(|s| serde_json::from_value(serde_json::Value::String(s.into())).ok())
+            .ok_or_else(|| bad("point_type", "an unknown (or no)"))?;
+        let segment = figure("segment")?
+            .filter(|s| *s >= 0.0 && s.fract() == 0.0)
+            .ok_or_else(|| bad("segment", "no whole-number"))? as usize;
+        hidden.push(data::withheld(&v).is_some());
+        labels.push(month_label(&d).unwrap_or(d));
+        points.push(spc::Point {
+            value: x,
+            mean,
+            lower_limit: figure("lower")?,
+            upper_limit: figure("upper")?,
+            // The chart draws the process limits only.
+            lower_two_sigma: None,
+            upper_two_sigma: None,
+            point_type,
+            rule: None,
+            segment,
+        });
+    }
+    let analysis = spc::Analysis {
+        points,
+        // The chart does not print the series' icons; the step's table holds them.
+        variation: None,
+        assurance: None,
+        too_short: false,
+    };
+    Ok((labels, analysis, target, hidden))
+}
+
+/// An SPC icon code in words (`variation_text`, `assurance_text`); `none` for a series without one.
+fn spc_words<T: serde::de::DeserializeOwned>(
+    v: &Value,
+    what: &str,
+    none: &str,
+    describe: fn(T) -> &'static str,
+    lenient: bool,
+) -> Result<String, Error> {
+    if v.is_none() || v.is_undefined() {
+        return Ok(none.to_string());
+    }
+    let code = v.to_string();
+    serde_json::from_value::<T>(serde_json::Value::String(code.clone()))
+        .map(|x| describe(x).to_string())
+        .or_else(|_| if lenient { Ok(code.clone()) } else { Err(()) })
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{what}_text: `{code}` is not an SPC {what} icon code"),
+            )
+        })
 }
 
 fn spc_value(a: &spc::Analysis) -> Value {

@@ -38,6 +38,7 @@ mod selection;
 mod shared_rules;
 mod silent_charts;
 mod spc_command;
+mod spc_tables;
 mod spec_errors;
 mod support;
 mod validate_errors;
