@@ -44,10 +44,25 @@ pub struct GlobalArgs {
     pub project: PathBuf,
     /// The settings file to read instead of the project's config/boardpack.yaml (relative to the current
     /// folder; it must exist). Settings, each over the one before: the defaults, this file, its target
-    /// (--target), the environment (BOARDPACK_STORE, …), then --store.
+    /// (--target), the environment (BOARDPACK__SECTION__KEY, then BOARDPACK_STORE, …), --set, then
+    /// --store.
     #[arg(long, global = true, env = "BOARDPACK_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The store: a folder, or an s3://, gs://, az:// URL. Overrides config/boardpack.yaml and BOARDPACK_STORE.
+    /// Set one configuration key by its dotted path, as the file nests it (repeatable):
+    /// `--set engine.target_partitions=4 --set store.url=/data/lake`. The value is read as the file's
+    /// would be (a YAML scalar; a store option is always text). Settings, each over the one before: the
+    /// defaults, the file (--config), its target (--target), the environment (BOARDPACK__SECTION__KEY,
+    /// then BOARDPACK_STORE, …), --set, then --store. A wrong key or value names its flag, never a store
+    /// option's value.
+    #[arg(
+        long = "set",
+        global = true,
+        value_name = "KEY=VALUE",
+        value_parser = crate::config::parse_set_flag
+    )]
+    pub set: Vec<(String, String)>,
+    /// The store: a folder, or an s3://, gs://, az:// URL. Overrides config/boardpack.yaml, BOARDPACK_STORE
+    /// and `--set store.url=…`.
     #[arg(long, global = true)]
     pub store: Option<String>,
     /// A named target of config/boardpack.yaml (`targets:`, e.g. dev or prod) applied over its other
