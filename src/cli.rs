@@ -66,7 +66,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub store: Option<String>,
     /// A named target of config/boardpack.yaml (`targets:`, e.g. dev or prod) applied over its other
-    /// settings; the environment variables and --store still override it. Given before the command
+    /// settings; the environment variables, --set and --store still override it. Given before the command
     /// (`boardpack --target prod run …`): `spc --target` is the SPC target value.
     #[arg(long, env = "BOARDPACK_TARGET")]
     pub target: Option<String>,
@@ -118,7 +118,8 @@ pub enum CommandArgs {
     #[command(after_help = SPC_HELP)]
     Spc(SpcArgs),
     /// Re-execute a recorded run (into a scratch prefix; nothing is published) and compare every output
-    /// with the record, byte for byte. Exit code 0 when all are identical, 1 otherwise.
+    /// with the record, byte for byte; for a table that differs, the figures that changed (stored →
+    /// re-executed) in their units, as `diff` prints them. Exit code 0 when all are identical, 1 otherwise.
     #[command(
         after_help = "Examples:\n  boardpack verify 20220510T070000Z-1a2b3c\n  boardpack verify runs/board-pack/2022-04/20220510T070000Z-1a2b3c/run.json"
     )]
@@ -142,11 +143,16 @@ pub enum CommandArgs {
         /// A table or step id (`summary`), or an output's path (`tables/summary.parquet`).
         table: String,
     },
-    /// Compare two runs of the same pipeline and period: parameters, input objects and project files
-    /// that changed (by SHA-256), then per published table identical or the figures that changed
-    /// (rows matched on their text and date columns; old → new and the difference). Reads only.
+    /// Compare two runs of the same pipeline and period: a summary first (outputs identical, changed,
+    /// added, removed; figures and ranks changed; the largest change of each unit), then parameters,
+    /// input objects and project files that changed (by SHA-256), then per published table identical or
+    /// the figures that changed (rows matched on their text and date columns; old → new and the change,
+    /// in the column's unit: `90.5% → 91.7% (+1.2 pp)`, `£78,904k`, `tCO2e`) and a league table's rank
+    /// changes (`SWFT 3rd → 1st`). Reads only.
     #[command(
-        after_help = "Example (a restated quarter against the first publication):\n  boardpack diff 20220510T070000Z-1a2b3c 20220817T060000Z-4d5e6f\n\nAt most 20 changed figures are listed per table, then how many more."
+        after_help = "Example (a restated quarter against the first publication):\n  boardpack diff 20220510T070000Z-1a2b3c 20220817T060000Z-4d5e6f\n\nAt most 20 changed figures are listed per table, then how many more. Units come from the step's \
+`units:` in the pipeline (percent, count, gbp, gbp_thousands, tco2e, rate_per_1000, days, minutes, rank, or \
+{ from_column: COLUMN }), else a long table's own `unit` column; other figures print as plain numbers."
     )]
     Diff {
         /// The earlier run (id, record path on the store, or run.json file).

@@ -150,8 +150,9 @@ impl Config {
 
     /// [`Config::load`] with a named target of the file applied over the rest, before the environment.
     /// The order, each over the one before: the file, the target, the `BOARDPACK__SECTION__KEY`
-    /// variables (any key by its path, `env_settings`), the named variables (`BOARDPACK_STORE`, …), then
-    /// the command line's flags (`--store`, applied by the caller).
+    /// variables (any key by its path, `env_settings`), the named variables (`BOARDPACK_STORE`, …), the
+    /// command line's `--set KEY=VALUE` ([`Config::load_with`]), then its specific flags (`--store`,
+    /// applied by the caller).
     pub fn load_target(project: &Path, target: Option<&str>) -> Result<Config, ConfigError> {
         Self::load_from(project, None, target)
     }

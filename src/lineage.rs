@@ -2,7 +2,8 @@
 //! the steps that produced it to the inputs and seeds (with the record's hashes and row counts), and
 //! `diff` compares two runs of the same pipeline and period (parameters, inputs, files, published figures).
 //!
-//! Owns those two reports and the reading of a published Parquet table as text rows, which `verify` shares.
+//! Owns those two reports and the reading of a published Parquet table as text rows, which `verify` shares;
+//! the figures of a table that differs are compared by `figure_diff` (in their units), for both.
 //! It never writes to the store and never runs a step; the dependency graph comes from the pipeline as it
 //! is now in the project, with a warning when its files differ from the run's.
 
