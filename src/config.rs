@@ -253,13 +253,10 @@ impl Config {
                 .iter()
                 .find(|(k, v)| *k == key && var(v).is_some())
                 .map(|(_, v)| format!("the environment variable {v}"));
-            // The last layer that gives the key wins: `--set` over the `BOARDPACK__…` variables.
+            // The last layer that gives the key wins: `--set` over the `BOARDPACK__…` variables; a named
+            // variable is over those, unless a `--set` of its key shadowed it (then `var` says none).
             let by_path = layers.iter().rev().find_map(|l| l.naming(&key));
-            let from = if flagged(&key) {
-                by_path
-            } else {
-                named.or(by_path)
-            };
+            let from = named.or(by_path);
             found.push(match (from, key_location(&text, &key, name)) {
                 (Some(from), _) => {
                     Diagnostic::in_file(name, format!("{message} (the value comes from {from})"))
