@@ -151,12 +151,17 @@ impl Unit {
     }
 
     /// An old and a new value and their change, as text in the unit: `(90.5%, 91.7%, +1.2 pp)`. The
-    /// decimals are the unit's, or more when the change would otherwise print as nothing (`+0.0`).
+    /// decimals are the unit's, or more when the change, or the difference between the two values, would
+    /// otherwise not show (`+0.0`, `68.3% → 68.3%`).
     pub fn pair(&self, old: f64, new: f64) -> (String, String, String) {
         let scale = if *self == Unit::Percent { 100.0 } else { 1.0 };
         let mut decimals = self.base_decimals(&[old, new]);
         let delta = (new - old) * scale;
-        while decimals < 6 && delta != 0.0 && (delta * 10f64.powi(decimals as i32)).round() == 0.0 {
+        let hidden = |d: usize| {
+            (delta * 10f64.powi(d as i32)).round() == 0.0
+                || self.value(old, d) == self.value(new, d)
+        };
+        while *self != Unit::Rank && decimals < 6 && delta != 0.0 && hidden(decimals) {
             decimals += 1;
         }
         (
@@ -271,6 +276,11 @@ mod tests {
         );
         // A change too small for the unit's decimals gets more.
         assert_eq!(Unit::Tco2e.pair(10.01, 10.02).2, "+0.01 tCO2e");
+        // Two values that round alike get the decimals that tell them apart.
+        assert_eq!(
+            Unit::Percent.pair(0.68251, 0.68349),
+            ("68.25%".into(), "68.35%".into(), "+0.10 pp".into())
+        );
         assert_eq!(ordinal(1.0), "1st");
         assert_eq!(ordinal(3.0), "3rd");
         assert_eq!(ordinal(12.0), "12th");
