@@ -196,12 +196,25 @@ pub async fn compare_objects(
     new: &str,
     units: &BTreeMap<String, ColumnUnit>,
 ) -> TableChanges {
-    match (read_table(world, old).await, read_table(world, new).await) {
-        (Ok(a), Ok(b)) => compare(&a, &b, units),
-        (Err(e), _) | (_, Err(e)) => TableChanges {
-            problem: Some(format!("cannot compare rows: {e}")),
+    match read_both(world, old, new).await {
+        Ok((a, b)) => compare(&a, &b, units),
+        Err(problem) => TableChanges {
+            problem: Some(problem),
             ..Default::default()
         },
+    }
+}
+
+/// The tables at `old` and `new` on the store, or why they cannot be compared (`cannot compare rows:
+/// …`, naming the object that does not read).
+pub async fn read_both(
+    world: &World,
+    old: &str,
+    new: &str,
+) -> Result<(TextTable, TextTable), String> {
+    match (read_table(world, old).await, read_table(world, new).await) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(e), _) | (_, Err(e)) => Err(format!("cannot compare rows: {e}")),
     }
 }
 

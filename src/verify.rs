@@ -453,12 +453,9 @@ async fn table_diff(
     new: &str,
     units: &BTreeMap<String, crate::units::ColumnUnit>,
 ) -> (Vec<String>, Option<crate::figure_diff::TableChanges>) {
-    let (old_table, new_table) = match (
-        crate::lineage::read_table(world, old).await,
-        crate::lineage::read_table(world, new).await,
-    ) {
-        (Ok(o), Ok(n)) => (o, n),
-        (Err(e), _) | (_, Err(e)) => return (vec![format!("cannot compare rows: {e}")], None),
+    let (old_table, new_table) = match crate::figure_diff::read_both(world, old, new).await {
+        Ok(both) => both,
+        Err(problem) => return (vec![problem], None),
     };
     let changes = crate::figure_diff::compare(&old_table, &new_table, units);
     if old_table.columns != new_table.columns {
