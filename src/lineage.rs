@@ -530,7 +530,7 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
         |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| changes(x, y, true).len();
     let tables: Vec<(String, &TableChanges)> =
         compared.iter().map(|(rel, c)| (rel.clone(), c)).collect();
-    let summary = Summary::of(&tables, added, removed);
+    let summary = Summary::of(&tables, Some((added, removed)));
     let mut head = format!(
         "  summary: {different} output(s) different, {only} in one run only, {identical} identical; \
          {} input object(s) and {} project file(s) changed\n",
@@ -617,14 +617,15 @@ pub struct Summary {
     pub figures: usize,
     pub ranks: usize,
     pub tables: usize,
-    pub added: usize,
-    pub removed: usize,
+    /// Outputs in the new run only and in the old one only, when the comparison is of two runs.
+    pub outputs: Option<(usize, usize)>,
     pub largest: Vec<crate::figure_diff::Largest>,
 }
 
 impl Summary {
-    /// Of the tables compared (each by its path in the run) and the outputs in one run only.
-    pub fn of(tables: &[(String, &TableChanges)], added: usize, removed: usize) -> Summary {
+    /// Of the tables compared (each by its path in the run) and, for two runs, the outputs added and
+    /// removed.
+    pub fn of(tables: &[(String, &TableChanges)], outputs: Option<(usize, usize)>) -> Summary {
         Summary {
             figures: tables.iter().map(|(_, c)| c.figures.len()).sum(),
             ranks: tables.iter().map(|(_, c)| c.rank_changes.len()).sum(),
@@ -632,8 +633,7 @@ impl Summary {
                 .iter()
                 .filter(|(_, c)| !c.figures.is_empty() || !c.rank_changes.is_empty())
                 .count(),
-            added,
-            removed,
+            outputs,
             largest: crate::figure_diff::largest(tables),
         }
     }
@@ -641,9 +641,13 @@ impl Summary {
     /// `figures: 12 changed in 2 table(s), 3 rank change(s); outputs: 0 added, 0 removed`, then one
     /// `largest in UNIT: …` line per unit.
     pub fn lines(&self) -> Vec<String> {
+        let outputs = self
+            .outputs
+            .map(|(added, removed)| format!("; outputs: {added} added, {removed} removed"))
+            .unwrap_or_default();
         let mut out = vec![format!(
-            "figures: {} changed in {} table(s), {} rank change(s); outputs: {} added, {} removed",
-            self.figures, self.tables, self.ranks, self.added, self.removed
+            "figures: {} changed in {} table(s), {} rank change(s){outputs}",
+            self.figures, self.tables, self.ranks
         )];
         out.extend(self.largest.iter().map(|l| l.line()));
         out

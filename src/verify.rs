@@ -88,6 +88,17 @@ impl fmt::Display for VerifyReport {
                 ""
             }
         )?;
+        // What changed in the tables, before the list: how many figures, and the largest of each unit.
+        let tables: Vec<(String, &crate::figure_diff::TableChanges)> = self
+            .outputs
+            .iter()
+            .filter_map(|o| o.changes.as_ref().map(|c| (relative(&o.path), c)))
+            .collect();
+        if !tables.is_empty() {
+            for line in crate::lineage::Summary::of(&tables, None).lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
         if self.files_changed.is_empty() {
             writeln!(f, "  project files: unchanged since the run")?;
         } else {

@@ -173,6 +173,8 @@ async fn verify_shows_a_changed_stored_table_in_its_units() {
     for expected in [
         &format!("DIFFERENT  {table}"),
         "figures, stored → re-executed:",
+        "  figures: 2 changed in 1 table(s), 0 rank change(s)\n",
+        "  largest in percent: +44.0 pp, pct_4h of provider=GEH in tables/league.parquet (50.0% → 94.0%)",
         "pct_4h: provider=GEH: 50.0% → 94.0% (+44.0 pp)",
         "tco2e: provider=GEH: 400.0 tCO2e → 500.4 tCO2e (+100.4 tCO2e)",
     ] {
