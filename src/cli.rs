@@ -44,14 +44,29 @@ pub struct GlobalArgs {
     pub project: PathBuf,
     /// The settings file to read instead of the project's config/boardpack.yaml (relative to the current
     /// folder; it must exist). Settings, each over the one before: the defaults, this file, its target
-    /// (--target), the environment (BOARDPACK_STORE, …), then --store.
+    /// (--target), the environment (BOARDPACK__SECTION__KEY, then BOARDPACK_STORE, …), --set, then
+    /// --store.
     #[arg(long, global = true, env = "BOARDPACK_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The store: a folder, or an s3://, gs://, az:// URL. Overrides config/boardpack.yaml and BOARDPACK_STORE.
+    /// Set one configuration key by its dotted path, as the file nests it (repeatable):
+    /// `--set engine.target_partitions=4 --set store.url=/data/lake`. The value is read as the file's
+    /// would be (a YAML scalar; a store option is always text). Settings, each over the one before: the
+    /// defaults, the file (--config), its target (--target), the environment (BOARDPACK__SECTION__KEY,
+    /// then BOARDPACK_STORE, …), --set, then --store. A wrong key or value names its flag, never a store
+    /// option's value.
+    #[arg(
+        long = "set",
+        global = true,
+        value_name = "KEY=VALUE",
+        value_parser = crate::config::parse_set_flag
+    )]
+    pub set: Vec<(String, String)>,
+    /// The store: a folder, or an s3://, gs://, az:// URL. Overrides config/boardpack.yaml, BOARDPACK_STORE
+    /// and `--set store.url=…`.
     #[arg(long, global = true)]
     pub store: Option<String>,
     /// A named target of config/boardpack.yaml (`targets:`, e.g. dev or prod) applied over its other
-    /// settings; the environment variables and --store still override it. Given before the command
+    /// settings; the environment variables, --set and --store still override it. Given before the command
     /// (`boardpack --target prod run …`): `spc --target` is the SPC target value.
     #[arg(long, env = "BOARDPACK_TARGET")]
     pub target: Option<String>,
@@ -103,7 +118,8 @@ pub enum CommandArgs {
     #[command(after_help = SPC_HELP)]
     Spc(SpcArgs),
     /// Re-execute a recorded run (into a scratch prefix; nothing is published) and compare every output
-    /// with the record, byte for byte. Exit code 0 when all are identical, 1 otherwise.
+    /// with the record, byte for byte; for a table that differs, the figures that changed (stored →
+    /// re-executed) in their units, as `diff` prints them. Exit code 0 when all are identical, 1 otherwise.
     #[command(
         after_help = "Examples:\n  boardpack verify 20220510T070000Z-1a2b3c\n  boardpack verify runs/board-pack/2022-04/20220510T070000Z-1a2b3c/run.json"
     )]
@@ -130,11 +146,16 @@ pub enum CommandArgs {
         /// the registry with an organisation and period to cut its figures to (`ae_4h@RKB@2022-04`).
         table: String,
     },
-    /// Compare two runs of the same pipeline and period: parameters, input objects and project files
-    /// that changed (by SHA-256), then per published table identical or the figures that changed
-    /// (rows matched on their text and date columns; old → new and the difference). Reads only.
+    /// Compare two runs of the same pipeline and period: a summary first (outputs identical, changed,
+    /// added, removed; figures and ranks changed; the largest change of each unit), then parameters,
+    /// input objects and project files that changed (by SHA-256), then per published table identical or
+    /// the figures that changed (rows matched on their text and date columns; old → new and the change,
+    /// in the column's unit: `90.5% → 91.7% (+1.2 pp)`, `£78,904k`, `tCO2e`) and a league table's rank
+    /// changes (`SWFT 3rd → 1st`). Reads only.
     #[command(
-        after_help = "Example (a restated quarter against the first publication):\n  boardpack diff 20220510T070000Z-1a2b3c 20220817T060000Z-4d5e6f\n\nAt most 20 changed figures are listed per table, then how many more."
+        after_help = "Example (a restated quarter against the first publication):\n  boardpack diff 20220510T070000Z-1a2b3c 20220817T060000Z-4d5e6f\n\nAt most 20 changed figures are listed per table, then how many more. Units come from the step's \
+`units:` in the pipeline (percent, count, gbp, gbp_thousands, tco2e, rate_per_1000, days, minutes, rank, or \
+{ from_column: COLUMN }), else a long table's own `unit` column; other figures print as plain numbers."
     )]
     Diff {
         /// The earlier run (id, record path on the store, or run.json file).

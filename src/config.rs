@@ -150,8 +150,9 @@ impl Config {
 
     /// [`Config::load`] with a named target of the file applied over the rest, before the environment.
     /// The order, each over the one before: the file, the target, the `BOARDPACK__SECTION__KEY`
-    /// variables (any key by its path, `env_settings`), the named variables (`BOARDPACK_STORE`, …), then
-    /// the command line's flags (`--store`, applied by the caller).
+    /// variables (any key by its path, `env_settings`), the named variables (`BOARDPACK_STORE`, …), the
+    /// command line's `--set KEY=VALUE` ([`Config::load_with`]), then its specific flags (`--store`,
+    /// applied by the caller).
     pub fn load_target(project: &Path, target: Option<&str>) -> Result<Config, ConfigError> {
         Self::load_from(project, None, target)
     }
@@ -164,17 +165,30 @@ impl Config {
         file: Option<&Path>,
         target: Option<&str>,
     ) -> Result<Config, ConfigError> {
+        Self::load_with(project, file, target, &[])
+    }
+
+    /// [`Config::load_from`] with the command line's `--set KEY=VALUE` settings (each a key by its dotted
+    /// path, `engine.target_partitions`, and its value) over the environment, both the
+    /// `BOARDPACK__SECTION__KEY` variables and the named ones: a `--set` of `store.url` wins over
+    /// `BOARDPACK_STORE`. Only the specific flags (`--store`, applied by the caller) come after.
+    pub fn load_with(
+        project: &Path,
+        file: Option<&Path>,
+        target: Option<&str>,
+        sets: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
         let (path, name) = match file {
             Some(f) => (f.to_path_buf(), f.display().to_string()),
             None => (project.join(CONFIG_FILE), CONFIG_FILE.to_string()),
         };
         let name = name.as_str();
-        let environment = env_settings(std::env::vars());
+        let layers: Vec<PathSettings> = env_settings(std::env::vars())
+            .into_iter()
+            .chain(flag_settings(sets))
+            .collect();
         let (mut config, text) = match std::fs::read_to_string(&path) {
-            Ok(text) => (
-                Self::parse(&text, target, name, environment.as_ref())?,
-                text,
-            ),
+            Ok(text) => (Self::parse(&text, target, name, &layers)?, text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_some() => {
                 return Err(ConfigError::Invalid(Diagnostics(vec![
                     Diagnostic::in_file(
@@ -197,10 +211,7 @@ impl Config {
                         ),
                     ])));
                 }
-                None => (
-                    Self::parse("", None, name, environment.as_ref())?,
-                    String::new(),
-                ),
+                None => (Self::parse("", None, name, &layers)?, String::new()),
             },
             Err(e) => {
                 return Err(ConfigError::Invalid(Diagnostics(vec![
@@ -214,24 +225,42 @@ impl Config {
                 Some(f) => within(project, f),
             };
         }
-        let var = |k: &str| std::env::var(k).ok();
+        // A named variable gives way to a `--set` of its key (or of a section holding it): `--set`
+        // comes after the whole environment.
+        let flagged = |key: &str| {
+            sets.iter()
+                .any(|(k, _)| k == key || key.starts_with(&format!("{k}.")))
+        };
+        let var = |v: &str| {
+            let shadowed = ENV_OVERRIDES
+                .iter()
+                .any(|(key, named)| *named == v && flagged(key));
+            if shadowed {
+                None
+            } else {
+                std::env::var(v).ok()
+            }
+        };
         config.apply_env(var)?;
         let problems = config.problems();
         if problems.is_empty() {
             return Ok(config);
         }
-        // Each problem at its key; a value the environment set is said to come from there.
+        // Each problem at its key; a value the environment or a flag set is said to come from there.
         let mut found = Diagnostics::default();
         for (key, message) in problems {
-            let from_env = ENV_OVERRIDES
+            let named = ENV_OVERRIDES
                 .iter()
                 .find(|(k, v)| *k == key && var(v).is_some())
-                .map(|(_, v)| *v);
-            found.push(match (from_env, key_location(&text, &key, name)) {
-                (Some(v), _) => Diagnostic::in_file(
-                    name,
-                    format!("{message} (the value comes from the environment variable {v})"),
-                ),
+                .map(|(_, v)| format!("the environment variable {v}"));
+            // The last layer that gives the key wins: `--set` over the `BOARDPACK__…` variables; a named
+            // variable is over those, unless a `--set` of its key shadowed it (then `var` says none).
+            let by_path = layers.iter().rev().find_map(|l| l.naming(&key));
+            let from = named.or(by_path);
+            found.push(match (from, key_location(&text, &key, name)) {
+                (Some(from), _) => {
+                    Diagnostic::in_file(name, format!("{message} (the value comes from {from})"))
+                }
                 (None, Some(at)) => Diagnostic::at(at, message),
                 (None, None) => Diagnostic::in_file(name, message),
             });
@@ -245,7 +274,7 @@ impl Config {
         text: &str,
         target: Option<&str>,
         file: &str,
-        environment: Option<&(serde_yaml::Value, Vec<(String, String)>)>,
+        layers: &[PathSettings],
     ) -> Result<Config, ConfigError> {
         let base = if text.trim().is_empty() {
             Config::default()
@@ -253,17 +282,15 @@ impl Config {
             Self::decode(text, file)?
         };
         let Some(name) = target else {
-            return match environment {
-                None => Ok(base),
-                Some(env) => {
-                    let value = if text.trim().is_empty() {
-                        serde_yaml::Value::Mapping(Default::default())
-                    } else {
-                        Self::without_targets(text, file)?
-                    };
-                    Self::with_environment(value, env, file)
-                }
+            if layers.is_empty() {
+                return Ok(base);
+            }
+            let value = if text.trim().is_empty() {
+                serde_yaml::Value::Mapping(Default::default())
+            } else {
+                Self::without_targets(text, file)?
             };
+            return Self::with_settings(value, layers, file);
         };
         let at = |message: String| {
             let d = match key_location(text, &format!("targets.{name}"), file) {
@@ -291,16 +318,13 @@ impl Config {
         // The file decoded once already: it is a mapping.
         let mut value = Self::without_targets(text, file)?;
         merge(&mut value, overlay.clone());
-        match environment {
-            None => serde_yaml::from_value::<Config>(value)
-                .map_err(|e| at(format!("targets.{name}: {e}"))),
-            Some(env) => {
-                // The target alone first, so that its own mistake is placed at it.
-                serde_yaml::from_value::<Config>(value.clone())
-                    .map_err(|e| at(format!("targets.{name}: {e}")))?;
-                Self::with_environment(value, env, file)
-            }
+        // The target alone first, so that its own mistake is placed at it.
+        let targeted = serde_yaml::from_value::<Config>(value.clone())
+            .map_err(|e| at(format!("targets.{name}: {e}")))?;
+        if layers.is_empty() {
+            return Ok(targeted);
         }
+        Self::with_settings(value, layers, file)
     }
 
     /// The file's settings as a mapping, without its `targets:`.
@@ -314,39 +338,24 @@ impl Config {
         Ok(value)
     }
 
-    /// `value` (the file, with its target) with the settings of `BOARDPACK__…` variables over it; a
-    /// mistake names the variables.
-    fn with_environment(
+    /// `value` (the file, with its target) with each layer of settings by path over it, in order (the
+    /// `BOARDPACK__…` variables, then `--set`); a mistake names the variables or flags at fault.
+    fn with_settings(
         mut value: serde_yaml::Value,
-        (settings, given): &(serde_yaml::Value, Vec<(String, String)>),
+        layers: &[PathSettings],
         file: &str,
     ) -> Result<Config, ConfigError> {
-        let base = value.clone();
-        merge(&mut value, settings.clone());
+        for layer in layers {
+            let base = value.clone();
+            merge(&mut value, layer.value.clone());
+            if let Err(e) = serde_yaml::from_value::<Config>(value.clone()) {
+                return Err(ConfigError::Invalid(Diagnostics(vec![
+                    Diagnostic::in_file(file, layer.mistake(&base, &e)),
+                ])));
+            }
+        }
         serde_yaml::from_value::<Config>(value).map_err(|e| {
-            // Which variable it is: each tried alone over the file.
-            let wrong: Vec<String> = given
-                .iter()
-                .filter(|pair| {
-                    let Some((one, _)) = env_settings(std::iter::once((*pair).clone())) else {
-                        return false;
-                    };
-                    let mut v = base.clone();
-                    merge(&mut v, one);
-                    serde_yaml::from_value::<Config>(v).is_err()
-                })
-                // Names only: a value may be a credential (`BOARDPACK__STORE__OPTIONS__…`).
-                .map(|(k, _)| k.clone())
-                .collect();
-            let named: Vec<&str> = given.iter().map(|(k, _)| k.as_str()).collect();
-            ConfigError::Invalid(Diagnostics(vec![Diagnostic::in_file(
-                file,
-                format!(
-                    "the environment's setting {}: {e} (each `BOARDPACK__SECTION__KEY` variable sets \
-                     the key `section.key`)",
-                    if wrong.is_empty() { named.join(", ") } else { wrong.join(", ") }
-                ),
-            )]))
+            ConfigError::Invalid(Diagnostics(vec![Diagnostic::in_file(file, e.to_string())]))
         })
     }
 
@@ -484,43 +493,182 @@ fn merge(base: &mut serde_yaml::Value, overlay: serde_yaml::Value) {
 /// The prefix of an environment variable that sets any key of the configuration by its path.
 const SETTING_PREFIX: &str = "BOARDPACK__";
 
+/// Where settings given by a key's path come from: the environment or the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SettingSource {
+    /// `BOARDPACK__SECTION__KEY` variables.
+    Environment,
+    /// `--set KEY=VALUE` flags.
+    Flag,
+}
+
+/// One setting given by its key's path: the name it was given by (`BOARDPACK__ENGINE__TARGET_PARTITIONS`
+/// or `--set engine.target_partitions`), the path and the text of its value.
+#[derive(Debug, Clone)]
+struct GivenSetting {
+    name: String,
+    path: Vec<String>,
+    text: String,
+}
+
+/// Settings given by their keys' paths from one source, as a mapping to merge over the file's, and each
+/// as it was given.
+#[derive(Debug, Clone)]
+struct PathSettings {
+    source: SettingSource,
+    value: serde_yaml::Value,
+    given: Vec<GivenSetting>,
+}
+
+impl PathSettings {
+    /// The settings of `given` (in order: a later one of the same key wins); `None` when there are none.
+    fn of(source: SettingSource, given: Vec<GivenSetting>) -> Option<PathSettings> {
+        if given.is_empty() {
+            return None;
+        }
+        let mut value = serde_yaml::Value::Mapping(Default::default());
+        for g in &given {
+            merge(&mut value, path_value(&g.path, &g.text));
+        }
+        Some(PathSettings {
+            source,
+            value,
+            given,
+        })
+    }
+
+    /// How the setting of `key` (`engine.memory_limit`) was given, when this source gives it.
+    fn naming(&self, key: &str) -> Option<String> {
+        let g = self.given.iter().rev().find(|g| g.path.join(".") == key)?;
+        Some(match self.source {
+            SettingSource::Environment => format!("the environment variable {}", g.name),
+            SettingSource::Flag => g.name.clone(),
+        })
+    }
+
+    /// Why these settings do not decode over `base`: which of them is wrong (each tried alone over it),
+    /// by name only, and serde's reason, unless a wrong one is a store option (a credential, often,
+    /// whose value the reason could quote).
+    fn mistake(&self, base: &serde_yaml::Value, error: &serde_yaml::Error) -> String {
+        let wrong: Vec<&GivenSetting> = self
+            .given
+            .iter()
+            .filter(|g| {
+                let mut v = base.clone();
+                merge(&mut v, path_value(&g.path, &g.text));
+                serde_yaml::from_value::<Config>(v).is_err()
+            })
+            .collect();
+        let named: Vec<&GivenSetting> = if wrong.is_empty() {
+            self.given.iter().collect()
+        } else {
+            wrong
+        };
+        let names: Vec<&str> = named.iter().map(|g| g.name.as_str()).collect();
+        let reason = if named.iter().any(|g| is_store_option(&g.path)) {
+            "store options are text settings of a mapping, `store.options.NAME`".to_string()
+        } else {
+            error.to_string()
+        };
+        match self.source {
+            SettingSource::Environment => format!(
+                "the environment's setting {}: {reason} (each `BOARDPACK__SECTION__KEY` variable sets \
+                 the key `section.key`)",
+                names.join(", ")
+            ),
+            SettingSource::Flag => format!(
+                "{}: {reason} (`--set KEY=VALUE` sets the key by its dotted path as the file writes it, \
+                 e.g. `--set engine.target_partitions=4`)",
+                names.join(", ")
+            ),
+        }
+    }
+}
+
+/// Whether a path is under `store.options` (or is it): a store option is often a credential.
+fn is_store_option(path: &[String]) -> bool {
+    path.len() >= 2 && path[0] == "store" && path[1] == "options"
+}
+
+/// The one setting at `path` with its value as a nested mapping, `{engine: {target_partitions: 4}}`: the
+/// value read as a YAML scalar (`4` a number, `true` a boolean, anything else text), except a store option
+/// (a credential, often), which is text as given, never read as a number: its value must not reach an
+/// error message as one of the wrong type. Serves both the environment and `--set`.
+fn path_value(path: &[String], text: &str) -> serde_yaml::Value {
+    let text_only = path.len() > 2 && is_store_option(path);
+    let value = serde_yaml::from_str::<serde_yaml::Value>(text)
+        .ok()
+        .filter(|v| !text_only && !v.is_mapping() && !v.is_sequence())
+        .unwrap_or_else(|| serde_yaml::Value::String(text.to_string()));
+    path.iter().rev().fold(value, |inner, key| {
+        let mut m = serde_yaml::Mapping::new();
+        m.insert(serde_yaml::Value::String(key.clone()), inner);
+        serde_yaml::Value::Mapping(m)
+    })
+}
+
 /// The settings the environment gives by path, and the variables that gave them:
 /// `BOARDPACK__ENGINE__TARGET_PARTITIONS=4` sets `engine.target_partitions` (the parts after the prefix,
-/// lower-cased, each `__` a level; the value read as a YAML scalar, so `4` is a number and `true` a
-/// boolean). `None` when no variable does.
-fn env_settings(
-    vars: impl Iterator<Item = (String, String)>,
-) -> Option<(serde_yaml::Value, Vec<(String, String)>)> {
+/// lower-cased, each `__` a level; the value as [`path_value`] reads it). `None` when no variable does.
+fn env_settings(vars: impl Iterator<Item = (String, String)>) -> Option<PathSettings> {
     let mut found: Vec<(String, String)> = vars
         .filter(|(k, _)| k.starts_with(SETTING_PREFIX) && k.len() > SETTING_PREFIX.len())
         .collect();
-    if found.is_empty() {
-        return None;
-    }
     found.sort();
-    let mut settings = serde_yaml::Value::Mapping(Default::default());
-    let mut given = Vec::new();
-    for (name, text) in found {
-        let path: Vec<String> = name[SETTING_PREFIX.len()..]
-            .split("__")
-            .map(str::to_ascii_lowercase)
-            .collect();
-        // A store option (a credential, often) is text as given, never read as a number: its value
-        // must not reach an error message as one of the wrong type.
-        let text_only = path.len() > 2 && path[0] == "store" && path[1] == "options";
-        let value = serde_yaml::from_str::<serde_yaml::Value>(&text)
-            .ok()
-            .filter(|v| !text_only && !v.is_mapping() && !v.is_sequence())
-            .unwrap_or_else(|| serde_yaml::Value::String(text.clone()));
-        let nested = path.iter().rev().fold(value, |inner, key| {
-            let mut m = serde_yaml::Mapping::new();
-            m.insert(serde_yaml::Value::String(key.clone()), inner);
-            serde_yaml::Value::Mapping(m)
-        });
-        merge(&mut settings, nested);
-        given.push((name, text));
+    let given = found
+        .into_iter()
+        .map(|(name, text)| GivenSetting {
+            path: name[SETTING_PREFIX.len()..]
+                .split("__")
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            name,
+            text,
+        })
+        .collect();
+    PathSettings::of(SettingSource::Environment, given)
+}
+
+/// The settings of the command line's `--set KEY=VALUE` flags, in the order given (a later one of the
+/// same key wins): `engine.target_partitions=4` sets `engine.target_partitions`, the value as
+/// [`path_value`] reads it. `None` when there are none.
+fn flag_settings(sets: &[(String, String)]) -> Option<PathSettings> {
+    let given = sets
+        .iter()
+        .map(|(key, text)| GivenSetting {
+            name: format!("--set {key}"),
+            path: key.split('.').map(str::to_string).collect(),
+            text: text.clone(),
+        })
+        .collect();
+    PathSettings::of(SettingSource::Flag, given)
+}
+
+/// A `--set` flag's text split into its key and value (`engine.target_partitions=4`): the key a dotted
+/// path of names, the value anything after the first `=` (empty allowed). The command line refuses any
+/// other shape before a setting is read.
+pub fn parse_set_flag(text: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = text.split_once('=') else {
+        // Not echoed: a setting typed without its `=` may still be a credential.
+        return Err(
+            "write KEY=VALUE, the key by its dotted path (`engine.target_partitions=4`)"
+                .to_string(),
+        );
+    };
+    let key = key.trim();
+    let name_ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if !key.split('.').all(name_ok) {
+        return Err(format!(
+            "`{key}` is not a key: write its dotted path as the file nests it (`store.url`, \
+             `engine.target_partitions`)"
+        ));
     }
-    Some((settings, given))
+    Ok((key.to_string(), value.to_string()))
 }
 
 /// A file's path relative to the project folder, when it lies inside it.
@@ -599,21 +747,21 @@ mod tests {
             ("BOARDPACK_STORE", "not a path setting"),
             ("HOME", "/root"),
         ]));
-        let c = Config::parse(file, Some("prod"), "f.yaml", env.as_ref()).unwrap();
+        let c = Config::parse(file, Some("prod"), "f.yaml", env.as_slice()).unwrap();
         assert_eq!(c.engine.target_partitions, 7);
         assert_eq!(c.engine.max_parallel_steps, 5);
         assert_eq!(
             c.metrics.textfile_dir.as_deref(),
             Some("/var/lib/node_exporter")
         );
-        let c = Config::parse("", None, "f.yaml", env.as_ref()).unwrap();
+        let c = Config::parse("", None, "f.yaml", env.as_slice()).unwrap();
         assert_eq!(c.engine.target_partitions, 7);
         // A store option is text whatever it looks like.
         let env = env_settings(vars(&[(
             "BOARDPACK__STORE__OPTIONS__AWS_SECRET_ACCESS_KEY",
             "0123",
         )]));
-        let c = Config::parse("", None, "f.yaml", env.as_ref()).unwrap();
+        let c = Config::parse("", None, "f.yaml", env.as_slice()).unwrap();
         assert_eq!(
             c.store
                 .options
@@ -627,7 +775,7 @@ mod tests {
     #[test]
     fn a_wrong_setting_from_the_environment_names_its_variable() {
         let env = env_settings(vars(&[("BOARDPACK__ENGINE__TARGET_PARTITIONS", "many")]));
-        let e = Config::parse("", None, "f.yaml", env.as_ref()).unwrap_err();
+        let e = Config::parse("", None, "f.yaml", env.as_slice()).unwrap_err();
         let text = match e {
             ConfigError::Invalid(d) => format!("{:?}", d.0),
             other => format!("{other:?}"),
@@ -638,6 +786,40 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_set_flag_is_over_the_environment_and_a_wrong_one_is_named_without_its_value() {
+        let env = env_settings(vars(&[("BOARDPACK__ENGINE__TARGET_PARTITIONS", "7")]));
+        let flags = flag_settings(&[("engine.target_partitions".into(), "3".into())]);
+        let layers: Vec<PathSettings> = env.into_iter().chain(flags).collect();
+        let c =
+            Config::parse("engine:\n  target_partitions: 2\n", None, "f.yaml", &layers).unwrap();
+        assert_eq!(c.engine.target_partitions, 3);
+
+        let flags = flag_settings(&[
+            ("engine.max_parallel_steps".into(), "4".into()),
+            ("engine.colour".into(), "blue".into()),
+        ]);
+        let e = Config::parse("", None, "f.yaml", flags.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--set engine.colour: "), "{e}");
+        assert!(!e.contains("--set engine.max_parallel_steps"), "{e}");
+        // A store option given as a mapping's value is refused without its text.
+        let flags = flag_settings(&[("store.options".into(), "s3cr3t".into())]);
+        let e = Config::parse("", None, "f.yaml", flags.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--set store.options: "), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
+
+        assert_eq!(
+            parse_set_flag("store.url=s3://b/p?x=1").unwrap(),
+            ("store.url".to_string(), "s3://b/p?x=1".to_string())
+        );
+        assert!(parse_set_flag("store.url").is_err());
+        assert!(parse_set_flag("store..url=x").is_err());
     }
 
     #[test]

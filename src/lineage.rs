@@ -2,7 +2,8 @@
 //! the steps that produced it to the inputs and seeds (with the record's hashes and row counts), and
 //! `diff` compares two runs of the same pipeline and period (parameters, inputs, files, published figures).
 //!
-//! Owns those two reports and the reading of a published Parquet table as text rows, which `verify` shares.
+//! Owns those two reports and the reading of a published Parquet table as text rows, which `verify` shares;
+//! the figures of a table that differs are compared by `figure_diff` (in their units), for both.
 //! It never writes to the store and never runs a step; the dependency graph comes from the pipeline as it
 //! is now in the project, with a warning when its files differ from the run's.
 
@@ -12,13 +13,11 @@ use std::fmt::Write as _;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use crate::figure_diff::TableChanges;
 use crate::plan::{Plan, StepKind};
 use crate::record::RunRecord;
 use crate::store::sha256_hex;
 use crate::world::World;
-
-/// How many changed figures `diff` lists per table.
-const DIFF_ROWS: usize = 20;
 
 /// A Parquet table read as display text, with which columns hold numbers.
 #[derive(Debug, Clone)]
@@ -630,9 +629,18 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
             .collect()
     };
     let (oa, ob) = (outputs(a), outputs(b));
+    // The units of each step's figures, from the pipeline as it is now (as `explain`'s graph is): a
+    // pipeline that no longer loads leaves every figure a plain number.
+    let units: BTreeMap<String, BTreeMap<String, crate::units::ColumnUnit>> =
+        match crate::plan::load_named(&world.project, &a.pipeline) {
+            Ok(plan) => plan.steps.into_iter().map(|s| (s.id, s.units)).collect(),
+            Err(_) => BTreeMap::new(),
+        };
+    let no_units = BTreeMap::new();
     let mut identical = 0;
     let mut different = 0;
     let mut documented = Vec::new();
+    let mut compared: Vec<(String, TableChanges)> = Vec::new();
     for (rel, (pa, sa)) in &oa {
         let Some((pb, sb)) = ob.get(rel) else {
             let _ = writeln!(out, "  only in {}  {rel}", a.run_id);
@@ -647,38 +655,52 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
         }
         different += 1;
         let _ = writeln!(out, "  DIFFERENT  {rel}");
-        let figures = if rel.ends_with(".parquet") {
-            figure_changes(world, pa, pb).await
-        } else {
-            Vec::new()
-        };
+        if !rel.ends_with(".parquet") {
+            documented.push(
+                serde_json::json!({ "path": rel, "status": "different", "figures": Vec::<String>::new() }),
+            );
+            continue;
+        }
+        let step_units = units.get(table_id(rel)).unwrap_or(&no_units);
+        let changes = crate::figure_diff::compare_objects(world, pa, pb, step_units).await;
+        let figures = changes.lines();
         for line in &figures {
             let _ = writeln!(out, "             {line}");
         }
-        documented
-            .push(serde_json::json!({ "path": rel, "status": "different", "figures": figures }));
+        documented.push(serde_json::json!({
+            "path": rel, "status": "different", "figures": figures,
+            "changes": changes.figures, "rank_changes": changes.rank_changes,
+            "rows": changes.rows, "problem": changes.problem,
+        }));
+        compared.push((rel.clone(), changes));
     }
-    let mut only = oa.keys().filter(|k| !ob.contains_key(*k)).count();
+    let removed = oa.keys().filter(|k| !ob.contains_key(*k)).count();
+    let mut added = 0;
     for rel in ob.keys().filter(|k| !oa.contains_key(*k)) {
         let _ = writeln!(out, "  only in {}  {rel}", b.run_id);
         documented.push(serde_json::json!({ "path": rel, "status": "only_new" }));
-        only += 1;
+        added += 1;
     }
+    let only = removed + added;
     let _ = write!(
         out,
         "{identical} output(s) identical, {different} different"
     );
     let count =
         |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| changes(x, y, true).len();
-    out.insert_str(
-        summary_at,
-        &format!(
-            "  summary: {different} output(s) different, {only} in one run only, {identical} identical; \
-             {} input object(s) and {} project file(s) changed\n",
-            count(&objects(a), &objects(b)),
-            count(&a.files, &b.files)
-        ),
+    let tables: Vec<(String, &TableChanges)> =
+        compared.iter().map(|(rel, c)| (rel.clone(), c)).collect();
+    let summary = Summary::of(&tables, Some((added, removed)));
+    let mut head = format!(
+        "  summary: {different} output(s) different, {only} in one run only, {identical} identical; \
+         {} input object(s) and {} project file(s) changed\n",
+        count(&objects(a), &objects(b)),
+        count(&a.files, &b.files)
     );
+    for line in summary.lines() {
+        let _ = writeln!(head, "  {line}");
+    }
+    out.insert_str(summary_at, &head);
     let document = serde_json::json!({
         "pipeline": a.pipeline, "period": a.period, "old_run": a.run_id, "new_run": b.run_id,
         "parameters": changes(&params(a), &params(b), false),
@@ -686,6 +708,11 @@ pub async fn compare(world: &World, a: &RunRecord, b: &RunRecord) -> Result<Comp
         "project_files": changes(&a.files, &b.files, true),
         "outputs": documented,
         "different": different + only,
+        "summary": {
+            "identical": identical, "different": different, "added": added, "removed": removed,
+            "figures_changed": summary.figures, "rank_changes": summary.ranks,
+            "tables_with_changed_figures": summary.tables, "largest": summary.largest,
+        },
     });
     Ok(Comparison {
         text: out,
@@ -744,119 +771,45 @@ pub fn relative(path: &str) -> String {
     path.to_string()
 }
 
-/// The figures that changed between two versions of a table: rows are matched on their non-numeric
-/// columns (the key), and each numeric value that differs is listed with old → new and the difference.
-async fn figure_changes(world: &World, old: &str, new: &str) -> Vec<String> {
-    let (ta, tb) = match (read_table(world, old).await, read_table(world, new).await) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return vec![format!("cannot compare rows: {e}")],
-    };
-    if ta.columns != tb.columns || ta.numeric != tb.numeric {
-        return vec![format!(
-            "columns changed: [{}] → [{}]",
-            ta.columns.join(", "),
-            tb.columns.join(", ")
-        )];
-    }
-    let keys: Vec<usize> = (0..ta.columns.len()).filter(|&i| !ta.numeric[i]).collect();
-    let group = |t: &TextTable| {
-        let mut m: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
-        for r in &t.rows {
-            m.entry(keys.iter().map(|&i| r[i].clone()).collect())
-                .or_default()
-                .push(r.clone());
-        }
-        m
-    };
-    let (ga, gb) = (group(&ta), group(&tb));
-    // Rows are matched on every key column, but named by the fewest that tell them apart (taken in table
-    // order): a column that distinguishes no more rows than those before it (a year beside its month, a
-    // unit that is always the same) only lengthens the listing.
-    let mut named: Vec<usize> = Vec::new();
-    let mut distinct = 1;
-    for (pos, _) in keys.iter().enumerate() {
-        let mut candidate = named.clone();
-        candidate.push(pos);
-        let n = ga
-            .keys()
-            .chain(gb.keys())
-            .map(|k| candidate.iter().map(|&p| k[p].as_str()).collect::<Vec<_>>())
-            .collect::<BTreeSet<_>>()
-            .len();
-        if n > distinct {
-            named = candidate;
-            distinct = n;
-        }
-    }
-    let show_key = |k: &[String]| {
-        if k.is_empty() {
-            "(the row)".to_string()
-        } else {
-            named
+/// The figures part of a comparison's summary, said before the listing: how many figures and ranks
+/// changed in how many tables, how many outputs are new or gone, and the largest change of each unit.
+pub struct Summary {
+    pub figures: usize,
+    pub ranks: usize,
+    pub tables: usize,
+    /// Outputs in the new run only and in the old one only, when the comparison is of two runs.
+    pub outputs: Option<(usize, usize)>,
+    pub largest: Vec<crate::figure_diff::Largest>,
+}
+
+impl Summary {
+    /// Of the tables compared (each by its path in the run) and, for two runs, the outputs added and
+    /// removed.
+    pub fn of(tables: &[(String, &TableChanges)], outputs: Option<(usize, usize)>) -> Summary {
+        Summary {
+            figures: tables.iter().map(|(_, c)| c.figures.len()).sum(),
+            ranks: tables.iter().map(|(_, c)| c.rank_changes.len()).sum(),
+            tables: tables
                 .iter()
-                .map(|&p| format!("{}={}", ta.columns[keys[p]], k[p]))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    let mut figures = Vec::new();
-    let mut only = Vec::new();
-    for (k, rows_a) in &ga {
-        let Some(rows_b) = gb.get(k) else {
-            only.push(format!("row removed: {}", show_key(k)));
-            continue;
-        };
-        // Rows sharing a key are matched in table order (outputs have a stable order), and numbered.
-        for (n, (ra, rb)) in rows_a.iter().zip(rows_b).enumerate() {
-            let which = if rows_a.len() > 1 {
-                format!(" (row {} of {})", n + 1, rows_a.len())
-            } else {
-                String::new()
-            };
-            for i in (0..ta.columns.len()).filter(|&i| ta.numeric[i]) {
-                if ra[i] != rb[i] {
-                    let delta = match (ra[i].parse::<f64>(), rb[i].parse::<f64>()) {
-                        (Ok(x), Ok(y)) => format!(" ({:+})", y - x),
-                        _ => String::new(),
-                    };
-                    figures.push(format!(
-                        "{}: {}{which}: {} → {}{delta}",
-                        ta.columns[i],
-                        show_key(k),
-                        ra[i],
-                        rb[i]
-                    ));
-                }
-            }
-        }
-        if rows_a.len() != rows_b.len() {
-            only.push(format!(
-                "rows with {}: {} → {}",
-                show_key(k),
-                rows_a.len(),
-                rows_b.len()
-            ));
+                .filter(|(_, c)| !c.figures.is_empty() || !c.rank_changes.is_empty())
+                .count(),
+            outputs,
+            largest: crate::figure_diff::largest(tables),
         }
     }
-    for k in gb.keys().filter(|k| !ga.contains_key(*k)) {
-        only.push(format!("row added: {}", show_key(k)));
+
+    /// `figures: 12 changed in 2 table(s), 3 rank change(s); outputs: 0 added, 0 removed`, then one
+    /// `largest in UNIT: …` line per unit.
+    pub fn lines(&self) -> Vec<String> {
+        let outputs = self
+            .outputs
+            .map(|(added, removed)| format!("; outputs: {added} added, {removed} removed"))
+            .unwrap_or_default();
+        let mut out = vec![format!(
+            "figures: {} changed in {} table(s), {} rank change(s){outputs}",
+            self.figures, self.tables, self.ranks
+        )];
+        out.extend(self.largest.iter().map(|l| l.line()));
+        out
     }
-    // Per column, in the table's column order.
-    figures.sort_by_key(|f| {
-        let col = f.split(':').next().unwrap_or("");
-        ta.columns
-            .iter()
-            .position(|c| c == col)
-            .unwrap_or(usize::MAX)
-    });
-    let mut out: Vec<String> = Vec::new();
-    let total = figures.len() + only.len();
-    out.extend(figures.into_iter().chain(only).take(DIFF_ROWS));
-    if total > DIFF_ROWS {
-        out.push(format!("… and {} more", total - DIFF_ROWS));
-    }
-    if out.is_empty() {
-        out.push("same figures, other bytes".into());
-    }
-    out
 }

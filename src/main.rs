@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             cli.global.config.as_deref(),
             cli.global.store.as_deref(),
             cli.global.target.as_deref(),
+            &cli.global.set,
         )?;
         // The store's configured credentials are blanked from the log lines too.
         boardpack::logging::redact_store(&world.store);

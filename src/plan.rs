@@ -261,6 +261,9 @@ pub struct Step {
     pub depends_on: BTreeSet<String>,
     /// Inputs and seeds this step reads.
     pub inputs: BTreeSet<String>,
+    /// The units of the step's columns (`units:`, sql steps only), in which `diff` and `verify` print
+    /// their figures; a column not named prints as a plain number.
+    pub units: BTreeMap<String, crate::units::ColumnUnit>,
 }
 
 #[derive(Debug, Clone)]
@@ -690,6 +693,23 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                 format!("step `{id}`: `each` applies only to report steps"),
             );
         }
+        let mut units = BTreeMap::new();
+        if let Some(declared) = &step.units {
+            if matches!(kind, StepKind::Sql { .. }) {
+                let (found, wrong) = crate::units::declared(declared);
+                for message in wrong {
+                    v.error(v.loc(declared), format!("step `{id}`: units: {message}"));
+                }
+                units = found;
+            } else {
+                v.error(
+                    v.loc(declared),
+                    format!(
+                        "step `{id}`: `units` applies only to sql steps (the columns of its table)"
+                    ),
+                );
+            }
+        }
         for d in step.depends_on.iter().flatten() {
             if !ids.contains_key(d.as_str()) {
                 v.error(
@@ -710,6 +730,7 @@ fn validate(project: &Project, raw: RawPipeline) -> Result<Plan, Diagnostics> {
                 kind,
                 depends_on,
                 inputs: reads_inputs,
+                units,
             },
         ));
     }

@@ -48,6 +48,7 @@ pub async fn check_reports(world: &World, plan: &Plan) -> Vec<Diagnostic> {
         }
     };
     let mut out = disclosure_columns(plan, &shapes);
+    out.extend(unit_columns(plan, &shapes));
     let context = crate::execute::report_context(
         plan,
         &params,
@@ -152,6 +153,42 @@ fn disclosure_columns(plan: &Plan, shapes: &BTreeMap<String, Shape>) -> Vec<Diag
                     columns.join(", ")
                 ),
             ));
+        }
+    }
+    out
+}
+
+/// Each column a step's `units:` names (or takes each row's unit from) that its table will not have: a
+/// misspelled column would leave its figures printed as plain numbers by `diff` and `verify`.
+fn unit_columns(plan: &Plan, shapes: &BTreeMap<String, Shape>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        let Some(shape) = shapes.get(&step.id) else {
+            continue;
+        };
+        let has = |c: &str| shape.iter().any(|(name, _)| name == c);
+        for (column, unit) in &step.units {
+            let mut missing = Vec::new();
+            if !has(column) {
+                missing.push(column.as_str());
+            }
+            if let crate::units::ColumnUnit::FromColumn(from) = unit
+                && !has(from)
+            {
+                missing.push(from.as_str());
+            }
+            for m in missing {
+                let mut columns: Vec<&str> = shape.iter().map(|(c, _)| c.as_str()).collect();
+                columns.sort_unstable();
+                out.push(Diagnostic::in_file(
+                    &plan.file,
+                    format!(
+                        "step `{}`: units: names column `{m}`, which its table has not; its columns are {}",
+                        step.id,
+                        columns.join(", ")
+                    ),
+                ));
+            }
         }
     }
     out

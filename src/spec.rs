@@ -284,6 +284,19 @@ pub struct RawStep {
     pub each: Option<Spanned<String>>,
     #[serde(default)]
     pub depends_on: Option<Vec<Spanned<String>>>,
+    /// For a sql step: the unit of each column whose figures `diff` and `verify` print in it
+    /// (`pct_4h: percent`, `spend: gbp_thousands`, or `value: { from_column: unit }` for a long table whose
+    /// rows name their own unit); validated by `crate::units::declared`.
+    #[serde(default)]
+    pub units: Option<Spanned<std::collections::BTreeMap<String, RawUnit>>>,
+}
+
+/// A column's unit as written: a unit's name, or the column of the table that names each row's unit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawUnit {
+    Name(String),
+    FromColumn { from_column: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]

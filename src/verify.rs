@@ -18,9 +18,6 @@ use crate::world::World;
 /// Where re-executions are staged; each under its own run id, removed when the comparison is done.
 pub const SCRATCH_PREFIX: &str = "scratch/verify";
 
-/// How many example rows a differing table shows.
-const EXAMPLES: usize = 3;
-
 /// What `verify` found (`--output json` prints it as it is).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
@@ -48,6 +45,9 @@ pub struct OutputCheck {
     pub identical: bool,
     /// Why it is not identical, one line each (empty when identical).
     pub details: Vec<String>,
+    /// For a table whose stored and re-executed versions both read: the figures that changed, in their
+    /// units, and the rank changes (as `diff` has them); `null` otherwise.
+    pub changes: Option<crate::figure_diff::TableChanges>,
 }
 
 impl VerifyReport {
@@ -88,6 +88,17 @@ impl fmt::Display for VerifyReport {
                 ""
             }
         )?;
+        // What changed in the tables, before the list: how many figures, and the largest of each unit.
+        let tables: Vec<(String, &crate::figure_diff::TableChanges)> = self
+            .outputs
+            .iter()
+            .filter_map(|o| o.changes.as_ref().map(|c| (relative(&o.path), c)))
+            .collect();
+        if !tables.is_empty() {
+            for line in crate::lineage::Summary::of(&tables, None).lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
         if self.files_changed.is_empty() {
             writeln!(f, "  project files: unchanged since the run")?;
         } else {
@@ -315,8 +326,10 @@ pub async fn verify(
         }
     };
 
+    let no_units = BTreeMap::new();
     for original in &record.outputs {
         let mut details = Vec::new();
+        let mut changes = None;
         let stored_changed = object_change(&world, original).await;
         if let Some(w) = &stored_changed {
             details.push(format!("the stored object {w}"));
@@ -337,7 +350,16 @@ pub async fn verify(
                 }
                 // Rows of the stored table against the re-executed one: what a reader of it would see.
                 if !details.is_empty() && original.path.ends_with(".parquet") {
-                    details.extend(table_diff(&world, &original.path, &new.path).await);
+                    let step = crate::record::output_step(&original.path);
+                    let units = plan
+                        .steps
+                        .iter()
+                        .find(|s| s.id == step)
+                        .map(|s| &s.units)
+                        .unwrap_or(&no_units);
+                    let (lines, found) = table_diff(&world, &original.path, &new.path, units).await;
+                    details.extend(lines);
+                    changes = found;
                 }
             }
         }
@@ -345,6 +367,7 @@ pub async fn verify(
             path: original.path.clone(),
             identical: details.is_empty(),
             details,
+            changes,
         });
     }
     for (rel, new) in &staged {
@@ -356,6 +379,7 @@ pub async fn verify(
                     "new output, not in the record ({} bytes)",
                     new.size
                 )],
+                changes: None,
             });
         }
     }
@@ -431,21 +455,24 @@ async fn object_change(world: &World, o: &ObjectRecord) -> Option<String> {
     }
 }
 
-/// A row-level comparison of two Parquet tables on the store: rows only in one of them, with examples,
-/// and the columns whose values differ.
-async fn table_diff(world: &World, old: &str, new: &str) -> Vec<String> {
-    let (old_rows, new_rows) = match (rows(world, old).await, rows(world, new).await) {
-        (Ok(o), Ok(n)) => (o, n),
-        (Err(e), _) | (_, Err(e)) => return vec![format!("cannot compare rows: {e}")],
+/// A row-level comparison of two Parquet tables on the store: how many rows are in one of them only and
+/// the columns whose values differ, then the figures that changed, in their units (the comparison `diff`
+/// makes, `figure_diff`), with the changes themselves when both tables read.
+async fn table_diff(
+    world: &World,
+    old: &str,
+    new: &str,
+    units: &BTreeMap<String, crate::units::ColumnUnit>,
+) -> (Vec<String>, Option<crate::figure_diff::TableChanges>) {
+    let (old_table, new_table) = match crate::figure_diff::read_both(world, old, new).await {
+        Ok(both) => both,
+        Err(problem) => return (vec![problem], None),
     };
-    if old_rows.0 != new_rows.0 {
-        return vec![format!(
-            "columns changed: [{}] → [{}]",
-            old_rows.0.join(", "),
-            new_rows.0.join(", ")
-        )];
+    let changes = crate::figure_diff::compare(&old_table, &new_table, units);
+    if old_table.columns != new_table.columns {
+        return (changes.lines(), Some(changes));
     }
-    let columns = &old_rows.0;
+    let columns = &old_table.columns;
     fn count(rows: &[Vec<String>]) -> BTreeMap<&Vec<String>, i64> {
         let mut m: BTreeMap<&Vec<String>, i64> = BTreeMap::new();
         for r in rows {
@@ -453,7 +480,7 @@ async fn table_diff(world: &World, old: &str, new: &str) -> Vec<String> {
         }
         m
     }
-    let (a, b) = (count(&old_rows.1), count(&new_rows.1));
+    let (a, b) = (count(&old_table.rows), count(&new_table.rows));
     let only = |x: &BTreeMap<&Vec<String>, i64>, y: &BTreeMap<&Vec<String>, i64>| {
         let mut out = Vec::new();
         for (row, n) in x {
@@ -465,18 +492,10 @@ async fn table_diff(world: &World, old: &str, new: &str) -> Vec<String> {
     };
     let removed = only(&a, &b);
     let added = only(&b, &a);
-    let show = |r: &Vec<String>| {
-        columns
-            .iter()
-            .zip(r)
-            .map(|(c, v)| format!("{c}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let mut out = vec![format!(
         "rows: {} → {}; {} removed, {} added",
-        old_rows.1.len(),
-        new_rows.1.len(),
+        old_table.rows.len(),
+        new_table.rows.len(),
         removed.len(),
         added.len()
     )];
@@ -496,23 +515,8 @@ async fn table_diff(world: &World, old: &str, new: &str) -> Vec<String> {
             changed_columns.join(", ")
         ));
     }
-    out.extend(
-        removed
-            .iter()
-            .take(EXAMPLES)
-            .map(|r| format!("- {}", show(r))),
-    );
-    out.extend(
-        added
-            .iter()
-            .take(EXAMPLES)
-            .map(|r| format!("+ {}", show(r))),
-    );
-    out
-}
-
-/// A Parquet object's column names and its rows as display text (shared with `diff`).
-async fn rows(world: &World, path: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let t = crate::lineage::read_table(world, path).await?;
-    Ok((t.columns, t.rows))
+    // The stored version is the old one: a figure reads `stored → re-executed`.
+    out.push("figures, stored → re-executed:".into());
+    out.extend(changes.lines().into_iter().map(|l| format!("  {l}")));
+    (out, Some(changes))
 }

@@ -163,24 +163,25 @@ impl World {
         store_override: Option<&str>,
         target: Option<&str>,
     ) -> anyhow::Result<World> {
-        Self::open_with(project_root, None, store_override, target)
+        Self::open_with(project_root, None, store_override, target, &[])
     }
 
     /// [`World::open_target`] with the settings read from `config_file` (`--config FILE`) instead of
-    /// `config/boardpack.yaml`. Each over the one before: the defaults, the file, its target, the
-    /// environment, `--store`.
+    /// `config/boardpack.yaml`, and the command line's `--set KEY=VALUE` settings (`sets`). Each over the
+    /// one before: the defaults, the file, its target, the environment, `--set`, `--store`.
     pub fn open_with(
         project_root: &Path,
         config_file: Option<&Path>,
         store_override: Option<&str>,
         target: Option<&str>,
+        sets: &[(String, String)],
     ) -> anyhow::Result<World> {
         use anyhow::Context;
         let target = match target {
             Some(t) => Some(t.to_string()),
             None => std::env::var("BOARDPACK_TARGET").ok(),
         };
-        let loaded = Config::load_from(project_root, config_file, target.as_deref());
+        let loaded = Config::load_with(project_root, config_file, target.as_deref(), sets);
         // A configuration's problems are diagnostics like a pipeline's: each at its place, exit code 2.
         let mut config = loaded.map_err(|e| match e {
             crate::config::ConfigError::Invalid(d) => crate::commands::report_diagnostics(&d),

@@ -18,6 +18,7 @@ mod failures;
 mod faults;
 mod finance;
 mod hardening;
+mod human_diffs;
 mod inequalities;
 mod input_months;
 mod lineage;
