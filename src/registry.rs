@@ -37,22 +37,16 @@ pub const DEFINED: [&str; 9] = [
     "data_source",
 ];
 
-/// The units a figure can be in, each with the label a page prints it by.
-pub const UNITS: [(&str, &str); 7] = [
-    ("percent", "%"), // a proportion held as 0–1, printed as a percentage
-    ("count", ""),    // people, events, pathways
-    ("per_1000", "per 1,000"),
-    ("per_10000", "per 10,000"),
-    ("tco2e", "tCO2e"), // tonnes of carbon dioxide equivalent
-    ("kgco2e_per_1000", "kgCO2e per 1,000"),
-    ("gbp_thousands", "£000"),
-];
-
-/// The column added beside `unit`: how a page prints the unit.
+/// The column added beside `unit`: how a page prints the unit (`crate::units::Unit::label`).
 pub const UNIT_LABEL: &str = "unit_label";
 
+/// The units a metric can be in: the closed set of `crate::units`, the one set `diff` prints by too.
 fn unit_names() -> String {
-    UNITS.iter().map(|(u, _)| *u).collect::<Vec<_>>().join(", ")
+    crate::units::UNITS
+        .iter()
+        .map(|(u, _)| *u)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub const DIRECTIONS: [&str; 3] = ["increase", "decrease", "neutral"];
@@ -133,7 +127,7 @@ impl Registry {
                 }
             }
             match text("unit") {
-                Some(u) if UNITS.iter().any(|(k, _)| *k == u) => {}
+                Some(u) if crate::units::Unit::named(&u).is_some() => {}
                 Some(u) => out.push(at(
                     i,
                     Some("unit"),
@@ -287,8 +281,9 @@ impl Registry {
             let label = definition
                 .get("unit")
                 .and_then(|u| u.as_str())
-                .and_then(|u| UNITS.iter().find(|(k, _)| *k == u))
-                .map_or("", |(_, l)| *l);
+                .and_then(crate::units::Unit::named)
+                .map(|u| u.label())
+                .unwrap_or_default();
             fields.insert(UNIT_LABEL.into(), label.into());
             completed.push(serde_yaml::Value::Mapping(fields));
         }

@@ -24,6 +24,10 @@ pub enum Unit {
     Tco2e,
     /// A rate per 1,000 (people, attendances…).
     RatePer1000,
+    /// A rate per 10,000 (staff per patients).
+    RatePer10000,
+    /// Kilograms of CO2e per 1,000 (patients).
+    Kgco2ePer1000,
     Days,
     Minutes,
     /// A place in a league table (1 is first): its changes are named per row (`SWFT 3rd → 1st`).
@@ -44,13 +48,15 @@ pub enum ColumnUnit {
 }
 
 /// The names a pipeline writes, with the unit each means (the closed set `validate` accepts).
-pub const UNITS: [(&str, Unit); 9] = [
+pub const UNITS: [(&str, Unit); 11] = [
     ("percent", Unit::Percent),
     ("count", Unit::Count),
     ("gbp", Unit::Gbp),
     ("gbp_thousands", Unit::GbpThousands),
     ("tco2e", Unit::Tco2e),
     ("rate_per_1000", Unit::RatePer1000),
+    ("rate_per_10000", Unit::RatePer10000),
+    ("kgco2e_per_1000", Unit::Kgco2ePer1000),
     ("days", Unit::Days),
     ("minutes", Unit::Minutes),
     ("rank", Unit::Rank),
@@ -92,6 +98,24 @@ impl Unit {
         }
     }
 
+    /// How a page labels the unit (an axis, a column heading): `%`, `per 1,000`, `tCO2e`; empty for a
+    /// count.
+    pub fn label(&self) -> String {
+        match self {
+            Unit::Percent => "%".into(),
+            Unit::Count | Unit::Rank => String::new(),
+            Unit::Gbp => "£".into(),
+            Unit::GbpThousands => "£000".into(),
+            Unit::Tco2e => "tCO2e".into(),
+            Unit::RatePer1000 => "per 1,000".into(),
+            Unit::RatePer10000 => "per 10,000".into(),
+            Unit::Kgco2ePer1000 => "kgCO2e per 1,000".into(),
+            Unit::Days => "days".into(),
+            Unit::Minutes => "minutes".into(),
+            Unit::Named(t) => t.clone(),
+        }
+    }
+
     /// The unit's name in JSON documents (`percent`; a named unit's own text).
     pub fn name(&self) -> String {
         UNITS
@@ -114,6 +138,8 @@ impl Unit {
             Unit::GbpThousands => money(x, decimals, "k"),
             Unit::Tco2e => format!("{} tCO2e", grouped(x, decimals)),
             Unit::RatePer1000 => format!("{} per 1,000", grouped(x, decimals)),
+            Unit::RatePer10000 => format!("{} per 10,000", grouped(x, decimals)),
+            Unit::Kgco2ePer1000 => format!("{} kgCO2e per 1,000", grouped(x, decimals)),
             Unit::Days => format!("{} days", grouped(x, decimals)),
             Unit::Minutes => format!("{} min", grouped(x, decimals)),
             Unit::Rank => ordinal(x),
@@ -137,7 +163,13 @@ impl Unit {
     fn base_decimals(&self, values: &[f64]) -> usize {
         let whole = values.iter().all(|v| v.fract() == 0.0);
         match self {
-            Unit::Percent | Unit::Tco2e | Unit::RatePer1000 | Unit::Days | Unit::Minutes => 1,
+            Unit::Percent
+            | Unit::Tco2e
+            | Unit::RatePer1000
+            | Unit::RatePer10000
+            | Unit::Kgco2ePer1000
+            | Unit::Days
+            | Unit::Minutes => 1,
             Unit::Count | Unit::GbpThousands | Unit::Named(_) => usize::from(!whole),
             Unit::Gbp => {
                 if whole {
