@@ -166,12 +166,14 @@ async fn explain(world: &World, run: &str, table: &str, out: Output) -> Result<(
     let (_, record) = crate::verify::find_record(world, run)
         .await
         .map_err(|e| anyhow!(e))?;
-    if !out.json
-        && let Some(text) = crate::lineage::explain_metric(world, &record, table)
-            .await
-            .map_err(|e| anyhow!(e))?
+    if let Some(trace) = crate::lineage::trace_metric(world, &record, table)
+        .await
+        .map_err(|e| anyhow!(e))?
     {
-        return print_long(&text);
+        if out.json {
+            return print_json(&trace.document(world, &record).map_err(|e| anyhow!(e))?);
+        }
+        return print_long(&trace.text(world, &record).map_err(|e| anyhow!(e))?);
     }
     if out.json {
         let doc =

@@ -145,16 +145,37 @@ const PERIOD_COLUMNS: [&str; 3] = ["month", "period", "quarter"];
 /// How many rows of one table `explain METRIC` lists.
 const METRIC_ROWS: usize = 12;
 
+/// A metric of the project's registry traced through a run (`explain RUN METRIC[@ORG][@PERIOD]`).
+pub struct MetricTrace {
+    pub metric: String,
+    pub organisation: Option<String>,
+    pub period: Option<String>,
+    /// The registry's fields of the metric, in the registry's order (those it sets).
+    pub definition: Vec<(String, serde_yaml::Value)>,
+    /// Each published table holding the metric: its step, output path, columns and the rows cut to the
+    /// organisation and period (the metric's own column left out).
+    pub tables: Vec<MetricTable>,
+    warnings: Vec<String>,
+    run: String,
+}
+
+pub struct MetricTable {
+    pub step: String,
+    pub path: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
 /// `explain RUN METRIC[@ORG][@PERIOD]`: a metric of the project's registry traced through a run — its
 /// definition as the registry gives it, then every published table of the run that holds it (rows cut to
 /// the organisation and period when given: `rtt_18w@SWFT@2022-04`), with numerator, denominator and value
-/// as published, then the lineage of those tables down to the input objects. `None` when `what` does not
-/// name a metric of the registry (it is then a table or a step).
-pub async fn explain_metric(
+/// as published; the text adds those tables' lineage down to the input objects. `None` when `what` does
+/// not name a metric of the registry (it is then a table or a step).
+pub async fn trace_metric(
     world: &World,
     record: &RunRecord,
     what: &str,
-) -> Result<Option<String>, String> {
+) -> Result<Option<MetricTrace>, String> {
     let mut parts = what.split('@');
     let id = parts.next().unwrap_or_default();
     let Ok(bytes) = world.project.read(crate::registry::REGISTRY) else {
@@ -170,14 +191,6 @@ pub async fn explain_metric(
     if !registry.contains(id) {
         return Ok(None);
     }
-    let (mut org, mut period) = (None, None);
-    for part in parts {
-        if part.parse::<crate::period::Period>().is_ok() {
-            period = Some(part);
-        } else {
-            org = Some(part);
-        }
-    }
     let plan = crate::plan::load_named(&world.project, &record.pipeline)
         .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
     // A step or seed of the same name is what a bare name means.
@@ -186,32 +199,24 @@ pub async fn explain_metric(
     {
         return Ok(None);
     }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "metric `{id}` in run {} ({} {})",
-        record.run_id, record.pipeline, record.period
-    );
-    for w in file_warnings(world, record, &plan) {
-        let _ = writeln!(out, "warning: {w}");
-    }
-    let field = |k: &str| {
-        registry
-            .field(id, k)
-            .and_then(|v| match v {
-                serde_yaml::Value::String(s) => Some(s.clone()),
-                serde_yaml::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .filter(|s| !s.is_empty())
-    };
-    let _ = writeln!(out, "  defined in {}:", crate::registry::REGISTRY);
-    for k in crate::registry::DEFINED {
-        if let Some(v) = field(k) {
-            let _ = writeln!(out, "    {k}: {v}");
+    let (mut org, mut period) = (None, None);
+    for part in parts {
+        if part.parse::<crate::period::Period>().is_ok() {
+            period = Some(part.to_string());
+        } else {
+            org = Some(part.to_string());
         }
     }
-    let mut holding = Vec::new();
+    let definition = crate::registry::DEFINED
+        .iter()
+        .filter_map(|k| {
+            registry
+                .field(id, k)
+                .filter(|v| !v.is_null())
+                .map(|v| (k.to_string(), v.clone()))
+        })
+        .collect();
+    let mut tables = Vec::new();
     for step in published(record, &plan) {
         let Some(output) = record
             .outputs
@@ -231,50 +236,51 @@ pub async fn explain_metric(
             .iter()
             .filter_map(|c| table.columns.iter().position(|t| t == c))
             .collect();
-        let rows: Vec<&Vec<String>> = table
+        let rows: Vec<Vec<String>> = table
             .rows
             .iter()
             .filter(|r| r[key] == id)
             .filter(|r| {
-                org.is_none_or(|o| {
+                org.as_ref().is_none_or(|o| {
                     r.iter()
                         .zip(&table.numeric)
                         .any(|(v, numeric)| !numeric && v == o)
                 })
             })
-            .filter(|r| period.is_none_or(|p| periods.iter().any(|&i| r[i] == p)))
+            .filter(|r| {
+                period
+                    .as_ref()
+                    .is_none_or(|p| periods.iter().any(|&i| &r[i] == p))
+            })
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != key)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
             .collect();
         if rows.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "  table {step} ({}): {} row(s){}",
-            output.path,
-            rows.len(),
-            if rows.len() > METRIC_ROWS {
-                format!(", the first {METRIC_ROWS}")
-            } else {
-                String::new()
-            }
-        );
-        for r in rows.iter().take(METRIC_ROWS) {
-            let cells: Vec<String> = table
-                .columns
-                .iter()
-                .zip(r.iter())
-                .enumerate()
-                .filter(|(i, _)| *i != key)
-                .map(|(_, (c, v))| format!("{c}={v}"))
-                .collect();
-            let _ = writeln!(out, "    {}", cells.join(" "));
-        }
-        holding.push(step);
+        let columns = table
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != key)
+            .map(|(_, c)| c.clone())
+            .collect();
+        tables.push(MetricTable {
+            step,
+            path: output.path.clone(),
+            columns,
+            rows,
+        });
     }
-    if holding.is_empty() {
+    if tables.is_empty() {
         let cut = [
-            org.map(|o| format!("organisation `{o}`")),
-            period.map(|p| format!("period `{p}`")),
+            org.as_ref().map(|o| format!("organisation `{o}`")),
+            period.as_ref().map(|p| format!("period `{p}`")),
         ]
         .into_iter()
         .flatten()
@@ -290,12 +296,121 @@ pub async fn explain_metric(
             published(record, &plan).join(", ")
         ));
     }
-    let _ = writeln!(out, "  lineage:");
-    let mut seen = BTreeSet::new();
-    for step in &holding {
-        explain_step(&mut out, record, &plan, step, 2, &mut seen);
+    Ok(Some(MetricTrace {
+        metric: id.to_string(),
+        organisation: org,
+        period,
+        definition,
+        tables,
+        warnings: file_warnings(world, record, &plan),
+        run: record.run_id.clone(),
+    }))
+}
+
+fn yaml_text(v: &serde_yaml::Value) -> String {
+    match v {
+        serde_yaml::Value::String(s) => s.clone(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
-    Ok(Some(out.trim_end().to_string()))
+}
+
+impl MetricTrace {
+    /// The trace as text, with the lineage of every table holding the metric.
+    pub fn text(&self, world: &World, record: &RunRecord) -> Result<String, String> {
+        let plan = crate::plan::load_named(&world.project, &record.pipeline)
+            .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "metric `{}` in run {} ({} {})",
+            self.metric, self.run, record.pipeline, record.period
+        );
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
+        let _ = writeln!(out, "  defined in {}:", crate::registry::REGISTRY);
+        for (k, v) in &self.definition {
+            let _ = writeln!(out, "    {k}: {}", yaml_text(v));
+        }
+        for t in &self.tables {
+            let _ = writeln!(
+                out,
+                "  table {} ({}): {} row(s){}",
+                t.step,
+                t.path,
+                t.rows.len(),
+                if t.rows.len() > METRIC_ROWS {
+                    format!(", the first {METRIC_ROWS}")
+                } else {
+                    String::new()
+                }
+            );
+            for r in t.rows.iter().take(METRIC_ROWS) {
+                let cells: Vec<String> = t
+                    .columns
+                    .iter()
+                    .zip(r)
+                    .map(|(c, v)| format!("{c}={v}"))
+                    .collect();
+                let _ = writeln!(out, "    {}", cells.join(" "));
+            }
+        }
+        let _ = writeln!(out, "  lineage:");
+        let mut seen = BTreeSet::new();
+        for t in &self.tables {
+            explain_step(&mut out, record, &plan, &t.step, 2, &mut seen);
+        }
+        Ok(out.trim_end().to_string())
+    }
+
+    /// The trace as one JSON document (`explain RUN METRIC --output json`; fields in the README), with
+    /// each table's lineage as `explain RUN TABLE --output json` gives it.
+    pub fn document(&self, world: &World, record: &RunRecord) -> Result<serde_json::Value, String> {
+        use serde_json::json;
+        let definition: serde_json::Map<String, serde_json::Value> = self
+            .definition
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+            .collect();
+        let mut tables = Vec::new();
+        for t in &self.tables {
+            let rows: Vec<serde_json::Value> = t
+                .rows
+                .iter()
+                .map(|r| {
+                    serde_json::Value::Object(
+                        t.columns
+                            .iter()
+                            .cloned()
+                            .zip(r.iter().map(|v| json!(v)))
+                            .collect(),
+                    )
+                })
+                .collect();
+            tables.push(json!({
+                "table": t.step,
+                "path": t.path,
+                "rows": rows,
+                "lineage": explain_document(world, record, &t.step)?,
+            }));
+        }
+        Ok(json!({
+            "run_id": self.run,
+            "pipeline": record.pipeline,
+            "period": record.period,
+            "metric": self.metric,
+            "organisation": self.organisation,
+            "metric_period": self.period,
+            "warnings": self.warnings,
+            "definition": definition,
+            "tables": tables,
+        }))
+    }
 }
 
 /// The lineage of one table (or step, or seed) of a recorded run as one JSON document

@@ -263,6 +263,18 @@ async fn explain_traces_a_metric_of_an_organisation_and_month_to_its_definition_
         assert!(out.contains(expected), "{expected:?} in:\n{out}");
     }
     assert!(!out.contains("org=RJC"), "cut to the organisation:\n{out}");
+    let (code, out) = boardpack_output(
+        &p,
+        &["--output", "json", "explain", &id, "waits_4h@RKB@2022-04"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let doc: Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["metric"], "waits_4h");
+    assert_eq!(doc["definition"]["standard"], 0.95);
+    assert_eq!(doc["tables"][0]["table"], "figures");
+    assert_eq!(doc["tables"][0]["rows"][0]["numerator"], "40");
+    assert_eq!(doc["tables"][0]["rows"].as_array().map(Vec::len), Some(1));
+    assert_eq!(doc["tables"][0]["lineage"]["table"], "figures");
     // Without the organisation, every provider's row; an organisation no table has is an error naming it.
     let (code, out) = boardpack_output(&p, &["explain", &id, "waits_4h"]);
     assert_eq!(code, 0, "{out}");
@@ -273,4 +285,70 @@ async fn explain_traces_a_metric_of_an_organisation_and_month_to_its_definition_
         out.contains("no published table of run") && out.contains("for organisation `RXX`"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn the_carbon_accounts_kpi_status_is_a_published_judgement_against_the_registrys_target() {
+    let (store, outcome) = crate::disclosure_sweep::carbon_run().await;
+    let rows = crate::sample_pack::table_rows(store.path(), &outcome, "kpi_status");
+    let ids: Vec<String> = rows.iter().map(|r| text(r, "metric_id")).collect();
+    assert_eq!(
+        ids,
+        [
+            "dpi_share_trusts",
+            "mdi_share_non_salbutamol_pc",
+            "desflurane_share",
+            "n2o_tco2e",
+            "remote_outpatients"
+        ]
+    );
+    let text_of = words(&pdf_text(&store.path().join(&outcome.reports()[0])));
+    for r in &rows {
+        let (value, standard) = (num(r, "value"), num(r, "standard"));
+        let expected = match (value, standard, text(r, "direction").as_str()) {
+            (None, _, _) => "no_data",
+            (Some(v), Some(s), "increase") => {
+                if v >= s {
+                    "met"
+                } else {
+                    "not_met"
+                }
+            }
+            (Some(v), Some(s), _) => {
+                if v <= s {
+                    "met"
+                } else {
+                    "not_met"
+                }
+            }
+            (Some(v), None, _) => match num(r, "last_year") {
+                Some(ly) if ly != 0.0 => {
+                    if v < ly {
+                        "reduced"
+                    } else {
+                        "not_reduced"
+                    }
+                }
+                _ => "no_target",
+            },
+        };
+        assert_eq!(text(r, "status"), expected, "{r:?}");
+        // The page prints the KPI by the registry's name with the step's judgement beside its target.
+        let word = match expected {
+            "met" => "Met",
+            "not_met" => "Not met",
+            "reduced" => "Reduced",
+            "not_reduced" => "Not reduced",
+            _ => "N/A",
+        };
+        let name = text(r, "name");
+        let at = text_of
+            .find(&name)
+            .unwrap_or_else(|| panic!("{name} printed"));
+        let row = &text_of[at..(at + 400).min(text_of.len())];
+        assert!(
+            row.contains(&text(r, "standard_label")) && row.contains(word),
+            "{name}: {row}"
+        );
+    }
 }

@@ -272,11 +272,7 @@ fn listed_under(text: &str, heading: &str, next: &str, names: &[(String, String)
 async fn the_board_packs_assessment_is_what_its_pdf_lists() {
     let (store, outcome) = shared_pack().await;
     let assessed = table_rows(store.path(), outcome, "metric_assessment");
-    let seed: Vec<Map<String, Value>> = serde_yaml::from_str(
-        &std::fs::read_to_string(crate::support::repo().join("config/board-pack/metrics.yaml"))
-            .unwrap(),
-    )
-    .unwrap();
+    let seed = crate::support::metric_list("config/board-pack/metrics.yaml", "id");
     let names: Vec<(String, String)> = seed
         .iter()
         .map(|m| {
