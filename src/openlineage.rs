@@ -345,8 +345,13 @@ pub async fn emit(world: &World, record: &RunRecord, n: u32, kind: EventType, ev
 /// POSTs one event; a refusal, a timeout or an HTTP error is a warning with the URL as logs may show it
 /// (credentials and tokens blanked, `crate::faults`).
 async fn post(config: &OpenLineageConfig, url: &str, kind: EventType, body: Bytes) {
+    // Shown without its query (where keys are often passed) and without user and password.
     let shown = match url::Url::parse(url) {
-        Ok(u) => crate::faults::redact_url(&u),
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            crate::faults::redact_url(&u)
+        }
         Err(_) => "(the configured openlineage.url)".to_string(),
     };
     let mut request = reqwest::Client::new()

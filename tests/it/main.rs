@@ -24,6 +24,7 @@ mod lineage;
 mod log_redaction;
 mod memory;
 mod missing_data;
+mod observability;
 mod pipeline;
 mod primary_care;
 mod publication;
