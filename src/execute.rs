@@ -324,7 +324,8 @@ async fn observe_start(
 /// What monitoring hears when a run's record is final (written, and the run published or not): the
 /// run's metrics (`crate::metrics`) and its last OpenLineage event, COMPLETE, FAIL or ABORT with
 /// `failure` as its error (`crate::openlineage`). Both are best effort: they never change the outcome.
-async fn observe_end(
+/// The scheduler calls it too, for the record it writes of a run whose process died (`abandoned`).
+pub(crate) async fn observe_end(
     world: &World,
     plan: &Plan,
     period: &crate::period::Period,

@@ -10,7 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::pipeline::{project, seed_visits};
+use boardpack::execute::Silent;
+use boardpack::record::Trigger;
+use boardpack::schedule::control::StopSignal;
+use boardpack::schedule::{Settings, lease, runner};
+use boardpack::world::FixedClock;
+use chrono::{TimeZone, Utc};
+
+use crate::pipeline::{PIPELINE, project, seed_visits};
 use crate::support::{TestProject, boardpack, repo};
 
 /// The core schema's `$id`: the specification of OpenLineage 1.52.0.
@@ -118,7 +125,11 @@ fn run_april(p: &TestProject) -> (i32, String, String) {
 
 /// The events the store keeps for each run of April: run id → file names in order, with their events.
 fn stored_events(p: &TestProject) -> BTreeMap<String, Vec<(String, Value)>> {
-    let dir = p.store_file("lineage/waits/2022-04");
+    stored_events_of(p, "2022-04")
+}
+
+fn stored_events_of(p: &TestProject, period: &str) -> BTreeMap<String, Vec<(String, Value)>> {
+    let dir = p.store_file(&format!("lineage/waits/{period}"));
     let mut runs = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return runs;
@@ -372,6 +383,101 @@ fn a_bad_endpoint_url_is_refused_at_its_key() {
         err.contains("config/boardpack.yaml:2:3: openlineage.url: not an http:// or https:// URL"),
         "{out}{err}"
     );
+}
+
+/// 07:00 London time on the 1st of each month, for the month before.
+const SCHEDULE: &str = "schedule:\n  cron: \"0 7 1 * *\"\n  timezone: Europe/London\n  builds: previous-month\n  ready: { poll: 50ms, deadline: 1h }\n";
+
+#[test]
+fn backfilled_runs_emit_their_events() {
+    let p = project();
+    seed_visits(&p);
+    p.write("pipelines/waits.yaml", &format!("{PIPELINE}{SCHEDULE}"));
+    config(&p, "openlineage:\n  store: true\n");
+    let (code, out, err) = boardpack(
+        p.root(),
+        &["backfill", "waits", "--from", "2022-04", "--to", "2022-05"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let spec = Spec::load();
+    for period in ["2022-04", "2022-05"] {
+        let runs = stored_events_of(&p, period);
+        assert_eq!(runs.len(), 1, "{period}: {runs:?}");
+        let files = runs.values().next().unwrap();
+        assert_eq!(
+            names(files),
+            ["1-START.json", "2-COMPLETE.json"],
+            "{period}"
+        );
+        for (_, e) in files {
+            spec.check(e);
+            assert_eq!(e["run"]["facets"]["boardpack_run"]["trigger"], "backfill");
+            assert_eq!(e["run"]["facets"]["boardpack_run"]["period"], period);
+        }
+    }
+}
+
+/// The scheduler's runs emit through the same hook, and a run whose process died — its START sent, its
+/// lease expired — gets its FAIL from the pass that records it abandoned.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scheduler_emits_its_runs_events_and_a_fail_for_an_abandoned_run() {
+    let p = project();
+    seed_visits(&p);
+    p.write("pipelines/waits.yaml", &format!("{PIPELINE}{SCHEDULE}"));
+    config(
+        &p,
+        "openlineage:\n  store: true\nscheduler:\n  catch_up_window: 1d\n",
+    );
+    let t0 = Utc.with_ymd_and_hms(2022, 5, 1, 6, 1, 0).unwrap();
+    let w = p.world().with_clock(Arc::new(FixedClock(t0)));
+    // A process took the lease at 06:01 and was killed.
+    lease::acquire(
+        &w.store,
+        "waits",
+        "2022-04",
+        "20220501T060100Z-dead00",
+        Trigger::Schedule,
+        t0,
+        std::time::Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    let later = p
+        .world()
+        .with_clock(Arc::new(FixedClock(t0 + chrono::Duration::minutes(10))));
+    runner::pass(
+        &later,
+        &Settings::from_config(&later.config.scheduler).unwrap(),
+        &StopSignal::new(std::time::Duration::from_secs(5)),
+        Arc::new(Silent),
+        &|_: &str| {},
+        false,
+    )
+    .await
+    .expect("the pass runs");
+    let runs = stored_events_of(&p, "2022-04");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let spec = Spec::load();
+    let dead = &runs["20220501T060100Z-dead00"];
+    assert_eq!(names(dead), ["2-FAIL.json"]);
+    spec.check(&dead[0].1);
+    let message = dead[0].1["run"]["facets"]["errorMessage"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("lease expired"), "{message}");
+    assert_eq!(
+        dead[0].1["run"]["facets"]["boardpack_run"]["status"],
+        "abandoned"
+    );
+    let (_, scheduled) = runs
+        .iter()
+        .find(|(id, _)| id.as_str() != "20220501T060100Z-dead00")
+        .unwrap();
+    assert_eq!(names(scheduled), ["1-START.json", "2-COMPLETE.json"]);
+    for (_, e) in scheduled {
+        spec.check(e);
+        assert_eq!(e["run"]["facets"]["boardpack_run"]["trigger"], "schedule");
+    }
 }
 
 /// A request the test endpoint received: its path and body.
