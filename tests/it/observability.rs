@@ -480,16 +480,24 @@ async fn the_scheduler_emits_its_runs_events_and_a_fail_for_an_abandoned_run() {
     }
 }
 
-/// A request the test endpoint received: its path and body.
+/// The requests the test endpoint received: each one's path, headers (lower-cased names) and body.
 type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+type Headers = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
 
 /// An HTTP endpoint in this process answering every request with `status`, recording each request's path
 /// and body; its base URL.
 fn endpoint(status: &'static str) -> (String, Received) {
+    let (url, received, _) = endpoint_with_headers(status);
+    (url, received)
+}
+
+fn endpoint_with_headers(status: &'static str) -> (String, Received, Headers) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let received: Received = Arc::default();
     let log = received.clone();
+    let headers: Headers = Arc::default();
+    let header_log = headers.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -499,17 +507,21 @@ fn endpoint(status: &'static str) -> (String, Received) {
                 continue;
             }
             let mut length = 0usize;
+            let mut these = BTreeMap::new();
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
                 }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
+                if let Some((name, value)) = line.split_once(':') {
+                    let name = name.to_ascii_lowercase();
+                    if name == "content-length" {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    these.insert(name, value.trim().to_string());
                 }
             }
+            header_log.lock().unwrap().push(these);
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             let path = request_line
@@ -524,7 +536,7 @@ fn endpoint(status: &'static str) -> (String, Received) {
             );
         }
     });
-    (url, received)
+    (url, received, headers)
 }
 
 #[test]
@@ -859,4 +871,106 @@ fn the_metrics_file_is_valid_exposition_format_naming_every_step_and_replaced_wh
         .unwrap()
         .count();
     assert_eq!(left, 1);
+}
+
+#[test]
+fn the_api_key_is_read_from_the_variable_named_and_sent_as_a_bearer_token() {
+    let p = project();
+    seed_visits(&p);
+    let (url, _, headers) = endpoint_with_headers("200 OK");
+    config(
+        &p,
+        &format!(
+            "openlineage:\n  url: {url}/api/v1/lineage\n  api_key_env: TEST_OPENLINEAGE_KEY\n"
+        ),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boardpack"))
+        .args(["--project", p.root().to_str().unwrap(), "--quiet"])
+        .args(["run", "waits", "--period", "2022-04"])
+        .env("TEST_OPENLINEAGE_KEY", "k-0123456789")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let headers = headers.lock().unwrap().clone();
+    assert_eq!(headers.len(), 2);
+    for h in &headers {
+        assert_eq!(h["authorization"], "Bearer k-0123456789");
+        assert_eq!(h["content-type"], "application/json");
+    }
+}
+
+/// An endpoint that takes the connection and never answers holds the run up to `timeout_seconds` per
+/// event, then is a warning like any other failure.
+#[test]
+fn an_endpoint_that_never_answers_times_out_and_the_run_is_published() {
+    let p = project();
+    seed_visits(&p);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    config(
+        &p,
+        &format!(
+            "openlineage:\n  url: http://{addr}/lineage\n  timeout_seconds: 1\n  store: true\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let (code, out, err) = run_april(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        err.contains("sending the OpenLineage START event to ") && err.contains("timed out"),
+        "{err}"
+    );
+    assert_eq!(
+        names(&stored_events(&p)[&published_run_id(&p)]),
+        ["1-START.json", "2-COMPLETE.json"]
+    );
+}
+
+/// Seeds are inputs too: the project's files, with their SHA-256 once the run read them.
+#[test]
+fn seeds_are_input_datasets_of_the_project() {
+    let p = project();
+    seed_visits(&p);
+    p.write(
+        "config/waits/clinics.csv",
+        "clinic,lead\nCardiology,Dr Patel\nDermatology,Dr Khan\n",
+    );
+    p.write("sql/waits/leads.sql", "SELECT clinic, lead FROM clinics");
+    p.write(
+        "pipelines/waits.yaml",
+        &PIPELINE.replace(
+            "steps:\n",
+            "seeds:\n  clinics: waits/clinics.csv\nsteps:\n  - id: leads\n    sql: waits/leads.sql\n",
+        ),
+    );
+    config(&p, "openlineage:\n  store: true\n");
+    let (code, out, err) = run_april(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    let files = &stored_events(&p)[&published_run_id(&p)];
+    let spec = Spec::load();
+    for (_, e) in files {
+        spec.check(e);
+        let seed = dataset(&e["inputs"], "config/waits/clinics.csv");
+        assert_eq!(seed["namespace"], "file");
+    }
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(p.store_file(&format!(
+            "runs/waits/2022-04/{}/run.json",
+            published_run_id(&p)
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    let seed = dataset(&files[1].1["inputs"], "config/waits/clinics.csv");
+    assert_eq!(
+        seed["facets"]["version"]["datasetVersion"],
+        record["files"]["config/waits/clinics.csv"]
+    );
 }
