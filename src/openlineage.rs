@@ -120,11 +120,7 @@ pub fn end_event(
     record: &RunRecord,
     failure: Option<&str>,
 ) -> (EventType, Json) {
-    let kind = match (failure, record.status) {
-        (None, _) => EventType::Complete,
-        (Some(_), RunStatus::Interrupted) => EventType::Abort,
-        (Some(_), _) => EventType::Fail,
-    };
+    let kind = end_type(record.status, failure.is_some());
     let namespace = store_namespace(record);
     let inputs: Vec<Json> = record
         .inputs
@@ -185,6 +181,17 @@ pub fn end_event(
         kind, time, config, plan, period, record, failure, inputs, outputs,
     );
     (kind, event)
+}
+
+/// How a run ended, as OpenLineage names it: COMPLETE only when it was published (`failed` is whether the
+/// run failed, its publication included); ABORT when a signal stopped it; FAIL otherwise (a failed or
+/// abandoned run, or a succeeded one whose publication failed).
+fn end_type(status: RunStatus, failed: bool) -> EventType {
+    match (failed, status) {
+        (false, _) => EventType::Complete,
+        (true, RunStatus::Interrupted) => EventType::Abort,
+        (true, _) => EventType::Fail,
+    }
 }
 
 /// One event: the parts every event has, around its datasets.
@@ -409,6 +416,16 @@ mod tests {
         assert_ne!(a, run_uuid("20220510T070000Z-1a2b3d"));
         assert_eq!(a.get_version_num(), 8);
         assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+    }
+
+    #[test]
+    fn a_run_ends_in_the_event_its_status_names() {
+        assert_eq!(end_type(RunStatus::Succeeded, false), EventType::Complete);
+        // Succeeded, but its publication failed.
+        assert_eq!(end_type(RunStatus::Succeeded, true), EventType::Fail);
+        assert_eq!(end_type(RunStatus::Failed, true), EventType::Fail);
+        assert_eq!(end_type(RunStatus::Abandoned, true), EventType::Fail);
+        assert_eq!(end_type(RunStatus::Interrupted, true), EventType::Abort);
     }
 
     #[test]
