@@ -230,7 +230,16 @@ Steps not selected are not run: their tables and PDFs are copied from the period
 checked) and the run is published like any other; its record's `selection` says which steps ran and which were \
 reused from which run. A SQL step left out that the published run has no output of (none is published, the step \
 is new, or it failed there) comes from the step cache when it holds the result; otherwise it is refused by name: \
-select it too.";
+select it too.\n\n\
+Observability (config/boardpack.yaml; each key also as BOARDPACK__SECTION__KEY):\n  \
+openlineage:\n    \
+url: http://marquez:5000/api/v1/lineage  # POST each event: START, COMPLETE/FAIL/ABORT\n    \
+namespace: boardpack                     # the jobs' namespace; a pipeline is a job\n    \
+store: true                              # keep them: lineage/PIPELINE/PERIOD/RUN-ID/\n  \
+metrics:\n    \
+textfile_dir: /var/lib/node_exporter/textfile  # boardpack_PIPELINE.prom\n\
+Every run (run, backfill, --resume, the scheduler) reports to both; an endpoint that fails is a \
+warning, never a failed run.";
 
 const SCHEDULE_HELP: &str = "A pipeline's schedule (pipelines/NAME.yaml):\n  schedule:\n    cron: \"0 7 * * *\"          # minute hour day month weekday\n    timezone: Europe/London     # GMT/BST handled\n    working_day: 8              # only on the 8th working day of the month\n    builds: previous-month      # or previous-quarter, previous-year\n    ready: { poll: 15m, deadline: 8h, min_rows: { INPUT: N }, markers: [PATH] }\n    retries: 2\n    retry_backoff: 1m\n    step_timeout: 30m\n\nScheduler settings (bank holidays, lease, catch-up, notifications) are under `scheduler:` in\nconfig/boardpack.yaml. On SIGTERM/SIGINT no new step starts, running steps have the grace period,\nthe lease is released and the run is recorded as interrupted.";
 

@@ -22,6 +22,8 @@ pub struct Config {
     pub scheduler: crate::schedule::SchedulerConfig,
     /// Run metrics for monitoring (`crate::metrics`).
     pub metrics: MetricsConfig,
+    /// OpenLineage run events, kept on the store and/or sent to a lineage service (`crate::openlineage`).
+    pub openlineage: OpenLineageConfig,
     /// Named targets (`dev`, `prod`, …): each a part of this file's settings that replaces the same keys
     /// of the rest when chosen by `--target NAME` or `BOARDPACK_TARGET` (mappings are merged key by key;
     /// other values are replaced). Read raw here and applied by `Config::load_target`.
@@ -41,6 +43,43 @@ pub struct MetricsConfig {
     /// A folder read by node_exporter's textfile collector: each run rewrites
     /// `boardpack_<pipeline>.prom` there (Prometheus text format). Nothing is written when absent.
     pub textfile_dir: Option<String>,
+}
+
+/// Where a run's OpenLineage events go. Nothing is written or sent unless `store` or `url` says so.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenLineageConfig {
+    /// An OpenLineage HTTP endpoint (Marquez: `http://marquez:5000/api/v1/lineage`): each event is POSTed
+    /// to it as JSON. One that refuses or fails is a warning; the run goes on as if it had answered.
+    pub url: Option<String>,
+    /// The name of an environment variable holding an API key, sent as `Authorization: Bearer …` (a key is
+    /// never written in this file).
+    pub api_key_env: Option<String>,
+    /// The namespace of the jobs (each pipeline is a job of that name).
+    pub namespace: String,
+    /// Keep every event on the store, under `lineage/<pipeline>/<period>/<run-id>/<n>-<TYPE>.json`.
+    pub store: bool,
+    /// How long to wait for the endpoint, per event.
+    pub timeout_seconds: u64,
+}
+
+impl Default for OpenLineageConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            api_key_env: None,
+            namespace: "boardpack".into(),
+            store: false,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+impl OpenLineageConfig {
+    /// Whether events are kept or sent at all.
+    pub fn enabled(&self) -> bool {
+        self.store || self.url.as_deref().is_some_and(|u| !u.trim().is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +154,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             scheduler: Default::default(),
             metrics: Default::default(),
+            openlineage: Default::default(),
             targets: BTreeMap::new(),
             source: None,
         }
@@ -432,6 +472,37 @@ impl Config {
         }
         if let Err(message) = self.engine_location() {
             out.push(("engine.url".into(), format!("engine.url: {message}")));
+        }
+        if let Some(url) = self
+            .openlineage
+            .url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            // The URL itself is not quoted: it may carry a token.
+            let ok = url::Url::parse(url)
+                .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .unwrap_or(false);
+            if !ok {
+                out.push((
+                    "openlineage.url".into(),
+                    "openlineage.url: not an http:// or https:// URL (e.g. \
+                     `http://marquez:5000/api/v1/lineage`)"
+                        .into(),
+                ));
+            }
+        }
+        if self.openlineage.namespace.trim().is_empty() {
+            out.push((
+                "openlineage.namespace".into(),
+                "openlineage.namespace must not be empty".into(),
+            ));
+        }
+        if self.openlineage.timeout_seconds == 0 {
+            out.push((
+                "openlineage.timeout_seconds".into(),
+                "openlineage.timeout_seconds must be at least 1".into(),
+            ));
         }
         out
     }
@@ -820,6 +891,37 @@ mod tests {
         );
         assert!(parse_set_flag("store.url").is_err());
         assert!(parse_set_flag("store..url=x").is_err());
+    }
+
+    #[test]
+    fn openlineage_settings_come_from_the_file_or_the_environment_and_are_checked() {
+        let c = Config::parse("", None, "f.yaml", &[]).unwrap();
+        assert!(!c.openlineage.enabled());
+        assert_eq!(c.openlineage.namespace, "boardpack");
+        let env = env_settings(vars(&[
+            (
+                "BOARDPACK__OPENLINEAGE__URL",
+                "http://marquez:5000/api/v1/lineage",
+            ),
+            ("BOARDPACK__OPENLINEAGE__STORE", "true"),
+        ]));
+        let c = Config::parse(
+            "openlineage:\n  namespace: icb\n",
+            None,
+            "f.yaml",
+            &env.into_iter().collect::<Vec<PathSettings>>(),
+        )
+        .unwrap();
+        assert!(c.openlineage.store && c.openlineage.enabled());
+        assert_eq!(c.openlineage.namespace, "icb");
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        let mut c = Config::default();
+        c.openlineage.url = Some("ftp://host/x?token=SECRET".into());
+        c.openlineage.namespace = " ".into();
+        let problems = c.problems();
+        let keys: Vec<&str> = problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["openlineage.url", "openlineage.namespace"]);
+        assert!(!problems[0].1.contains("SECRET"), "{problems:?}");
     }
 
     #[test]

@@ -139,6 +139,10 @@ pub async fn run_with(
     );
     record.resumed_from = options.control.resumed_from();
     record.selection = options.control.selection.as_ref().map(|s| s.record.clone());
+    // A staged-only run (`verify`) is no run of the pipeline: monitoring hears nothing of it.
+    if options.stage_only.is_none() {
+        observe_start(world, plan, &period, &record).await;
+    }
 
     let result = execute(
         world,
@@ -177,6 +181,41 @@ pub async fn run_with(
             }
         };
     }
+    let finished = finish(
+        world,
+        plan,
+        &layout,
+        &mut record,
+        result,
+        events.as_ref(),
+        options,
+    )
+    .await;
+    observe_end(
+        world,
+        plan,
+        &period,
+        &record,
+        finished.as_ref().err().map(|f| f.message.as_str()),
+    )
+    .await;
+    finished.map(|record_path| RunOutcome {
+        record,
+        record_path,
+    })
+}
+
+/// Writes the record of a run that was not staged only, and publishes it when it succeeded: the path of
+/// the record, or why the run failed (the record says so when it could be written).
+async fn finish(
+    world: &World,
+    plan: &Plan,
+    layout: &RunLayout,
+    record: &mut RunRecord,
+    result: Result<(), String>,
+    events: &dyn Events,
+    options: &RunOptions,
+) -> Result<String, RunFailure> {
     match result {
         Ok(()) => {
             record.status = RunStatus::Succeeded;
@@ -221,8 +260,7 @@ pub async fn run_with(
             // The one write that publishes. When it fails the run is not published: it fails, and its
             // record and outputs stay for inspection (the record says `succeeded`; `runs show` says it
             // was not published).
-            if let Err(e) = crate::publish::publish(&world.store, &record, &record_path).await {
-                write_metrics(world, &record);
+            if let Err(e) = crate::publish::publish(&world.store, record, &record_path).await {
                 return Err(RunFailure {
                     message: format!(
                         "the run succeeded but was not published: {e} (its record is `{record_path}`)"
@@ -231,11 +269,7 @@ pub async fn run_with(
                 });
             }
             record.published = true;
-            write_metrics(world, &record);
-            Ok(RunOutcome {
-                record: record,
-                record_path,
-            })
+            Ok(record_path)
         }
         Err(message) => {
             // Nothing of a failed run may look published: remove what it staged, then record the failure.
@@ -256,7 +290,6 @@ pub async fn run_with(
                     .is_ok(),
                 Err(_) => false,
             };
-            write_metrics(world, &record);
             Err(RunFailure {
                 message,
                 record_path: written.then_some(record_path),
@@ -265,10 +298,47 @@ pub async fn run_with(
     }
 }
 
-/// The run's metrics for monitoring, where the configuration asks for them (`crate::metrics`).
-fn write_metrics(world: &World, record: &RunRecord) {
+/// What monitoring hears when a run starts: its OpenLineage START event, where the configuration asks for
+/// events (`crate::openlineage`). With [`observe_end`], the one place a run is told to anything outside
+/// the store: `run`, `backfill`, `--resume` and the scheduler all run through [`run_with`].
+async fn observe_start(
+    world: &World,
+    plan: &Plan,
+    period: &crate::period::Period,
+    record: &RunRecord,
+) {
+    let config = &world.config.openlineage;
+    if config.enabled() {
+        let event = crate::openlineage::start_event(config, plan, period, record);
+        crate::openlineage::emit(
+            world,
+            record,
+            1,
+            crate::openlineage::EventType::Start,
+            &event,
+        )
+        .await;
+    }
+}
+
+/// What monitoring hears when a run's record is final (written, and the run published or not): the
+/// run's metrics (`crate::metrics`) and its last OpenLineage event, COMPLETE, FAIL or ABORT with
+/// `failure` as its error (`crate::openlineage`). Both are best effort: they never change the outcome.
+/// The scheduler calls it too, for the record it writes of a run whose process died (`abandoned`).
+pub(crate) async fn observe_end(
+    world: &World,
+    plan: &Plan,
+    period: &crate::period::Period,
+    record: &RunRecord,
+    failure: Option<&str>,
+) {
     if let Some(dir) = &world.config.metrics.textfile_dir {
         crate::metrics::write(&world.project.root().join(dir), record);
+    }
+    let config = &world.config.openlineage;
+    if config.enabled() {
+        let (kind, event) = crate::openlineage::end_event(config, plan, period, record, failure);
+        crate::openlineage::emit(world, record, 2, kind, &event).await;
     }
 }
 

@@ -30,6 +30,7 @@
 //! | [`faults`] | retries and timeouts of the store, keeping credentials out of messages and records |
 //! | [`logging`] | the log lines written, every one through the redaction of credentials |
 //! | [`metrics`] | a finished run as Prometheus text for node_exporter's textfile collector |
+//! | [`openlineage`] | a run's OpenLineage events (START, COMPLETE, FAIL, ABORT): kept on the store, sent to a lineage service |
 //! | [`world`] | everything a run takes from outside: project files, store, clock, fonts |
 //! | [`config`] | `config/boardpack.yaml` and its environment overrides |
 //! | [`contract`] | an input's data-quality rules: quarantine, row and reference rules, drift, completeness |
@@ -58,6 +59,7 @@ pub mod figure_diff;
 pub mod lineage;
 pub mod logging;
 pub mod metrics;
+pub mod openlineage;
 pub mod params;
 pub mod period;
 pub mod plan;

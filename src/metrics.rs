@@ -3,8 +3,9 @@
 //!
 //! Owns the metric names and the file. Each run of a pipeline rewrites `boardpack_<pipeline>.prom` (written
 //! beside it, then renamed, so the collector never reads half a file): the pipeline's last run, whether it
-//! succeeded and was published, its and each step's duration, rows and cache use, and each input's rows
-//! and bytes. A failure to write is a warning: monitoring never fails a run.
+//! succeeded and was published, its and each step's duration, rows and cache use, how many of its steps the
+//! step cache served, and each input's rows and bytes. A failure to write is a warning: monitoring never
+//! fails a run. `execute` calls it once per run, from the record, with the run's OpenLineage events.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -56,6 +57,15 @@ pub fn render(record: &RunRecord) -> String {
         "gauge",
         "How long the pipeline's last run took.",
         &[(run.clone(), record.duration_ms as f64 / 1000.0)],
+    );
+    family(
+        "boardpack_run_cache_hits",
+        "gauge",
+        "Steps of the pipeline's last run whose result was reused from the step cache.",
+        &[(
+            run.clone(),
+            record.steps.iter().filter(|s| s.cached).count() as f64,
+        )],
     );
     let step = |s: &crate::record::StepRecord| {
         format!(

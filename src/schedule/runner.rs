@@ -348,6 +348,10 @@ async fn record_abandoned(world: &World, settings: &Settings, plan: &Plan, dead:
         Ok(p) => {
             tracing::warn!("run {} recorded as abandoned ({p})", r.run_id);
             notify(&settings.notify, &r).await;
+            // Its START was sent by the process that died: monitoring hears how it ended from here.
+            if let Ok(period) = dead.period.parse::<crate::period::Period>() {
+                crate::execute::observe_end(world, plan, &period, &r, r.error.as_deref()).await;
+            }
         }
         Err(e) => tracing::warn!("recording run {} as abandoned: {e}", r.run_id),
     }

@@ -26,6 +26,7 @@ mod log_redaction;
 mod memory;
 mod metric_registry;
 mod missing_data;
+mod observability;
 mod pipeline;
 mod primary_care;
 mod publication;
