@@ -346,9 +346,11 @@ pub fn compare(
                         (o, n, Some(c))
                     }
                     // A plain number as the table holds it, with the difference.
-                    (None, Some((x, y))) => {
-                        (ra[i].clone(), rb[i].clone(), Some(format!("{:+}", y - x)))
-                    }
+                    (None, Some((x, y))) => (
+                        ra[i].clone(),
+                        rb[i].clone(),
+                        Some(plain_change(&ra[i], &rb[i], y - x)),
+                    ),
                     (_, None) => (ra[i].clone(), rb[i].clone(), None),
                 };
                 out.figures.push(FigureChange {
@@ -380,6 +382,23 @@ pub fn compare(
     let position = |c: &str| ta.columns.iter().position(|x| x == c).unwrap_or(usize::MAX);
     out.figures.sort_by_key(|f| position(&f.column));
     out
+}
+
+/// The difference of two plain numbers at the precision they are written with (`0.19338 → 0.20338` is
+/// `+0.01000`, not the float subtraction's `+0.010000000000000009`); as computed when either is written
+/// with an exponent.
+fn plain_change(old: &str, new: &str, d: f64) -> String {
+    let decimals = |t: &str| {
+        if t.contains(['e', 'E']) {
+            None
+        } else {
+            Some(t.split_once('.').map_or(0, |(_, f)| f.len()).min(12))
+        }
+    };
+    match (decimals(old), decimals(new)) {
+        (Some(a), Some(b)) => format!("{:+.*}", a.max(b), d),
+        _ => format!("{d:+}"),
+    }
 }
 
 #[cfg(test)]
@@ -448,5 +467,15 @@ mod tests {
                 "other: (the row): 1 → 2 (+1)"
             ]
         );
+    }
+
+    #[test]
+    fn a_plain_change_is_written_at_the_precision_of_its_figures() {
+        assert_eq!(
+            super::plain_change("0.19338", "0.20338", 0.20338 - 0.19338),
+            "+0.01000"
+        );
+        assert_eq!(super::plain_change("12", "9", -3.0), "-3");
+        assert_eq!(super::plain_change("1e-7", "2e-7", 1e-7), "+0.0000001");
     }
 }
