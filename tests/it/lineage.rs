@@ -154,7 +154,8 @@ async fn diff_names_the_changed_input_and_exactly_the_affected_figures() {
     assert_eq!(changed_inputs.len(), 1, "{out}");
     assert!(changed_inputs[0].contains(input), "{out}");
 
-    // Every figure line (`column: key: old → new (difference)`), in table order.
+    // Every figure line (`column: key: old → new (difference)`), in table order; a plain number's
+    // difference at the precision its figures are written with (here 16 digits, at most 12 shown).
     let figures: Vec<&str> = out
         .lines()
         .map(str::trim)
@@ -166,13 +167,13 @@ async fn diff_names_the_changed_input_and_exactly_the_affected_figures() {
         vec![
             "within: month=2022-04, clinic=Cardiology: 2 → 1 (-1)".to_string(),
             format!(
-                "share_within: month=2022-04, clinic=Cardiology: {} → {} ({:+})",
+                "share_within: month=2022-04, clinic=Cardiology: {} → {} ({:+.12})",
                 2.0 / 3.0,
                 third,
                 third - 2.0 / 3.0
             ),
             format!(
-                "share_within: clinic=Cardiology: {} → {} ({:+})",
+                "share_within: clinic=Cardiology: {} → {} ({:+.12})",
                 2.0 / 3.0,
                 third,
                 third - 2.0 / 3.0
