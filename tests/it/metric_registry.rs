@@ -217,6 +217,43 @@ async fn one_metric_prints_one_value_in_the_pack_and_the_dashboard() {
         assert!(shared.contains(&id.to_string()), "{id} in both: {shared:?}");
     }
 
+    // And for each Place: the pack's inequality lens splits by Place what the dashboard rolls up by Place.
+    let places = crate::sample_pack::table_rows(pack_store.path(), pack, "inequality_split");
+    let mut compared = 0;
+    for r in places
+        .iter()
+        .filter(|r| text(r, "month") == "2022-04" && text(r, "dimension") == "place")
+    {
+        let id = text(r, "metric_id");
+        let Some(d) = crate::sample_pack::table_rows(pc_store.path(), pc, "area_indicator")
+            .into_iter()
+            .find(|d| {
+                text(d, "level") == "Place"
+                    && text(d, "area_code") == text(r, "group_label")
+                    && text(d, "indicator_id") == id
+            })
+        else {
+            continue;
+        };
+        for (pack_col, dash_col) in [
+            ("numerator", "numerator"),
+            ("denominator", "denominator"),
+            ("rate", "value"),
+        ] {
+            assert_eq!(
+                num(r, pack_col),
+                num(&d, dash_col),
+                "{id} {} {pack_col}: the pack and the dashboard",
+                text(r, "group_label")
+            );
+        }
+        compared += 1;
+    }
+    assert!(
+        compared >= 4,
+        "every Place of a shared metric compared: {compared}"
+    );
+
     // Both PDFs print the shared metric under one name, and the provider return's version under its own.
     let pack_text = words(&pdf_text(&pack_store.path().join(&pack.reports()[0])));
     let dash_text = words(&pdf_text(&pc_store.path().join(&pc.reports()[0])));
