@@ -47,7 +47,7 @@ patient_records AS (
     FROM snapshots WHERE list = 'dm01'
     UNION ALL
     -- GP appointments not attended, of those attended or missed (status unknown left out).
-    SELECT 'gp_dna', month, practice_code, imd_decile, ethnic_group,
+    SELECT 'appt_dna', month, practice_code, imd_decile, ethnic_group,
            CASE WHEN appointment_status = 'DNA' THEN 1 ELSE 0 END
     FROM gp_appointments WHERE appointment_status IN ('Attended', 'DNA')
     UNION ALL

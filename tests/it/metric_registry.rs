@@ -212,9 +212,15 @@ async fn one_metric_prints_one_value_in_the_pack_and_the_dashboard() {
         }
     }
     // The metrics both products print: the practice registers' SMI checks and the two QOF indicators
-    // of the inequality lens (before the registry they had other ids in the pack, and nothing tied them).
+    // of the inequality lens (before the registry they had other ids and names in the pack, and nothing
+    // tied them). The GP DNA rate is one metric too (`appt_dna`), compared whenever the pack's lens holds
+    // it for the month.
     for id in ["smi_checks_registers", "qof_hyp", "qof_dm"] {
-        assert!(shared.contains(&id.to_string()), "{id} in both: {shared:?}");
+        assert!(
+            shared.contains(&id.to_string()),
+            "{id} in both: {shared:?}; the pack holds {:?}",
+            pack_values.keys().collect::<Vec<_>>()
+        );
     }
 
     // And for each Place: the pack's inequality lens splits by Place what the dashboard rolls up by Place.
