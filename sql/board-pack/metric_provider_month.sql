@@ -99,7 +99,10 @@ UNION ALL
 SELECT 'dm01_6w', month, provider_code, CAST(under_6w AS DOUBLE), CAST(waiting AS DOUBLE), CAST(under_6w AS DOUBLE) / NULLIF(waiting, 0)
 FROM dm01_provider_month
 )
-SELECT p.metric_id, p.month, p.provider_code, COALESCE(o.short_name, p.provider_code) AS provider, p.numerator, p.denominator, p.value
+-- Each row carries its metric's unit from the registry (through the seed `metrics`), for `diff`.
+SELECT p.metric_id, p.month, p.provider_code, COALESCE(o.short_name, p.provider_code) AS provider, p.numerator, p.denominator, p.value,
+       k.unit
 FROM per_provider p
 LEFT JOIN organisations o ON o.org_code = p.provider_code
+LEFT JOIN metrics k ON k.id = p.metric_id
 ORDER BY p.metric_id, p.month, p.provider_code
