@@ -747,7 +747,7 @@ async fn the_primary_care_dashboard_prints_no_small_count() {
 }
 
 /// The carbon account for 2022-23 Q1 on the sample data (its inputs and April–June 2022's outpatients).
-async fn carbon_run() -> (tempfile::TempDir, boardpack::execute::RunOutcome) {
+pub(crate) async fn carbon_run() -> (tempfile::TempDir, boardpack::execute::RunOutcome) {
     use boardpack::period::Month;
     let store = tempfile::tempdir().unwrap();
     let world = boardpack::world::World::open(
