@@ -19,7 +19,8 @@ pub enum Latest {
 }
 
 /// A figure in the chart's unit: a ratio as a percentage when the chart is in percent, a percentage
-/// with its sign, else the number with thousands separated (1 dp unless it is whole).
+/// with its sign, else the number with thousands separated (1 dp unless it is whole; three significant
+/// figures below 1).
 pub fn figure(value: f64, opts: &ChartOptions) -> String {
     if opts.percent {
         format::percent(value, 1)
@@ -27,6 +28,11 @@ pub fn figure(value: f64, opts: &ChartOptions) -> String {
         format!("{}%", format::thousands(value, 1))
     } else if value.fract() == 0.0 {
         format::thousands(value, 0)
+    } else if value.abs() < 1.0 {
+        // A rate per patient (0.0066) would read as 0.0 at one place: three significant figures.
+        let places = (2 - value.abs().log10().floor() as i32).clamp(1, 8) as usize;
+        let text = format::thousands(value, places);
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format::thousands(value, 1)
     }
@@ -199,6 +205,15 @@ mod tests {
             &[],
         );
         assert!(alt.contains("latest Feb-24 suppressed"), "{alt}");
+    }
+
+    #[test]
+    fn a_small_rate_keeps_three_significant_figures() {
+        let o = ChartOptions::default();
+        assert_eq!(figure(0.006612, &o), "0.00661");
+        assert_eq!(figure(0.5, &o), "0.5");
+        assert_eq!(figure(1234.56, &o), "1,234.6");
+        assert_eq!(figure(0.728, &percent("")), "72.8%");
     }
 
     #[test]

@@ -202,6 +202,19 @@ fn describe(world: &ReportWorld, template: &str, diags: &[SourceDiagnostic]) -> 
                 }
             }
         }
+        // PDF/UA-1's errors say what is missing; their hints say what to do, worded here for a template.
+        if d.message.starts_with("PDF/UA") {
+            if d.message.contains("missing alt text") {
+                line.push_str(
+                    " — give the image alternative text: `#image(…, alt: \"…\")`; the chart functions \
+                     generate theirs, or take `alt=\"…\"`",
+                );
+            } else {
+                for hint in &d.hints {
+                    line.push_str(&format!(" (hint: {})", hint.v));
+                }
+            }
+        }
         out.push(line);
     }
     if out.is_empty() {
