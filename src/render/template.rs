@@ -858,6 +858,8 @@ fn x_labels(what: &str, rows: &[Value], x: &str) -> Result<Vec<String>, Error> {
         .collect()
 }
 
+/// The options every chart function takes: `title=`, `y_label=`, `percent=`, `height=`. Each also takes
+/// `alt="…"`, read where it builds its alternative text (`alt_text`), to replace the generated one.
 fn chart_options(kwargs: &Kwargs) -> Result<ChartOptions, Error> {
     let mut o = ChartOptions::default();
     if let Some(t) = kwargs.get::<Option<String>>("title")? {
@@ -1229,7 +1231,7 @@ fn spc_value(a: &spc::Analysis) -> Value {
 
 /// `funnel_chart(rows, numerator=, denominator=, label=, kind="binomial"|"poisson", centre=,
 /// direction="increase"|"decrease"|"neutral", target=, scale=, highlight=<column>, highlight_value=,
-/// title=, y_label=, percent=, height=)`: a funnel plot of the rows (see `chart::funnel_chart`). Rows without a
+/// title=, y_label=, percent=, height=, alt=)`: a funnel plot of the rows (see `chart::funnel_chart`). Rows without a
 /// numerator or denominator (non-submitters) are left out. `None` when there is nothing to draw and the
 /// template allows that (`allow_empty=true`).
 fn funnel_from_rows(

@@ -317,7 +317,7 @@ async fn the_primary_care_dashboard_and_practice_visit_packs_are_pdf_ua() {
 #[tokio::test]
 async fn the_carbon_account_is_pdf_ua() {
     let (store, outcome) = crate::disclosure_sweep::carbon_run().await;
-    assert_accessible(&check_run(store.path(), &outcome), false);
+    assert_accessible(&check_run(store.path(), outcome), false);
 }
 
 const USER_TEMPLATE: &str = "reports/r/r.typ.j2";
