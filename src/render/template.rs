@@ -613,7 +613,10 @@ pub fn environment_for(
                 } else {
                     format!("Funnel plot: {}", opts.title.trim())
                 };
-                format!("{title}; {} points with their control limits.", rows.len())
+                format!(
+                    "{title}; {} units against their denominators, with control limits.",
+                    rows.len()
+                )
             });
             Ok(image(&g, "funnel", svg, &rows, &alt))
         },
