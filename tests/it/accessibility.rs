@@ -476,3 +476,40 @@ async fn the_check_fails_on_a_pdf_without_what_pdf_ua_requires() {
         assert!(failures.contains(said), "{said:?} not in:\n{failures}");
     }
 }
+
+#[test]
+fn the_spc_commands_chart_pdf_is_pdf_ua() {
+    let p = TestProject::new();
+    let mut csv = String::from("month,share\n");
+    for (i, v) in [
+        0.71, 0.69, 0.73, 0.70, 0.68, 0.72, 0.70, 0.69, 0.71, 0.70, 0.68, 0.69,
+    ]
+    .iter()
+    .enumerate()
+    {
+        csv.push_str(&format!("2021-{:02},{v}\n", i + 1));
+    }
+    p.write("ae.csv", &csv);
+    let pdf = p.root().join("ae.pdf");
+    let (code, _, stderr) = crate::support::boardpack(
+        p.root(),
+        &[
+            "spc",
+            p.root().join("ae.csv").to_str().unwrap(),
+            "--value",
+            "share",
+            "--date",
+            "month",
+            "--percent",
+            "--title",
+            "A&E 4-hour",
+            "--chart",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let c = check_pdf_ua(&std::fs::read(&pdf).unwrap());
+    assert!(c.failures.is_empty(), "{:#?}", c.failures);
+    assert_eq!(c.figures.len(), 1, "{:#?}", c.figures);
+    assert!(c.title.is_some(), "no title");
+}
