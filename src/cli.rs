@@ -21,7 +21,7 @@ use crate::spc::Improvement;
 A pipeline (pipelines/NAME.yaml) declares its parameters, its inputs (Parquet on the object store, \
 partitioned by month) and its steps: `sql` steps run a file from sql/ with DataFusion and keep the result \
 as a table; `check` steps assert rules over those tables; `report` steps render a template from reports/ \
-to PDF with Typst. A run writes its outputs and a run record (JSON) to the store; outputs are published \
+to PDF with Typst (PDF/UA-1: tagged, titled, with alt text on every chart; README \"Accessibility\"). A run writes its outputs and a run record (JSON) to the store; outputs are published \
 only when the whole run succeeds.",
     after_help = "Start here:\n  boardpack demo                          sample data, every pipeline, PDFs\n  \
 boardpack validate                      check every pipeline without reading data\n  \

@@ -4,6 +4,7 @@
 //! the date). It receives the rows a report uses and returns PDF bytes; it never queries the engine and
 //! never writes to the store.
 
+mod alt_text;
 pub mod chart;
 mod data;
 pub mod format;
@@ -178,6 +179,13 @@ fn render_pdf_here(
         "template rendered"
     );
     let _budget = memory::MemoBudget::start(memory_budget, template);
+    // The document's title unless the template sets one (the house style's `report` does).
+    let title = context
+        .get("title")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or(template)
+        .to_string();
     typst_world::typeset(
         Some(&project),
         fonts,
@@ -186,6 +194,7 @@ fn render_pdf_here(
         markup,
         date,
         &ident,
+        &title,
     )
 }
 
@@ -206,13 +215,24 @@ pub fn charts_pdf(
             markup.push_str("#pagebreak()\n");
         }
         markup.push_str(&format!(
-            "#text(size: 13pt, weight: \"bold\")[{}]\n\n#image({}, width: 100%)\n",
+            "#text(size: 13pt, weight: \"bold\")[{}]\n\n#image({}, width: 100%, alt: {})\n",
             format::escape_markup(heading),
-            format::string_literal(&path)
+            format::string_literal(&path),
+            // PDF/UA-1: every image has alternative text; the chart's heading names what it shows.
+            format::string_literal(&format!("SPC chart: {heading}"))
         ));
     }
     // Nothing to import: the document sees no project files at all.
-    typst_world::typeset(None, fonts, &generated, "spc chart", markup, date, title)
+    typst_world::typeset(
+        None,
+        fonts,
+        &generated,
+        "spc chart",
+        markup,
+        date,
+        title,
+        title,
+    )
 }
 
 /// Every syntax error and missing included template of `template` (relative to the project) and of the

@@ -21,6 +21,7 @@ use minijinja::value::{Kwargs, Rest, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
 
 use super::Generated;
+use super::alt_text;
 use super::chart::{self, ChartOptions};
 use super::data;
 use super::format::{self, NOT_AVAILABLE};
@@ -461,6 +462,7 @@ pub fn environment_for(
             };
             let names: Option<Vec<String>> = kwargs.get("names")?;
             let opts = chart_options(&kwargs)?;
+            let alt: Option<String> = kwargs.get("alt")?;
             let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
             let rows = data::series(WHAT, &rows, allow_empty)?;
@@ -478,14 +480,26 @@ pub fn environment_for(
                     .as_ref()
                     .and_then(|n| n.get(k).cloned())
                     .unwrap_or_else(|| y.clone());
-                series.push((name, values));
+                series.push((name, values, latest(WHAT, &rows, &labels, y)?));
             }
             // A series with no value in any row draws nothing: a column of gaps is as blank as no rows.
-            if !allow_empty && series.iter().all(|(_, v)| v.iter().all(Option::is_none)) {
+            if !allow_empty && series.iter().all(|(_, v, _)| v.iter().all(Option::is_none)) {
                 return suppressed_or_none(WHAT, &rows, &ys, &opts);
             }
+            let alt = alt.unwrap_or_else(|| {
+                let named = series.len() > 1;
+                let latest: Vec<_> = series
+                    .iter()
+                    .filter_map(|(name, _, l)| {
+                        l.as_ref().map(|l| (named.then(|| name.clone()), l.clone()))
+                    })
+                    .collect();
+                alt_text::series("Line chart", &opts, &labels, &latest, None, &[])
+            });
+            let series: Vec<(String, Vec<Option<f64>>)> =
+                series.into_iter().map(|(n, v, _)| (n, v)).collect();
             let svg = chart::line_chart(&labels, &series, &opts).map_err(chart_error)?;
-            Ok(image(&g, "line", svg, &rows))
+            Ok(image(&g, "line", svg, &rows, &alt))
         },
     );
     let g = generated.clone();
@@ -496,6 +510,7 @@ pub fn environment_for(
             let label: String = kwargs.get("label")?;
             let value: String = kwargs.get("value")?;
             let opts = chart_options(&kwargs)?;
+            let alt: Option<String> = kwargs.get("alt")?;
             let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
             let rows = data::series(WHAT, &rows, allow_empty)?;
@@ -503,6 +518,8 @@ pub fn environment_for(
                 return Ok(no_rows(&opts));
             }
             let mut cats = Vec::new();
+            let mut said = Vec::new();
+            let mut withheld = 0;
             let mut any = false;
             for r in &rows {
                 let mut l = data::cell(WHAT, r, &label)?.to_string();
@@ -510,16 +527,20 @@ pub fn environment_for(
                 // A suppressed count is no bar, and its label says why.
                 if let Some(token) = data::withheld(&cell) {
                     l = format!("{l} ({token})");
+                    withheld += 1;
                 }
                 let v = number(&cell);
+                said.push((l.clone(), v));
                 any |= v.is_some();
                 cats.push((l, v.unwrap_or(0.0)));
             }
             if !allow_empty && !any {
                 return suppressed_or_none(WHAT, &rows, std::slice::from_ref(&value), &opts);
             }
+            let alt = alt
+                .unwrap_or_else(|| alt_text::categories("Bar chart", &opts, &said, withheld, None));
             let svg = chart::bar_chart(&cats, &opts).map_err(chart_error)?;
-            Ok(image(&g, "bar", svg, &rows))
+            Ok(image(&g, "bar", svg, &rows, &alt))
         },
     );
     let g = generated.clone();
@@ -535,6 +556,7 @@ pub fn environment_for(
             let scale: f64 = kwargs.get::<Option<f64>>("scale")?.unwrap_or(1.0);
             let reference: Option<f64> = kwargs.get::<Option<f64>>("reference")?.map(|r| r * scale);
             let opts = chart_options(&kwargs)?;
+            let alt: Option<String> = kwargs.get("alt")?;
             let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             kwargs.assert_all_used()?;
             let rows = data::series(WHAT, &rows, allow_empty)?;
@@ -558,8 +580,16 @@ pub fn environment_for(
             if !allow_empty && estimates.is_empty() {
                 return suppressed_or_none(WHAT, &rows, std::slice::from_ref(&value), &opts);
             }
+            let alt = alt.unwrap_or_else(|| {
+                let said: Vec<(String, Option<f64>)> = estimates
+                    .iter()
+                    .map(|e| (e.label.clone(), Some(e.value)))
+                    .collect();
+                let reference = reference.map(|r| ("reference", r));
+                alt_text::categories("Interval chart", &opts, &said, 0, reference)
+            });
             let svg = chart::interval_chart(&estimates, reference, &opts).map_err(chart_error)?;
-            Ok(image(&g, "interval", svg, &rows))
+            Ok(image(&g, "interval", svg, &rows, &alt))
         },
     );
     let g = generated.clone();
@@ -569,12 +599,26 @@ pub fn environment_for(
             let allow_empty = allow_empty(&kwargs)? || mode == Mode::Synthetic;
             let rows = data::series("funnel_chart", &rows, allow_empty)?;
             let opts = chart_options(&kwargs)?;
+            let alt: Option<String> = kwargs.get("alt")?;
             let svg = match funnel_from_rows(&rows, &kwargs, allow_empty)? {
                 Ok(svg) => svg,
                 Err(Nothing::Suppressed) => return Ok(all_suppressed(&opts)),
                 Err(Nothing::NoRows) => return Ok(no_rows(&opts)),
             };
-            Ok(image(&g, "funnel", svg, &rows))
+            // A funnel's points are many practices: their count and the title say what it shows; the
+            // outliers are named in the table a template places beside it.
+            let alt = alt.unwrap_or_else(|| {
+                let title = if opts.title.trim().is_empty() {
+                    "Funnel plot".to_string()
+                } else {
+                    format!("Funnel plot: {}", opts.title.trim())
+                };
+                format!(
+                    "{title}; {} units against their denominators, with control limits.",
+                    rows.len()
+                )
+            });
+            Ok(image(&g, "funnel", svg, &rows, &alt))
         },
     );
     // `fill(text, figures)`: commentary with its placeholders replaced by their figures (`format::
@@ -612,6 +656,7 @@ pub fn environment_for(
             let (labels, analysis, target, hidden) =
                 spc_from_rows(WHAT, &rows, &kwargs, precomputed)?;
             let opts = chart_options(&kwargs)?;
+            let alt: Option<String> = kwargs.get("alt")?;
             kwargs.assert_all_used()?;
             if labels.is_empty() {
                 if allow_empty {
@@ -620,9 +665,13 @@ pub fn environment_for(
                 let value: String = kwargs.get("value")?;
                 return suppressed_or_none(WHAT, &rows, &[value], &opts);
             }
+            let alt = match alt {
+                Some(a) => a,
+                None => spc_alt(WHAT, &rows, &labels, &analysis, target, &hidden, &opts)?,
+            };
             let svg = chart::spc_chart_with_gaps(&labels, &analysis, target, &hidden, &opts)
                 .map_err(chart_error)?;
-            Ok(image(&g, "spc", svg, &rows))
+            Ok(image(&g, "spc", svg, &rows, &alt))
         },
     );
     // The built-in filters that read a column of every row see `undefined` for a column a table does
@@ -812,6 +861,8 @@ fn x_labels(what: &str, rows: &[Value], x: &str) -> Result<Vec<String>, Error> {
         .collect()
 }
 
+/// The options every chart function takes: `title=`, `y_label=`, `percent=`, `height=`. Each also takes
+/// `alt="…"`, read where it builds its alternative text (`alt_text`), to replace the generated one.
 fn chart_options(kwargs: &Kwargs) -> Result<ChartOptions, Error> {
     let mut o = ChartOptions::default();
     if let Some(t) = kwargs.get::<Option<String>>("title")? {
@@ -833,8 +884,97 @@ fn chart_error(e: chart::ChartError) -> Error {
     Error::new(ErrorKind::InvalidOperation, e.to_string())
 }
 
-/// Typst markup embedding a generated SVG at full width, with the source line of the rows drawn.
-fn image(g: &Generated, stem: &str, svg: String, rows: &[Value]) -> Value {
+/// The latest point of column `y` of a chart over `labels` (one per row): the last row with a value or
+/// a withheld count, which is said suppressed, never printed. `None` when no row has either.
+fn latest(
+    what: &str,
+    rows: &[Value],
+    labels: &[String],
+    y: &str,
+) -> Result<Option<alt_text::Latest>, Error> {
+    for (r, label) in rows.iter().zip(labels).rev() {
+        let cell = data::cell(what, r, y)?;
+        let label = label.clone();
+        if data::withheld(&cell).is_some() {
+            return Ok(Some(alt_text::Latest::Suppressed { label }));
+        }
+        if let Some(value) = number(&cell) {
+            return Ok(Some(alt_text::Latest::Value { label, value }));
+        }
+    }
+    Ok(None)
+}
+
+/// An SPC chart's alt text: its range, latest point (suppressed when the disclosure rule withholds it),
+/// target, and the series' variation and assurance — the analysis's for plain rows, the step's (the last
+/// row's `variation`/`assurance` codes) for rows an SPC step judged.
+fn spc_alt(
+    what: &str,
+    rows: &[Value],
+    labels: &[String],
+    analysis: &spc::Analysis,
+    target: Option<f64>,
+    hidden: &[bool],
+    opts: &ChartOptions,
+) -> Result<String, Error> {
+    let latest = match (analysis.points.last(), labels.last(), hidden.last()) {
+        (Some(_), Some(label), Some(true)) => vec![(
+            None,
+            alt_text::Latest::Suppressed {
+                label: label.clone(),
+            },
+        )],
+        (Some(p), Some(label), _) => vec![(
+            None,
+            alt_text::Latest::Value {
+                label: label.clone(),
+                value: p.value,
+            },
+        )],
+        _ => Vec::new(),
+    };
+    let mut variation = analysis.variation.map(|v| v.describe().to_string());
+    let mut assurance = analysis.assurance.map(|a| a.describe().to_string());
+    // A step's rows carry the series' icons on every row; the last row's are the latest reading.
+    if let Some(last) = rows.last() {
+        let code = |c: &str| -> Option<String> {
+            data::has_column(last, c)
+                .then(|| data::cell(what, last, c).ok())
+                .flatten()
+                .and_then(|v| v.as_str().map(str::to_string))
+        };
+        if variation.is_none()
+            && let Some(c) = code("variation")
+        {
+            variation = serde_json::from_value::<spc::Variation>(serde_json::Value::String(c))
+                .ok()
+                .map(|v| v.describe().to_string());
+        }
+        if assurance.is_none()
+            && let Some(c) = code("assurance")
+        {
+            assurance = serde_json::from_value::<spc::Assurance>(serde_json::Value::String(c))
+                .ok()
+                .map(|a| a.describe().to_string());
+        }
+    }
+    let reading: Vec<&str> = [variation.as_deref(), assurance.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(alt_text::series(
+        "SPC chart",
+        opts,
+        labels,
+        &latest,
+        target,
+        &reading,
+    ))
+}
+
+/// Typst markup embedding a generated SVG at full width, with its alternative text (`alt_text`; PDF/UA
+/// requires one of every figure) and the source line of the rows drawn.
+fn image(g: &Generated, stem: &str, svg: String, rows: &[Value], alt: &str) -> Value {
     // A label from data may hold control characters, which XML forbids: the chart would not typeset.
     let svg: String = svg
         .chars()
@@ -842,8 +982,9 @@ fn image(g: &Generated, stem: &str, svg: String, rows: &[Value]) -> Value {
         .collect();
     let path = g.add(stem, "svg", svg.into_bytes());
     Value::from_safe_string(format!(
-        "#image({}, width: 100%){}",
+        "#image({}, width: 100%, alt: {}){}",
         format::string_literal(&path),
+        format::string_literal(alt),
         source_note(&[Value::from(rows.to_vec())])
     ))
 }
@@ -1093,7 +1234,7 @@ fn spc_value(a: &spc::Analysis) -> Value {
 
 /// `funnel_chart(rows, numerator=, denominator=, label=, kind="binomial"|"poisson", centre=,
 /// direction="increase"|"decrease"|"neutral", target=, scale=, highlight=<column>, highlight_value=,
-/// title=, y_label=, percent=, height=)`: a funnel plot of the rows (see `chart::funnel_chart`). Rows without a
+/// title=, y_label=, percent=, height=, alt=)`: a funnel plot of the rows (see `chart::funnel_chart`). Rows without a
 /// numerator or denominator (non-submitters) are left out. `None` when there is nothing to draw and the
 /// template allows that (`allow_empty=true`).
 fn funnel_from_rows(

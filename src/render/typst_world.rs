@@ -4,12 +4,13 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Duration, Smart};
+use typst::model::DocumentElem;
 use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
-use typst::text::{Font, FontBook};
+use typst::text::{Font, FontBook, Lang, Region, TextElem};
 use typst::utils::LazyHash;
-use typst::{Library, LibraryExt, World, WorldExt};
+use typst::{Feature, Library, LibraryExt, World, WorldExt};
 use typst_layout::PagedDocument;
-use typst_pdf::{PdfOptions, Timestamp};
+use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
 
 use super::origin::Origin;
 use super::{Fonts, Generated, RenderError};
@@ -91,10 +92,26 @@ pub(super) fn typeset(
     markup: String,
     date: DateTime<Utc>,
     ident: &str,
+    title: &str,
 ) -> Result<Vec<u8>, RenderError> {
     let id = file_id(MAIN).expect("a constant valid path");
+    // `a11y-extras` gives templates `pdf.header-cell(scope: "row")`: the first column of a table of
+    // facts (the cover sheet, a practice's profile) is its header, tagged as PDF/UA asks.
+    let mut library = Library::builder()
+        .with_features([Feature::A11yExtras].into_iter().collect())
+        .build();
+    // PDF/UA-1 asks every document for a title and a language. These are the defaults beneath the
+    // template's own `set` rules (the house style's `report` sets both), so that a user's template
+    // that sets neither is still accessible: the report's title and British English.
+    library
+        .styles
+        .set(DocumentElem::title, Some(TextElem::packed(title)));
+    library.styles.set(TextElem::lang, Lang::ENGLISH);
+    library
+        .styles
+        .set(TextElem::region, "gb".parse::<Region>().ok());
     let world = ReportWorld {
-        library: LazyHash::new(Library::default()),
+        library: LazyHash::new(library),
         fonts,
         main: Source::new(id, markup),
         project,
@@ -123,10 +140,16 @@ pub(super) fn typeset(
         date.minute() as u8,
         date.second() as u8,
     );
+    // Every PDF is PDF/UA-1 (the Public Sector Bodies Accessibility Regulations 2018 ask board papers
+    // to meet WCAG 2.1 AA): Typst then tags the document and refuses to export one without a title, a
+    // language or alt text on an image, an error `describe` places at the template's line.
+    let standards = PdfStandards::new(&[PdfStandard::Ua_1])
+        .map_err(|e| err(format!("PDF/UA-1 could not be configured: {}", e.message())))?;
     let options = PdfOptions {
         ident: Smart::Custom(ident.to_string()),
         creator: Smart::Custom(Some(format!("boardpack {}", env!("CARGO_PKG_VERSION")))),
         timestamp: datetime.map(Timestamp::new_utc),
+        standards,
         ..PdfOptions::default()
     };
     typst_pdf::pdf(&document, &options).map_err(|diags| err(describe(&world, template, &diags)))
@@ -176,6 +199,19 @@ fn describe(world: &ReportWorld, template: &str, diags: &[SourceDiagnostic]) -> 
                         }
                         None => format!("{file}:{}:{}: {} (in `{text}`)", l + 1, c + 1, d.message),
                     };
+                }
+            }
+        }
+        // PDF/UA-1's errors say what is missing; their hints say what to do, worded here for a template.
+        if d.message.starts_with("PDF/UA") {
+            if d.message.contains("missing alt text") {
+                line.push_str(
+                    " — give the image alternative text: `#image(…, alt: \"…\")`; the chart functions \
+                     generate theirs, or take `alt=\"…\"`",
+                );
+            } else {
+                for hint in &d.hints {
+                    line.push_str(&format!(" (hint: {})", hint.v));
                 }
             }
         }

@@ -747,7 +747,14 @@ async fn the_primary_care_dashboard_prints_no_small_count() {
 }
 
 /// The carbon account for 2022-23 Q1 on the sample data (its inputs and April–June 2022's outpatients).
-pub(crate) async fn carbon_run() -> (tempfile::TempDir, boardpack::execute::RunOutcome) {
+/// Built once and shared (this module's sweep, `accessibility` and `metric_registry` read it).
+pub(crate) async fn carbon_run() -> &'static (tempfile::TempDir, boardpack::execute::RunOutcome) {
+    static RUN: tokio::sync::OnceCell<(tempfile::TempDir, boardpack::execute::RunOutcome)> =
+        tokio::sync::OnceCell::const_new();
+    RUN.get_or_init(build_carbon_run).await
+}
+
+async fn build_carbon_run() -> (tempfile::TempDir, boardpack::execute::RunOutcome) {
     use boardpack::period::Month;
     let store = tempfile::tempdir().unwrap();
     let world = boardpack::world::World::open(
@@ -837,12 +844,12 @@ async fn every_output_of_the_three_pipelines_is_declared_recorded_and_stated() {
     // The carbon account declares that it prints no count of people, and says why; its only counts of
     // events (remote outpatient appointments per trust) pass through the rule.
     let (store, outcome) = carbon_run().await;
-    let text = declared_and_stated("carbon account", store.path(), &outcome);
+    let text = declared_and_stated("carbon account", store.path(), outcome);
     assert!(
         text.contains("This pipeline publishes no counts of people: No count of people: it reports tonnes of CO2e"),
         "the carbon account says why it has no person counts"
     );
-    let op = table_rows(store.path(), &outcome, "kpi_outpatients");
+    let op = table_rows(store.path(), outcome, "kpi_outpatients");
     let mut failures = Vec::new();
     let mut seen = 0;
     for r in op.iter().filter(|r| s(r, "org_code") != "All trusts") {

@@ -2,6 +2,7 @@
 //! They exercise boardpack through its public interfaces: pipelines run on small generated Parquet, and
 //! the outputs, run records and PDF text are read back.
 
+mod accessibility;
 mod activity;
 mod audit;
 mod cache;

@@ -333,7 +333,7 @@ async fn explain_traces_a_metric_of_an_organisation_and_month_to_its_definition_
 #[tokio::test]
 async fn the_carbon_accounts_kpi_status_is_a_published_judgement_against_the_registrys_target() {
     let (store, outcome) = crate::disclosure_sweep::carbon_run().await;
-    let rows = crate::sample_pack::table_rows(store.path(), &outcome, "kpi_status");
+    let rows = crate::sample_pack::table_rows(store.path(), outcome, "kpi_status");
     let ids: Vec<String> = rows.iter().map(|r| text(r, "metric_id")).collect();
     assert_eq!(
         ids,
