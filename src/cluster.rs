@@ -129,10 +129,13 @@ pub async fn connect(
 /// scheduler has (any answer in its protocol will do).
 async fn probe(url: &str) -> Result<(), String> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| error_chain(&e))?
+        .map_err(|e| crate::diagnostic::error_chain(&e))?
         .connect_timeout(PROBE_TIMEOUT)
         .timeout(PROBE_TIMEOUT);
-    let channel = endpoint.connect().await.map_err(|e| error_chain(&e))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| crate::diagnostic::error_chain(&e))?;
     let asked = SchedulerGrpcClient::new(channel)
         .get_job_status(GetJobStatusParams {
             job_id: "boardpack-probe".into(),
@@ -153,18 +156,6 @@ async fn probe(url: &str) -> Result<(), String> {
         // Another error is still the scheduler answering (it knows no such job).
         Err(_) => Ok(()),
     }
-}
-
-/// An error with its causes: transport errors say little at the top ("transport error").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The logical plan codec of boardpack's cluster: Ballista's, plus in-memory tables (seeds, the run's file

@@ -173,7 +173,7 @@ async fn explain(world: &World, run: &str, table: &str, out: Output) -> Result<(
         if out.json {
             return print_json(&trace.document(world, &record).map_err(|e| anyhow!(e))?);
         }
-        return print_long(&trace.text(world, &record).map_err(|e| anyhow!(e))?);
+        return print_long(&trace.text(&record));
     }
     if out.json {
         let doc =

@@ -112,6 +112,19 @@ impl fmt::Display for Diagnostics {
     }
 }
 
+/// An error with its causes, `: `-joined: transport errors (tonic's "transport error", reqwest's "error
+/// sending request") say little at the top.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// The name among `known` nearest to a mistyped `name`, when it is near enough to be a typing slip (an
 /// edit distance of at most 2, or a quarter of the name's length): for "did you mean" in messages.
 pub fn nearest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {

@@ -69,6 +69,12 @@ pub async fn read_table(world: &World, path: &str) -> Result<TextTable, String> 
     })
 }
 
+/// The run's pipeline as it is now (the graph `explain` walks; `file_warnings` says when it differs).
+fn plan_now(world: &World, record: &RunRecord) -> Result<Plan, String> {
+    crate::plan::load_named(&world.project, &record.pipeline)
+        .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))
+}
+
 fn short(sha: &str) -> &str {
     &sha[..12.min(sha.len())]
 }
@@ -104,8 +110,7 @@ fn leading_comments(sql: &str) -> Vec<String> {
 
 /// The lineage of one table (or step) of a recorded run, as an indented tree.
 pub fn explain(world: &World, record: &RunRecord, what: &str) -> Result<String, String> {
-    let plan = crate::plan::load_named(&world.project, &record.pipeline)
-        .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
+    let plan = plan_now(world, record)?;
     let id = table_id(what);
     // A seed (named as a source under a table) is explained by its files as the run read them.
     if !plan.steps.iter().any(|s| s.id == id) && plan.seeds.iter().any(|s| s.name == id) {
@@ -157,6 +162,8 @@ pub struct MetricTrace {
     pub tables: Vec<MetricTable>,
     warnings: Vec<String>,
     run: String,
+    /// The pipeline as it is now, loaded once for the trace, its text and its document.
+    plan: Plan,
 }
 
 pub struct MetricTable {
@@ -191,8 +198,7 @@ pub async fn trace_metric(
     if !registry.contains(id) {
         return Ok(None);
     }
-    let plan = crate::plan::load_named(&world.project, &record.pipeline)
-        .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
+    let plan = plan_now(world, record)?;
     // A step or seed of the same name is what a bare name means.
     if id == what
         && (plan.steps.iter().any(|s| s.id == id) || plan.seeds.iter().any(|s| s.name == id))
@@ -304,6 +310,7 @@ pub async fn trace_metric(
         tables,
         warnings: file_warnings(world, record, &plan),
         run: record.run_id.clone(),
+        plan,
     }))
 }
 
@@ -321,9 +328,8 @@ fn yaml_text(v: &serde_yaml::Value) -> String {
 
 impl MetricTrace {
     /// The trace as text, with the lineage of every table holding the metric.
-    pub fn text(&self, world: &World, record: &RunRecord) -> Result<String, String> {
-        let plan = crate::plan::load_named(&world.project, &record.pipeline)
-            .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
+    pub fn text(&self, record: &RunRecord) -> String {
+        let plan = &self.plan;
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -363,9 +369,9 @@ impl MetricTrace {
         let _ = writeln!(out, "  lineage:");
         let mut seen = BTreeSet::new();
         for t in &self.tables {
-            explain_step(&mut out, record, &plan, &t.step, 2, &mut seen);
+            explain_step(&mut out, record, plan, &t.step, 2, &mut seen);
         }
-        Ok(out.trim_end().to_string())
+        out.trim_end().to_string()
     }
 
     /// The trace as one JSON document (`explain RUN METRIC --output json`; fields in the README), with
@@ -396,7 +402,7 @@ impl MetricTrace {
                 "table": t.step,
                 "path": t.path,
                 "rows": rows,
-                "lineage": explain_document(world, record, &t.step)?,
+                "lineage": document_of(world, record, &self.plan, &t.step)?,
             }));
         }
         Ok(json!({
@@ -422,9 +428,17 @@ pub fn explain_document(
     record: &RunRecord,
     what: &str,
 ) -> Result<serde_json::Value, String> {
+    document_of(world, record, &plan_now(world, record)?, what)
+}
+
+/// `explain_document` against a plan already loaded.
+fn document_of(
+    world: &World,
+    record: &RunRecord,
+    plan: &Plan,
+    what: &str,
+) -> Result<serde_json::Value, String> {
     use serde_json::json;
-    let plan = crate::plan::load_named(&world.project, &record.pipeline)
-        .map_err(|d| format!("pipeline `{}` as it is now: {d}", record.pipeline))?;
     let id = table_id(what);
     let is_step = plan.steps.iter().any(|s| s.id == id);
     let is_seed = !is_step && plan.seeds.iter().any(|s| s.name == id);

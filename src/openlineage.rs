@@ -388,21 +388,9 @@ async fn post(config: &OpenLineageConfig, url: &str, kind: EventType, body: Byte
         Err(e) => tracing::warn!(
             "sending the OpenLineage {} event to {shown}: {} (the run is unaffected)",
             kind.name(),
-            error_chain(&e.without_url())
+            crate::diagnostic::error_chain(&e.without_url())
         ),
     }
-}
-
-/// An error with its causes (reqwest's own message says only "error sending request").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub const LONG_TABLE_FIGURES: [&str; 2] = ["value", "quantity"];
 pub const UNIT_COLUMN: &str = "unit";
 
 /// The minus sign printed: a typographic minus, as finance packs print it.
-const MINUS: char = '\u{2212}';
+pub const MINUS: char = '\u{2212}';
 
 impl Unit {
     /// The unit a pipeline names (`percent`), or `None` when it is not one of [`UNITS`].

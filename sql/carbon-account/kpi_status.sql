@@ -11,29 +11,29 @@
 -- Each value is taken from its row as it is (a filter, not an aggregate), with the counts it rests on where
 -- its table has them (`numerator`, `denominator`), so that a share resting on a small count is withheld
 -- here as it is in its own table (src/derivation.rs follows the value back to those counts).
-WITH connected(id) AS (
-    VALUES ('dpi_share_trusts'), ('mdi_share_non_salbutamol_pc'), ('desflurane_share'), ('n2o_tco2e'),
-           ('remote_outpatients')
-),
+--
+-- Every KPI with a data source has one row here whatever the period holds (a one-row table joined to its
+-- source's row), so a KPI without a row has no source connected, and one with a NULL value no data.
+WITH one(x) AS (VALUES (1)),
 figures AS (
-    SELECT 'dpi_share_trusts' AS id, dpi_share AS value, CAST(NULL AS DOUBLE) AS last_year,
-           CAST(dpi AS BIGINT) AS numerator, CAST(mdi + dpi AS BIGINT) AS denominator
-    FROM kpi_inhalers WHERE level = 'trusts'
+    SELECT 'dpi_share_trusts' AS id, i.dpi_share AS value, CAST(NULL AS DOUBLE) AS last_year,
+           CAST(i.dpi AS BIGINT) AS numerator, CAST(i.mdi + i.dpi AS BIGINT) AS denominator
+    FROM one LEFT JOIN kpi_inhalers i ON i.level = 'trusts'
     UNION ALL
-    SELECT 'mdi_share_non_salbutamol_pc', mdi_share_non_salbutamol, CAST(NULL AS DOUBLE),
+    SELECT 'mdi_share_non_salbutamol_pc', i.mdi_share_non_salbutamol, CAST(NULL AS DOUBLE),
            CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
-    FROM kpi_inhalers WHERE level = 'primary_care'
+    FROM one LEFT JOIN kpi_inhalers i ON i.level = 'primary_care'
     UNION ALL
-    SELECT 'desflurane_share', desflurane_share_volume, CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT),
+    SELECT 'desflurane_share', g.desflurane_share_volume, CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT),
            CAST(NULL AS BIGINT)
-    FROM kpi_gases WHERE org_code = 'ALL'
+    FROM one LEFT JOIN kpi_gases g ON g.org_code = 'ALL'
     UNION ALL
-    SELECT 'n2o_tco2e', n2o_t, n2o_t_ly, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
-    FROM kpi_gases WHERE org_code = 'ALL'
+    SELECT 'n2o_tco2e', g.n2o_t, g.n2o_t_ly, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
+    FROM one LEFT JOIN kpi_gases g ON g.org_code = 'ALL'
     UNION ALL
-    SELECT 'remote_outpatients', remote_share, CAST(NULL AS DOUBLE), CAST(remote AS BIGINT),
-           CAST(attended AS BIGINT)
-    FROM kpi_outpatients WHERE org_code = 'All trusts'
+    SELECT 'remote_outpatients', o.remote_share, CAST(NULL AS DOUBLE), CAST(o.remote AS BIGINT),
+           CAST(o.attended AS BIGINT)
+    FROM one LEFT JOIN kpi_outpatients o ON o.org_code = 'All trusts'
 )
 SELECT
     k.id AS metric_id,
@@ -47,9 +47,9 @@ SELECT
     f.last_year,
     f.numerator,
     f.denominator,
-    c.id IS NOT NULL AS has_source,
+    f.id IS NOT NULL AS has_source,
     CASE
-        WHEN c.id IS NULL THEN 'no_source'
+        WHEN f.id IS NULL THEN 'no_source'
         WHEN f.value IS NULL THEN 'no_data'
         WHEN k.standard IS NOT NULL AND k.direction = 'increase' AND f.value >= k.standard THEN 'met'
         WHEN k.standard IS NOT NULL AND k.direction = 'decrease' AND f.value <= k.standard THEN 'met'
@@ -59,6 +59,5 @@ SELECT
         ELSE 'no_target'
     END AS status
 FROM kpis k
-LEFT JOIN connected c ON c.id = k.id
 LEFT JOIN figures f ON f.id = k.id
 ORDER BY k."order"

@@ -11,24 +11,8 @@ pub fn thousands(value: f64, dp: usize) -> String {
     if !value.is_finite() {
         return NOT_AVAILABLE.to_string();
     }
-    let text = format!("{:.*}", dp, value.abs());
-    let (int, frac) = match text.split_once('.') {
-        Some((i, f)) => (i.to_string(), Some(f.to_string())),
-        None => (text.clone(), None),
-    };
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let negative = value < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0');
-    let sign = if negative { "-" } else { "" };
-    match frac {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
-    }
+    // One grouping for pages and diffs (`crate::units`); a page prints a hyphen-minus.
+    crate::units::grouped(value, dp).replace(crate::units::MINUS, "-")
 }
 
 /// A ratio as a percentage: `0.7284` → `72.8%` (1 dp by default).
